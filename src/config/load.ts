@@ -1,0 +1,189 @@
+/**
+ * Loading a config file: parse YAML (JSON is YAML), validate strictly, resolve paths against the
+ * file's folder, refuse unsafe settings, deep-freeze. Every error names the file, the path inside
+ * it and what was expected.
+ *
+ * @module
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { z } from 'zod'
+import { SluiceError } from '../errors.js'
+import {
+  configSchema,
+  SERVER_NAME_PATTERN,
+  type RawConfig,
+  type ServerConfig,
+  type Limits,
+} from './schema.js'
+
+/** A validated, path-resolved, deep-frozen config. */
+export interface Config extends Omit<RawConfig, 'servers' | 'mcpServers' | 'limits'> {
+  /** Absolute path of the file, or undefined for the built-in default. */
+  readonly file: string | undefined
+  /** Folder that relative paths were resolved against. */
+  readonly baseDir: string
+  readonly servers: Readonly<Record<string, ServerConfig>>
+  readonly limits: Readonly<Limits>
+}
+
+/** Deep-freezes a plain data tree. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+  }
+  return value
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)'
+  return path
+    .map((p, i) =>
+      typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`,
+    )
+    .join('')
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path)
+  if (issue.code === 'unrecognized_keys') {
+    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+  }
+  return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`
+}
+
+function configError(file: string, problems: string[], cause?: unknown): SluiceError {
+  const head = `invalid config ${file}`
+  return new SluiceError('CONFIG_INVALID', `${head}:\n  - ${problems.join('\n  - ')}`, {
+    cause,
+    details: { file, problems },
+  })
+}
+
+/**
+ * Validates an already-parsed config object. `file` is used in messages and `baseDir` to
+ * resolve relative paths.
+ */
+export function parseConfig(input: unknown, file = '<inline>', baseDir = process.cwd()): Config {
+  const parsed = configSchema.safeParse(input ?? {})
+  if (!parsed.success) throw configError(file, parsed.error.issues.map(describeIssue), parsed.error)
+  const raw = parsed.data
+  const problems: string[] = []
+
+  if (raw.servers && raw.mcpServers) {
+    problems.push('servers, mcpServers: give one of them (mcpServers is an alias of servers)')
+  }
+  const servers: Record<string, ServerConfig> = { ...(raw.servers ?? raw.mcpServers ?? {}) }
+  const key = raw.servers ? 'servers' : 'mcpServers'
+  for (const [name, server] of Object.entries(servers)) {
+    if (!SERVER_NAME_PATTERN.test(name)) {
+      problems.push(
+        `${key}.${name}: a server name must match ${SERVER_NAME_PATTERN} (it becomes tools.<name>)`,
+      )
+    }
+    if (server.credentials?.grant === 'passthrough') {
+      problems.push(
+        `${key}.${name}.credentials.grant: "passthrough" is refused: the caller's token never leaves the gateway; use token-exchange or jwt`,
+      )
+    }
+    if ('command' in server && server.cwd !== undefined) {
+      servers[name] = { ...server, cwd: resolvePath(baseDir, server.cwd) }
+    }
+    if (server.disabled) delete servers[name]
+  }
+  // Identifiers collide when two names differ only by characters that sanitise alike.
+  const seen = new Map<string, string>()
+  for (const name of Object.keys(servers)) {
+    const ident = name.replace(/-/g, '_')
+    const other = seen.get(ident)
+    if (other !== undefined) {
+      problems.push(`${key}.${name}: collides with "${other}" as tools.${ident}; rename one`)
+    }
+    seen.set(ident, name)
+  }
+  if (problems.length > 0) throw configError(file, problems)
+
+  const r = (p: string | undefined): string | undefined =>
+    p === undefined ? undefined : resolvePath(baseDir, p)
+  const config: Config = {
+    file: file === '<inline>' ? undefined : file,
+    baseDir,
+    servers,
+    policies: raw.policies?.map((p) => resolvePath(baseDir, p)),
+    limits: raw.limits,
+    lock: raw.lock && { ...raw.lock, file: resolvePath(baseDir, raw.lock.file), publicKeyFile: r(raw.lock.publicKeyFile) },
+    identity: raw.identity && {
+      ...raw.identity,
+      issuers: raw.identity.issuers.map((i) => ({ ...i, jwksFile: r(i.jwksFile) })),
+    },
+    telemetry: raw.telemetry,
+    audit: raw.audit && { ...raw.audit, file: resolvePath(baseDir, raw.audit.file), signingKeyFile: r(raw.audit.signingKeyFile) },
+    sandbox: raw.sandbox,
+    gateway: {
+      ...raw.gateway,
+      signingKeyFile: r(raw.gateway.signingKeyFile),
+      tls: raw.gateway.tls && {
+        ...raw.gateway.tls,
+        certFile: resolvePath(baseDir, raw.gateway.tls.certFile),
+        keyFile: resolvePath(baseDir, raw.gateway.tls.keyFile),
+        caFile: r(raw.gateway.tls.caFile),
+      },
+    },
+  }
+  return deepFreeze(config)
+}
+
+function resolvePath(baseDir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(baseDir, p)
+}
+
+/**
+ * Reads and validates a config file. Without a file, returns the default config: no servers,
+ * no policies, default limits.
+ *
+ * @throws SluiceError `CONFIG_INVALID` naming the file, the path and what was expected.
+ */
+export function loadConfig(file?: string): Config {
+  if (file === undefined) return parseConfig({}, '<inline>', process.cwd())
+  const abs = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(abs, 'utf8')
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot read file'
+    throw configError(abs, [reason], cause)
+  }
+  let data: unknown
+  try {
+    data = parseYaml(text, { prettyErrors: true, uniqueKeys: true })
+  } catch (cause) {
+    const e = cause as { message?: string; linePos?: Array<{ line: number; col: number }> }
+    const pos = e.linePos?.[0]
+    const where = pos ? `line ${pos.line}, column ${pos.col}` : '(parse)'
+    throw configError(abs, [`${where}: not valid YAML or JSON: ${(e.message ?? '').split('\n')[0]}`], cause)
+  }
+  return parseConfig(data, abs, dirname(abs))
+}
+
+/** Reads a secret reference (`env:NAME` or `file:PATH`) at the moment it is needed. */
+export function readSecretRef(ref: string, baseDir: string): string {
+  if (ref.startsWith('env:')) {
+    const name = ref.slice(4)
+    const value = process.env[name]
+    if (value === undefined || value === '') {
+      throw new SluiceError('CONFIG_INVALID', `secret ${ref}: environment variable ${name} is not set`)
+    }
+    return value
+  }
+  if (ref.startsWith('file:')) {
+    const path = resolvePath(baseDir, ref.slice(5))
+    try {
+      return readFileSync(path, 'utf8').trim()
+    } catch (cause) {
+      throw new SluiceError('CONFIG_INVALID', `secret ${ref}: cannot read ${path}`, { cause })
+    }
+  }
+  throw new SluiceError('CONFIG_INVALID', `secret reference "${ref.slice(0, 8)}…": expected env:NAME or file:PATH`)
+}

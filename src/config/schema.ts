@@ -1,0 +1,251 @@
+/**
+ * The config schema (zod, strict: unknown keys are errors). Units live in the option names;
+ * every default is a named constant here so docs, code and tests agree.
+ *
+ * @module
+ */
+import { z } from 'zod'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/** Defaults of every execution limit. Each is tested at N and N+1. */
+export const DEFAULT_LIMITS = Object.freeze({
+  /** Wall-clock budget of one execution, transpile to result. */
+  timeoutMs: 30_000,
+  /** QuickJS heap limit per execution. */
+  memoryBytes: 64 * MiB,
+  /** QuickJS stack limit (the worker thread has 64 MiB of native stack). */
+  stackBytes: 1 * MiB,
+  /** Size of the model's source, in UTF-8 bytes. */
+  maxSourceBytes: 256 * KiB,
+  /** Inner tool calls per execution. */
+  maxToolCalls: 50,
+  /** Inner tool calls in flight at once. */
+  maxConcurrentCalls: 8,
+  /** Serialized arguments of one inner call. */
+  maxArgsBytes: 256 * KiB,
+  /** Nesting depth of one inner call's arguments. */
+  maxArgsDepth: 64,
+  /** Serialized result of one inner call, as it enters the guest. */
+  maxResultBytes: 1 * MiB,
+  /** Serialized `result` of the execution. */
+  maxOutputBytes: 1 * MiB,
+  /** Total bytes of captured console output; beyond it logs are truncated with a marker. */
+  maxLogBytes: 64 * KiB,
+  /** Time given to one upstream call unless its server sets `timeoutMs`. */
+  callTimeoutMs: 30_000,
+})
+
+export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number }
+
+const positiveInt = z.number().int().positive()
+
+export const limitsSchema = z.strictObject({
+  timeoutMs: positiveInt.max(15 * 60_000).default(DEFAULT_LIMITS.timeoutMs),
+  memoryBytes: positiveInt.min(1 * MiB).max(1024 * MiB).default(DEFAULT_LIMITS.memoryBytes),
+  stackBytes: positiveInt.min(64 * KiB).max(8 * MiB).default(DEFAULT_LIMITS.stackBytes),
+  maxSourceBytes: positiveInt.max(16 * MiB).default(DEFAULT_LIMITS.maxSourceBytes),
+  maxToolCalls: z.number().int().nonnegative().max(100_000).default(DEFAULT_LIMITS.maxToolCalls),
+  maxConcurrentCalls: positiveInt.max(1024).default(DEFAULT_LIMITS.maxConcurrentCalls),
+  maxArgsBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxArgsBytes),
+  maxArgsDepth: positiveInt.max(1024).default(DEFAULT_LIMITS.maxArgsDepth),
+  maxResultBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxResultBytes),
+  maxOutputBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxOutputBytes),
+  maxLogBytes: z.number().int().nonnegative().max(16 * MiB).default(DEFAULT_LIMITS.maxLogBytes),
+  callTimeoutMs: positiveInt.max(60 * 60_000).default(DEFAULT_LIMITS.callTimeoutMs),
+})
+
+/** Where a secret value comes from: `env:NAME` or `file:PATH`. Never inline. */
+const secretRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, 'expected "env:NAME" or "file:PATH"')
+
+export const grantSchema = z.discriminatedUnion('grant', [
+  z.strictObject({
+    grant: z.literal('static'),
+    header: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name'),
+    valueFrom: secretRef,
+    /** Optional prefix such as "Bearer ". */
+    prefix: z.string().optional(),
+  }),
+  z.strictObject({
+    grant: z.literal('token-exchange'),
+    tokenEndpoint: z.url(),
+    audience: z.string().min(1),
+    resource: z.string().optional(),
+    scope: z.string().optional(),
+    clientId: z.string().optional(),
+    clientSecretFrom: secretRef.optional(),
+    /** Refresh this long before the exchanged token expires. */
+    refreshSkewSeconds: z.number().int().nonnegative().max(3600).default(30),
+    timeoutMs: positiveInt.max(60_000).default(5_000),
+  }),
+  z.strictObject({
+    grant: z.literal('jwt'),
+    audience: z.string().min(1),
+    ttlSeconds: positiveInt.max(3600).default(300),
+    scope: z.string().optional(),
+  }),
+  z.strictObject({
+    grant: z.literal('passthrough'),
+  }),
+])
+
+export type Grant = z.infer<typeof grantSchema>
+
+const serverCommon = {
+  /** Per-call timeout for this server. */
+  timeoutMs: positiveInt.max(60 * 60_000).optional(),
+  credentials: grantSchema.optional(),
+  /** Expose tools of this server that the lock file does not pin. */
+  allowUnpinned: z.boolean().optional(),
+  /** Free text for humans; ignored. */
+  description: z.string().optional(),
+  disabled: z.boolean().optional(),
+}
+
+export const stdioServerSchema = z.strictObject({
+  type: z.literal('stdio').optional(),
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  ...serverCommon,
+})
+
+export const httpServerSchema = z.strictObject({
+  type: z.enum(['http', 'streamable-http', 'streamableHttp']).optional(),
+  url: z.url(),
+  headers: z.record(z.string(), z.string()).default({}),
+  ...serverCommon,
+})
+
+export const serverSchema = z.union([stdioServerSchema, httpServerSchema])
+export type ServerConfig = z.infer<typeof serverSchema>
+export type StdioServerConfig = z.infer<typeof stdioServerSchema>
+export type HttpServerConfig = z.infer<typeof httpServerSchema>
+
+/** Server names become `tools.<name>`: keep them to a safe, unambiguous alphabet. */
+export const SERVER_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
+
+export const issuerSchema = z
+  .strictObject({
+    issuer: z.string().min(1),
+    jwksFile: z.string().optional(),
+    jwksUri: z.url().optional(),
+    algorithms: z
+      .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+      .min(1)
+      .default(['RS256', 'ES256', 'EdDSA']),
+    /** Required `typ` header, e.g. `at+jwt` (RFC 9068). */
+    typ: z.string().optional(),
+  })
+  .refine((v) => (v.jwksFile === undefined) !== (v.jwksUri === undefined), {
+    message: 'expected exactly one of jwksFile or jwksUri',
+  })
+
+export const identitySchema = z.strictObject({
+  /** This gateway's canonical resource URI; tokens must carry exactly this audience. */
+  audience: z.string().min(1),
+  issuers: z.array(issuerSchema).min(1),
+  tenantClaim: z.string().optional(),
+  clockToleranceSeconds: z.number().int().nonnegative().max(300).default(30),
+  maxTokenBytes: positiveInt.max(64 * 1024).default(8 * 1024),
+  /** Principal of `sluice stdio` and `sluice run`. */
+  local: z
+    .strictObject({
+      sub: z.string().min(1),
+      tenant: z.string().optional(),
+      scopes: z.array(z.string()).default([]),
+      claims: z.record(z.string(), z.unknown()).default({}),
+    })
+    .optional(),
+  /** Authorization servers advertised in RFC 9728 metadata (defaults to the issuers). */
+  authorizationServers: z.array(z.string()).optional(),
+  /** Scopes advertised in RFC 9728 metadata. */
+  scopesSupported: z.array(z.string()).optional(),
+})
+
+export const telemetrySchema = z.strictObject({
+  serviceName: z.string().default('sluice'),
+  /** `otlp` uses OTLP/HTTP (OTEL_EXPORTER_OTLP_* env vars apply); `none` disables export. */
+  exporter: z.enum(['otlp', 'console', 'none']).default('none'),
+  endpoint: z.url().optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Record code, arguments and results as span attributes. Off: only hashes and sizes. */
+  captureContent: z.boolean().default(false),
+})
+
+export const auditSchema = z.strictObject({
+  file: z.string(),
+  /** Rotate when the file passes this size; 0 disables rotation. */
+  rotateBytes: z.number().int().nonnegative().default(64 * MiB),
+  /** Write a signed checkpoint every N records; 0 disables checkpoints. */
+  checkpointEvery: z.number().int().nonnegative().default(0),
+  /** Private JWK (file) that signs checkpoints. */
+  signingKeyFile: z.string().optional(),
+  /** fsync after each record (durability over throughput). */
+  fsync: z.boolean().default(true),
+})
+
+export const lockSchema = z.strictObject({
+  file: z.string(),
+  /** Public JWK or PEM (file) that must have signed the lock; absent: unsigned locks are accepted. */
+  publicKeyFile: z.string().optional(),
+  /** Expose tools that the lock does not pin (all servers). */
+  allowUnpinned: z.boolean().default(false),
+})
+
+export const sandboxSchema = z.strictObject({
+  /** Worker threads running QuickJS; default: min(2, cores). */
+  workers: positiveInt.max(64).optional(),
+  /** Ready sandboxes kept per worker. */
+  prewarm: z.number().int().nonnegative().max(16).default(2),
+  /** Extra time after `timeoutMs` before a stuck worker is terminated. */
+  watchdogGraceMs: positiveInt.max(60_000).default(250),
+})
+
+export const gatewaySchema = z.strictObject({
+  /** Also expose the allowed upstream tools one by one (under the same policy). */
+  directMode: z.boolean().default(false),
+  /** Extra Host header values accepted besides loopback and the bound host. */
+  allowedHosts: z.array(z.string()).default([]),
+  /** Browser origins accepted in the Origin header. */
+  allowedOrigins: z.array(z.string()).default([]),
+  maxBodyBytes: positiveInt.max(64 * MiB).default(4 * MiB),
+  /** Size budget for the declarations inside the `execute_code` description. */
+  descriptionBudgetBytes: positiveInt.default(16 * KiB),
+  /** How long an `approve` decision waits for the human. */
+  approvalTimeoutMs: positiveInt.max(60 * 60_000).default(120_000),
+  /** Serve TLS (and read the client certificate's SPIFFE ID). */
+  tls: z
+    .strictObject({
+      certFile: z.string(),
+      keyFile: z.string(),
+      caFile: z.string().optional(),
+      requestClientCert: z.boolean().default(false),
+    })
+    .optional(),
+  /** Private JWK (file) the gateway signs `jwt` grants with. Generated in memory if absent. */
+  signingKeyFile: z.string().optional(),
+  /** Issuer the gateway puts in tokens it signs. */
+  issuer: z.string().optional(),
+  /** Actor token source for token exchange (`env:` or `file:`); default: a gateway-signed JWT. */
+  actorTokenFrom: secretRef.optional(),
+})
+
+export const configSchema = z.strictObject({
+  servers: z.record(z.string(), serverSchema).optional(),
+  mcpServers: z.record(z.string(), serverSchema).optional(),
+  policies: z.array(z.string()).optional(),
+  limits: limitsSchema.default(limitsSchema.parse({})),
+  lock: lockSchema.optional(),
+  identity: identitySchema.optional(),
+  telemetry: telemetrySchema.default(telemetrySchema.parse({})),
+  audit: auditSchema.optional(),
+  sandbox: sandboxSchema.default(sandboxSchema.parse({})),
+  gateway: gatewaySchema.default(gatewaySchema.parse({})),
+})
+
+export type RawConfig = z.infer<typeof configSchema>

@@ -1,0 +1,120 @@
+/**
+ * Shared nouns of sluice. Every module may import this file; it imports nothing.
+ *
+ * @module
+ */
+
+/** A JSON value as it crosses every boundary in sluice (guest ↔ host ↔ upstream). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/** A JSON object with arbitrary keys. */
+export type JsonObject = { [key: string]: Json }
+
+/** Brand helper: a string that must not be swapped with another string of a different meaning. */
+export type Brand<T, B extends string> = T & { readonly __brand: B }
+
+/** `sha256:<hex>` of a tool definition's canonical JSON. */
+export type DefinitionHash = Brand<string, 'DefinitionHash'>
+
+/** The caller, proven by a verified token (HTTP) or named by the config (stdio, run). */
+export interface Principal {
+  /** Subject: a user id or a SPIFFE ID (`spiffe://trust-domain/path`). */
+  readonly sub: string
+  /** Issuer of the token; `local` for a config-named principal. */
+  readonly iss: string
+  /** Tenant, from the configured tenant claim; undefined when the token has none. */
+  readonly tenant?: string
+  /** Scopes from `scope` (space separated) or `scp` (list). */
+  readonly scopes: readonly string[]
+  /** Every verified claim of the token (never the token itself). */
+  readonly claims: Readonly<Record<string, unknown>>
+  /** How the principal was established. */
+  readonly authMethod: 'jwt' | 'mtls' | 'local'
+}
+
+/** MCP tool annotations (hints; untrusted, never used alone for authorisation). */
+export interface ToolAnnotations {
+  title?: string
+  readOnlyHint?: boolean
+  destructiveHint?: boolean
+  idempotentHint?: boolean
+  openWorldHint?: boolean
+  [key: string]: unknown
+}
+
+/** A tool definition as an upstream MCP server lists it (`tools/list`). */
+export interface ToolDefinition {
+  name: string
+  title?: string
+  description?: string
+  inputSchema: Record<string, unknown>
+  outputSchema?: Record<string, unknown>
+  annotations?: ToolAnnotations
+  [key: string]: unknown
+}
+
+/** A tool of one configured server, as the gateway knows it. */
+export interface CatalogTool {
+  /** The config key of the server (`servers.<name>`). */
+  readonly server: string
+  /** The upstream's own spelling of the tool name. */
+  readonly name: string
+  /** The name as a JS identifier in `tools.<server>.<ident>` (`get-sum` → `get_sum`). */
+  readonly ident: string
+  readonly definition: ToolDefinition
+  /** Hash of the definition's canonical JSON. */
+  readonly hash: DefinitionHash
+}
+
+/** The decision of policy for one inner call (or for listing a tool). */
+export type DecisionEffect = 'allow' | 'deny' | 'approve'
+
+export interface Decision {
+  readonly effect: DecisionEffect
+  /** The id of the deciding rule; `default-deny` when no rule matched. */
+  readonly ruleId: string
+  /** Human-readable reason, safe to show the model (no argument values). */
+  readonly reason: string
+}
+
+/** One inner tool call as reported in an execution result. */
+export interface CallRecord {
+  /** `server.tool` with the upstream's own tool spelling. */
+  tool: string
+  ok: boolean
+  ms: number
+  /** The policy decision: `allow`, `deny`, `approve` (approved by a human), or an error code. */
+  decision: string
+  /** Error code when `ok` is false. */
+  code?: string
+}
+
+/** The error of a failed execution, as the model sees it. */
+export interface ExecutionError {
+  code: string
+  message: string
+  /** 1-based line in the model's own source. */
+  line?: number
+  /** 1-based column in the model's own source. */
+  column?: number
+  /** Type-check diagnostics of the code against the tool declarations, when available. */
+  diagnostics?: Diagnostic[]
+}
+
+/** A TypeScript diagnostic of the model's code, in the model's own coordinates. */
+export interface Diagnostic {
+  line: number
+  column: number
+  message: string
+  /** A suggestion such as "did you mean `tools.memory.read_graph`?" */
+  hint?: string
+}
+
+/** The result of one `execute_code`: DESIGN.md section 3. */
+export interface ExecutionResult {
+  ok: boolean
+  result: Json | undefined
+  logs: string[]
+  calls: CallRecord[]
+  error?: ExecutionError
+}
