@@ -1,0 +1,172 @@
+/**
+ * The live tool catalogue: what each upstream lists, reconciled with the pinned lock. A changed
+ * tool is quarantined, an unpinned tool is exposed only when allowed, and every exposed tool has
+ * a hash and a sanitised identifier. Refreshed at start and on `tools/list_changed`.
+ *
+ * @module
+ */
+import { sanitizeIdentifier } from '../bindings/index.js'
+import type { Config } from '../config/index.js'
+import { hashDefinition, reconcile, type LockFile } from '../registry/index.js'
+import type { CatalogTool, DefinitionHash, ToolDefinition } from '../types.js'
+import type { UpstreamSet } from '../upstream/index.js'
+
+/** A tool held back because its live definition no longer matches its pin. */
+export interface QuarantinedTool {
+  server: string
+  name: string
+  pinnedHash: string
+  liveHash: string
+}
+
+/** What the catalogue knows about one server. */
+export interface ServerState {
+  /** `live`: listed from the server; `lock`: from the pins only (server not reachable yet). */
+  source: 'live' | 'lock' | 'none'
+  tools: CatalogTool[]
+  quarantined: QuarantinedTool[]
+  unpinned: string[]
+  problems: string[]
+  lastError?: string
+}
+
+export type CatalogEvent =
+  | { type: 'quarantined'; server: string; tool: string; pinnedHash: string; liveHash: string }
+  | { type: 'unpinned'; server: string; tool: string; hash: string; exposed: boolean }
+  | { type: 'refresh-failed'; server: string; message: string }
+
+export interface CatalogOptions {
+  config: Config
+  upstreams: UpstreamSet
+  lock?: LockFile
+  onEvent?: (event: CatalogEvent) => void
+}
+
+/** Result of looking a tool up for a call. */
+export type Lookup =
+  | { kind: 'tool'; tool: CatalogTool }
+  | { kind: 'quarantined'; info: QuarantinedTool }
+  | { kind: 'unknown' }
+
+export class Catalog {
+  readonly #options: CatalogOptions
+  readonly #servers = new Map<string, ServerState>()
+  #version = 0
+
+  constructor(options: CatalogOptions) {
+    this.#options = options
+    for (const name of Object.keys(options.config.servers)) {
+      this.#servers.set(name, this.#fromLock(name))
+    }
+  }
+
+  /** Increments on every change; caches keyed by it stay correct. */
+  get version(): number {
+    return this.#version
+  }
+
+  /** Lists one server (or all) and reconciles with the lock. Never throws: failures are recorded. */
+  async refresh(server?: string): Promise<void> {
+    const names = server === undefined ? [...this.#servers.keys()] : [server]
+    await Promise.all(names.map((name) => this.#refreshOne(name)))
+  }
+
+  async #refreshOne(name: string): Promise<void> {
+    const upstream = this.#options.upstreams.get(name)
+    if (!upstream) return
+    let live: ToolDefinition[]
+    try {
+      live = await upstream.listTools()
+    } catch (cause) {
+      const message = cause instanceof Error ? cause.message : String(cause)
+      const previous = this.#servers.get(name) ?? this.#fromLock(name)
+      this.#servers.set(name, { ...previous, lastError: message })
+      this.#options.onEvent?.({ type: 'refresh-failed', server: name, message })
+      return
+    }
+    this.#servers.set(name, this.#reconcile(name, live))
+    this.#version++
+  }
+
+  #allowUnpinned(name: string): boolean {
+    const server = this.#options.config.servers[name]
+    return server?.allowUnpinned ?? this.#options.config.lock?.allowUnpinned ?? false
+  }
+
+  #reconcile(name: string, live: ToolDefinition[]): ServerState {
+    const lock = this.#options.lock
+    const state: ServerState = { source: 'live', tools: [], quarantined: [], unpinned: [], problems: [] }
+    const entry = lock?.servers[name]
+    const outcome = lock
+      ? reconcile(entry, live, { allowUnpinned: this.#allowUnpinned(name) })
+      : { exposed: live.map((d) => ({ definition: d, hash: hashDefinition(d) })), quarantined: [], unpinned: [], missing: [] }
+    for (const q of outcome.quarantined) {
+      const info = { server: name, name: q.name, pinnedHash: q.pinnedHash, liveHash: q.liveHash }
+      state.quarantined.push(info)
+      this.#options.onEvent?.({ type: 'quarantined', server: name, tool: q.name, pinnedHash: q.pinnedHash, liveHash: q.liveHash })
+    }
+    for (const u of outcome.unpinned) {
+      state.unpinned.push(u.name)
+      if (lock) {
+        this.#options.onEvent?.({ type: 'unpinned', server: name, tool: u.name, hash: u.hash, exposed: this.#allowUnpinned(name) })
+      }
+    }
+    state.tools = this.#toCatalogTools(name, outcome.exposed, state.problems)
+    return state
+  }
+
+  #fromLock(name: string): ServerState {
+    const entry = this.#options.lock?.servers[name]
+    if (!entry) return { source: 'none', tools: [], quarantined: [], unpinned: [], problems: [] }
+    const problems: string[] = []
+    const exposed = Object.values(entry.tools).map((t) => ({ definition: t.definition, hash: t.hash }))
+    return { source: 'lock', tools: this.#toCatalogTools(name, exposed, problems), quarantined: [], unpinned: [], problems }
+  }
+
+  #toCatalogTools(
+    server: string,
+    exposed: ReadonlyArray<{ definition: ToolDefinition; hash: string }>,
+    problems: string[],
+  ): CatalogTool[] {
+    const tools: CatalogTool[] = []
+    const byIdent = new Map<string, string>()
+    for (const { definition, hash } of exposed) {
+      const ident = sanitizeIdentifier(definition.name)
+      if (ident === undefined) {
+        problems.push(`${server}: tool name ${JSON.stringify(definition.name.slice(0, 80))} is not allowed; not exposed`)
+        continue
+      }
+      const other = byIdent.get(ident)
+      if (other !== undefined) {
+        problems.push(`${server}: tools "${other}" and "${definition.name}" both become tools.${server}.${ident}; neither is exposed`)
+        const i = tools.findIndex((t) => t.ident === ident)
+        if (i >= 0) tools.splice(i, 1)
+        continue
+      }
+      byIdent.set(ident, definition.name)
+      tools.push(Object.freeze({ server, name: definition.name, ident, definition, hash: hash as DefinitionHash }))
+    }
+    return tools
+  }
+
+  /** Every exposed tool of every server. */
+  tools(): CatalogTool[] {
+    return [...this.#servers.values()].flatMap((s) => s.tools)
+  }
+
+  /** What the catalogue knows per server (for readiness, `sluice evidence` and logs). */
+  servers(): ReadonlyMap<string, ServerState> {
+    return this.#servers
+  }
+
+  /** Exact, byte-for-byte lookup by the upstream's own spelling: no case folding, no normalising. */
+  lookup(server: string, name: string): Lookup {
+    const state = this.#servers.get(server)
+    if (!state) return { kind: 'unknown' }
+    const tool = state.tools.find((t) => t.name === name)
+    if (tool) return { kind: 'tool', tool }
+    const q = state.quarantined.find((t) => t.name === name)
+    if (q) return { kind: 'quarantined', info: q }
+    return { kind: 'unknown' }
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The engine: one execution end to end, the dispatcher that authorises every inner call, and the
+ * live tool catalogue reconciled with the pinned lock.
+ *
+ * @module
+ */
+export { Engine } from './engine.js'
+export type {
+  ApprovalAnswer,
+  ApprovalHandler,
+  EngineDeps,
+  EngineHealth,
+  ExecuteOptions,
+  SearchResult,
+} from './engine.js'
+export { Catalog } from './catalog.js'
+export type { CatalogEvent, CatalogOptions, Lookup, QuarantinedTool, ServerState } from './catalog.js'
+export { mapToolResult, sanitizeMessage, errorText, MAX_MESSAGE_CHARS } from './result.js'
+export type { UpstreamToolResult } from './result.js'
+export { validateArgs } from './validate.js'
+export type { ArgsCheck } from './validate.js'
