@@ -1,0 +1,123 @@
+/**
+ * The composition root shared by every command that runs code: config → sandbox pool, upstreams,
+ * lock, policy, grants, audit → engine. Each piece is released in `close()`, in reverse order.
+ *
+ * @module
+ */
+import { AuditLog } from '../audit/index.js'
+import { createGrantBroker, createRedactor, loadOrCreateGatewayKey } from '../auth/index.js'
+import type { Config } from '../config/index.js'
+import { Engine } from '../engine/index.js'
+import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
+import { readLock, type LockFile } from '../registry/index.js'
+import { SandboxPool } from '../sandbox/index.js'
+import { UpstreamSet } from '../upstream/index.js'
+import { metrics } from '../telemetry/index.js'
+
+export type LogFn = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+
+/** Operator log as JSON lines on stderr (stdout belongs to results and to the stdio transport). */
+export const stderrLog: LogFn = (level, message, fields) => {
+  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...fields })}\n`)
+}
+
+export interface Runtime {
+  config: Config
+  engine: Engine
+  policy: PolicySet
+  lock?: LockFile
+  audit?: AuditLog
+  close(): Promise<void>
+}
+
+export interface ComposeOptions {
+  log?: LogFn
+  /** Say on stderr when no policies are configured (run and stdio allow every tool then). */
+  allowAllWithoutPolicies: boolean
+}
+
+/** Builds and starts every part the engine needs. Throws SluiceError on bad config, policy or lock. */
+export async function compose(config: Config, options: ComposeOptions): Promise<Runtime> {
+  const log = options.log ?? stderrLog
+  const policy = loadPolicySet(config, options, log)
+  const lock = config.lock
+    ? await readLock(config.lock.file, config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {})
+    : undefined
+  const closers: Array<() => Promise<void>> = []
+  try {
+    const audit = config.audit
+      ? await AuditLog.open({
+          file: config.audit.file,
+          rotateBytes: config.audit.rotateBytes,
+          checkpointEvery: config.audit.checkpointEvery,
+          fsync: config.audit.fsync,
+          ...(config.audit.signingKeyFile ? { signingKeyFile: config.audit.signingKeyFile } : {}),
+        })
+      : undefined
+    if (audit) closers.push(() => audit.close())
+    const pool = await SandboxPool.create({
+      ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),
+      prewarm: config.sandbox.prewarm,
+      watchdogGraceMs: config.sandbox.watchdogGraceMs,
+      defaultLimits: config.limits,
+    })
+    closers.push(() => pool.close())
+    let engine: Engine | undefined
+    const upstreams = new UpstreamSet(config.servers, {
+      callTimeoutMs: config.limits.callTimeoutMs,
+      onToolsChanged: (server: string) => void engine?.refresh(server),
+    })
+    closers.push(() => upstreams.close())
+    const redactor = createRedactor()
+    const needsGrants = Object.values(config.servers).some((s) => s.credentials !== undefined)
+    const grants = needsGrants
+      ? createGrantBroker({
+          baseDir: config.baseDir,
+          gatewayKey: await loadOrCreateGatewayKey(config.gateway.signingKeyFile),
+          gatewayIssuer: config.gateway.issuer ?? 'sluice',
+          redactor,
+        })
+      : undefined
+    engine = new Engine({
+      config,
+      pool,
+      upstreams,
+      policy,
+      redactor,
+      log,
+      ...(lock ? { lock } : {}),
+      ...(grants ? { grants } : {}),
+      ...(audit ? { audit } : {}),
+    })
+    await engine.start()
+    metrics.poolSize.set({}, pool.stats().workers)
+    const runtime: Runtime = {
+      config,
+      engine,
+      policy,
+      ...(lock ? { lock } : {}),
+      ...(audit ? { audit } : {}),
+      async close() {
+        for (const close of closers.reverse()) {
+          try {
+            await close()
+          } catch (cause) {
+            log('warn', 'error while shutting down', { error: cause instanceof Error ? cause.message : String(cause) })
+          }
+        }
+      },
+    }
+    return runtime
+  } catch (cause) {
+    for (const close of closers.reverse()) await close().catch(() => undefined)
+    throw cause
+  }
+}
+
+function loadPolicySet(config: Config, options: ComposeOptions, log: LogFn): PolicySet {
+  if (config.policies && config.policies.length > 0) return loadPolicies(config.policies)
+  if (options.allowAllWithoutPolicies) {
+    log('warn', 'no policies configured: every configured tool is allowed for the local principal')
+  }
+  return allowAllPolicy()
+}

@@ -1,0 +1,48 @@
+/**
+ * `sluice run [--config FILE] FILE|-`: run code once against the configured tools and print the
+ * execution result as JSON. Exit 0 if ok, 1 if the code failed, 2 on usage or config error.
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises'
+import { localPrincipal } from '../auth/index.js'
+import { loadConfig } from '../config/index.js'
+import { compose } from './compose.js'
+import { usage, type Command } from './index.js'
+
+async function readSource(path: string): Promise<string> {
+  if (path === '-') {
+    const chunks: Buffer[] = []
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  }
+  try {
+    return await readFile(path, 'utf8')
+  } catch {
+    throw usage(`cannot read ${path}`)
+  }
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Run TypeScript once against the configured tools and print the result as JSON',
+  usage: 'sluice run [--config FILE] FILE|-',
+  options: {
+    config: { type: 'string', short: 'c' },
+    pretty: { type: 'boolean' },
+  },
+  async run({ values, positionals }) {
+    if (positionals.length !== 1) throw usage('expected exactly one FILE (or - for standard input)')
+    const config = loadConfig(values.config as string | undefined)
+    const code = await readSource(positionals[0]!)
+    const runtime = await compose(config, { allowAllWithoutPolicies: true })
+    try {
+      const principal = localPrincipal(config.identity?.local)
+      const result = await runtime.engine.execute(principal, code)
+      process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
+      return result.ok ? 0 : 1
+    } finally {
+      await runtime.close()
+    }
+  },
+}

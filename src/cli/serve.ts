@@ -1,0 +1,110 @@
+/**
+ * `sluice serve` (HTTP gateway) and `sluice stdio` (the same MCP server over stdio).
+ *
+ * @module
+ */
+import { createTokenVerifier, localPrincipal } from '../auth/index.js'
+import { loadConfig, type Config } from '../config/index.js'
+import { SluiceError } from '../errors.js'
+import { buildApp, listen, startStdio } from '../gateway/index.js'
+import { renderPrometheus } from '../telemetry/index.js'
+import { startTelemetry } from '../telemetry/sdk.js'
+import { compose, stderrLog } from './compose.js'
+import { usage, type Command } from './index.js'
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+async function startTelemetryFor(config: Config) {
+  return startTelemetry({
+    serviceName: config.telemetry.serviceName,
+    exporter: config.telemetry.exporter,
+    ...(config.telemetry.endpoint ? { endpoint: config.telemetry.endpoint } : {}),
+    headers: config.telemetry.headers,
+  })
+}
+
+/** Resolves when the process is asked to stop. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const done = (signal: NodeJS.Signals) => resolve(signal)
+    process.once('SIGINT', done)
+    process.once('SIGTERM', done)
+  })
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Serve the MCP gateway over Streamable HTTP at /mcp',
+  usage: 'sluice serve [--config FILE] [--host 127.0.0.1] [--port 8787] [--insecure-dev] [--public-url URL]',
+  options: {
+    config: { type: 'string', short: 'c' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', short: 'p', default: '8787' },
+    'insecure-dev': { type: 'boolean' },
+    'public-url': { type: 'string' },
+  },
+  async run({ values }) {
+    const config = loadConfig(values.config as string | undefined)
+    const host = values.host as string
+    const port = Number(values.port)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage(`--port: expected 0..65535, got ${String(values.port)}`)
+    const insecureDev = values['insecure-dev'] === true
+    if (insecureDev && !LOOPBACK.has(host)) {
+      throw usage(`--insecure-dev serves without authentication and is allowed only on loopback, not on ${host}`)
+    }
+    if (!config.identity && !insecureDev) {
+      throw new SluiceError('CONFIG_INVALID', `${config.file ?? 'config'}: identity: required by \`sluice serve\` (or pass --insecure-dev on loopback for local development)`)
+    }
+    if ((!config.policies || config.policies.length === 0) && !insecureDev) {
+      throw new SluiceError('CONFIG_INVALID', `${config.file ?? 'config'}: policies: required by \`sluice serve\` (or pass --insecure-dev on loopback to allow every tool)`)
+    }
+    const telemetry = await startTelemetryFor(config)
+    const runtime = await compose(config, { allowAllWithoutPolicies: insecureDev })
+    const publicUrl = (values['public-url'] as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    const app = await buildApp({
+      config,
+      engine: runtime.engine,
+      ...(config.identity ? { verifier: createTokenVerifier(config.identity) } : {}),
+      metrics: renderPrometheus,
+      insecureDev,
+      publicUrl,
+      logger: true,
+    })
+    try {
+      await listen(app, { host, port })
+      const signal = await untilSignal()
+      stderrLog('info', `received ${signal}, shutting down`)
+      return 0
+    } finally {
+      await app.close().catch(() => undefined)
+      await runtime.close()
+      await telemetry.shutdown().catch(() => undefined)
+    }
+  },
+}
+
+export const stdioCommand: Command = {
+  name: 'stdio',
+  summary: 'Serve the MCP gateway over stdio (principal from the config)',
+  usage: 'sluice stdio [--config FILE]',
+  options: {
+    config: { type: 'string', short: 'c' },
+  },
+  async run({ values }) {
+    const config = loadConfig(values.config as string | undefined)
+    const telemetry = await startTelemetryFor(config)
+    const runtime = await compose(config, { allowAllWithoutPolicies: true })
+    try {
+      const server = await startStdio({
+        config,
+        engine: runtime.engine,
+        principal: localPrincipal(config.identity?.local),
+      })
+      await Promise.race([server.closed, untilSignal()])
+      return 0
+    } finally {
+      await runtime.close()
+      await telemetry.shutdown().catch(() => undefined)
+    }
+  },
+}
