@@ -20,5 +20,5 @@ export type {
   StdioServerConfig,
   HttpServerConfig,
 } from './schema.js'
-export { loadConfig, parseConfig, readSecretRef, deepFreeze } from './load.js'
+export { loadConfig, parseConfig, readSecretRef, deepFreeze, expandVars } from './load.js'
 export type { Config } from './load.js'

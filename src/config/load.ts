@@ -88,8 +88,25 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
         `${key}.${name}.credentials.grant: "passthrough" is refused: the caller's token never leaves the gateway; use token-exchange or jwt`,
       )
     }
-    if ('command' in server && server.cwd !== undefined) {
-      servers[name] = { ...server, cwd: resolvePath(baseDir, server.cwd) }
+    if ('command' in server) {
+      const at = `${key}.${name}`
+      try {
+        servers[name] = {
+          ...server,
+          command: expandVars(server.command, baseDir),
+          args: server.args.map((a) => expandVars(a, baseDir)),
+          env: Object.fromEntries(Object.entries(server.env).map(([k, v]) => [k, expandVars(v, baseDir)])),
+          ...(server.cwd !== undefined ? { cwd: resolvePath(baseDir, expandVars(server.cwd, baseDir)) } : {}),
+        }
+      } catch (cause) {
+        problems.push(`${at}: ${(cause as Error).message}`)
+      }
+    } else {
+      try {
+        servers[name] = { ...server, url: expandVars(server.url, baseDir) }
+      } catch (cause) {
+        problems.push(`${key}.${name}.url: ${(cause as Error).message}`)
+      }
     }
     if (server.disabled) delete servers[name]
   }
@@ -133,6 +150,21 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
     },
   }
   return deepFreeze(config)
+}
+
+/**
+ * Expands `${VAR}` and `${VAR:-default}` from the environment, and `${SLUICE_CONFIG_DIR}` to the
+ * config file's folder, in server commands, args, env values, cwd and urls (as `.mcp.json` files
+ * commonly do). An unset variable without a default is an error, never an empty string.
+ */
+export function expandVars(text: string, baseDir: string): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+    if (name === 'SLUICE_CONFIG_DIR') return baseDir
+    const value = process.env[name]
+    if (value !== undefined && value !== '') return value
+    if (fallback !== undefined) return fallback
+    throw new Error(`\${${name}} is not set (use \${${name}:-default} for a default)`)
+  })
 }
 
 function resolvePath(baseDir: string, p: string): string {
