@@ -47,6 +47,14 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // Report the branch the user most likely meant: the one with the fewest problems
+    // (a stdio entry with a bad `command` should not be told that `url` is missing).
+    const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a))
+    if (best.length > 0) {
+      return best.map((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] })).join('\n  - ')
+    }
+  }
   const where = formatPath(issue.path)
   if (issue.code === 'unrecognized_keys') {
     return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
@@ -217,5 +225,6 @@ export function readSecretRef(ref: string, baseDir: string): string {
       throw new SluiceError('CONFIG_INVALID', `secret ${ref}: cannot read ${path}`, { cause })
     }
   }
-  throw new SluiceError('CONFIG_INVALID', `secret reference "${ref.slice(0, 8)}…": expected env:NAME or file:PATH`)
+  // Never echo the reference: a misplaced inline secret would land in a log.
+  throw new SluiceError('CONFIG_INVALID', 'a secret reference must be env:NAME or file:PATH')
 }

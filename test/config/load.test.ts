@@ -1,0 +1,128 @@
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { DEFAULT_LIMITS, expandVars, loadConfig, parseConfig, readSecretRef } from '../../src/config/index.js'
+import { SluiceError } from '../../src/errors.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function write(name: string, text: string): string {
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+function failure(fn: () => unknown): SluiceError {
+  try {
+    fn()
+  } catch (e) {
+    expect(e).toBeInstanceOf(SluiceError)
+    return e as SluiceError
+  }
+  throw new Error('expected a SluiceError')
+}
+
+describe('loadConfig', () => {
+  it('returns the defaults without a file: no servers, default limits', () => {
+    const config = loadConfig()
+    expect(config.servers).toEqual({})
+    expect(config.limits).toEqual(DEFAULT_LIMITS)
+    expect(Object.isFrozen(config.limits)).toBe(true)
+  })
+
+  it('accepts an .mcp.json file as is (mcpServers alias, JSON is YAML)', () => {
+    const file = write('mcp.json', JSON.stringify({ mcpServers: { memory: { command: 'node', args: ['x.js'], env: { A: 'b' } } } }))
+    const config = loadConfig(file)
+    expect(config.servers.memory).toMatchObject({ command: 'node', args: ['x.js'], env: { A: 'b' } })
+  })
+
+  it('names the file, the path and what was expected for a wrong type', () => {
+    const file = write('bad-type.yaml', 'servers:\n  memory:\n    command: 42\n')
+    const e = failure(() => loadConfig(file))
+    expect(e.code).toBe('CONFIG_INVALID')
+    expect(e.message).toContain(file)
+    expect(e.message).toMatch(/servers\.memory/)
+    expect(e.message).toMatch(/expected/)
+  })
+
+  it('rejects unknown keys, naming them', () => {
+    const file = write('unknown.yaml', 'limits:\n  timeoutMs: 10\n  timeoutSeconds: 3\n')
+    const e = failure(() => loadConfig(file))
+    expect(e.message).toContain('limits: unknown key "timeoutSeconds"')
+  })
+
+  it('reports YAML syntax errors with line and column', () => {
+    const file = write('syntax.yaml', 'servers:\n  memory: [\n')
+    const e = failure(() => loadConfig(file))
+    expect(e.message).toMatch(/line \d+, column \d+/)
+  })
+
+  it('says when the file does not exist', () => {
+    const e = failure(() => loadConfig(join(dir, 'missing.yaml')))
+    expect(e.message).toContain('file not found')
+  })
+
+  it('refuses a passthrough grant at load', () => {
+    const e = failure(() =>
+      parseConfig({ servers: { crm: { url: 'http://127.0.0.1:1/mcp', credentials: { grant: 'passthrough' } } } }),
+    )
+    expect(e.message).toContain('servers.crm.credentials.grant')
+    expect(e.message).toContain('refused')
+  })
+
+  it('refuses inline secrets: a static grant value must be env: or file:', () => {
+    const e = failure(() =>
+      parseConfig({ servers: { crm: { url: 'http://127.0.0.1:1/mcp', credentials: { grant: 'static', header: 'Authorization', valueFrom: 'Bearer abc' } } } }),
+    )
+    expect(e.message).toContain('expected "env:NAME" or "file:PATH"')
+  })
+
+  it('rejects server names that collide once sanitised', () => {
+    const e = failure(() => parseConfig({ servers: { 'my-db': { command: 'a' }, my_db: { command: 'b' } } }))
+    expect(e.message).toContain('collides')
+  })
+
+  it('rejects server names outside the safe alphabet', () => {
+    const e = failure(() => parseConfig({ servers: { 'bad name': { command: 'a' } } }))
+    expect(e.message).toContain('servers.bad name')
+  })
+
+  it('resolves relative paths against the config file folder', () => {
+    const file = write('paths.yaml', 'policies: [p/a.yaml]\nlock: { file: l.json }\n')
+    const config = loadConfig(file)
+    expect(config.policies).toEqual([join(dir, 'p/a.yaml')])
+    expect(config.lock?.file).toBe(join(dir, 'l.json'))
+  })
+
+  it('checks limits at their bounds', () => {
+    expect(parseConfig({ limits: { maxToolCalls: 100_000 } }).limits.maxToolCalls).toBe(100_000)
+    expect(failure(() => parseConfig({ limits: { maxToolCalls: 100_001 } })).message).toContain('limits.maxToolCalls')
+  })
+})
+
+describe('expandVars', () => {
+  it('expands ${VAR}, ${VAR:-default} and ${SLUICE_CONFIG_DIR}', () => {
+    process.env.SLUICE_TEST_VAR = 'v'
+    expect(expandVars('${SLUICE_TEST_VAR}/${SLUICE_NOPE:-d}/${SLUICE_CONFIG_DIR}', '/cfg')).toBe('v/d//cfg')
+    delete process.env.SLUICE_TEST_VAR
+  })
+
+  it('fails on an unset variable without default instead of using an empty string', () => {
+    const e = failure(() => parseConfig({ servers: { s: { command: 'node', args: ['${SLUICE_SURELY_UNSET}'] } } }))
+    expect(e.message).toContain('servers.s: ${SLUICE_SURELY_UNSET} is not set')
+  })
+})
+
+describe('readSecretRef', () => {
+  it('reads env: and file: references and never accepts inline values', () => {
+    process.env.SLUICE_TEST_SECRET = 's3cret'
+    expect(readSecretRef('env:SLUICE_TEST_SECRET', dir)).toBe('s3cret')
+    write('secret.txt', 'from-file\n')
+    expect(readSecretRef('file:secret.txt', dir)).toBe('from-file')
+    expect(failure(() => readSecretRef('env:SLUICE_UNSET_SECRET', dir)).message).toContain('not set')
+    expect(failure(() => readSecretRef('inline', dir)).message).not.toContain('inline')
+    delete process.env.SLUICE_TEST_SECRET
+  })
+})
