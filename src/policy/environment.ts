@@ -1,0 +1,183 @@
+/**
+ * The typed CEL environment policies are written against, and the conversion of JS values into
+ * CEL values. One environment is built per process; every `when` is checked against it at load.
+ *
+ * Numbers: JSON has one number type, CEL has `int` (BigInt here) and `double`. A whole number
+ * within ±(2^53 − 1) becomes `int`; any other number becomes `double`. CEL compares `int` and
+ * `double` across types (`args.amount > 1000` holds for 1500 and 1500.5), but does not mix them
+ * in arithmetic: write `double(args.amount) * 1.5`.
+ *
+ * @module
+ */
+import { Environment, type ASTNode, type Limits } from '@marcbachmann/cel-js'
+import type { Principal } from '../types.js'
+
+/**
+ * Parse-time limits for every `when`. The AST bound keeps a hostile or generated policy from
+ * costing unbounded memory at load; cel-js's own defaults bound depth and literal sizes.
+ */
+export const POLICY_CEL_LIMITS: Readonly<Partial<Limits>> = Object.freeze({ maxAstNodes: 2000 })
+
+/** Deepest nesting of an argument value that policy accepts; deeper input is denied. */
+export const MAX_VALUE_DEPTH = 64
+
+/** Variables that exist only while deciding a call, never while listing tools. */
+export const CALL_PHASE_VARIABLES: ReadonlySet<string> = new Set(['args', 'execution'])
+
+/** `principal` as CEL sees it; absent fields (a principal without tenant) stay absent. */
+export class CelPrincipal {
+  declare sub: string
+  declare iss: string
+  declare tenant?: string
+  declare scopes: string[]
+  declare claims: Map<string, unknown>
+}
+
+/** `tool` as CEL sees it. */
+export class CelTool {
+  declare server: string
+  declare name: string
+  declare annotations: Map<string, unknown>
+  declare hash: string
+}
+
+/** `execution` as CEL sees it. */
+export class CelExecution {
+  declare id: string
+  declare callCount: bigint
+}
+
+/** Raised when an input cannot become a CEL value; the caller turns it into a deny. */
+export class PolicyInputError extends Error {
+  override readonly name = 'PolicyInputError'
+}
+
+/** Builds the one environment: typed variables only, no undeclared name becomes `dyn`. */
+export function createPolicyEnvironment(): Environment {
+  return new Environment({ unlistedVariablesAreDyn: false, limits: { ...POLICY_CEL_LIMITS } })
+    .registerType('sluice.Principal', {
+      ctor: CelPrincipal,
+      fields: {
+        sub: 'string',
+        iss: 'string',
+        tenant: 'string',
+        scopes: 'list<string>',
+        claims: 'map<string, dyn>',
+      },
+    })
+    .registerType('sluice.Tool', {
+      ctor: CelTool,
+      fields: { server: 'string', name: 'string', annotations: 'map<string, dyn>', hash: 'string' },
+    })
+    .registerType('sluice.Execution', {
+      ctor: CelExecution,
+      fields: { id: 'string', callCount: 'int' },
+    })
+    .registerVariable('principal', 'sluice.Principal', { description: 'The caller' })
+    .registerVariable('tool', 'sluice.Tool', { description: 'The tool being listed or called' })
+    .registerVariable('args', 'map<string, dyn>', { description: 'Arguments (call phase only)' })
+    .registerVariable('execution', 'sluice.Execution', { description: 'The running execution' })
+    .registerVariable('now', 'google.protobuf.Timestamp', { description: 'Time of the decision' })
+}
+
+/**
+ * Converts a JSON-like value into a CEL value: objects become `Map`s (so keys such as
+ * `__proto__` or `constructor` are plain data), whole numbers become BigInt.
+ *
+ * @throws PolicyInputError for values JSON cannot carry or nesting deeper than MAX_VALUE_DEPTH.
+ */
+export function toCelValue(value: unknown, depth = 0): unknown {
+  if (depth > MAX_VALUE_DEPTH) {
+    throw new PolicyInputError(`value nests deeper than ${MAX_VALUE_DEPTH} levels`)
+  }
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value
+    case 'number':
+      return Number.isSafeInteger(value) ? BigInt(value) : value
+    case 'bigint':
+      return value
+    case 'object': {
+      if (value === null) return null
+      if (Array.isArray(value)) return value.map((v) => toCelValue(v, depth + 1))
+      const proto: unknown = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) {
+        throw new PolicyInputError('value is not plain JSON data')
+      }
+      const map = new Map<string, unknown>()
+      for (const [k, v] of Object.entries(value)) {
+        if (v !== undefined) map.set(k, toCelValue(v, depth + 1))
+      }
+      return map
+    }
+    default:
+      throw new PolicyInputError(`a ${typeof value} is not JSON data`)
+  }
+}
+
+function toCelMap(value: Readonly<Record<string, unknown>> | undefined): Map<string, unknown> {
+  const converted = toCelValue(value ?? {}, 0)
+  if (!(converted instanceof Map)) throw new PolicyInputError('expected an object')
+  return converted as Map<string, unknown>
+}
+
+export function toCelPrincipal(principal: Principal): CelPrincipal {
+  const p = new CelPrincipal()
+  p.sub = principal.sub
+  p.iss = principal.iss
+  if (principal.tenant !== undefined) p.tenant = principal.tenant
+  p.scopes = [...principal.scopes]
+  p.claims = toCelMap(principal.claims)
+  return p
+}
+
+export function toCelTool(tool: {
+  server: string
+  name: string
+  annotations: Record<string, unknown>
+  hash: string
+}): CelTool {
+  const t = new CelTool()
+  t.server = tool.server
+  t.name = tool.name
+  t.annotations = toCelMap(tool.annotations)
+  t.hash = tool.hash
+  return t
+}
+
+export function toCelExecution(execution: { id: string; callCount: number }): CelExecution {
+  if (!Number.isSafeInteger(execution.callCount)) {
+    throw new PolicyInputError('execution.callCount must be a whole number')
+  }
+  const e = new CelExecution()
+  e.id = execution.id
+  e.callCount = BigInt(execution.callCount)
+  return e
+}
+
+export { toCelMap }
+
+/**
+ * True when the expression names one of `names` as a variable. Field names (`x.args`) do not
+ * count; a macro binder that shadows one of the names does, which only errs on the safe side.
+ */
+export function referencesVariables(ast: ASTNode, names: ReadonlySet<string>): boolean {
+  const stack: unknown[] = [ast]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (Array.isArray(node)) {
+      stack.push(...(node as unknown[]))
+      continue
+    }
+    if (node === null || typeof node !== 'object' || !('op' in node)) continue
+    const n = node as { op: unknown; args: unknown }
+    if (n.op === 'id') {
+      if (typeof n.args === 'string' && names.has(n.args)) return true
+      continue
+    }
+    if (n.op === 'value') continue
+    stack.push(n.args)
+  }
+  return false
+}
