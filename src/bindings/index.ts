@@ -1,0 +1,32 @@
+/**
+ * The bindings module: pure functions from tool definitions to what the model sees — TypeScript
+ * declarations, the guest manifest, a search index, the `execute_code` description — and
+ * type-check diagnostics of the model's code. No I/O beyond reading TypeScript's own lib files.
+ *
+ * @module
+ */
+export type { BindingProblem, BindingProblemCode, BindingTool, SchemaLimits } from './model.js'
+export { DEFAULT_SCHEMA_LIMITS } from './model.js'
+export type { NamedTool } from './names.js'
+export {
+  assignIdentifiers,
+  IDENTIFIER_PATTERN,
+  INVALID_NAME_REASON,
+  isSafeIdentifier,
+  sanitizeIdentifier,
+  TOOL_NAME_PATTERN,
+} from './names.js'
+export type { BindingsCoverage, BindingsFileOptions, DeclarationOptions, Declarations } from './declarations.js'
+export { generateDeclarations, renderBindingsFile } from './declarations.js'
+export { buildManifest } from './manifest.js'
+export type { DescriptionOptions, SearchHit, ToolSearchIndex } from './search.js'
+export {
+  compactIndex,
+  createSearchIndex,
+  EXECUTE_CODE_HEADER,
+  MAX_SEARCH_LIMIT,
+  renderDescription,
+  tokenize,
+} from './search.js'
+export type { TypecheckOptions } from './typecheck.js'
+export { DEFAULT_MAX_DIAGNOSTICS, typecheckCode } from './typecheck.js'
