@@ -1,0 +1,72 @@
+/**
+ * What the gateway needs from the engine and from auth, written as structural interfaces so the
+ * gateway compiles and is tested on its own (a fake engine in tests); the real `Engine` of
+ * `src/engine/` satisfies `GatewayEngine` without an adapter.
+ *
+ * @module
+ */
+import type { CatalogTool, ExecutionResult, Principal } from '../types.js'
+
+/** One approval question, asked when a policy rule has `effect: approve`. */
+export interface ApprovalRequest {
+  /** `server.tool`, the upstream's own tool spelling. */
+  tool: string
+  /** A short, redacted summary of the arguments, safe to show a human. */
+  argsSummary: string
+  ruleId: string
+  reason: string
+}
+
+/**
+ * The human's answer: `timeout` when nobody answered within `gateway.approvalTimeoutMs`,
+ * `unsupported` when the client cannot be asked (no elicitation capability).
+ */
+export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported'
+
+export type ApprovalHandler = (request: ApprovalRequest) => Promise<ApprovalAnswer>
+
+/** Per-request options the gateway passes to `execute` and `callDirect`. */
+export interface ExecuteOptions {
+  /** Aborted when the client cancels the request (`notifications/cancelled`) or the session ends. */
+  signal?: AbortSignal
+  /** The caller's bearer token, for RFC 8693 exchange; never forwarded as is. */
+  inboundToken?: string
+  approve?: ApprovalHandler
+  onProgress?: (message: string) => void
+  /** W3C trace context of the inbound HTTP request (`traceparent`, `tracestate`). */
+  traceContext?: unknown
+}
+
+/** The result of a direct-mode call: an MCP `CallToolResult`. */
+export interface DirectCallResult {
+  content: unknown[]
+  structuredContent?: unknown
+  isError?: boolean
+}
+
+export interface SearchMatch {
+  /** `server.tool`. */
+  tool: string
+  declaration: string
+  score: number
+}
+
+export interface EngineHealth {
+  ready: boolean
+  upstreams: Record<string, { state: string; lastError?: string }>
+  pool: { workers: number; ready: number; busy: number }
+}
+
+/** The engine as the gateway uses it (src/engine's `Engine` satisfies it). */
+export interface GatewayEngine {
+  /** Tools this principal may see (policy-filtered). */
+  listTools(principal: Principal): CatalogTool[]
+  /** The `execute_code` description: declarations, or a compact index. */
+  describeExecuteCode(principal: Principal): string
+  searchTools(principal: Principal, query: string, limit?: number): SearchMatch[]
+  /** Never throws for model behaviour; a throw is a bug and becomes `INTERNAL`. */
+  execute(principal: Principal, code: string, opts?: ExecuteOptions): Promise<ExecutionResult>
+  callDirect(principal: Principal, tool: CatalogTool, args: unknown, opts?: ExecuteOptions): Promise<DirectCallResult>
+  health(): EngineHealth
+  close(): Promise<void>
+}
