@@ -33,9 +33,15 @@ export function jsDoc(lines: readonly string[], indent: string): string {
   return `${indent}/**\n${flat.map((l) => (l === '' ? `${indent} *` : `${indent} * ${l}`)).join('\n')}\n${indent} */\n`
 }
 
-/** A string literal type or property key: JSON escaping, plus U+2028/9 escaped for old parsers. */
+/**
+ * A string literal type or property key: JSON escaping, plus `\uXXXX` for line separators and
+ * invisible characters, so the committed file reads exactly as the compiler reads it.
+ */
 export function stringLiteral(value: string): string {
-  return JSON.stringify(String(value)).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
+  return JSON.stringify(String(value)).replace(
+    /[\u2028\u2029\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 /** A property key: bare when it is a plain ASCII identifier, else a quoted string. */

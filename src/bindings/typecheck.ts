@@ -107,6 +107,21 @@ export function typecheckCode(code: string, dts: string, options: TypecheckOptio
   return out.slice(0, max)
 }
 
+/**
+ * Diagnostics of the declarations themselves (the lib files are trusted and skipped). A correct
+ * `generateDeclarations` output has none; `sluice bindings` and the tests use this as a guard.
+ */
+export function checkDeclarations(dts: string): Diagnostic[] {
+  const file = ts.createSourceFile(`${DIR}tools.ts`, dts, ts.ScriptTarget.ES2022, true)
+  const files = new Map<string, ts.SourceFile>([[file.fileName, file]])
+  const options = { ...COMPILER_OPTIONS, noImplicitAny: true, skipLibCheck: false, skipDefaultLibCheck: true }
+  const program = ts.createProgram({ rootNames: [file.fileName], options, host: host(files) })
+  return [...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file), ...program.getGlobalDiagnostics()].map((d) => {
+    const pos = file.getLineAndCharacterOfPosition(d.start ?? 0)
+    return { line: pos.line + 1, column: pos.character + 1, message: ts.flattenDiagnosticMessageText(d.messageText, '\n') }
+  })
+}
+
 function dtsFile(dts: string): ts.SourceFile {
   const cached = dtsCache.get(dts)
   if (cached !== undefined) {
