@@ -125,7 +125,15 @@ function issuerVerifier(issuer: Issuer, options: Required<Omit<TokenVerifierOpti
       timeoutDuration: options.jwksTimeoutMs,
       ...(options.fetch === undefined ? {} : { [customFetch]: options.fetch as FetchImplementation }),
     })
-    keys = remote
+    // A refused connection surfaces as a bare TypeError from fetch; name it for what it is.
+    keys = async (header, token) => {
+      try {
+        return await remote(header, token)
+      } catch (err) {
+        if (err instanceof errors.JOSEError) throw err
+        throw fail('the issuer keys are unavailable', err)
+      }
+    }
   } else {
     throw new SluiceError('CONFIG_INVALID', `identity: issuer ${issuer.issuer} needs jwksFile or jwksUri`)
   }

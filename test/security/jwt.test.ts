@@ -301,6 +301,18 @@ describe('createTokenVerifier: hostile tokens', () => {
   })
 })
 
+describe('createTokenVerifier: key source failures', () => {
+  it('an unreachable jwksUri fails closed with a clear message', async () => {
+    const gone = await startIdp()
+    const token = await gone.mint({ sub: 'alice', aud: AUD })
+    await gone.close()
+    const v = createTokenVerifier(
+      identitySchema.parse({ audience: AUD, issuers: [{ issuer: gone.issuer, jwksUri: gone.jwksUri, algorithms: ['RS256'] }] }),
+    )
+    await rejects(v.verify(`Bearer ${token}`), 'AUTH_INVALID', 'the issuer keys are unavailable', token)
+  })
+})
+
 describe('createTokenVerifier: key rotation', () => {
   it('JWT-18 jwksUri: a new key is accepted after one refetch; a removed key is rejected after it', async () => {
     const rotating = await startIdp()
