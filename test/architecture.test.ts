@@ -35,8 +35,15 @@ function moduleOf(file: string): string {
 }
 
 function imports(file: string): string[] {
+  return importStatements(file).map((s) => s.spec)
+}
+
+function importStatements(file: string): Array<{ spec: string; typeOnly: boolean }> {
   const text = readFileSync(file, 'utf8')
-  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g)].map((m) => m[1]!)
+  return [...text.matchAll(/(?:^|\n)\s*(import|export)(\s+type)?[^'"]*?from\s+['"]([^'"]+)['"]/g)].map((m) => ({
+    spec: m[3]!,
+    typeOnly: m[2] !== undefined,
+  }))
 }
 
 describe('architecture', () => {
@@ -44,9 +51,14 @@ describe('architecture', () => {
     const problems: string[] = []
     for (const file of files(join(root, 'src'))) {
       const from = moduleOf(file)
-      for (const spec of imports(file)) {
+      for (const { spec, typeOnly } of importStatements(file)) {
         if (!spec.startsWith('.')) continue
         const target = resolve(dirname(file), spec)
+        if (relative(root, target).startsWith(`runtime${sep}`)) {
+          // Only the sandbox may know the guest's wire shapes, and only as types.
+          if (from !== 'sandbox' || !typeOnly) problems.push(`${relative(root, file)} → runtime (type-only imports from src/sandbox alone)`)
+          continue
+        }
         const to = moduleOf(target.replace(/\.js$/, '.ts'))
         if (to === from) continue
         const allowed = ALLOWED[from] ?? []

@@ -75,6 +75,7 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
           baseDir: config.baseDir,
           gatewayKey: await loadOrCreateGatewayKey(config.gateway.signingKeyFile),
           gatewayIssuer: config.gateway.issuer ?? 'sluice',
+          ...(config.gateway.actorTokenFrom ? { actorTokenFrom: config.gateway.actorTokenFrom } : {}),
           redactor,
         })
       : undefined
