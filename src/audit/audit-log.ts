@@ -1,0 +1,390 @@
+/**
+ * The append-only, hash-chained audit log (JSON lines), with rotation and signed checkpoints.
+ *
+ * Write-ahead: `append` resolves only once the line is written (and fsync'd with `fsync`), so the
+ * engine awaits it before doing what the record announces; when it rejects, the action must not
+ * happen (AUD-05: fail closed). Appends are serialised by a queue in call order, so concurrent
+ * callers get consecutive seqs.
+ *
+ * Files: the live file is `<file>`; rotation renames it to `<file>.<n>` with n one above the
+ * highest existing (so `.1` is the oldest, and a rotated file never changes name again, which
+ * suits a shipper to WORM storage) and starts a new `<file>` whose first record is a `rotation`
+ * record chained to the previous file's last hash. Seqs run on across files.
+ *
+ * Crash recovery: on open, the live file is verified. Bytes after its last complete record (a
+ * torn write) are kept, closed with a newline, and followed by a `recovery` record that names
+ * their line, length and sha256; the chain resumes from the last complete record. Nothing is
+ * truncated, so the file can live on append-only storage.
+ *
+ * One writer per file: a second `open` of the same path in this process is refused; across
+ * processes the operator must ensure it (two writers would fork the chain, which verify reports).
+ *
+ * @module
+ */
+import { open as openFile, mkdir, readFile, rename, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, resolve } from 'node:path'
+import { CompactSign, importJWK, importPKCS8, type CryptoKey, type JWK, type KeyObject } from 'jose'
+import { SluiceError } from '../errors.js'
+import {
+  DEFAULT_MAX_FIELD_CHARS,
+  GENESIS_HASH,
+  normaliseEvent,
+  sealRecord,
+  type AuditEvent,
+  type AuditRecord,
+  type TornBytes,
+} from './record.js'
+import { listAuditFiles, scanAuditFile, type ScanResult } from './verify.js'
+
+/** Default rotation size: 64 MiB, as the config schema's default. */
+export const DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
+
+export interface AuditLogOptions {
+  /** Path of the live file; created (with its directory) when missing. */
+  file: string
+  /** Rotate before a record would take the file past this many bytes; 0 never rotates. Default 64 MiB. */
+  rotateBytes?: number
+  /** Write a signed checkpoint after every N records; 0 (default) writes none. Needs a signing key. */
+  checkpointEvery?: number
+  /** Private ES256 JWK that signs checkpoints. */
+  signingKey?: JWK
+  /** File holding the private key: a JWK (JSON) or PKCS#8 PEM. */
+  signingKeyFile?: string
+  /** fdatasync after every record: durability over throughput. Default true. */
+  fsync?: boolean
+  /** Cap of every free string in a record. Default 512. */
+  maxFieldChars?: number
+  /** Clock for `time`; tests freeze it. Order is carried by `seq`, never by time (AUD-07). */
+  now?: () => Date
+}
+
+const OPEN_FILES = new Set<string>()
+const PROBE_TIME = new Date(0).toISOString()
+
+interface Signer {
+  key: CryptoKey | KeyObject
+  kid?: string
+}
+
+/**
+ * @example
+ * const audit = await AuditLog.open({ file: 'audit/audit.jsonl', fsync: true })
+ * await audit.append({ type: 'call.decision', executionId, tool: 'crm.find', decision: 'allow',
+ *   ruleId: 'read-only', argsHash: hashArgs(args) })   // before calling the tool
+ */
+export class AuditLog {
+  /** Absolute path of the live file. */
+  readonly file: string
+  /** Torn bytes found and accounted for on open (a crash mid-write before), if any. */
+  readonly recovery: TornBytes | undefined
+  /** Notes from the verification on open (e.g. the torn tail); never errors. */
+  readonly openWarnings: readonly string[]
+
+  #handle: FileHandle
+  #size: number
+  #seq: number
+  #head: string
+  #sinceCheckpoint: number
+  #queue: Promise<unknown> = Promise.resolve()
+  #failure: SluiceError | undefined
+  #closed = false
+  readonly #rotateBytes: number
+  readonly #checkpointEvery: number
+  readonly #fsync: boolean
+  readonly #maxFieldChars: number
+  readonly #now: () => Date
+  readonly #signer: Signer | undefined
+
+  private constructor(init: {
+    file: string
+    handle: FileHandle
+    size: number
+    seq: number
+    head: string
+    sinceCheckpoint: number
+    rotateBytes: number
+    checkpointEvery: number
+    fsync: boolean
+    maxFieldChars: number
+    now: () => Date
+    signer: Signer | undefined
+    recovery: TornBytes | undefined
+    openWarnings: string[]
+  }) {
+    this.file = init.file
+    this.#handle = init.handle
+    this.#size = init.size
+    this.#seq = init.seq
+    this.#head = init.head
+    this.#sinceCheckpoint = init.sinceCheckpoint
+    this.#rotateBytes = init.rotateBytes
+    this.#checkpointEvery = init.checkpointEvery
+    this.#fsync = init.fsync
+    this.#maxFieldChars = init.maxFieldChars
+    this.#now = init.now
+    this.#signer = init.signer
+    this.recovery = init.recovery
+    this.openWarnings = init.openWarnings
+  }
+
+  /**
+   * Opens (or creates) the log and resumes its chain.
+   *
+   * @throws TypeError on bad options; SluiceError `AUDIT_INVALID` when the existing file does not
+   *   verify (edited, not merely torn): move it aside to start a new chain; `CONFIG_INVALID` for an
+   *   unreadable signing key.
+   */
+  static async open(options: AuditLogOptions): Promise<AuditLog> {
+    const settings = checkOptions(options)
+    const file = resolve(options.file)
+    if (OPEN_FILES.has(file)) throw new TypeError(`audit file ${file} is already open in this process`)
+    const signer = await loadSigner(options)
+    if (settings.checkpointEvery > 0 && signer === undefined) {
+      throw new TypeError('audit checkpointEvery needs signingKey or signingKeyFile')
+    }
+    OPEN_FILES.add(file)
+    let handle: FileHandle | undefined
+    try {
+      await mkdir(dirname(file), { recursive: true })
+      const files = await listAuditFiles(file)
+      const rotated = files.filter((f) => f !== file)
+      const current = files.includes(file) ? await scanOrThrow(file) : undefined
+      const previousFile = rotated[rotated.length - 1]
+      const needPrevious = current === undefined || current.records === 0
+      const previous = needPrevious && previousFile !== undefined ? await scanOrThrow(previousFile, true) : undefined
+
+      const base = current !== undefined && current.records > 0 ? current : previous
+      let sinceCheckpoint = 0
+      if (settings.checkpointEvery > 0) {
+        sinceCheckpoint = await recordsSinceCheckpoint(current, rotated, settings.checkpointEvery)
+      }
+      handle = await openFile(file, 'a')
+      if (current === undefined && settings.fsync) await syncDirectory(dirname(file))
+      const log = new AuditLog({
+        file,
+        handle,
+        size: (await handle.stat()).size,
+        seq: base?.lastSeq ?? 0,
+        head: base?.headHash ?? GENESIS_HASH,
+        sinceCheckpoint,
+        ...settings,
+        signer,
+        recovery: current?.tornTail ? tornBytes(current.tornTail) : undefined,
+        openWarnings: current?.warnings ?? [],
+      })
+      if (current?.missingNewline) {
+        // The last record is whole; only its newline was torn off. Complete the line.
+        await log.#writeRaw(Buffer.from('\n'))
+      }
+      const from = needPrevious && previousFile !== undefined ? { from: basename(previousFile) } : {}
+      if (current?.tornTail) {
+        await log.#writeRecord({ type: 'recovery', ...from, torn: tornBytes(current.tornTail) }, current.tornTail.terminated ? '' : '\n')
+      } else if (needPrevious && previousFile !== undefined) {
+        await log.#writeRecord({ type: 'rotation', ...from })
+      }
+      await log.#checkpointIfDue()
+      return log
+    } catch (error) {
+      OPEN_FILES.delete(file)
+      await handle?.close().catch(() => undefined)
+      throw error
+    }
+  }
+
+  /** Seq of the last record written (0 for an empty chain). */
+  get lastSeq(): number {
+    return this.#seq
+  }
+
+  /** Hash of the last record written: the chain head. */
+  get headHash(): string {
+    return this.#head
+  }
+
+  /**
+   * Appends one record; resolves once it is on disk (fsync'd with `fsync`). Rejections: TypeError
+   * for a malformed event (nothing is written); SluiceError `AUDIT_UNAVAILABLE` when the log is
+   * closed or a write failed (the log then refuses every later append: the caller must fail closed).
+   */
+  append(event: AuditEvent): Promise<AuditRecord> {
+    let fields: ReturnType<typeof normaliseEvent>
+    try {
+      fields = normaliseEvent(event, this.#maxFieldChars)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (this.#closed) return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', 'the audit log is closed'))
+    return this.#enqueue(() => this.#appendNow(fields))
+  }
+
+  /** Waits for pending appends, writes a final checkpoint when checkpoints are on, closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    try {
+      await this.#enqueue(async () => {
+        if (this.#failure === undefined && this.#signer !== undefined && this.#checkpointEvery > 0 && this.#sinceCheckpoint > 0) {
+          await this.#writeCheckpoint()
+        }
+      }).catch(() => undefined)
+    } finally {
+      OPEN_FILES.delete(this.file)
+      await this.#handle.close().catch(() => undefined)
+    }
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task)
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  async #appendNow(fields: Readonly<Record<string, unknown>>): Promise<AuditRecord> {
+    if (this.#failure) throw this.#failure
+    try {
+      await this.#checkpointIfDue()
+      if (this.#rotateBytes > 0 && this.#size > 0) {
+        // ISO times have a fixed length, so a placeholder sizes the line without reading the clock.
+        const probe = sealRecord({ seq: this.#seq + 1, time: PROBE_TIME, ...fields, prev: this.#head })
+        if (this.#size + Buffer.byteLength(probe.line) + 1 > this.#rotateBytes) {
+          await this.#rotate()
+          await this.#checkpointIfDue()
+        }
+      }
+      const record = await this.#writeRecord(fields)
+      await this.#checkpointIfDue()
+      return record
+    } catch (cause) {
+      this.#failure ??= new SluiceError('AUDIT_UNAVAILABLE', `cannot write the audit log ${this.file}; refusing further records`, { cause })
+      throw this.#failure
+    }
+  }
+
+  async #writeRecord(fields: Readonly<Record<string, unknown>>, prefix = ''): Promise<AuditRecord> {
+    const seq = this.#seq + 1
+    const { record, line } = sealRecord({ seq, time: this.#now().toISOString(), ...fields, prev: this.#head })
+    await this.#writeRaw(Buffer.from(`${prefix}${line}\n`, 'utf8'))
+    this.#seq = seq
+    this.#head = record.hash
+    if (record.type === 'checkpoint') this.#sinceCheckpoint = 0
+    else if (record.type !== 'recovery') this.#sinceCheckpoint += 1
+    return record
+  }
+
+  async #writeRaw(bytes: Buffer): Promise<void> {
+    let offset = 0
+    while (offset < bytes.length) {
+      const { bytesWritten } = await this.#handle.write(bytes, offset, bytes.length - offset)
+      offset += bytesWritten
+    }
+    if (this.#fsync) await this.#handle.datasync()
+    this.#size += bytes.length
+  }
+
+  async #checkpointIfDue(): Promise<void> {
+    if (this.#checkpointEvery > 0 && this.#sinceCheckpoint >= this.#checkpointEvery) await this.#writeCheckpoint()
+  }
+
+  async #writeCheckpoint(): Promise<void> {
+    const signer = this.#signer
+    if (signer === undefined) return
+    const payload = new TextEncoder().encode(JSON.stringify({ seq: this.#seq, hash: this.#head }))
+    const sig = await new CompactSign(payload)
+      .setProtectedHeader({ alg: 'ES256', ...(signer.kid ? { kid: signer.kid } : {}) })
+      .sign(signer.key)
+    await this.#writeRecord({ type: 'checkpoint', sig })
+  }
+
+  async #rotate(): Promise<void> {
+    const files = await listAuditFiles(this.file)
+    const highest = files.length - (files.includes(this.file) ? 1 : 0)
+    const last = files[highest - 1]
+    const next = (last === undefined ? 0 : Number(last.slice(this.file.length + 1))) + 1
+    const target = `${this.file}.${next}`
+    await this.#handle.close()
+    await rename(this.file, target)
+    this.#handle = await openFile(this.file, 'a')
+    this.#size = 0
+    if (this.#fsync) await syncDirectory(dirname(this.file))
+    await this.#writeRecord({ type: 'rotation', from: basename(target) })
+  }
+}
+
+function checkOptions(options: AuditLogOptions) {
+  if (typeof options?.file !== 'string' || options.file.length === 0) throw new TypeError('audit file must be a non-empty path')
+  const rotateBytes = options.rotateBytes ?? DEFAULT_ROTATE_BYTES
+  const checkpointEvery = options.checkpointEvery ?? 0
+  const maxFieldChars = options.maxFieldChars ?? DEFAULT_MAX_FIELD_CHARS
+  if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0) throw new TypeError('audit rotateBytes must be an integer ≥ 0')
+  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 0) throw new TypeError('audit checkpointEvery must be an integer ≥ 0')
+  if (!Number.isSafeInteger(maxFieldChars) || maxFieldChars < 16) throw new TypeError('audit maxFieldChars must be an integer ≥ 16')
+  return { rotateBytes, checkpointEvery, maxFieldChars, fsync: options.fsync ?? true, now: options.now ?? (() => new Date()) }
+}
+
+async function loadSigner(options: AuditLogOptions): Promise<Signer | undefined> {
+  let jwk: JWK | undefined = options.signingKey
+  const path = options.signingKeyFile
+  try {
+    if (jwk === undefined && path !== undefined) {
+      const text = await readFile(path, 'utf8')
+      if (text.trimStart().startsWith('-----BEGIN')) return { key: await importPKCS8(text, 'ES256') }
+      jwk = JSON.parse(text) as JWK
+    }
+    if (jwk === undefined) return undefined
+    if (typeof jwk.d !== 'string') throw new Error('not a private key')
+    const key = await importJWK(jwk, 'ES256')
+    if (key instanceof Uint8Array) throw new Error('not an asymmetric key')
+    return { key, ...(typeof jwk.kid === 'string' ? { kid: jwk.kid } : {}) }
+  } catch (cause) {
+    const where = path ?? 'signingKey'
+    throw new SluiceError('CONFIG_INVALID', `audit signing key (${where}) is not a private ES256 JWK or PKCS#8 PEM`, { cause })
+  }
+}
+
+async function scanOrThrow(file: string, rotated = false): Promise<ScanResult> {
+  const scan = await scanAuditFile(file)
+  if (!scan.ok) {
+    const e = scan.error
+    throw new SluiceError(
+      'AUDIT_INVALID',
+      `audit file ${file} does not verify (line ${e?.line}: ${e?.reason}); move it aside to start a new chain`,
+      { details: { file, line: e?.line, reason: e?.reason } },
+    )
+  }
+  if (rotated && scan.tornTail) {
+    throw new SluiceError('AUDIT_INVALID', `rotated audit file ${file} ends in torn bytes (line ${scan.tornTail.line}); it was not written by sluice`, {
+      details: { file, line: scan.tornTail.line },
+    })
+  }
+  return scan
+}
+
+/** Records since the last checkpoint across files (enough to know whether one is due). */
+async function recordsSinceCheckpoint(current: ScanResult | undefined, rotated: readonly string[], every: number): Promise<number> {
+  let count = current?.sinceCheckpoint ?? 0
+  if (current?.sawCheckpoint) return count
+  for (let i = rotated.length - 1; i >= 0 && count < every; i--) {
+    const scan = await scanOrThrow(rotated[i]!, true)
+    count += scan.sinceCheckpoint
+    if (scan.sawCheckpoint) break
+  }
+  return Math.min(count, every)
+}
+
+function tornBytes(torn: NonNullable<ScanResult['tornTail']>): TornBytes {
+  const hash = torn.hash.copy()
+  if (!torn.terminated) hash.update('\n')
+  return { line: torn.line, bytes: torn.bytes + (torn.terminated ? 0 : 1), sha256: `sha256:${hash.digest('hex')}` }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  // Makes a created or renamed entry durable; some platforms cannot open a directory: best effort.
+  const handle = await openFile(dir, 'r').catch(() => undefined)
+  try {
+    await handle?.sync()
+  } catch {
+    // EINVAL/EISDIR on platforms without directory fsync.
+  } finally {
+    await handle?.close()
+  }
+}
