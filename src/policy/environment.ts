@@ -47,6 +47,9 @@ export class CelExecution {
   declare callCount: bigint
 }
 
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
 /** Raised when an input cannot become a CEL value; the caller turns it into a deny. */
 export class PolicyInputError extends Error {
   override readonly name = 'PolicyInputError'
@@ -95,8 +98,10 @@ export function toCelValue(value: unknown, depth = 0): unknown {
     case 'boolean':
       return value
     case 'number':
+      if (!Number.isFinite(value)) throw new PolicyInputError('a non-finite number is not JSON data')
       return Number.isSafeInteger(value) ? BigInt(value) : value
     case 'bigint':
+      if (value < INT64_MIN || value > INT64_MAX) throw new PolicyInputError('an integer outside the 64-bit range')
       return value
     case 'object': {
       if (value === null) return null

@@ -253,7 +253,19 @@ export class CelPolicySet implements PolicySet {
       // tool, as every call to it would be denied.
       if (outcome.kind === 'error' && !rule.callPhase) return false
     }
-    for (const rule of [...this.#approve, ...this.#allow]) {
+    // Mirrors decide(): an approve rule that fails regardless of the arguments turns every
+    // allow into a deny, so the tool is hidden unless another approve rule could match.
+    let approveFailed = false
+    for (const rule of this.#approve) {
+      const outcome = evaluate(rule, ctx)
+      if (outcome.kind === 'match') return true
+      if (outcome.kind === 'error') {
+        if (rule.callPhase) return true
+        approveFailed = true
+      }
+    }
+    if (approveFailed) return false
+    for (const rule of this.#allow) {
       const outcome = evaluate(rule, ctx)
       if (outcome.kind === 'match') return true
       if (outcome.kind === 'error' && rule.callPhase) return true

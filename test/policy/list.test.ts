@@ -77,7 +77,14 @@ describe('PolicySet.canList', () => {
     expect(s.canList(listing(tool('s', 'x', { readOnlyHint: true })))).toBe(true)
   })
 
-  it('hides nothing by default-deny for tools no rule mentions... and lists nothing either', () => {
+  it('hides a tool whose approve rule fails regardless of args, as every call to it is denied', () => {
+    const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['human', 'approve', 'tool.annotations.risky == true']))
+    expect(s.canList(listing(tool('s', 'x')))).toBe(false)
+    expect(s.decide(call(tool('s', 'x'))).effect).toBe('deny')
+    expect(s.canList(listing(tool('s', 'x', { risky: false })))).toBe(true)
+  })
+
+  it('lists nothing when no rule allows anything', () => {
     const s = policyFrom(tmp, 'rules: []\n')
     expect(s.canList(listing(tool('s', 'x')))).toBe(false)
   })
