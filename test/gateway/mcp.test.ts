@@ -39,8 +39,8 @@ async function client(url: string, sub = 'alice', capabilities: Record<string, u
   return c
 }
 
-function text(result: { content?: unknown }): string {
-  return (result.content as Array<{ text: string }>)[0]!.text
+function text(result: unknown): string {
+  return (result as { content: Array<{ text: string }> }).content[0]!.text
 }
 
 describe('MCP surface', () => {
@@ -139,15 +139,16 @@ describe('MCP surface', () => {
     const { url } = await serve()
     const token = await id.token()
     const u = new URL(url)
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...MCP_HEADERS, authorization: [`Bearer ${token}`, `Bearer ${token}`] } }, (res) => {
-        res.resume()
-        resolve(res.statusCode ?? 0)
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: ['host', u.host, ...Object.entries(MCP_HEADERS).flat(), 'authorization', `Bearer ${token}`, 'authorization', `Bearer ${token}`] }, (r) => {
+        let body = ''
+        r.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: r.statusCode ?? 0, body }))
       })
       req.on('error', reject)
       req.end(JSON.stringify(INIT_BODY))
     })
-    expect(status).toBe(401)
+    expect(res.status).toBe(401)
+    expect(JSON.parse(res.body).error.message).toBe('Unauthorized: send exactly one Authorization header')
   })
 })
 
