@@ -1,0 +1,56 @@
+/**
+ * Messages between the pool (main thread) and a sandbox worker. Structured-cloned, so only
+ * plain data; tool arguments and results travel as JSON text and are parsed at the far end.
+ *
+ * @module
+ */
+import type { MemoryInspection, SandboxError, SandboxLimits } from './types.js'
+
+export interface WorkerBoot {
+  workerId: string
+  wasmModule: WebAssembly.Module
+  preludeSource: string
+  prewarm: number
+  inspectMemory: boolean
+  defaultStackBytes: number
+}
+
+export type ToWorker =
+  | {
+      type: 'execute'
+      execId: number
+      code: string
+      manifestJson: string
+      limits: SandboxLimits
+      inspectNeedles?: string[]
+    }
+  | { type: 'answer'; execId: number; callId: number; answerJson: string }
+  | { type: 'cancel'; execId: number }
+
+export interface WorkerDone {
+  ok: boolean
+  /** The run envelope as JSON text (`{"ok":true,"result":…}`), parsed on the main thread. */
+  envelopeJson?: string
+  error?: SandboxError
+  logs: string[]
+  transpileMs: number
+  runMs: number
+  instanceId: string
+  memory?: MemoryInspection
+}
+
+export type FromWorker =
+  | { type: 'ready'; warm: number }
+  | { type: 'warm'; warm: number }
+  | { type: 'boot-failed'; message: string }
+  | {
+      type: 'call'
+      execId: number
+      callId: number
+      server: string
+      tool: string
+      argsJson: string
+      argsBytes: number
+      index: number
+    }
+  | { type: 'done'; execId: number; done: WorkerDone }

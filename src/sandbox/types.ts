@@ -1,0 +1,118 @@
+/**
+ * The sandbox's public nouns. The engine codes against exactly these; the sandbox itself knows
+ * nothing of tools, policy or MCP beyond a manifest of names and one callback.
+ *
+ * @module
+ */
+import type { Limits } from '../config/index.js'
+import type { Json } from '../types.js'
+
+/** One inner tool call, as the host callback sees it. `args` is a fresh `JSON.parse` result. */
+export interface SandboxCall {
+  /** Server key from the manifest (the config key). */
+  server: string
+  /** The upstream's own tool name (the manifest's value, not the sanitised identifier). */
+  tool: string
+  args: Json
+  /** UTF-8 size of the serialised arguments. */
+  argsBytes: number
+  /** 0-based number of this call among the calls of the execution that reached the host. */
+  index: number
+}
+
+export type SandboxCallOutcome = { ok: true; value: Json } | { ok: false; code: string; message: string }
+
+export type SandboxLimits = Pick<
+  Limits,
+  | 'timeoutMs'
+  | 'memoryBytes'
+  | 'stackBytes'
+  | 'maxSourceBytes'
+  | 'maxToolCalls'
+  | 'maxConcurrentCalls'
+  | 'maxArgsBytes'
+  | 'maxArgsDepth'
+  | 'maxResultBytes'
+  | 'maxOutputBytes'
+  | 'maxLogBytes'
+>
+
+/** server key → sanitised identifier → the upstream's own tool name. */
+export interface ToolManifest {
+  [server: string]: { [ident: string]: string }
+}
+
+export interface ExecuteRequest {
+  /** The model's TypeScript: the body of an async function. */
+  code: string
+  manifest: ToolManifest
+  limits?: Partial<SandboxLimits>
+  /**
+   * Runs one inner call. Its outcome message reaches the guest as is, so sanitise it first. A
+   * throw or rejection reaches the guest as `INTERNAL` with a fixed message. `signal` aborts
+   * when the execution ends (or is cancelled) before the call is answered.
+   */
+  onCall(call: SandboxCall, signal: AbortSignal): Promise<SandboxCallOutcome>
+  /** Aborting it ends the execution with `CANCELLED`. */
+  signal?: AbortSignal
+}
+
+export interface SandboxError {
+  code: string
+  message: string
+  /** 1-based, in the model's own source. */
+  line?: number
+  /** 1-based, in the model's own source (best effort where sucrase removed type syntax). */
+  column?: number
+}
+
+export interface SandboxOutcome {
+  ok: boolean
+  /** Absent when the code produced `undefined` (or failed). */
+  result?: Json
+  logs: string[]
+  error?: SandboxError
+  timings: { queueMs: number; transpileMs: number; runMs: number; totalMs: number }
+  /** Unique per WASM instance ('' when no instance was used, e.g. a syntax error). */
+  instanceId: string
+  /** Only with `SandboxPoolOptions.inspectMemory` and `ExecuteOptions.inspectMemory`: for tests. */
+  memory?: MemoryInspection
+}
+
+/** Evidence about the linear memory an execution received and left behind (test hook). */
+export interface MemoryInspection {
+  /** The instance that used this memory before, when it was recycled. */
+  recycledFrom?: string
+  /** Non-zero bytes in the memory right before this instance was created in it. */
+  nonZeroBytesBeforeInstantiation: number
+  /** Needles found in this instance's memory before the model's code entered it. */
+  needlesAtStart: string[]
+  /** Needles found in this instance's memory after its runtime was disposed, before scrubbing. */
+  needlesAfterRun: string[]
+}
+
+export interface ExecuteOptions {
+  /** Test hook: scan the linear memory for these strings (needs the pool's `inspectMemory`). */
+  inspectMemory?: { needles: string[] }
+}
+
+export interface SandboxPoolOptions {
+  /** Worker threads running QuickJS. Default: min(2, cores). */
+  workers?: number
+  /** Ready instances kept per worker. Default 1. */
+  prewarm?: number
+  /** Extra time after `timeoutMs` before a stuck worker is terminated. Default 1000 ms. */
+  watchdogGraceMs?: number
+  defaultLimits?: Partial<SandboxLimits>
+  /** Test hook: record memory evidence at instantiation (costs a 16 MiB scan per instance). */
+  inspectMemory?: boolean
+}
+
+export interface SandboxStats {
+  workers: number
+  busy: number
+  queued: number
+  ready: number
+  respawns: number
+  executions: number
+}

@@ -1,0 +1,627 @@
+/**
+ * A sandbox worker thread: owns QuickJS WASM instances and runs executions in them.
+ *
+ * Each execution gets a fresh WASM instance (from the compiled module the pool passes in),
+ * prewarmed with runtime, context and prelude. Linear memories are recycled only after the
+ * runtime was disposed cleanly and the memory zero-filled; a memory that grew, or whose instance
+ * saw an abort or any host-level exception, is dropped. Tool calls go to the main thread as
+ * messages; their answers come back as JSON text.
+ *
+ * The driver rules of research/quickjs-measurements.md §4 apply: pump jobs after every resolve,
+ * track every deferred and dispose outstanding ones before the context, keep a wall-clock timer
+ * (a guest parked on a never-settling promise never reaches the interrupt handler).
+ *
+ * @module
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  type QuickJSContext,
+  type QuickJSDeferredPromise,
+  type QuickJSHandle,
+  type QuickJSRuntime,
+  type QuickJSSyncVariant,
+} from 'quickjs-emscripten-core'
+import variantImport from '@jitl/quickjs-wasmfile-release-sync'
+import { transform } from 'sucrase'
+import type { RunEnvelope } from '../../runtime/protocol.js'
+import type { FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
+import { transpile, type TranspileResult } from './transpile.js'
+import type { SandboxError, SandboxLimits } from './types.js'
+
+const PAGE_BYTES = 64 * 1024
+/** The module declares 256 pages (16 MiB) at least; recycled memories must still be that size. */
+const INITIAL_PAGES = 256
+/** 2 GiB: growth is bounded by QuickJS's memory limit long before this. */
+const MAXIMUM_PAGES = 32768
+const SPARE_MEMORIES = 2
+/** Jobs run between two checks of the result promise and the clock. */
+const JOB_BATCH = 256
+const MODEL_FILE = 'model.ts'
+const PRELUDE_FILE = 'sluice-prelude.js'
+/** The model's body sits on the line after this. */
+const WRAP_HEAD = '(async function () {\n'
+const WRAP_TAIL = '\n})'
+
+/** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer
+}
+const WasmMemoryCtor = (
+  globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => WasmMemory } }
+).WebAssembly.Memory
+
+// The package's types describe its CommonJS shape; under ESM the variant is the default export.
+const variantBase: QuickJSSyncVariant =
+  (variantImport as unknown as { default?: QuickJSSyncVariant }).default ?? (variantImport as unknown as QuickJSSyncVariant)
+
+const boot = workerData as WorkerBoot
+const port = parentPort!
+
+function send(message: FromWorker): void {
+  port.postMessage(message)
+}
+
+const preludeJs = (() => {
+  const js = transform(boot.preludeSource, { transforms: ['typescript', 'imports'], disableESTransforms: true }).code
+  return `(function () {\nvar exports = {};\n${js}\nreturn exports.install;\n})()`
+})()
+
+// ── memories and instances ────────────────────────────────────────────────────────────────
+
+const spareMemories: WasmMemory[] = []
+/** Which instance last used a memory, for the inspection hook. */
+const lastUser = new WeakMap<WasmMemory, string>()
+let instanceCounter = 0
+
+interface Instance {
+  id: string
+  memory: WasmMemory
+  rt: QuickJSRuntime
+  ctx: QuickJSContext
+  install: QuickJSHandle
+  inspection?: { recycledFrom?: string; nonZeroBytesBeforeInstantiation: number }
+}
+
+function countNonZero(memory: WasmMemory): number {
+  const bytes = new Uint8Array(memory.buffer)
+  let n = 0
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) n++
+  return n
+}
+
+function findNeedles(memory: WasmMemory, needles: readonly string[]): string[] {
+  const bytes = Buffer.from(memory.buffer)
+  return needles.filter((n) => bytes.indexOf(Buffer.from(n, 'utf8')) >= 0 || bytes.indexOf(Buffer.from(n, 'utf16le')) >= 0)
+}
+
+async function createInstance(): Promise<Instance> {
+  const recycled = spareMemories.pop()
+  const memory = recycled ?? new WasmMemoryCtor({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
+  const id = `${boot.workerId}-i${++instanceCounter}`
+  let inspection: Instance['inspection']
+  if (boot.inspectMemory) {
+    const from = recycled === undefined ? undefined : lastUser.get(recycled)
+    inspection = { nonZeroBytesBeforeInstantiation: countNonZero(memory), ...(from === undefined ? {} : { recycledFrom: from }) }
+  }
+  lastUser.set(memory, id)
+  const module = await newQuickJSWASMModuleFromVariant(
+    newVariant(variantBase, { wasmModule: boot.wasmModule, wasmMemory: memory as never }),
+  )
+  const rt = module.newRuntime()
+  rt.setMaxStackSize(boot.defaultStackBytes)
+  const ctx = rt.newContext()
+  const install = ctx.unwrapResult(ctx.evalCode(preludeJs, PRELUDE_FILE))
+  return { id, memory, rt, ctx, install, ...(inspection === undefined ? {} : { inspection }) }
+}
+
+/** Disposes an instance; true when it went cleanly (so its memory may be recycled). */
+function disposeInstance(instance: Instance, handles: Iterable<{ alive: boolean; dispose(): void }>): boolean {
+  try {
+    for (const h of handles) if (h.alive) h.dispose()
+    if (instance.install.alive) instance.install.dispose()
+    instance.ctx.dispose()
+    instance.rt.dispose()
+    return true
+  } catch {
+    return false
+  }
+}
+
+function recycle(memory: WasmMemory): void {
+  if (memory.buffer.byteLength !== INITIAL_PAGES * PAGE_BYTES || spareMemories.length >= SPARE_MEMORIES) return
+  new Uint8Array(memory.buffer).fill(0)
+  spareMemories.push(memory)
+}
+
+const warm: Instance[] = []
+let warming = 0
+
+function refill(): void {
+  while (warm.length + warming < boot.prewarm) {
+    warming++
+    createInstance()
+      .then((instance) => {
+        warm.push(instance)
+        send({ type: 'warm', warm: warm.length })
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        warming--
+      })
+  }
+}
+
+async function takeInstance(): Promise<Instance> {
+  return warm.pop() ?? createInstance()
+}
+
+// ── one execution ─────────────────────────────────────────────────────────────────────────
+
+interface PendingCall {
+  callId: number
+  deferred: QuickJSDeferredPromise
+  server: string
+  tool: string
+  argsJson: string
+  argsBytes: number
+  index: number
+}
+
+function answerJson(code: string, message: string): string {
+  return JSON.stringify({ ok: false, code, message })
+}
+
+function jsonDepthOver(json: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true
+    } else if (c === 125 || c === 93) depth--
+  }
+  return false
+}
+
+type Sink = (message: FromWorker) => void
+
+interface ExecutionSetup {
+  execId: number
+  instance: Instance
+  limits: SandboxLimits
+  program: Extract<TranspileResult, { ok: true }>
+  transpileMs: number
+  deadline: number
+  sink: Sink
+  needles: string[] | undefined
+  onFinished: (execution: Execution) => void
+}
+
+class Execution {
+  private done = false
+  private poisoned = false
+  private readonly deferreds = new Set<QuickJSDeferredPromise>()
+  private readonly inFlight = new Map<number, PendingCall>()
+  private readonly waiting: PendingCall[] = []
+  private readonly handles: QuickJSHandle[] = []
+  private resultPromise: QuickJSHandle | undefined
+  private timer: NodeJS.Timeout | undefined
+  private nextCallId = 0
+  private accepted = 0
+  private readonly logs: string[] = []
+  private logBytes = 0
+  private droppedLogBytes = 0
+  private readonly startedAt = performance.now()
+  private readonly rt: QuickJSRuntime
+  private readonly ctx: QuickJSContext
+
+  readonly execId: number
+  private readonly instance: Instance
+  private readonly limits: SandboxLimits
+  private readonly program: Extract<TranspileResult, { ok: true }>
+  private readonly transpileMs: number
+  private readonly deadline: number
+  private readonly sink: Sink
+  private readonly needles: string[] | undefined
+  private readonly onFinished: (execution: Execution) => void
+  private needlesAtStart: string[] = []
+
+  constructor(setup: ExecutionSetup) {
+    this.execId = setup.execId
+    this.instance = setup.instance
+    this.limits = setup.limits
+    this.program = setup.program
+    this.transpileMs = setup.transpileMs
+    this.deadline = setup.deadline
+    this.sink = setup.sink
+    this.needles = setup.needles
+    this.onFinished = setup.onFinished
+    this.rt = setup.instance.rt
+    this.ctx = setup.instance.ctx
+  }
+
+  start(manifestJson: string): void {
+    const { ctx, rt } = this
+    try {
+      rt.setMemoryLimit(this.limits.memoryBytes)
+      rt.setMaxStackSize(this.limits.stackBytes)
+      rt.setInterruptHandler(() => Date.now() > this.deadline)
+      this.timer = setTimeout(() => this.timeUp(), Math.max(0, this.deadline - Date.now()))
+
+      const dispatch = ctx.newFunction('dispatch', (...args) => this.dispatch(args))
+      const log = ctx.newFunction('log', (arg) => this.log(arg))
+      const manifest = ctx.newString(manifestJson)
+      const guestLimits = ctx.newString(JSON.stringify({ maxOutputBytes: this.limits.maxOutputBytes }))
+      const installed = ctx.callFunction(this.instance.install, ctx.undefined, dispatch, log, manifest, guestLimits)
+      for (const h of [dispatch, log, manifest, guestLimits]) h.dispose()
+      const api = ctx.unwrapResult(installed)
+      this.handles.push(api)
+
+      if (this.needles !== undefined) this.needlesAtStart = findNeedles(this.instance.memory, this.needles)
+
+      const compiled = ctx.evalCode(WRAP_HEAD + this.program.js + WRAP_TAIL, MODEL_FILE)
+      if (compiled.error) {
+        const error = this.compileError(compiled.error)
+        compiled.error.dispose()
+        this.finish({ ok: false, error })
+        return
+      }
+      const body = compiled.value
+      this.handles.push(body)
+      const run = ctx.getProp(api, 'run')
+      this.handles.push(run)
+      const started = ctx.callFunction(run, api, body)
+      if (started.error) {
+        this.handles.push(started.error)
+        this.finish({ ok: false, error: this.engineError(started.error) })
+        return
+      }
+      this.resultPromise = started.value
+      this.handles.push(started.value)
+      this.pump()
+    } catch (e) {
+      this.hostFailure(e)
+    }
+  }
+
+  /** Runs pending jobs in batches until the result settles or the guest waits on the host. */
+  private pump(): void {
+    if (this.done) return
+    try {
+      for (;;) {
+        const jobs = this.rt.executePendingJobs(JOB_BATCH)
+        if (jobs.error) {
+          this.handles.push(jobs.error)
+          this.finish({ ok: false, error: this.engineError(jobs.error) })
+          return
+        }
+        if (this.settleIfDone()) return
+        if (Date.now() > this.deadline) {
+          this.finish({ ok: false, error: timeoutError(this.limits.timeoutMs) })
+          return
+        }
+        if (jobs.value < JOB_BATCH) return
+      }
+    } catch (e) {
+      this.hostFailure(e)
+    }
+  }
+
+  private settleIfDone(): boolean {
+    const promise = this.resultPromise
+    if (promise === undefined) return false
+    const state = this.ctx.getPromiseState(promise)
+    if (state.type === 'pending') return false
+    if (state.type === 'rejected') {
+      this.handles.push(state.error)
+      this.finish({ ok: false, error: this.engineError(state.error) })
+      return true
+    }
+    this.handles.push(state.value)
+    const envelope = this.ctx.typeof(state.value) === 'string' ? this.ctx.getString(state.value) : undefined
+    if (envelope === undefined) {
+      this.finish({ ok: false, error: { code: 'INTERNAL', message: 'the runtime returned no result' } })
+    } else if (envelope.startsWith('{"ok":true')) {
+      this.finish({ ok: true, envelopeJson: envelope })
+    } else {
+      const failed = JSON.parse(envelope) as Extract<RunEnvelope, { ok: false }>
+      const error: SandboxError =
+        failed.code === 'TIMEOUT' ? timeoutError(this.limits.timeoutMs) : { code: failed.code, message: failed.message }
+      this.finish({ ok: false, error: this.withPosition(error, failed.line, failed.column) })
+    }
+    return true
+  }
+
+  /** Maps a position in the wrapped JS to the model's source; drops it when outside the body. */
+  private withPosition(error: SandboxError, line: number | undefined, column: number | undefined): SandboxError {
+    if (line === undefined || line < 2) return error
+    const bodyLine = line - 1
+    if (bodyLine > this.program.js.split('\n').length) return error
+    const mapped = this.program.toSource({ line: bodyLine, column: column ?? 1 })
+    return { ...error, line: mapped.line, column: mapped.column }
+  }
+
+  /** Reads an engine-level error (no guest code runs here) and names its code. */
+  private engineError(handle: QuickJSHandle): SandboxError {
+    if (Date.now() > this.deadline) return timeoutError(this.limits.timeoutMs)
+    let message = ''
+    try {
+      const m = this.ctx.getProp(handle, 'message')
+      if (this.ctx.typeof(m) === 'string') message = this.ctx.getString(m)
+      m.dispose()
+    } catch {
+      this.poisoned = true
+    }
+    if (message === 'out of memory') return { code: 'MEMORY_LIMIT', message: 'out of memory: the execution reached its memory limit' }
+    if (message === 'stack overflow') return { code: 'STACK_LIMIT', message: 'stack overflow: the execution reached its stack limit' }
+    if (message === 'interrupted') return timeoutError(this.limits.timeoutMs)
+    return { code: 'RUNTIME_ERROR', message: 'the execution failed in the engine' }
+  }
+
+  private compileError(handle: QuickJSHandle): SandboxError {
+    const engine = this.engineError(handle)
+    if (engine.code !== 'RUNTIME_ERROR') return engine
+    let message = 'invalid syntax'
+    let stack = ''
+    try {
+      const m = this.ctx.getProp(handle, 'message')
+      if (this.ctx.typeof(m) === 'string') message = this.ctx.getString(m)
+      m.dispose()
+      const s = this.ctx.getProp(handle, 'stack')
+      if (this.ctx.typeof(s) === 'string') stack = this.ctx.getString(s)
+      s.dispose()
+    } catch {
+      this.poisoned = true
+    }
+    const at = /model\.ts:(\d+)(?::(\d+))?/.exec(stack)
+    const error = this.withPosition(
+      { code: 'SYNTAX_ERROR', message: `SyntaxError: ${message}` },
+      at ? Number(at[1]) : undefined,
+      at?.[2] ? Number(at[2]) : undefined,
+    )
+    if (error.line !== undefined) error.message += ` (line ${error.line}, column ${error.column})`
+    return error
+  }
+
+  private dispatch(args: QuickJSHandle[]): QuickJSHandle {
+    const { ctx } = this
+    const [serverH, toolH, argsH] = args
+    if (serverH === undefined || toolH === undefined || argsH === undefined || [serverH, toolH, argsH].some((h) => ctx.typeof(h) !== 'string')) {
+      throw new TypeError('dispatch(server, tool, argsJson) takes three strings')
+    }
+    const server = ctx.getString(serverH)
+    const tool = ctx.getString(toolH)
+    const argsJson = ctx.getString(argsH)
+    const deferred = ctx.newPromise()
+    this.deferreds.add(deferred)
+    const argsBytes = Buffer.byteLength(argsJson)
+    const name = `${server}.${tool}`
+    let refusal: string | undefined
+    if (argsBytes > this.limits.maxArgsBytes) {
+      refusal = answerJson('INVALID_ARGS', `arguments of ${name} are ${argsBytes} bytes, over the limit of ${this.limits.maxArgsBytes}`)
+    } else if (jsonDepthOver(argsJson, this.limits.maxArgsDepth)) {
+      refusal = answerJson('INVALID_ARGS', `arguments of ${name} are nested deeper than ${this.limits.maxArgsDepth} levels`)
+    } else if (this.accepted >= this.limits.maxToolCalls) {
+      refusal = answerJson('CALL_LIMIT', `more than ${this.limits.maxToolCalls} tool calls in one execution`)
+    }
+    if (refusal !== undefined) {
+      // Answer after the current job batch, never re-entering QuickJS from inside a host call.
+      const answer = refusal
+      queueMicrotask(() => this.resolve(deferred, answer))
+      return deferred.handle
+    }
+    const call: PendingCall = { callId: this.nextCallId++, deferred, server, tool, argsJson, argsBytes, index: this.accepted++ }
+    if (this.inFlight.size < this.limits.maxConcurrentCalls) this.send(call)
+    else this.waiting.push(call)
+    return deferred.handle
+  }
+
+  private send(call: PendingCall): void {
+    this.inFlight.set(call.callId, call)
+    this.sink({
+      type: 'call',
+      execId: this.execId,
+      callId: call.callId,
+      server: call.server,
+      tool: call.tool,
+      argsJson: call.argsJson,
+      argsBytes: call.argsBytes,
+      index: call.index,
+    })
+  }
+
+  answer(callId: number, json: string): void {
+    const call = this.inFlight.get(callId)
+    if (call === undefined || this.done) return
+    this.inFlight.delete(callId)
+    const next = this.waiting.shift()
+    if (next !== undefined) this.send(next)
+    this.resolve(call.deferred, json)
+  }
+
+  private resolve(deferred: QuickJSDeferredPromise, json: string): void {
+    if (this.done || !deferred.alive) return
+    try {
+      const value = this.ctx.newString(json)
+      deferred.resolve(value)
+      value.dispose()
+      this.deferreds.delete(deferred)
+      this.pump()
+    } catch (e) {
+      this.hostFailure(e)
+    }
+  }
+
+  private log(arg: QuickJSHandle | undefined): QuickJSHandle {
+    const { ctx } = this
+    if (arg === undefined) return ctx.false
+    if (ctx.typeof(arg) === 'number') {
+      this.droppedLogBytes += Math.max(0, Math.floor(ctx.getNumber(arg)))
+      return ctx.false
+    }
+    if (ctx.typeof(arg) !== 'string') return ctx.false
+    const line = ctx.getString(arg)
+    const bytes = Buffer.byteLength(line)
+    if (this.droppedLogBytes === 0 && this.logBytes + bytes <= this.limits.maxLogBytes) {
+      this.logs.push(line)
+      this.logBytes += bytes
+      return ctx.true
+    }
+    this.droppedLogBytes += bytes
+    return ctx.false
+  }
+
+  private timeUp(): void {
+    if (!this.done) this.finish({ ok: false, error: timeoutError(this.limits.timeoutMs) })
+  }
+
+  cancel(): void {
+    if (!this.done) this.finish({ ok: false, error: { code: 'CANCELLED', message: 'the execution was cancelled' } })
+  }
+
+  private hostFailure(e: unknown): void {
+    // A host-level exception out of WASM (abort, RangeError): the instance is poisoned.
+    this.poisoned = true
+    const overflow = e instanceof RangeError
+    this.finish({
+      ok: false,
+      error: overflow
+        ? { code: 'STACK_LIMIT', message: 'stack overflow: the execution reached its stack limit' }
+        : Date.now() > this.deadline
+          ? timeoutError(this.limits.timeoutMs)
+          : { code: 'INTERNAL', message: 'the sandbox failed while running this execution' },
+    })
+  }
+
+  private finish(result: { ok: boolean; envelopeJson?: string; error?: SandboxError }): void {
+    if (this.done) return
+    this.done = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    const logs = this.logs
+    if (this.droppedLogBytes > 0) logs.push(`[logs truncated: ${this.droppedLogBytes} bytes dropped]`)
+    const done: WorkerDone = {
+      ok: result.ok,
+      ...(result.envelopeJson === undefined ? {} : { envelopeJson: result.envelopeJson }),
+      ...(result.error === undefined ? {} : { error: result.error }),
+      logs,
+      transpileMs: this.transpileMs,
+      runMs: performance.now() - this.startedAt,
+      instanceId: this.instance.id,
+    }
+    const inspecting = this.needles !== undefined
+    if (!inspecting) this.sink({ type: 'done', execId: this.execId, done })
+    // Outstanding deferreds must go before the context, or dispose aborts the module.
+    const clean = disposeInstance(this.instance, [...this.deferreds, ...this.handles.reverse()]) && !this.poisoned
+    if (inspecting) {
+      done.memory = {
+        ...this.instance.inspection,
+        nonZeroBytesBeforeInstantiation: this.instance.inspection?.nonZeroBytesBeforeInstantiation ?? -1,
+        needlesAtStart: this.needlesAtStart,
+        needlesAfterRun: findNeedles(this.instance.memory, this.needles ?? []),
+      }
+      this.sink({ type: 'done', execId: this.execId, done })
+    }
+    this.onFinished(this)
+    const memory = this.instance.memory
+    setImmediate(() => {
+      if (clean) recycle(memory)
+      refill()
+    })
+  }
+}
+
+function timeoutError(timeoutMs: number): SandboxError {
+  return { code: 'TIMEOUT', message: `the execution ran longer than ${timeoutMs} ms` }
+}
+
+// ── the worker's loop ─────────────────────────────────────────────────────────────────────
+
+const executions = new Map<number, Execution>()
+
+async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Sink): Promise<void> {
+  const deadline = Date.now() + message.limits.timeoutMs
+  const t0 = performance.now()
+  const program = transpile(message.code)
+  const transpileMs = performance.now() - t0
+  if (!program.ok) {
+    sink({
+      type: 'done',
+      execId: message.execId,
+      done: { ok: false, error: program.error, logs: [], transpileMs, runMs: 0, instanceId: '' },
+    })
+    return
+  }
+  let instance: Instance
+  try {
+    instance = await takeInstance()
+  } catch {
+    sink({
+      type: 'done',
+      execId: message.execId,
+      done: { ok: false, error: { code: 'INTERNAL', message: 'the sandbox could not start an instance' }, logs: [], transpileMs, runMs: 0, instanceId: '' },
+    })
+    return
+  }
+  const execution = new Execution({
+    execId: message.execId,
+    instance,
+    limits: message.limits,
+    program,
+    transpileMs,
+    deadline,
+    sink,
+    needles: message.inspectNeedles,
+    onFinished: (e) => executions.delete(e.execId),
+  })
+  executions.set(message.execId, execution)
+  execution.start(message.manifestJson)
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'execute':
+      void execute(message, send)
+      break
+    case 'answer':
+      executions.get(message.execId)?.answer(message.callId, message.answerJson)
+      break
+    case 'cancel':
+      executions.get(message.execId)?.cancel()
+      break
+  }
+})
+
+/** Warm-up: load sucrase and JIT the WASM with one throwaway run, then report ready. */
+async function warmUp(): Promise<void> {
+  const limits: SandboxLimits = {
+    timeoutMs: 5000,
+    memoryBytes: 16 * 1024 * 1024,
+    stackBytes: boot.defaultStackBytes,
+    maxSourceBytes: 1024,
+    maxToolCalls: 0,
+    maxConcurrentCalls: 1,
+    maxArgsBytes: 1024,
+    maxArgsDepth: 8,
+    maxResultBytes: 1024,
+    maxOutputBytes: 1024,
+    maxLogBytes: 1024,
+  }
+  await new Promise<void>((resolve) => {
+    void execute({ type: 'execute', execId: -1, code: 'const x: number = 6 * 7\nx', manifestJson: '{}', limits }, () => resolve())
+  })
+}
+
+warmUp()
+  .then(() => {
+    refill()
+    send({ type: 'ready', warm: warm.length })
+  })
+  .catch((e: unknown) => {
+    send({ type: 'boot-failed', message: e instanceof Error ? e.message : String(e) })
+  })
