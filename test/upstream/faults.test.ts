@@ -54,6 +54,17 @@ describe('Upstream with a server that crashes mid-call', () => {
     const err = await failure(upstream.callTool('crash', {}))
     expect(err.message).not.toContain('/home/alice')
   })
+
+  it('keeps only the newest stderrBytes of stderr', async () => {
+    const small = new Upstream('small', fixture('crash'), { callTimeoutMs: 10_000, clientInfo, stderrBytes: 16 })
+    try {
+      await failure(small.callTool('crash', {}))
+      await eventually(() => small.stderrTail().endsWith('\n'))
+      expect(small.stderrTail()).toBe('crashing on purpose; secret path /home/alice/.ssh/id_rsa\n'.slice(-16))
+    } finally {
+      await small.close()
+    }
+  })
 })
 
 describe('Upstream with a server that hangs', () => {
