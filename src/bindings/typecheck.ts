@@ -67,6 +67,7 @@ const libCache = new Map<string, ts.SourceFile>()
 const MAX_CACHED_DTS = 16
 const dtsCache = new Map<string, ts.SourceFile>()
 let preludeFile: ts.SourceFile | undefined
+let lastProgram: { dts: string; program: ts.Program } | undefined
 
 /**
  * Diagnostics of `code` (an async function body) against `dts` (from `generateDeclarations`).
@@ -87,7 +88,9 @@ export function typecheckCode(code: string, dts: string, options: TypecheckOptio
     [TOOLS_FILE, dtsFile(dts)],
     [PRELUDE_FILE, (preludeFile ??= ts.createSourceFile(PRELUDE_FILE, PRELUDE, ts.ScriptTarget.ES2022, true))],
   ])
-  const program = ts.createProgram({ rootNames: [...files.keys()], options: COMPILER_OPTIONS, host: host(files) })
+  const oldProgram = lastProgram?.dts === dts ? lastProgram.program : undefined
+  const program = ts.createProgram({ rootNames: [...files.keys()], options: COMPILER_OPTIONS, host: host(files), oldProgram })
+  lastProgram = { dts, program }
   const checker = program.getTypeChecker()
   const raw = [...program.getSyntacticDiagnostics(model), ...program.getSemanticDiagnostics(model)]
   const modelLines = code.split(/\r\n|\r|\n/).length
