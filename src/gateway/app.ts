@@ -76,9 +76,10 @@ function loggerOptions(logger: GatewayDeps['logger']): false | Record<string, un
   const base = logger === true ? {} : logger
   return {
     ...base,
+    // Ours last: a caller's `req` serializer must not bring query strings back.
     serializers: {
-      req: (req: { method?: string; url?: string }) => ({ method: req.method, url: pathOnly(req.url) }),
       ...((base['serializers'] as Record<string, unknown> | undefined) ?? {}),
+      req: (req: { method?: string; url?: string }) => ({ method: req.method, url: pathOnly(req.url) }),
     },
   }
 }

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
+import { SluiceError } from '../../src/errors.js'
 import { buildApp, METRICS_CONTENT_TYPE } from '../../src/gateway/index.js'
 import { INIT_BODY, MCP_HEADERS, devConfig, fakeEngine, makeIdentity, messagesOf, type Identity } from './helpers.js'
 
@@ -143,6 +144,31 @@ describe('authentication on /mcp', () => {
   it('insecureDev serves without a token as the local principal', async () => {
     const res = await app({ config: devConfig(), insecureDev: true }).inject({ method: 'POST', url: '/mcp', headers: MCP_HEADERS, payload: INIT_BODY })
     expect(res.statusCode).toBe(200)
+  })
+})
+
+describe('verifier outcomes', () => {
+  it('JWT-14 answers 403 insufficient_scope with the scope when the verifier forbids', async () => {
+    const verifier = { verify: async () => { throw new SluiceError('AUTH_FORBIDDEN', 'the token lacks scope mcp:run', { details: { scope: 'mcp:run' } }) } }
+    const res = await app({ verifier }).inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: 'Bearer x.y.z' }, payload: INIT_BODY })
+    expect(res.statusCode).toBe(403)
+    expect(res.headers['www-authenticate']).toBe('Bearer resource_metadata="https://sluice.test/.well-known/oauth-protected-resource", error="insufficient_scope", scope="mcp:run"')
+    expect(rpcMessage(res.body)).toBe('Forbidden: the token lacks scope mcp:run')
+  })
+
+  it('answers 500 without detail when the verifier fails unexpectedly', async () => {
+    const verifier = { verify: async () => { throw new Error('jwks cache corrupted at /var/secret') } }
+    const res = await app({ verifier }).inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: 'Bearer x.y.z' }, payload: INIT_BODY })
+    expect(res.statusCode).toBe(500)
+    expect(JSON.parse(res.body).error).toEqual({ code: -32603, message: 'Internal error while verifying the token' })
+  })
+
+  it('JWT-13 never writes a query-string token to the logs', async () => {
+    const lines: string[] = []
+    const a = app({ logger: { level: 'info', stream: { write: (l: string) => lines.push(l) } } })
+    await a.inject({ method: 'POST', url: '/mcp?access_token=canary-token-123', headers: MCP_HEADERS, payload: INIT_BODY })
+    expect(lines.some((l) => l.includes('"url":"/mcp"'))).toBe(true)
+    expect(lines.join('')).not.toContain('canary-token-123')
   })
 })
 
