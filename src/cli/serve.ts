@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createTokenVerifier, localPrincipal } from '../auth/index.js'
+import { createTokenVerifier } from '../auth/index.js'
 import { loadConfig, type Config } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
@@ -95,11 +95,7 @@ export const stdioCommand: Command = {
     const telemetry = await startTelemetryFor(config)
     const runtime = await compose(config, { allowAllWithoutPolicies: true })
     try {
-      const server = await startStdio({
-        config,
-        engine: runtime.engine,
-        principal: localPrincipal(config.identity?.local),
-      })
+      const server = await startStdio({ config, engine: runtime.engine })
       await Promise.race([server.closed, untilSignal()])
       return 0
     } finally {

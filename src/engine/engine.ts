@@ -13,6 +13,7 @@ import { context, trace, SpanStatusCode, type Context } from '@opentelemetry/api
 import {
   buildManifest,
   createSearchIndex,
+  sanitizeIdentifier,
   generateDeclarations,
   renderDescription,
   typecheckCode,
@@ -38,7 +39,7 @@ import type {
 import type { UpstreamSet } from '../upstream/index.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
 import { errorText, mapToolResult, sanitizeMessage, type UpstreamToolResult } from './result.js'
-import { validateArgs } from './validate.js'
+import { validateArgs, validateOutput } from './validate.js'
 
 /** The human's answer to an `approve` decision. */
 export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported'
@@ -97,8 +98,16 @@ export class Engine {
   readonly #deps: EngineDeps
   readonly #views = new Map<string, { version: number; tools: CatalogTool[]; dts?: string; description?: string; search?: ReturnType<typeof createSearchIndex> }>()
 
+  /** `tools.<ident>` → the config key (`my-db` is `tools.my_db`); the config rejects collisions. */
+  readonly #serverByIdent = new Map<string, string>()
+
   constructor(deps: EngineDeps) {
     this.#deps = deps
+    for (const name of Object.keys(deps.config.servers)) {
+      this.#serverByIdent.set(name, name)
+      const ident = sanitizeIdentifier(name)
+      if (ident !== undefined) this.#serverByIdent.set(ident, name)
+    }
     this.catalog = new Catalog({
       config: deps.config,
       upstreams: deps.upstreams,
@@ -327,7 +336,9 @@ export class Engine {
     budget: BudgetTracker
     parent: Context
   }): Promise<SandboxCallOutcome> {
-    const { principal, executionId, call, calls } = ctx
+    const { principal, executionId, calls } = ctx
+    const server = this.#serverByIdent.get(ctx.call.server) ?? ctx.call.server
+    const call = { ...ctx.call, server }
     const label = `${call.server}.${call.tool}`
     const started = performance.now()
     const span = getTracer().startSpan(`execute_tool ${label}`, {}, ctx.parent)
@@ -439,11 +450,11 @@ export class Engine {
         return fail('BUDGET_EXCEEDED', `${label}: budget ${consumed.budgetId} allows no more calls in this execution`)
       }
 
-      const server = this.#deps.config.servers[call.server]
+      const serverConfig = this.#deps.config.servers[call.server]
       let headers: Record<string, string> = {}
-      if (server?.credentials && this.#deps.grants) {
+      if (serverConfig?.credentials && this.#deps.grants) {
         try {
-          headers = await this.#deps.grants.headersFor(call.server, server.credentials, {
+          headers = await this.#deps.grants.headersFor(call.server, serverConfig.credentials, {
             principal,
             ...(ctx.options.inboundToken ? { inboundToken: ctx.options.inboundToken } : {}),
             signal: ctx.signal,
@@ -463,9 +474,9 @@ export class Engine {
         raw = (await context.with(trace.setSpan(ctx.parent, span), () =>
           upstream.callTool(tool.name, args, {
             signal: ctx.signal,
-            timeoutMs: server?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
+            timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
             headers,
-            meta: injectTraceContext(),
+            meta: { ...injectTraceContext() },
           }),
         )) as UpstreamToolResult
       } catch (cause) {
@@ -477,6 +488,14 @@ export class Engine {
       if (raw.isError) {
         await audit({ type: 'call.result', status: 'error', code: 'TOOL_ERROR', toolHash: tool.hash, ms: Math.round(performance.now() - started) })
         return fail('TOOL_ERROR', `${label}: ${errorText(raw)}`)
+      }
+      const outputSchema = tool.definition.outputSchema
+      if (outputSchema && raw.structuredContent !== undefined) {
+        const out = validateOutput(tool.hash, outputSchema, raw.structuredContent)
+        if (!out.ok) {
+          await audit({ type: 'call.result', status: 'error', code: 'TOOL_ERROR', toolHash: tool.hash, ms: Math.round(performance.now() - started) })
+          return fail('TOOL_ERROR', `${label}: the result does not match the pinned output schema (${out.message})`)
+        }
       }
       let value = mapToolResult(raw)
       if (this.#deps.redactor) value = this.#deps.redactor.redactJson(value)

@@ -27,15 +27,12 @@ export function mapToolResult(result: UpstreamToolResult): Json {
     const only = content[0] as { type?: unknown; text?: unknown }
     if (only?.type === 'text' && typeof only.text === 'string') {
       const text = only.text
-      const trimmed = text.trim()
-      if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-        try {
-          return JSON.parse(trimmed) as Json
-        } catch {
-          // Not JSON after all: the text itself is the value.
-        }
+      try {
+        return JSON.parse(text) as Json
+      } catch {
+        // Not JSON: the text itself is the value.
+        return text
       }
-      return text
     }
   }
   return content as Json

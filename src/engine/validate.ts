@@ -58,7 +58,20 @@ export function validateArgs(
   schema: Record<string, unknown>,
   args: unknown,
 ): ArgsCheck {
-  let validate = cache.get(hash)
+  return check(hash, schema, args)
+}
+
+/**
+ * Checks a tool's `structuredContent` against its **pinned** output schema (TP-09): an upstream
+ * that changes what it returns behind an unchanged pin is caught here.
+ */
+export function validateOutput(hash: DefinitionHash, schema: Record<string, unknown>, value: unknown): ArgsCheck {
+  const result = check(`${hash}#output`, schema, value)
+  return result.ok ? result : { ...result, message: result.message.replace(/\bargs\b/g, 'result') }
+}
+
+function check(key: string, schema: Record<string, unknown>, args: unknown): ArgsCheck {
+  let validate = cache.get(key)
   if (validate === undefined) {
     try {
       const { $schema: _dialect, ...rest } = schema
@@ -67,7 +80,7 @@ export function validateArgs(
       validate = cause instanceof Error ? cause : new Error(String(cause))
     }
     if (cache.size >= MAX_CACHE) cache.clear()
-    cache.set(hash, validate)
+    cache.set(key, validate)
   }
   if (validate instanceof Error) {
     // A schema we cannot compile cannot vouch for any argument: fail closed.

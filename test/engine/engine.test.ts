@@ -15,6 +15,8 @@ describe('mapToolResult', () => {
     expect(mapToolResult({ content: [{ type: 'text', text: '[1,2]' }] })).toEqual([1, 2])
     expect(mapToolResult({ content: [{ type: 'text', text: '{not json' }] })).toBe('{not json')
     expect(mapToolResult({ content: [{ type: 'text', text: 'plain' }] })).toBe('plain')
+    expect(mapToolResult({ content: [{ type: 'text', text: '42' }] })).toBe(42)
+    expect(mapToolResult({ content: [{ type: 'text', text: '42 apples' }] })).toBe('42 apples')
     const two = [{ type: 'text', text: 'a' }, { type: 'image', data: 'AA==', mimeType: 'image/png' }]
     expect(mapToolResult({ content: two })).toEqual(two)
   })
