@@ -104,6 +104,10 @@ export function positionOf(text: string, offset: number): { line: number; column
 }
 
 function evaluate(rule: { program: ParseResult; when: string }, ctx: CelContext): Outcome {
+  // Evaluation errors are expected here (a rule that needs args while listing, a missing key)
+  // and their stacks are never used; capturing one costs most of a failed evaluation.
+  const stackTraceLimit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
   try {
     const value: unknown = rule.program(ctx)
     if (value === true) return { kind: 'match' }
@@ -118,6 +122,8 @@ function evaluate(rule: { program: ParseResult; when: string }, ctx: CelContext)
     if (start === undefined) return { kind: 'error', detail: code }
     const { line, column } = positionOf(rule.when, start)
     return { kind: 'error', detail: `${code} at ${line}:${column}` }
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit
   }
 }
 

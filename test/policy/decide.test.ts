@@ -164,6 +164,14 @@ describe('PolicySet.decide fails closed (AUTHZ-11)', () => {
     expect(s.decide(input)).toMatchObject({ effect: 'deny', ruleId: 'check' })
   })
 
+  it('restores Error.stackTraceLimit after a failed evaluation', () => {
+    const before = Error.stackTraceLimit
+    const s = policyFrom(tmp, rules(['broken', 'deny', 'args.missing == 1']))
+    expect(s.decide(call(mail)).effect).toBe('deny')
+    expect(s.canList({ principal: principal(), tool: mail })).toBe(false)
+    expect(Error.stackTraceLimit).toBe(before)
+  })
+
   it('keeps argument values out of reasons and diagnostics', () => {
     const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['conv', 'deny', 'int(args.secret) > 1']))
     const d = s.decide(call(mail, { secret: 'hunter2-token' }))
