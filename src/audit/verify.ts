@@ -62,7 +62,10 @@ export interface VerifyReport {
   signaturesChecked: boolean
   lastCheckpoint?: { seq: number; hash: string }
   recoveries: number
+  /** Everything worth a look that is not an error (torn tail, time going backwards, …). */
   warnings: string[]
+  /** `warnings` as one line, present when there is any (e.g. "verifies up to record N; trailing partial line at line L …"). */
+  warning?: string
   error?: VerifyError
 }
 
@@ -296,6 +299,11 @@ async function checkSignature(record: Record<string, unknown> & { seq: number; p
 
 function publicReport(scan: ScanResult): VerifyReport {
   const { tornTail: _t, sinceCheckpoint: _s, sawCheckpoint: _c, firstType: _f, expectSeen: _e, missingNewline: _n, ...report } = scan
+  return withWarning(report)
+}
+
+function withWarning<R extends VerifyReport>(report: R): R {
+  if (report.warnings.length > 0) report.warning = report.warnings.join('; ')
   return report
 }
 
@@ -351,12 +359,12 @@ export async function verifyAuditChain(files: readonly string[], options: Verify
     total.recoveries += scan.recoveries
     if (scan.firstSeq !== undefined) total.firstSeq ??= scan.firstSeq
     if (scan.lastCheckpoint) total.lastCheckpoint = scan.lastCheckpoint
-    if (!scan.ok) return { ...total, ok: false, error: { ...scan.error!, file } }
+    if (!scan.ok) return withWarning({ ...total, ok: false, error: { ...scan.error!, file } })
     if (continues !== undefined && scan.records > 0 && scan.firstType !== 'rotation' && scan.firstType !== 'recovery') {
-      return { ...total, ok: false, error: { file, line: 1, reason: 'file does not start with a rotation record' } }
+      return withWarning({ ...total, ok: false, error: { file, line: 1, reason: 'file does not start with a rotation record' } })
     }
     if (scan.tornTail && index < files.length - 1) {
-      return { ...total, ok: false, error: { file, line: scan.tornTail.line, reason: 'unparseable bytes at the end of a file that is not the newest' } }
+      return withWarning({ ...total, ok: false, error: { file, line: scan.tornTail.line, reason: 'unparseable bytes at the end of a file that is not the newest' } })
     }
     expectSeen ||= scan.expectSeen
     continues = { seq: scan.lastSeq, hash: scan.headHash }
@@ -366,9 +374,9 @@ export async function verifyAuditChain(files: readonly string[], options: Verify
   }
   if (options.expectRecord && !expectSeen) {
     const reason = `truncated: expected record seq ${options.expectRecord.seq} is missing (chain ends at seq ${total.lastSeq})`
-    return { ...total, ok: false, error: { ...(files.length > 0 ? { file: files[files.length - 1]! } : {}), line: 0, reason } }
+    return withWarning({ ...total, ok: false, error: { ...(files.length > 0 ? { file: files[files.length - 1]! } : {}), line: 0, reason } })
   }
-  return total
+  return withWarning(total)
 }
 
 /**

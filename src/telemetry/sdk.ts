@@ -1,0 +1,111 @@
+/**
+ * The one file that touches the OpenTelemetry SDK: builds and registers a NodeSDK for traces.
+ * Import it only from the composition root, first, so the provider is registered before spans
+ * are made (everything else uses `@opentelemetry/api`, a no-op until then).
+ *
+ * Choices: W3C trace context is the only propagator (no baggage: EXF-07); no auto-instrumentations
+ * (spans are made deliberately, with allowlisted attributes); no metric or log pipelines (metrics
+ * are served by `/metrics`, see metrics.ts), so `OTEL_METRICS_EXPORTER` cannot start a server.
+ * OTLP goes over HTTP with JSON bodies; the standard `OTEL_EXPORTER_OTLP_*` variables (endpoint,
+ * headers, timeout) apply when the config leaves them unset, and `OTEL_TRACES_SAMPLER`,
+ * `OTEL_BSP_*`, `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SDK_DISABLED` are honoured by the SDK.
+ *
+ * @module
+ */
+import { context, propagation, trace } from '@opentelemetry/api'
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { core, NodeSDK, resources, tracing } from '@opentelemetry/sdk-node'
+
+export type TelemetryExporter = 'otlp' | 'console' | 'none' | 'memory'
+
+export interface TelemetryOptions {
+  serviceName: string
+  /** `memory` keeps spans in `memoryExporter` (tests); `none` registers nothing. */
+  exporter: TelemetryExporter
+  /**
+   * OTLP base endpoint (as `OTEL_EXPORTER_OTLP_ENDPOINT`; `/v1/traces` is appended) or the full
+   * traces URL ending in `/v1/traces`. Default: the env vars, else http://localhost:4318.
+   */
+  endpoint?: string
+  /** Extra OTLP request headers (e.g. an API key read from a secret ref by the caller). */
+  headers?: Record<string, string>
+}
+
+export interface TelemetryHandle {
+  /** Exports pending spans. Resource detection is async, so export waits for it: flush before asserting. */
+  forceFlush(): Promise<void>
+  /** Flushes, stops the SDK and unregisters the global provider, propagator and context manager. */
+  shutdown(): Promise<void>
+  /** With `exporter: 'memory'`: the spans exported so far. */
+  memoryExporter?: tracing.InMemorySpanExporter
+}
+
+const NOOP: TelemetryHandle = {
+  forceFlush: async () => undefined,
+  shutdown: async () => undefined,
+}
+
+function tracesUrl(endpoint: string): string {
+  const trimmed = endpoint.replace(/\/+$/, '')
+  return trimmed.endsWith('/v1/traces') ? trimmed : `${trimmed}/v1/traces`
+}
+
+/**
+ * Starts tracing export. Call once per process (a second start without `shutdown` would find the
+ * globals taken).
+ *
+ * @example
+ * const telemetry = await startTelemetry({ serviceName: 'sluice', exporter: 'otlp' })
+ * try { … } finally { await telemetry.shutdown() }
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<TelemetryHandle> {
+  if (options.exporter === 'none') return NOOP
+  let processor: tracing.SpanProcessor
+  let memoryExporter: tracing.InMemorySpanExporter | undefined
+  switch (options.exporter) {
+    case 'memory':
+      memoryExporter = new tracing.InMemorySpanExporter()
+      processor = new tracing.SimpleSpanProcessor(memoryExporter)
+      break
+    case 'console':
+      processor = new tracing.SimpleSpanProcessor(new tracing.ConsoleSpanExporter())
+      break
+    case 'otlp':
+      processor = new tracing.BatchSpanProcessor(
+        new OTLPTraceExporter({
+          ...(options.endpoint ? { url: tracesUrl(options.endpoint) } : {}),
+          ...(options.headers && Object.keys(options.headers).length > 0 ? { headers: { ...options.headers } } : {}),
+        }),
+      )
+      break
+    default:
+      throw new TypeError(`unknown telemetry exporter "${String(options.exporter)}"`)
+  }
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    spanProcessors: [processor],
+    textMapPropagator: new core.W3CTraceContextPropagator(),
+    instrumentations: [],
+    metricReaders: [],
+    logRecordProcessors: [],
+    // Only the env detector: host and process detectors would export host names and command lines.
+    resourceDetectors: [resources.envDetector],
+  })
+  sdk.start()
+  let stopped = false
+  return {
+    ...(memoryExporter ? { memoryExporter } : {}),
+    forceFlush: () => processor.forceFlush(),
+    async shutdown() {
+      if (stopped) return
+      stopped = true
+      try {
+        await sdk.shutdown()
+      } finally {
+        trace.disable()
+        propagation.disable()
+        context.disable()
+      }
+    },
+  }
+}
