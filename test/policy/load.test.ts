@@ -71,6 +71,11 @@ describe('loadPolicies', () => {
     expect(err.message).toContain('rules[0].when (id "has space")')
   })
 
+  it('accepts an id of 128 characters and refuses 129', () => {
+    expect(policyFrom(tmp, `rules:\n${rule('a'.repeat(128), 'true')}`).ruleIds).toEqual(['a'.repeat(128)])
+    expect(failure(() => policyFrom(tmp, `rules:\n${rule('b'.repeat(129), 'true')}`)).message).toContain('an id must match')
+  })
+
   it('refuses duplicate ids across files, naming both places', () => {
     const a = tmp.write('dup-a.yaml', `rules:\n${rule('same', 'true')}`)
     const b = tmp.write('dup-b.yaml', `budgets:\n  - id: same\n    when: "true"\n    maxCallsPerExecution: 1\n`)
