@@ -166,6 +166,7 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
     return e
   }
 
+  // Rejecting rather than throwing: QuickJS attaches a stack to an Error when it is thrown.
   function rejected(code: string, message: string, site: Error): Promise<never> {
     const e = makeError(code, message, site)
     return new PromiseCtor<never>((_resolve, reject) => reject(e))
@@ -187,7 +188,7 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
       (answerJson: string) => {
         const answer = jsonParse(answerJson) as CallAnswer
         if (answer.ok) return answer.value
-        throw makeError(answer.code, answer.message, site)
+        return rejected(answer.code, answer.message, site)
       },
     ]) as Promise<unknown>
   }

@@ -40,8 +40,8 @@ const SPARE_MEMORIES = 2
 const JOB_BATCH = 256
 const MODEL_FILE = 'model.ts'
 const PRELUDE_FILE = 'sluice-prelude.js'
-/** The model's body sits on the line after this. */
-const WRAP_HEAD = '(async function () {\n'
+/** Shares the body's first line, so line numbers in guest-visible stacks match the model's. */
+const WRAP_HEAD = '(async function () {'
 const WRAP_TAIL = '\n})'
 
 /** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
@@ -154,7 +154,7 @@ function refill(): void {
 }
 
 async function takeInstance(): Promise<Instance> {
-  return warm.pop() ?? createInstance()
+  return warm.shift() ?? createInstance()
 }
 
 // ── one execution ─────────────────────────────────────────────────────────────────────────
@@ -340,10 +340,10 @@ class Execution {
 
   /** Maps a position in the wrapped JS to the model's source; drops it when outside the body. */
   private withPosition(error: SandboxError, line: number | undefined, column: number | undefined): SandboxError {
-    if (line === undefined || line < 2) return error
-    const bodyLine = line - 1
-    if (bodyLine > this.program.js.split('\n').length) return error
-    const mapped = this.program.toSource({ line: bodyLine, column: column ?? 1 })
+    if (line === undefined || line < 1 || line > this.program.js.split('\n').length) return error
+    let jsColumn = column ?? 1
+    if (line === 1) jsColumn = Math.max(1, jsColumn - WRAP_HEAD.length)
+    const mapped = this.program.toSource({ line, column: jsColumn })
     return { ...error, line: mapped.line, column: mapped.column }
   }
 
@@ -619,7 +619,7 @@ async function warmUp(): Promise<void> {
 
 warmUp()
   .then(() => {
-    refill()
+    // The warm-up's own finish refills the prewarmed instances.
     send({ type: 'ready', warm: warm.length })
   })
   .catch((e: unknown) => {
