@@ -16,6 +16,9 @@
  * their line, length and sha256; the chain resumes from the last complete record. Nothing is
  * truncated, so the file can live on append-only storage.
  *
+ * Opening reads the live file once (linear in its size, which `rotateBytes` bounds) and, with
+ * checkpoints on, as many rotated files back as it takes to find the last checkpoint.
+ *
  * One writer per file: a second `open` of the same path in this process is refused; across
  * processes the operator must ensure it (two writers would fork the chain, which verify reports).
  *

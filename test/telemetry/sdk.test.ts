@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SluiceError } from '../../src/errors.js'
-import { configureAttributes, injectTraceContext, setSafeAttributes, withSpan, type SafeAttributes } from '../../src/telemetry/index.js'
+import { configureAttributes, extractTraceContext, injectTraceContext, setSafeAttributes, withSpan, type SafeAttributes } from '../../src/telemetry/index.js'
 import { startTelemetry, type TelemetryHandle } from '../../src/telemetry/sdk.js'
 
 const CANARY = 'CANARY-91d2-do-not-export'
@@ -85,6 +85,18 @@ describe('startTelemetry (memory exporter)', () => {
     const [span] = telemetry.memoryExporter!.getFinishedSpans()
     expect(span!.attributes).toEqual({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'find' })
     expect(JSON.stringify({ attributes: span!.attributes, events: span!.events, name: span!.name })).not.toContain(CANARY)
+  })
+
+  it('parents a server span on the caller traceparent, and hands upstreams only traceparent', async () => {
+    telemetry = await startTelemetry({ serviceName: 'sluice-test', exporter: 'memory' })
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const parent = extractTraceContext({ traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate: 'evil=1', baggage: `k=${CANARY}` })
+    const meta = await withSpan('tools/call', { kind: 'server', parent }, () => injectTraceContext())
+    await telemetry.forceFlush()
+    const [span] = telemetry.memoryExporter!.getFinishedSpans()
+    expect(span!.spanContext().traceId).toBe(traceId)
+    expect(span!.parentSpanContext?.spanId).toBe('00f067aa0ba902b7')
+    expect(meta).toEqual({ traceparent: `00-${traceId}-${span!.spanContext().spanId}-01` })
   })
 
   it('starts again after shutdown (globals are released)', async () => {
