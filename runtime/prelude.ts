@@ -239,7 +239,8 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
     function (...args: unknown[]): void {
       let line = prefix
       for (let i = 0; i < args.length; i++) line += (i === 0 ? '' : ' ') + formatValue(args[i])
-      logOpen = logOpen ? log(line) : log(utf8Length(line))
+      // As JSON text: the host reads C strings, which would end at the first NUL.
+      logOpen = logOpen ? log(jsonStringify(line) as string) : log(utf8Length(line))
     }
   const console = objectCreate(null) as Record<string, unknown>
   console.log = emit('')

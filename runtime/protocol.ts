@@ -26,7 +26,7 @@ export interface GuestLimits {
 export type HostDispatch = (server: string, tool: string, argsJson: string) => Promise<string>
 
 /**
- * Host log sink. Given a line, it stores it and answers whether more lines are welcome; once it
+ * Host log sink. Given a line (as JSON string text), it stores it and answers whether more lines are welcome; once it
  * said no, the prelude sends only the UTF-8 byte count of each further line (to count drops
  * without copying big strings out of the guest).
  */

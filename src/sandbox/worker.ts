@@ -130,8 +130,10 @@ function disposeInstance(instance: Instance, handles: Iterable<{ alive: boolean;
 }
 
 function recycle(memory: WasmMemory): void {
-  if (memory.buffer.byteLength !== INITIAL_PAGES * PAGE_BYTES || spareMemories.length >= SPARE_MEMORIES) return
+  if (memory.buffer.byteLength !== INITIAL_PAGES * PAGE_BYTES) return
   new Uint8Array(memory.buffer).fill(0)
+  // Keep the most recent ones: the next instance (LIFO) gets the memory scrubbed last.
+  if (spareMemories.length >= SPARE_MEMORIES) spareMemories.shift()
   spareMemories.push(memory)
 }
 
@@ -466,7 +468,13 @@ class Execution {
       return ctx.false
     }
     if (ctx.typeof(arg) !== 'string') return ctx.false
-    const line = ctx.getString(arg)
+    let line: string
+    try {
+      line = JSON.parse(ctx.getString(arg)) as string
+    } catch {
+      return ctx.false
+    }
+    if (typeof line !== 'string') return ctx.false
     const bytes = Buffer.byteLength(line)
     if (this.droppedLogBytes === 0 && this.logBytes + bytes <= this.limits.maxLogBytes) {
       this.logs.push(line)
