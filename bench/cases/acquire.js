@@ -1,9 +1,11 @@
 /**
- * Case `acquire`: how long a request waits for a ready, fresh sandbox from the pool. The number
- * is the sandbox's own `timings.queueMs` (request accepted → instance handed over) for an empty
- * script (`return 1`), in two regimes interleaved: after a 5 ms pause (the pool had time to
- * refill: the prewarmed path) and back to back (refill competes with the request). The empty
- * script's whole wall time is reported beside it as the floor of one execution.
+ * Case `acquire`: how long a request waits before a ready, fresh sandbox is running its code.
+ * The sandbox reports `timings.queueMs` (request → posted to a worker) but not the hand-over
+ * inside the worker, so the target row is an upper bound taken from its own timings:
+ * `totalMs − transpileMs − runMs` = main-thread queue + message to the worker + taking the
+ * prewarmed instance (or creating one) + the result message back. Measured for an empty script
+ * (`return 1`) in two regimes, interleaved: after the pool reports a ready instance
+ * (`stats().ready ≥ 1`, the prewarmed path) and back to back (refill competes with the request).
  *
  * @module
  */
@@ -13,6 +15,8 @@ import { createPool, executeOk, inProcessTools } from '../lib/sluice.js'
 
 export const title = 'sandbox acquire (fresh instance from the pool)'
 
+const handOver = (t) => t.totalMs - t.transpileMs - t.runMs
+
 export async function run({ quick, progress }) {
   const n = quick ? 200 : 1000
   const pool = await createPool()
@@ -20,35 +24,54 @@ export async function run({ quick, progress }) {
     const { onCall } = inProcessTools()
     const request = { code: 'return 1', manifest: {}, onCall }
     for (let i = 0; i < (quick ? 30 : 100); i++) await executeOk(pool, request)
-    const idleQueue = []
-    const busyQueue = []
-    const wall = []
+    const idle = { handOver: [], queue: [], wall: [] }
+    const busy = { handOver: [], queue: [] }
+    let notReady = 0
     for (let i = 0; i < n; i++) {
-      await sleep(5)
+      if (!(await waitReady(pool, 100))) notReady++
       const start = performance.now()
-      const idle = await executeOk(pool, request)
-      wall.push(performance.now() - start)
-      idleQueue.push(idle.timings.queueMs)
-      const busy = await executeOk(pool, request)
-      busyQueue.push(busy.timings.queueMs)
+      const a = await executeOk(pool, request)
+      idle.wall.push(performance.now() - start)
+      idle.handOver.push(handOver(a.timings))
+      idle.queue.push(a.timings.queueMs)
+      const b = await executeOk(pool, request)
+      busy.handOver.push(handOver(b.timings))
+      busy.queue.push(b.timings.queueMs)
       if (i % 200 === 199) progress(`${i + 1}/${n}`)
     }
-    const idle = summarize(idleQueue)
+    const s = summarize(idle.handOver)
     return {
       metrics: [
         {
-          label: 'queueMs, pool refilled (5 ms idle before)',
-          stats: idle,
+          label: 'acquire ≤ total − transpile − run, instance ready',
+          stats: s,
           target: 'p50 ≤ 0.3 ms',
-          met: idle.p50 <= 0.3,
+          met: s.p50 <= 0.3,
+          note: notReady === 0 ? undefined : `${notReady} runs found no ready instance within 100 ms`,
         },
-        { label: 'queueMs, back to back', stats: summarize(busyQueue) },
-        { label: 'empty script (`return 1`), wall', stats: summarize(wall) },
+        { label: '  of which timings.queueMs, instance ready', stats: summarize(idle.queue) },
+        { label: 'acquire ≤ total − transpile − run, back to back', stats: summarize(busy.handOver) },
+        { label: '  of which timings.queueMs, back to back', stats: summarize(busy.queue) },
+        { label: 'empty script (`return 1`), wall', stats: summarize(idle.wall) },
       ],
-      details: { source: 'timings.queueMs of `return 1`', poolStats: safeStats(pool) },
+      details: {
+        source: 'timings of `return 1`: totalMs − transpileMs − runMs, and queueMs',
+        notReady,
+        poolStats: safeStats(pool),
+      },
     }
   } finally {
     await pool.close()
+  }
+}
+
+/** Polls `stats().ready` until an instance is prewarmed; false if none appears in `maxMs`. */
+async function waitReady(pool, maxMs) {
+  const until = performance.now() + maxMs
+  for (;;) {
+    if ((safeStats(pool).ready ?? 1) >= 1) return true
+    if (performance.now() >= until) return false
+    await sleep(1)
   }
 }
 

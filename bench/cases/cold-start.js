@@ -18,7 +18,7 @@ const CHILD = fileURLToPath(new URL('../cold-child.js', import.meta.url))
 
 export async function run({ quick, progress }) {
   await loadSandbox()
-  const n = quick ? 5 : 12
+  const n = quick ? 4 : 12
   await spawnUntilLine([CHILD, SANDBOX_URL.href])
   const cold = []
   const empty = []
