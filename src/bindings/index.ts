@@ -29,4 +29,4 @@ export {
   tokenize,
 } from './search.js'
 export type { TypecheckOptions } from './typecheck.js'
-export { checkDeclarations, DEFAULT_MAX_DIAGNOSTICS, typecheckCode } from './typecheck.js'
+export { checkDeclarations, DEFAULT_MAX_DIAGNOSTICS, typecheckCode } from './typecheck-lazy.js'

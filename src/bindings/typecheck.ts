@@ -8,6 +8,7 @@
  */
 import ts from 'typescript'
 import type { Diagnostic } from '../types.js'
+import { DEFAULT_MAX_DIAGNOSTICS } from './typecheck-lazy.js'
 
 /** Options of `typecheckCode`. */
 export interface TypecheckOptions {
@@ -21,7 +22,6 @@ export interface TypecheckOptions {
 }
 
 /** Default of `TypecheckOptions.maxDiagnostics`. */
-export const DEFAULT_MAX_DIAGNOSTICS = 10
 
 const DIR = '/sluice/'
 const MODEL_FILE = `${DIR}model.ts`

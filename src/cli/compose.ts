@@ -12,7 +12,7 @@ import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js
 import { readLock, type LockFile } from '../registry/index.js'
 import { SandboxPool } from '../sandbox/index.js'
 import { UpstreamSet } from '../upstream/index.js'
-import { metrics } from '../telemetry/index.js'
+import { configureAttributes, metrics } from '../telemetry/index.js'
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
 
@@ -39,6 +39,7 @@ export interface ComposeOptions {
 /** Builds and starts every part the engine needs. Throws SluiceError on bad config, policy or lock. */
 export async function compose(config: Config, options: ComposeOptions): Promise<Runtime> {
   const log = options.log ?? stderrLog
+  configureAttributes({ captureContent: config.telemetry.captureContent })
   const policy = loadPolicySet(config, options, log)
   const lock = config.lock
     ? await readLock(config.lock.file, config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {})

@@ -26,7 +26,7 @@ import type { SandboxCall, SandboxCallOutcome, SandboxPool } from '../sandbox/in
 import type { AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
-import { getTracer, injectTraceContext, metrics, setSafeAttributes } from '../telemetry/index.js'
+import { currentTraceId, getTracer, injectTraceContext, metrics, setSafeAttributes } from '../telemetry/index.js'
 import type {
   CallRecord,
   CatalogTool,
@@ -133,12 +133,14 @@ export class Engine {
         pinnedHash: event.pinnedHash,
         liveHash: event.liveHash,
       })
-      void this.#deps.audit?.append({
-        type: 'tools.quarantined',
-        tool: `${event.server}.${event.tool}`,
-        toolHash: event.liveHash,
-        code: 'QUARANTINED',
-      })
+      this.#deps.audit
+        ?.append({
+          type: 'tools.quarantined',
+          tool: `${event.server}.${event.tool}`,
+          toolHash: event.liveHash,
+          code: 'QUARANTINED',
+        })
+        .catch((cause: unknown) => log?.('error', 'audit write failed', { error: String(cause) }))
     } else if (event.type === 'unpinned') {
       log?.('warn', `tool ${event.server}.${event.tool} is not pinned: ${event.exposed ? 'exposed (allowUnpinned)' : 'not exposed'}`)
     } else {
@@ -233,11 +235,13 @@ export class Engine {
       const parent = context.active()
       const calls: CallRecord[] = []
       try {
+        const traceId = currentTraceId()
         await this.#deps.audit?.append({
           type: 'execution.start',
           executionId,
           principal: auditPrincipal(principal),
-          argsHash: hashArgs(code),
+          codeHash: hashArgs(code),
+          ...(traceId ? { traceId } : {}),
         })
         const tools = this.listTools(principal)
         const budget = new BudgetTracker()
@@ -267,15 +271,15 @@ export class Engine {
             ...(outcome.error.column !== undefined ? { column: outcome.error.column } : {}),
           }
           if (TYPECHECK_ON.has(error.code)) {
-            const diagnostics = this.#diagnose(principal, code)
+            const diagnostics = await this.#diagnose(principal, code)
             if (diagnostics.length > 0) error.diagnostics = diagnostics
           }
           result.error = error
         }
-        span.setAttribute('sluice.call.count', calls.length)
+        setSafeAttributes(span, { 'sluice.call.count': calls.length })
         if (!result.ok) {
           span.setStatus({ code: SpanStatusCode.ERROR })
-          span.setAttribute('error.type', result.error?.code ?? 'INTERNAL')
+          setSafeAttributes(span, { 'error.type': result.error?.code ?? 'INTERNAL' })
         }
         await this.#deps.audit?.append({
           type: 'execution.end',
@@ -295,7 +299,7 @@ export class Engine {
           error: cause instanceof Error ? cause.message : String(cause),
         })
         span.setStatus({ code: SpanStatusCode.ERROR })
-        span.setAttribute('error.type', 'INTERNAL')
+        setSafeAttributes(span, { 'error.type': 'INTERNAL' })
         metrics.executions.inc({ outcome: 'INTERNAL' })
         return {
           ok: false,
@@ -315,9 +319,9 @@ export class Engine {
     return this.#deps.redactor ? this.#deps.redactor.redact(clean) : clean
   }
 
-  #diagnose(principal: Principal, code: string) {
+  async #diagnose(principal: Principal, code: string) {
     try {
-      return typecheckCode(code, this.declarations(principal), { maxDiagnostics: MAX_DIAGNOSTICS })
+      return await typecheckCode(code, this.declarations(principal), { maxDiagnostics: MAX_DIAGNOSTICS })
     } catch (cause) {
       this.#deps.log?.('warn', 'type check of failed code did not complete', {
         error: cause instanceof Error ? cause.message : String(cause),
@@ -361,19 +365,21 @@ export class Engine {
       if (decision) {
         setSafeAttributes(span, { 'sluice.policy.decision': decision.effect, 'sluice.policy.rule_id': decision.ruleId })
       }
-      if (extra.resultBytes !== undefined) span.setAttribute('sluice.result.bytes', extra.resultBytes)
+      if (extra.resultBytes !== undefined) setSafeAttributes(span, { 'sluice.result.bytes': extra.resultBytes })
       if (!outcome.ok) {
         span.setStatus({ code: SpanStatusCode.ERROR })
-        span.setAttribute('error.type', outcome.code)
+        setSafeAttributes(span, { 'error.type': outcome.code })
       }
       span.end()
       metrics.toolCalls.inc({ server: call.server, tool: call.tool, outcome: outcome.ok ? 'ok' : outcome.code })
       return outcome
     }
     const fail = (code: string, message: string) => finish({ ok: false, code, message: this.#safe(message) })
+    const traceId = currentTraceId(ctx.parent)
     const audit = (fields: Record<string, unknown>) =>
       this.#deps.audit?.append({
         executionId,
+        ...(traceId ? { traceId } : {}),
         principal: auditPrincipal(principal),
         tool: label,
         argsHash: hashArgs(call.args),
@@ -393,7 +399,7 @@ export class Engine {
         return fail('QUARANTINED', `${label} changed since it was pinned and is quarantined until it is approved again (sluice lock)`)
       }
       const tool = found.tool
-      span.setAttribute('sluice.tool.hash', tool.hash)
+      setSafeAttributes(span, { 'sluice.tool.hash': tool.hash })
 
       const args = call.args
       if (args === null || typeof args !== 'object' || Array.isArray(args)) {

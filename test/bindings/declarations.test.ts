@@ -1,12 +1,12 @@
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import {
-  checkDeclarations,
   DEFAULT_SCHEMA_LIMITS,
   generateDeclarations,
   renderBindingsFile,
   type BindingTool,
 } from '../../src/bindings/index.js'
+import { checkDeclarations } from '../../src/bindings/typecheck.js'
 import { demoTools, schemaFixtures, schemaTools, tool } from './helpers.js'
 
 /** The top-level shape of a generated dts, read through the TypeScript AST. */

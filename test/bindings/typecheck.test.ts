@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { generateDeclarations, typecheckCode } from '../../src/bindings/index.js'
+import { generateDeclarations } from '../../src/bindings/index.js'
+// The synchronous checker; src code goes through the lazy, async wrapper in index.ts.
+import { typecheckCode } from '../../src/bindings/typecheck.js'
 import { demoTools } from './helpers.js'
 
 const { dts } = generateDeclarations(demoTools())
