@@ -58,6 +58,8 @@ export interface ExecuteOptions {
   /** The caller's bearer token, for token-exchange grants. Never enters the sandbox. */
   inboundToken?: string
   approve?: ApprovalHandler
+  /** Progress for the client (e.g. "waiting for approval"); keeps progress-aware clients waiting. */
+  onProgress?: (message: string) => void
 }
 
 export interface EngineDeps {
@@ -234,6 +236,8 @@ export class Engine {
       })
       const parent = context.active()
       const calls: CallRecord[] = []
+      // The caller's token may come back in an upstream error or a tool result: scrub it too.
+      if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
       try {
         const traceId = currentTraceId()
         await this.#deps.audit?.append({
@@ -428,6 +432,7 @@ export class Engine {
         return fail('TOOL_DENIED', `${label} is not allowed: ${decision.reason}`)
       }
       if (decision.effect === 'approve') {
+        ctx.options.onProgress?.(`waiting for a human to approve ${label} (rule ${decision.ruleId})`)
         const answer: ApprovalAnswer = ctx.options.approve
           ? await ctx.options.approve({
               tool: label,

@@ -16,6 +16,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { Config } from '../config/index.js'
+import { extractTraceContext, setSafeAttributes, withSpan } from '../telemetry/index.js'
 import type { CatalogTool, Principal } from '../types.js'
 import { elicitationApprover } from './approval.js'
 import type { ExecuteOptions, GatewayEngine } from './contracts.js'
@@ -156,10 +157,35 @@ export function createMcpServer(options: McpServerOptions): Server {
     return { tools }
   })
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<OuterToolResult> => {
+  server.setRequestHandler(CallToolRequestSchema, (request, extra): Promise<OuterToolResult> => {
     const who = identify(extra)
-    const args: Record<string, unknown> = request.params.arguments ?? {}
-    const name = request.params.name
+    // One server span per MCP request; the engine's execute_code span and its inner calls nest
+    // under it. A caller's traceparent is honoured, its baggage and tracestate are not.
+    const parent =
+      who.traceContext !== undefined && who.traceContext !== null && typeof who.traceContext === 'object'
+        ? extractTraceContext(who.traceContext as Record<string, unknown>)
+        : undefined
+    return withSpan(
+      `tools/call ${request.params.name.slice(0, 64)}`,
+      {
+        kind: 'server',
+        ...(parent ? { parent } : {}),
+        attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': request.params.name.slice(0, 128) },
+      },
+      async (span) => {
+        const result = await handleCall(request.params.name, request.params.arguments ?? {}, extra, who)
+        if (result.isError) setSafeAttributes(span, { 'error.type': 'tool_error' })
+        return result
+      },
+    )
+  })
+
+  const handleCall = async (
+    name: string,
+    args: Record<string, unknown>,
+    extra: Extra,
+    who: RequestIdentity,
+  ): Promise<OuterToolResult> => {
 
     if (name === EXECUTE_CODE) {
       const code = args['code']
@@ -199,7 +225,7 @@ export function createMcpServer(options: McpServerOptions): Server {
     // As an isError result, not a JSON-RPC error: SDK 1.x servers (and their clients) treat an
     // unknown tool this way, and the model can read and correct it.
     return toolError(`Unknown tool "${name.slice(0, 128)}". Available: ${EXECUTE_CODE}, ${SEARCH_TOOLS}.`)
-  })
+  }
 
   return server
 }
