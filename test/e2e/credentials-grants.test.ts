@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { loadOrCreateGatewayKey, publicJwkOf } from '../../src/auth/index.js'
 import { startIdp, type Idp } from '../helpers/idp.js'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
-import { connect, execute, startGateway, startHttpRecorder, type Gateway, type HttpRecorder } from './helpers.js'
+import { connect, execute, startGateway, startHttpRecorder, waitForTools, type Gateway, type HttpRecorder } from './helpers.js'
 
 const AUDIENCE = 'https://sluice.test/mcp'
 const GATEWAY_ID = 'https://sluice.test'
@@ -67,6 +67,7 @@ beforeAll(async () => {
       },
     },
   })
+  await waitForTools(rt, ['crm', 'statics', 'signed'])
   gw = await startGateway(rt)
 })
 afterAll(async () => {

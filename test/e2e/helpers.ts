@@ -84,8 +84,13 @@ export interface HttpRecorder {
 }
 
 /** Starts `test/fixtures/servers/http-recorder.mjs` and waits for its port. */
-export async function startHttpRecorder(env: Record<string, string> = {}): Promise<HttpRecorder> {
-  const child = spawn(process.execPath, [`${FIXTURES}/servers/http-recorder.mjs`], {
+export function startHttpRecorder(env: Record<string, string> = {}): Promise<HttpRecorder> {
+  return startHttpFixture(`${FIXTURES}/servers/http-recorder.mjs`, env)
+}
+
+/** Starts a Streamable HTTP fixture that prints `LISTENING <port>`, and waits for it. */
+export async function startHttpFixture(script: string, env: Record<string, string> = {}): Promise<HttpRecorder> {
+  const child = spawn(process.execPath, [script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -121,6 +126,20 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port))
     })
   })
+}
+
+/**
+ * Waits until every named upstream has listed its tools, re-listing the ones that failed (a busy
+ * machine can miss a short `timeoutMs` on the first initialize, and the engine does not retry).
+ */
+export async function waitForTools(runtime: Runtime, servers: string[], attempts = 5): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    const health = runtime.engine.health()
+    const missing = servers.filter((s) => (health.upstreams[s]?.tools ?? 0) === 0)
+    if (missing.length === 0) return
+    for (const s of missing) await runtime.engine.refresh(s)
+  }
+  throw new Error(`upstreams without tools: ${JSON.stringify(runtime.engine.health().upstreams)}`)
 }
 
 /** The `structuredContent` of an execute_code result. */
