@@ -1,0 +1,110 @@
+/**
+ * Hostile authorisation through the whole HTTP path: real tokens from a local IdP, the real
+ * gateway and engine, a policy on `principal.scopes`. A tool filtered for a principal is neither
+ * listed nor reachable from execute_code by any spelling, and the upstream is never called; the
+ * same tool is listed and runs for a principal whose token carries the scope.
+ */
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startIdp, type Idp } from '../helpers/idp.js'
+import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
+import { connect, execute, startGateway, type Gateway } from './helpers.js'
+
+const AUDIENCE = 'https://sluice.test/mcp'
+const POLICY = `
+rules:
+  - id: read-items
+    effect: allow
+    when: tool.server == "rec" && tool.name == "read_item"
+  - id: delete-needs-scope
+    effect: allow
+    when: tool.server == "rec" && tool.name == "delete_item" && "items:delete" in principal.scopes
+`
+
+let idp: Idp
+let rt: TestRuntime
+let gw: Gateway
+const clients: Client[] = []
+
+beforeAll(async () => {
+  idp = await startIdp()
+  rt = await testRuntime({
+    recording: true,
+    policy: POLICY,
+    config: { identity: { audience: AUDIENCE, issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }] } },
+  })
+  gw = await startGateway(rt)
+})
+afterAll(async () => {
+  await gw?.close()
+  await rt?.close()
+  await idp?.close()
+})
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close()
+})
+
+async function as(sub: string, scope: string): Promise<Client> {
+  const c = await connect(gw.url, { token: await idp.mint({ sub, aud: AUDIENCE, scope }) })
+  clients.push(c)
+  return c
+}
+
+const deleted = (id: string) => rt.recorded().filter((r) => r.tool === 'delete_item' && r.args['id'] === id)
+
+describe('a scope-filtered tool through the HTTP path', () => {
+  it('is neither described nor found by search for a principal without the scope', async () => {
+    const c = await as('mallory', 'items:read')
+    const { tools } = await c.listTools()
+    expect(tools.map((t) => t.name).sort()).toEqual(['execute_code', 'search_tools'])
+    const description = tools.find((t) => t.name === 'execute_code')?.description ?? ''
+    expect(description).toContain('read_item')
+    expect(description).not.toContain('delete_item')
+    const search = await c.callTool({ name: 'search_tools', arguments: { query: 'delete item' } })
+    expect(JSON.stringify(search.structuredContent)).not.toContain('delete_item')
+  })
+
+  it('is unreachable by every spelling from execute_code, and the upstream is never called', async () => {
+    const c = await as('mallory', 'items:read')
+    const spellings = [
+      `tools.rec.delete_item({ id: 'm1' })`,
+      `tools.rec['delete_item']({ id: 'm2' })`,
+      `tools['rec']['delete' + '_item']({ id: 'm3' })`,
+      `tools.rec['delete_іtem']({ id: 'm4' })`, // Cyrillic і
+      `tools.rec['DELETE_ITEM']({ id: 'm5' })`,
+      `tools.rec['delete-item']({ id: 'm6' })`,
+    ]
+    for (const [i, call] of spellings.entries()) {
+      const out = await execute(c, `try { return await ${call} } catch (e) { return { code: e.code, message: e.message } }`)
+      expect(out.ok, call).toBe(true)
+      expect(['UNKNOWN_TOOL', 'TOOL_DENIED'], call).toContain((out.result as { code?: string } | undefined)?.code)
+      expect(deleted(`m${i + 1}`), call).toEqual([])
+    }
+  })
+
+  it('is listed and runs for a principal whose token carries the scope', async () => {
+    const c = await as('alice', 'items:read items:delete')
+    const { tools } = await c.listTools()
+    expect(tools.find((t) => t.name === 'execute_code')?.description ?? '').toContain('delete_item')
+    const out = await execute(c, `return await tools.rec.delete_item({ id: 'a1' })`)
+    expect(out).toMatchObject({ ok: true, result: 'deleted a1' })
+    expect(out.calls).toEqual([expect.objectContaining({ tool: 'rec.delete_item', ok: true, decision: 'allow' })])
+    expect(deleted('a1')).toHaveLength(1)
+  })
+
+  it('a scope in another claim or a tampered token does not count', async () => {
+    // `scopes` is not the claim the verifier reads; the policy sees no items:delete.
+    const tokenWithOtherClaim = await idp.mint({ sub: 'mallory', aud: AUDIENCE, scopes: ['items:delete'] } as never)
+    const other = await connect(gw.url, { token: tokenWithOtherClaim })
+    clients.push(other)
+    const out = await execute(other, `try { return await tools.rec.delete_item({ id: 'm7' }) } catch (e) { return e.code }`)
+    expect(['UNKNOWN_TOOL', 'TOOL_DENIED']).toContain(out.result)
+    expect(deleted('m7')).toEqual([])
+    // A payload edited to add the scope fails signature verification at the door.
+    const real = await idp.mint({ sub: 'mallory', aud: AUDIENCE, scope: 'items:read' })
+    const [h, p, s] = real.split('.')
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as Record<string, unknown>
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'items:read items:delete' })).toString('base64url')}.${s}`
+    await expect(connect(gw.url, { token: forged })).rejects.toThrow(/401|invalid|Unauthorized/i)
+  })
+})
