@@ -2,14 +2,37 @@
  * `sluice lock` pins the live tool definitions of every configured server (optionally signed);
  * `sluice bindings` generates TypeScript declarations from the lock, with no live server.
  *
+ * The lock is committed, so its `source` must not depend on the machine that wrote it: each
+ * server's command, args and URL are recorded **as written in the config file**, before
+ * `${...}` expansion (see `portableSource`). `${SLUICE_CONFIG_DIR}/files` stays exactly that, and
+ * a `${API_TOKEN}` in args stays a placeholder instead of becoming a secret in a reviewed file.
+ *
  * @module
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
-import { renderBindingsFile, sanitizeIdentifier } from '../bindings/index.js'
-import { loadConfig, type Config } from '../config/index.js'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import {
+  generateDeclarations,
+  renderBindingsFile,
+  sanitizeIdentifier,
+  type BindingProblem,
+  type BindingsCoverage,
+  type BindingTool,
+} from '../bindings/index.js'
+import { loadConfig, type Config, type ServerConfig } from '../config/index.js'
 import { SluiceError } from '../errors.js'
-import { createLock, readLock, writeLock, type LockFile } from '../registry/index.js'
+import {
+  canonicalJson,
+  createLock,
+  lockSourceOf,
+  readLock,
+  writeLock,
+  type LockFile,
+  type LockSource,
+} from '../registry/index.js'
 import type { ToolDefinition } from '../types.js'
 import { UpstreamSet } from '../upstream/index.js'
 import { usage, type Command } from './index.js'
@@ -18,6 +41,39 @@ function lockPath(config: Config, out: string | undefined): string {
   if (out) return resolve(out)
   if (config.lock) return config.lock.file
   return join(config.baseDir, 'sluice.lock.json')
+}
+
+/** The server entries exactly as written in the config file (no `${...}` expansion). */
+function rawServerEntries(config: Config): Record<string, unknown> {
+  if (config.file === undefined) return {}
+  // loadConfig has already validated this file; here only the unexpanded strings are wanted.
+  const data = parseYaml(readFileSync(config.file, 'utf8'), { uniqueKeys: true }) as Record<string, unknown> | null
+  const servers = data?.servers ?? data?.mcpServers
+  return servers !== null && typeof servers === 'object' ? (servers as Record<string, unknown>) : {}
+}
+
+/** Drops userinfo, query and fragment from a URL that may still hold `${...}` placeholders. */
+function stripUrl(url: string): string {
+  return url.replace(/[?#].*$/s, '').replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1')
+}
+
+/**
+ * The lock `source` of one server, independent of the machine: command, args and URL as written
+ * in the config file, before `${...}` expansion. Without the raw entry (an inline config), the
+ * expanded values are used with the config folder written back as `${SLUICE_CONFIG_DIR}`.
+ */
+export function portableSource(expanded: ServerConfig, raw: unknown, baseDir: string): LockSource {
+  const entry = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {}
+  if ('url' in expanded) {
+    return typeof entry.url === 'string' && entry.url.includes('${') ? { type: 'http', url: stripUrl(entry.url) } : lockSourceOf(expanded)
+  }
+  const unexpand = (text: string): string => text.split(baseDir).join('${SLUICE_CONFIG_DIR}')
+  const command = typeof entry.command === 'string' ? entry.command : unexpand(expanded.command)
+  const args =
+    Array.isArray(entry.args) && entry.args.every((a) => typeof a === 'string')
+      ? (entry.args as string[])
+      : expanded.args.map(unexpand)
+  return { type: 'stdio', command, args: [...args] }
 }
 
 export const lockCommand: Command = {
@@ -33,6 +89,7 @@ export const lockCommand: Command = {
     const config = loadConfig(values.config as string | undefined)
     const names = Object.keys(config.servers)
     if (names.length === 0) throw usage('the config has no servers to lock')
+    const raw = rawServerEntries(config)
     const upstreams = new UpstreamSet(config.servers, { callTimeoutMs: config.limits.callTimeoutMs })
     try {
       const snapshot: Parameters<typeof createLock>[0] = {}
@@ -44,7 +101,8 @@ export const lockCommand: Command = {
         } catch (cause) {
           throw new SluiceError('UPSTREAM_UNAVAILABLE', `server ${name}: cannot list tools: ${(cause as Error).message}`)
         }
-        snapshot[name] = { config: config.servers[name]!, serverInfo: upstream.health().serverInfo, tools }
+        const source = portableSource(config.servers[name]!, raw[name], config.baseDir)
+        snapshot[name] = { source, serverInfo: upstream.health().serverInfo, tools }
       }
       const lock = createLock(snapshot)
       const path = lockPath(config, values.out as string | undefined)
@@ -58,24 +116,110 @@ export const lockCommand: Command = {
   },
 }
 
-/** Renders one bindings file per server from the lock: `<out>/<server>.d.ts`. */
-export function renderBindings(lock: LockFile): Map<string, string> {
-  const files = new Map<string, string>()
-  for (const [server, entry] of Object.entries(lock.servers).sort(([a], [b]) => a.localeCompare(b))) {
-    const tools = Object.values(entry.tools)
-      .map((t) => t.definition)
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .flatMap((definition) => {
-        const ident = sanitizeIdentifier(definition.name)
-        return ident === undefined ? [] : [{ server, name: definition.name, ident, definition }]
-      })
-    const rendered = renderBindingsFile(tools, {
-      header: `Tools of server "${server}" (${entry.server.name} ${entry.server.version}), pinned in the lock file.`,
-    })
-    files.set(`${server}.d.ts`, rendered.text)
-    files.set(`${server}.coverage.json`, `${JSON.stringify(rendered.coverage, null, 2)}\n`)
+/** The files `renderBindings` writes, by name inside the output folder. */
+export const BINDINGS_FILES = Object.freeze({ declarations: 'tools.d.ts', coverage: 'coverage.json', readme: 'README.md' })
+
+/** What `coverage.json` holds: totals, per server, and every problem the schemas caused. */
+export interface BindingsReport {
+  pins: string
+  tools: number
+  typedOutputs: number
+  servers: Record<string, { server: { name: string; version: string }; tools: number; typedOutputs: number; unknownOutputs: string[] }>
+  problems: BindingProblem[]
+}
+
+/**
+ * A digest of what the lock pins (server → tool → hash): it changes when a pin changes, not
+ * when the lock is merely regenerated, so committed bindings only diff when the tools do.
+ */
+export function pinsDigest(lock: LockFile): string {
+  const pins: Record<string, Record<string, string>> = {}
+  for (const [server, entry] of Object.entries(lock.servers)) {
+    pins[server] = Object.fromEntries(Object.entries(entry.tools).map(([name, tool]) => [name, tool.hash]))
   }
-  return files
+  return `sha256:${createHash('sha256').update(canonicalJson(pins)).digest('hex')}`
+}
+
+function bindingTools(server: string, entry: LockFile['servers'][string]): BindingTool[] {
+  return Object.values(entry.tools)
+    .map((t) => t.definition)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .flatMap((definition) => {
+      const ident = sanitizeIdentifier(definition.name)
+      return ident === undefined ? [] : [{ server, name: definition.name, ident, definition }]
+    })
+}
+
+function readme(digest: string, servers: string[]): string {
+  return `<!-- generated by \`sluice bindings\`; do not edit. -->
+# tool-bindings
+
+TypeScript declarations of the tools pinned in the lock file, generated by \`sluice bindings\`
+from the lock alone (no live server): the types model code is written and type-checked against.
+
+- \`${BINDINGS_FILES.declarations}\`: one global script declaring \`tools.<server>.<tool>(args)\` for every
+  pinned server (${servers.join(', ')}), inputs and outputs typed from the JSON Schemas.
+  One file, because each server is a member of the one global \`tools\`.
+- \`${BINDINGS_FILES.coverage}\`: per server, how many tools have typed results and which still return
+  \`unknown\` (no \`outputSchema\`), and every schema construct the types could not express.
+
+Pins: \`${digest}\`.
+
+Regenerate after \`sluice lock\` (CI runs the check and fails on any difference):
+
+\`\`\`sh
+npm run build
+node dist/src/main.js lock --config examples/demo/sluice.yaml        # re-pin (live servers)
+node dist/src/main.js bindings --config examples/demo/sluice.yaml --out tool-bindings
+node dist/src/main.js bindings --config examples/demo/sluice.yaml --out tool-bindings --check
+\`\`\`
+
+\`test/types/\` compiles sample model programs against \`${BINDINGS_FILES.declarations}\` (\`npm run typecheck\`).
+`
+}
+
+/**
+ * Renders the bindings of a lock: one combined `tools.d.ts` (every server is a member of the
+ * single global `tools`, so per-server files would redeclare it), `coverage.json` and a README.
+ */
+export function renderBindings(lock: LockFile): { files: Map<string, string>; problems: BindingProblem[] } {
+  const names = Object.keys(lock.servers).sort()
+  const tools = names.flatMap((server) => bindingTools(server, lock.servers[server]!))
+  const digest = pinsDigest(lock)
+  const header = [
+    'Tools pinned in the lock file:',
+    ...names.map((name) => {
+      const entry = lock.servers[name]!
+      return `  ${name}: ${entry.server.name} ${entry.server.version}, ${Object.keys(entry.tools).length} tools`
+    }),
+    `pins: ${digest}`,
+  ].join('\n')
+  const rendered = renderBindingsFile(tools, { header })
+  const servers: BindingsReport['servers'] = {}
+  for (const name of names) {
+    const entry = lock.servers[name]!
+    const coverage: BindingsCoverage = generateDeclarations(bindingTools(name, entry)).coverage
+    servers[name] = { server: entry.server, ...coverage }
+  }
+  const report: BindingsReport = {
+    pins: digest,
+    tools: rendered.coverage.tools,
+    typedOutputs: rendered.coverage.typedOutputs,
+    servers,
+    problems: rendered.problems,
+  }
+  const files = new Map<string, string>([
+    [BINDINGS_FILES.declarations, rendered.text],
+    [BINDINGS_FILES.coverage, `${JSON.stringify(report, null, 2)}\n`],
+    [BINDINGS_FILES.readme, readme(digest, names)],
+  ])
+  return { files, problems: rendered.problems }
+}
+
+/** Files a previous layout may have left in the output folder (they would redeclare `tools`). */
+async function strayFiles(out: string, expected: ReadonlySet<string>): Promise<string[]> {
+  const entries = await readdir(out).catch(() => [] as string[])
+  return entries.filter((name) => (name.endsWith('.d.ts') || name.endsWith('.json')) && !expected.has(name)).map((name) => join(out, name))
 }
 
 export const bindingsCommand: Command = {
@@ -95,27 +239,34 @@ export const bindingsCommand: Command = {
     const publicKeyFile = config.lock?.publicKeyFile
     const lock = await readLock(path, publicKeyFile ? { publicKeyFile } : {})
     const out = resolve(values.out as string)
-    const files = renderBindings(lock)
+    const { files, problems } = renderBindings(lock)
+    for (const p of problems) {
+      process.stderr.write(`${p.severity}: ${p.code} ${p.tool}${p.pointer ? ` ${p.pointer}` : ''}: ${p.message}\n`)
+    }
     const stale: string[] = []
     for (const [name, text] of files) {
       const target = join(out, name)
       if (values.check) {
         const current = await readFile(target, 'utf8').catch(() => undefined)
-        if (current !== text) stale.push(target)
+        if (current !== text) stale.push(current === undefined ? `${target} (missing)` : target)
       } else {
         await mkdir(dirname(target), { recursive: true })
         await writeFile(target, text)
       }
     }
+    const stray = await strayFiles(out, new Set(files.keys()))
+    const shown = (p: string): string => relative(process.cwd(), p) || p
     if (values.check) {
+      stale.push(...stray.map((p) => `${p} (not generated; remove it)`))
       if (stale.length > 0) {
-        process.stderr.write(`bindings are stale; run \`sluice bindings\`:\n  ${stale.join('\n  ')}\n`)
+        process.stderr.write(`bindings are stale; run \`sluice bindings --out ${shown(out)}\`:\n  ${stale.map(shown).join('\n  ')}\n`)
         return 1
       }
-      process.stderr.write(`bindings in ${out} match ${path}\n`)
+      process.stderr.write(`bindings in ${shown(out)} match ${shown(path)}\n`)
       return 0
     }
-    process.stderr.write(`wrote ${files.size} files to ${out}\n`)
+    for (const p of stray) process.stderr.write(`warning: ${shown(p)} is not generated by sluice bindings; remove it\n`)
+    process.stderr.write(`wrote ${files.size} files to ${shown(out)}\n`)
     return 0
   },
 }
