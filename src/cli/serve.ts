@@ -23,6 +23,25 @@ async function startTelemetryFor(config: Config) {
   })
 }
 
+/**
+ * The gateway's public base URL: `--public-url`, else the bound address. With `--port 0` the port
+ * is known only after listening, so none is given and the gateway derives links from the identity
+ * audience or the request's Host.
+ */
+function publicUrlOf(flag: string | undefined, config: Config, host: string, port: number): string | undefined {
+  if (flag !== undefined) {
+    try {
+      new URL(flag)
+    } catch {
+      throw usage(`--public-url: expected an absolute URL such as https://mcp.example.com, got ${flag}`)
+    }
+    return flag
+  }
+  if (port === 0) return undefined
+  const scheme = config.gateway.tls === undefined ? 'http' : 'https'
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
 /** Resolves when the process is asked to stop. */
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -60,17 +79,19 @@ export const serveCommand: Command = {
     }
     const telemetry = await startTelemetryFor(config)
     const runtime = await compose(config, { allowAllWithoutPolicies: insecureDev })
-    const publicUrl = (values['public-url'] as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-    const app = await buildApp({
+    const publicUrl = publicUrlOf(values['public-url'] as string | undefined, config, host, port)
+    const app = buildApp({
       config,
       engine: runtime.engine,
       ...(config.identity ? { verifier: createTokenVerifier(config.identity) } : {}),
       metrics: renderPrometheus,
       insecureDev,
-      publicUrl,
+      host,
+      ...(publicUrl === undefined ? {} : { publicUrl }),
       logger: true,
     })
     try {
+      // Prints the real URL on stderr (with --port 0, the port the OS picked).
       await listen(app, { host, port })
       const signal = await untilSignal()
       stderrLog('info', `received ${signal}, shutting down`)
