@@ -163,16 +163,62 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
 /**
  * Expands `${VAR}` and `${VAR:-default}` from the environment, and `${SLUICE_CONFIG_DIR}` to the
  * config file's folder, in server commands, args, env values, cwd and urls (as `.mcp.json` files
- * commonly do). An unset variable without a default is an error, never an empty string.
+ * commonly do). A default may itself hold references (`${A:-${SLUICE_CONFIG_DIR}/a}`); values
+ * taken from the environment are never expanded again. An unset variable without a default is an
+ * error, never an empty string.
  */
 export function expandVars(text: string, baseDir: string): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
-    if (name === 'SLUICE_CONFIG_DIR') return baseDir
-    const value = process.env[name]
-    if (value !== undefined && value !== '') return value
-    if (fallback !== undefined) return fallback
-    throw new Error(`\${${name}} is not set (use \${${name}:-default} for a default)`)
-  })
+  return expandFrom(text, 0, baseDir, false, true).value
+}
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*/
+
+/**
+ * Expands from `start`; inside a default (`nested`) it stops at the `}` that closes it. A default
+ * is only scanned, not evaluated, when its variable is set (`evaluate` false).
+ */
+function expandFrom(text: string, start: number, baseDir: string, nested: boolean, evaluate: boolean): { value: string; end: number } {
+  let out = ''
+  let i = start
+  while (i < text.length) {
+    if (nested && text[i] === '}') return { value: out, end: i }
+    const name = text.startsWith('${', i) ? VAR_NAME.exec(text.slice(i + 2))?.[0] : undefined
+    if (name === undefined) {
+      out += text[i]
+      i += 1
+      continue
+    }
+    let j = i + 2 + name.length
+    let fallback: string | undefined
+    if (text.startsWith(':-', j)) {
+      const inner = expandFrom(text, j + 2, baseDir, true, evaluate && !isSet(name))
+      fallback = inner.value
+      j = inner.end
+    }
+    if (text[j] !== '}') {
+      // Not a complete reference: keep the text as it is.
+      out += text[i]
+      i += 1
+      continue
+    }
+    if (evaluate) out += resolveVar(name, fallback, baseDir)
+    i = j + 1
+  }
+  if (nested) throw new Error(`unterminated \${...} in ${JSON.stringify(text)}`)
+  return { value: out, end: i }
+}
+
+function isSet(name: string): boolean {
+  const value = process.env[name]
+  return name === 'SLUICE_CONFIG_DIR' || (value !== undefined && value !== '')
+}
+
+function resolveVar(name: string, fallback: string | undefined, baseDir: string): string {
+  if (name === 'SLUICE_CONFIG_DIR') return baseDir
+  const value = process.env[name]
+  if (value !== undefined && value !== '') return value
+  if (fallback !== undefined) return fallback
+  throw new Error(`\${${name}} is not set (use \${${name}:-default} for a default)`)
 }
 
 function resolvePath(baseDir: string, p: string): string {
