@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { loadConfig } from '../../src/config/index.js'
 import { ROOT } from '../helpers/runtime.js'
-import { connect, execute, freePort } from './helpers.js'
+import { connect, execute } from './helpers.js'
 
 const MAIN = join(ROOT, 'dist', 'src', 'main.js')
 const DEMO = join(ROOT, 'examples', 'demo')
@@ -54,8 +54,8 @@ beforeAll(async () => {
   configFile = join(DEMO, `.test-${process.pid}.sluice.yaml`)
   writeFileSync(configFile, stringify(raw))
 
-  const port = await freePort()
-  server = spawn(process.execPath, [MAIN, 'serve', '--config', configFile, '--port', String(port)], {
+  // --port 0: the OS picks a free port and serve prints the real URL on stderr.
+  server = spawn(process.execPath, [MAIN, 'serve', '--config', configFile, '--port', '0'], {
     cwd: ROOT,
     env: { ...process.env, SLUICE_DEMO_MEMORY_FILE: memoryFile },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -123,6 +123,11 @@ describe('the demo config', () => {
 })
 
 describe('sluice serve --config examples/demo/sluice.yaml', () => {
+  it('listens on the port the OS picked and says so', () => {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:(\d+)\/mcp$/)
+    expect(url).not.toContain(':0/')
+  })
+
   it('answers /healthz, /readyz with every upstream ready, and /metrics', async () => {
     const base = new URL(url).origin
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' })

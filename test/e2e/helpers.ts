@@ -1,11 +1,10 @@
 /**
  * Shared parts of the end-to-end tests: the real gateway (`buildApp` + `listen` on 127.0.0.1:0)
  * in front of a real runtime, an SDK client over Streamable HTTP, the audit JSONL, the
- * http-recorder fixture as a child process, and a free port.
+ * Streamable HTTP fixtures as child processes, and waiting for upstream tools.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -113,19 +112,6 @@ export async function startHttpFixture(script: string, env: Record<string, strin
       await exited
     },
   }
-}
-
-/** A port that was free a moment ago (for commands that cannot take 0). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /**
