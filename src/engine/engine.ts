@@ -319,8 +319,9 @@ export class Engine {
   }
 
   #safe(message: string): string {
-    const clean = sanitizeMessage(message)
-    return this.#deps.redactor ? this.#deps.redactor.redact(clean) : clean
+    // Redact before sanitising: truncation could cut a secret so it no longer matches.
+    const redacted = this.#deps.redactor ? this.#deps.redactor.redact(message) : message
+    return sanitizeMessage(redacted)
   }
 
   async #diagnose(principal: Principal, code: string) {
