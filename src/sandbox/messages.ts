@@ -6,9 +6,12 @@
  */
 import type { MemoryInspection, SandboxError, SandboxLimits } from './types.js'
 
+/** A compiled `WebAssembly.Module` (structured-cloneable; Node's types do not all declare it). */
+export type CompiledWasm = object
+
 export interface WorkerBoot {
   workerId: string
-  wasmModule: WebAssembly.Module
+  wasmModule: CompiledWasm
   preludeSource: string
   prewarm: number
   inspectMemory: boolean

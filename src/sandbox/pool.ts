@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { DEFAULT_LIMITS } from '../config/index.js'
 import type { Json } from '../types.js'
-import type { FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
+import type { CompiledWasm, FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
 import type {
   ExecuteOptions,
   ExecuteRequest,
@@ -51,7 +51,7 @@ const DEFAULT_WATCHDOG_GRACE_MS = 250
 const BOOT_TIMEOUT_MS = 30_000
 
 /** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
-const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } })
+const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledWasm> } })
   .WebAssembly
 
 const here = dirname(fileURLToPath(import.meta.url))

@@ -107,7 +107,7 @@ async function createInstance(): Promise<Instance> {
   }
   lastUser.set(memory, id)
   const module = await newQuickJSWASMModuleFromVariant(
-    newVariant(variantBase, { wasmModule: boot.wasmModule, wasmMemory: memory as never }),
+    newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }),
   )
   const rt = module.newRuntime()
   rt.setMaxStackSize(boot.defaultStackBytes)
