@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join, relative, resolve } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
   generateDeclarations,
@@ -255,7 +255,11 @@ export const bindingsCommand: Command = {
       }
     }
     const stray = await strayFiles(out, new Set(files.keys()))
-    const shown = (p: string): string => relative(process.cwd(), p) || p
+    // Paths inside the working folder are shown relative to it (stable in CI logs), others absolute.
+    const shown = (p: string): string => {
+      const rel = relative(process.cwd(), p)
+      return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? p : rel
+    }
     if (values.check) {
       stale.push(...stray.map((p) => `${p} (not generated; remove it)`))
       if (stale.length > 0) {
