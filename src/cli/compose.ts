@@ -6,7 +6,7 @@
  */
 import { AuditLog } from '../audit/index.js'
 import { createGrantBroker, createRedactor, loadOrCreateGatewayKey } from '../auth/index.js'
-import type { Config } from '../config/index.js'
+import { readSecretRef, type Config } from '../config/index.js'
 import { Engine } from '../engine/index.js'
 import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
 import { readLock, type LockFile } from '../registry/index.js'
@@ -70,6 +70,20 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     })
     closers.push(() => upstreams.close())
     const redactor = createRedactor()
+    // Register static secrets up front: another upstream (or an error) may echo one before the
+    // grant is ever used.
+    for (const [name, server] of Object.entries(config.servers)) {
+      if (server.credentials?.grant !== 'static') continue
+      try {
+        const value = readSecretRef(server.credentials.valueFrom, config.baseDir)
+        redactor.add(value)
+        if (server.credentials.prefix) redactor.add(`${server.credentials.prefix}${value}`)
+      } catch (cause) {
+        log('warn', `server ${name}: static credential unavailable; calls will fail until it is set`, {
+          error: cause instanceof Error ? cause.message : String(cause),
+        })
+      }
+    }
     const needsGrants = Object.values(config.servers).some((s) => s.credentials !== undefined)
     const grants = needsGrants
       ? createGrantBroker({

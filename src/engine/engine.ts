@@ -528,6 +528,7 @@ export class Engine {
   ): Promise<{ content: unknown[]; structuredContent?: unknown; isError?: boolean }> {
     const calls: CallRecord[] = []
     const executionId = randomUUID()
+    if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
     const outcome = await this.#dispatch({
       principal,
       executionId,

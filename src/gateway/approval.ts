@@ -24,7 +24,8 @@ export function approvalMessage(request: ApprovalRequest): string {
   return [
     `Allow the call ${request.tool}?`,
     `Arguments: ${request.argsSummary}`,
-    `Rule ${request.ruleId}: ${request.reason}`,
+    // Policy reasons usually name their rule already; say it once.
+    request.reason.includes(request.ruleId) ? `Policy: ${request.reason}` : `Rule ${request.ruleId}: ${request.reason}`,
   ].join('\n')
 }
 

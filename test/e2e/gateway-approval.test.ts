@@ -88,7 +88,7 @@ describe('approval through elicitation with the real engine', () => {
     expect(out.calls).toEqual([expect.objectContaining({ tool: 'rec.pay', ok: true, decision: 'approve' })])
     expect(asked).toEqual([
       'Allow the call rec.pay?\nArguments: {"amount":5000,"to":"accepted"}\n' +
-        'Rule big-payments-need-a-human: rule "big-payments-need-a-human" asks a human to approve this call: payments over 1000 need a human',
+        'Policy: rule "big-payments-need-a-human" asks a human to approve this call: payments over 1000 need a human',
     ])
     expect(paidTo('accepted')).toHaveLength(1)
     expect(payDecisions(before)).toEqual([expect.objectContaining({ decision: 'approved', ruleId: 'big-payments-need-a-human' })])
