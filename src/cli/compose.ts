@@ -14,6 +14,9 @@ import { SandboxPool } from '../sandbox/index.js'
 import { UpstreamSet } from '../upstream/index.js'
 import { configureAttributes, metrics } from '../telemetry/index.js'
 
+/** Least time given to an upstream to start and answer `initialize`. */
+export const CONNECT_TIMEOUT_MS = 15_000
+
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
 
 /** Operator log as JSON lines on stderr (stdout belongs to results and to the stdio transport). */
@@ -67,6 +70,10 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     const upstreams = new UpstreamSet(config.servers, {
       callTimeoutMs: config.limits.callTimeoutMs,
       onToolsChanged: (server: string) => void engine?.refresh(server),
+      // Starting a server (npx, a cold Node process) can take longer than one call may.
+      perServer: (server) => ({
+        connectTimeoutMs: Math.max(CONNECT_TIMEOUT_MS, config.servers[server]?.timeoutMs ?? config.limits.callTimeoutMs),
+      }),
     })
     closers.push(() => upstreams.close())
     const redactor = createRedactor()

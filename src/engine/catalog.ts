@@ -11,6 +11,11 @@ import { hashDefinition, reconcile, type LockFile } from '../registry/index.js'
 import type { CatalogTool, DefinitionHash, ToolDefinition } from '../types.js'
 import type { UpstreamSet } from '../upstream/index.js'
 
+/** How often a server that is not listed live yet is tried again. */
+export const STALE_RETRY_MS = 2_000
+/** Longest wait for one `tools/list`. */
+export const LIST_TIMEOUT_MS = 10_000
+
 /** A tool held back because its live definition no longer matches its pin. */
 export interface QuarantinedTool {
   server: string
@@ -51,6 +56,8 @@ export type Lookup =
 export class Catalog {
   readonly #options: CatalogOptions
   readonly #servers = new Map<string, ServerState>()
+  readonly #lastAttempt = new Map<string, number>()
+  readonly #inFlight = new Map<string, Promise<void>>()
   #version = 0
 
   constructor(options: CatalogOptions) {
@@ -68,7 +75,31 @@ export class Catalog {
   /** Lists one server (or all) and reconciles with the lock. Never throws: failures are recorded. */
   async refresh(server?: string): Promise<void> {
     const names = server === undefined ? [...this.#servers.keys()] : [server]
-    await Promise.all(names.map((name) => this.#refreshOne(name)))
+    await Promise.all(names.map((name) => this.#refreshOnce(name)))
+  }
+
+  /**
+   * Re-lists servers that have not been listed live yet (down at start, or slow to start), at
+   * most once per `minIntervalMs` each. A server that answers later then joins the catalogue
+   * without a restart.
+   */
+  refreshStale(minIntervalMs = STALE_RETRY_MS): Promise<void> {
+    const now = Date.now()
+    const stale = [...this.#servers]
+      .filter(([name, state]) => state.source !== 'live' && now - (this.#lastAttempt.get(name) ?? 0) >= minIntervalMs)
+      .map(([name]) => this.#refreshOnce(name))
+    return Promise.all(stale).then(() => undefined)
+  }
+
+  /** One listing per server at a time; concurrent callers share it. */
+  #refreshOnce(name: string): Promise<void> {
+    let pending = this.#inFlight.get(name)
+    if (!pending) {
+      this.#lastAttempt.set(name, Date.now())
+      pending = this.#refreshOne(name).finally(() => this.#inFlight.delete(name))
+      this.#inFlight.set(name, pending)
+    }
+    return pending
   }
 
   async #refreshOne(name: string): Promise<void> {
@@ -76,7 +107,7 @@ export class Catalog {
     if (!upstream) return
     let live: ToolDefinition[]
     try {
-      live = await upstream.listTools()
+      live = await upstream.listTools({ timeoutMs: LIST_TIMEOUT_MS })
     } catch (cause) {
       const message = cause instanceof Error ? cause.message : String(cause)
       const previous = this.#servers.get(name) ?? this.#fromLock(name)

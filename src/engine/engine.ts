@@ -31,6 +31,7 @@ import type {
   CallRecord,
   CatalogTool,
   Decision,
+  DefinitionHash,
   ExecutionError,
   ExecutionResult,
   Json,
@@ -86,6 +87,11 @@ export interface EngineHealth {
   upstreams: Record<string, { state: string; lastError?: string; tools: number; quarantined: number }>
   pool: { workers: number; ready: number; busy: number }
 }
+
+/** How long an execution waits for a stale server's re-listing before it runs without it. */
+const STALE_WAIT_MS = 1_000
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 /** Longest argument summary shown to a human approver. */
 const MAX_SUMMARY_CHARS = 400
@@ -171,7 +177,34 @@ export class Engine {
 
   /** Tools this principal may see (policy-filtered; filtering is cosmetic, the dispatcher decides). */
   listTools(principal: Principal): CatalogTool[] {
+    this.#retryStale()
     return this.#view(principal).tools
+  }
+
+  /** Servers that were down at start are listed again in the background (bounded rate). */
+  #retryStale(): void {
+    this.catalog.refreshStale().catch((cause: unknown) => {
+      this.#deps.log?.('warn', 'catalogue refresh failed', { error: String(cause) })
+    })
+  }
+
+  /**
+   * Quarantined tools stay in the guest's manifest (with their pinned definition) so that a call
+   * reaches the dispatcher and gets `QUARANTINED` rather than a misleading `UNKNOWN_TOOL`. They are
+   * never listed or described.
+   */
+  #quarantinedBindings(principal: Principal) {
+    const lock = this.#deps.lock
+    if (!lock) return []
+    return [...this.catalog.servers().values()]
+      .flatMap((state) => state.quarantined)
+      .flatMap((q) => {
+        const ident = sanitizeIdentifier(q.name)
+        const pin = lock.servers[q.server]?.tools[q.name]
+        if (ident === undefined || !pin) return []
+        const tool: CatalogTool = { server: q.server, name: q.name, ident, definition: pin.definition, hash: pin.hash as DefinitionHash }
+        return this.#deps.policy.canList({ principal, tool: policyTool(tool) }) ? [bindingTool(tool)] : []
+      })
   }
 
   /** TypeScript declarations of this principal's tools. */
@@ -247,11 +280,13 @@ export class Engine {
           codeHash: hashArgs(code),
           ...(traceId ? { traceId } : {}),
         })
+        // A server that was down at start may be up now: give it a short chance to join.
+        await Promise.race([this.catalog.refreshStale(), delay(STALE_WAIT_MS)])
         const tools = this.listTools(principal)
         const budget = new BudgetTracker()
         const outcome = await this.#deps.pool.execute({
           code,
-          manifest: buildManifest(tools.map(bindingTool)),
+          manifest: buildManifest([...tools.map(bindingTool), ...this.#quarantinedBindings(principal)]),
           limits: this.#deps.config.limits,
           ...(options.signal ? { signal: options.signal } : {}),
           onCall: (call, signal) =>
