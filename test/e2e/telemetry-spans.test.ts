@@ -14,13 +14,15 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
+import type { tracing } from '@opentelemetry/sdk-node'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { hashArgs } from '../../src/audit/index.js'
 import { startTelemetry, type TelemetryHandle } from '../../src/telemetry/sdk.js'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
 import { startGateway, waitForTools, type Execution, type Gateway } from './helpers.js'
+
+type ReadableSpan = tracing.ReadableSpan
 
 const CANARY_CODE = `code-canary-${randomBytes(12).toString('hex')}`
 const CANARY_ARG = `arg-canary-${randomBytes(12).toString('hex')}`
