@@ -518,12 +518,15 @@ export class Engine {
       if (!upstream) return fail('TOOL_ERROR', `server ${call.server} is not configured`)
       let raw: UpstreamToolResult
       try {
+        // W3C trace context goes to HTTP upstreams in headers and to every upstream in _meta;
+        // the gateway generates it, nothing from the guest or the caller's baggage is forwarded.
+        const carrier = injectTraceContext(trace.setSpan(ctx.parent, span))
         raw = (await context.with(trace.setSpan(ctx.parent, span), () =>
           upstream.callTool(tool.name, args, {
             signal: ctx.signal,
             timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
-            headers,
-            meta: { ...injectTraceContext() },
+            headers: { ...carrier, ...headers },
+            meta: { ...carrier },
           }),
         )) as UpstreamToolResult
       } catch (cause) {
