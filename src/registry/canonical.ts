@@ -4,63 +4,13 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto'
+import { canonicalJson, MAX_CANONICAL_DEPTH, sha256Tagged } from '../canonical-json.js'
 import type { DefinitionHash, ToolDefinition } from '../types.js'
 
-/** Nesting depth beyond which a value is refused (a hostile schema must not blow the stack). */
-export const MAX_CANONICAL_DEPTH = 512
+export { canonicalJson, MAX_CANONICAL_DEPTH }
 
 /** The fields of a definition that the model or policy sees, hence the fields that are pinned. */
 export const PINNED_FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const
-
-/**
- * Serialises plain JSON data canonically: object keys sorted by UTF-16 code units, no whitespace,
- * numbers and strings as ECMAScript's JSON.stringify writes them (which RFC 8785 adopts).
- * Object members whose value is `undefined` are left out, as JSON.stringify does.
- *
- * One deliberate difference from RFC 8785: a lone surrogate is escaped (`\udxxx`) instead of
- * refused, so a hostile definition still hashes (and then fails to match its pin).
- *
- * @throws TypeError for values that are not JSON: non-finite numbers, bigint, functions,
- *   symbols, `undefined` in arrays, class instances, or nesting deeper than 512.
- */
-export function canonicalJson(value: unknown): string {
-  return write(value, 0)
-}
-
-function write(value: unknown, depth: number): string {
-  if (depth > MAX_CANONICAL_DEPTH) throw new TypeError(`canonicalJson: nesting deeper than ${MAX_CANONICAL_DEPTH}`)
-  if (value === null) return 'null'
-  switch (typeof value) {
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not a JSON number`)
-      return JSON.stringify(value)
-    case 'string':
-      return JSON.stringify(value)
-    case 'object':
-      break
-    default:
-      throw new TypeError(`canonicalJson: a ${typeof value} is not JSON`)
-  }
-  if (Array.isArray(value)) {
-    return `[${value.map((item: unknown) => {
-      if (item === undefined) throw new TypeError('canonicalJson: undefined in an array is not JSON')
-      return write(item, depth + 1)
-    }).join(',')}]`
-  }
-  const proto: unknown = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) throw new TypeError('canonicalJson: only plain objects and arrays are JSON')
-  const record = value as Record<string, unknown>
-  const members: string[] = []
-  for (const key of Object.keys(record).sort()) {
-    const member = record[key]
-    if (member === undefined) continue
-    members.push(`${JSON.stringify(key)}:${write(member, depth + 1)}`)
-  }
-  return `{${members.join(',')}}`
-}
 
 /** The pinned projection of a definition: only the fields in `PINNED_FIELDS`, absent ones left out. */
 export function pinnedDefinition(definition: ToolDefinition): ToolDefinition {
@@ -77,6 +27,5 @@ export function pinnedDefinition(definition: ToolDefinition): ToolDefinition {
  * change the hash, and is not exposed by `reconcile` either.
  */
 export function hashDefinition(definition: ToolDefinition): DefinitionHash {
-  const digest = createHash('sha256').update(canonicalJson(pinnedDefinition(definition)), 'utf8').digest('hex')
-  return `sha256:${digest}` as DefinitionHash
+  return sha256Tagged(canonicalJson(pinnedDefinition(definition))) as DefinitionHash
 }
