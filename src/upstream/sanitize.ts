@@ -5,8 +5,12 @@
  * @module
  */
 
-/** Longest message text taken from an upstream, in characters. */
-export const MAX_UPSTREAM_MESSAGE_CHARS = 200
+/**
+ * Longest message text taken from an upstream, in characters. Generous on purpose: the engine
+ * redacts granted secrets (a JWT is often 600–1500 characters) before its own, shorter cap, and a
+ * secret cut here would no longer match the redactor.
+ */
+export const MAX_UPSTREAM_MESSAGE_CHARS = 2000
 
 const WINDOWS_PATH = /\b[A-Za-z]:\\[^\s'"`]*/g
 const FILE_URL = /file:\/\/\S*/gi
