@@ -1,96 +1,273 @@
 /**
  * `sluice evidence`: maps each zero-trust control domain to what enforces it in this deployment,
  * read from the config and the artefacts it names (policies and their case files, the lock and its
- * signature, the audit chain head, the trace exporter). Markdown for people, JSON for tools.
+ * signature, the audit chain head, the trace exporter). Markdown for people, JSON for tools: the
+ * JSON carries the same controls plus the facts behind them (`facts`), so an assessor can hold it
+ * against their own control matrix. Reads files only; never starts or contacts an upstream.
+ *
+ * Nothing secret is printed: header values of the OTLP exporter are never shown (names only), and
+ * an endpoint's user-info and query string are dropped.
  *
  * @module
  */
-import { existsSync, readdirSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
-import { verifyAuditChain } from '../audit/index.js'
+import { createHash } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join, relative } from 'node:path'
+import { listAuditFiles, verifyAuditChain } from '../audit/index.js'
 import { loadConfig, type Config } from '../config/index.js'
 import { isSluiceError } from '../errors.js'
 import { allowAllPolicy, loadPolicies, runPolicyCases } from '../policy/index.js'
 import { readLock } from '../registry/index.js'
-import type { Command } from './index.js'
+import { usage, type Command } from './index.js'
 
 export type ControlStatus = 'enforced' | 'partial' | 'absent'
 
+/** The seven domains, in the order every report lists them. */
+export const CONTROL_DOMAINS = [
+  'identity',
+  'access and privilege',
+  'tool governance',
+  'observability',
+  'input and output',
+  'integrity and recovery',
+  'governance',
+] as const
+export type ControlDomain = (typeof CONTROL_DOMAINS)[number]
+
 export interface Control {
   id: string
-  domain: string
+  domain: ControlDomain
   control: string
   status: ControlStatus
   evidence: string[]
 }
 
+/** One domain's verdict: the weakest status of its controls. */
+export interface DomainSummary {
+  domain: ControlDomain
+  status: ControlStatus
+  controls: string[]
+}
+
+/** The facts the controls are built from, as data. */
+export interface EvidenceFacts {
+  identity: { configured: boolean; audience?: string; issuers: Array<{ issuer: string; keys: string; algorithms: string[] }>; tenantClaim?: string; localSubject?: string }
+  policy: {
+    files: string[]
+    rules: Array<{ id: string; effect: string; when: string; file: string }>
+    budgets: string[]
+    caseFiles: Array<{ file: string; passed: number; failed: number; error?: string }>
+    loadError?: string
+  }
+  lock: { file?: string; sha256?: string; generatedAt?: string; signed: boolean; signatureVerified: boolean; pinnedTools: number; allowUnpinned?: boolean; loadError?: string }
+  audit: { file?: string; files: string[]; ok?: boolean; records?: number; lastSeq?: number; head?: string; lastCheckpoint?: { seq: number; hash: string }; error?: string; fsync?: boolean; checkpointEvery?: number }
+  telemetry: { exporter: string; endpoint?: string; headerNames: string[]; captureContent: boolean; otelEnvEndpoint?: string }
+}
+
 export interface EvidenceReport {
   generatedAt: string
   config: string | undefined
+  domains: DomainSummary[]
   controls: Control[]
+  facts: EvidenceFacts
 }
 
 function status(ok: boolean, partial = false): ControlStatus {
   return ok ? 'enforced' : partial ? 'partial' : 'absent'
 }
 
+const RANK: Record<ControlStatus, number> = { absent: 0, partial: 1, enforced: 2 }
+
+/** A path as the operator wrote it relative to the working directory, when it is below it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
+}
+
+/** CEL spread over lines in YAML reads as one line in a report. */
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim()
+}
+
+/** An endpoint without user-info or query (either may hold a credential). */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    u.username = ''
+    u.password = ''
+    u.search = ''
+    u.hash = ''
+    return u.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}
+
+function message(cause: unknown): string {
+  return isSluiceError(cause) || cause instanceof Error ? cause.message : String(cause)
+}
+
+function identityFacts(config: Config): EvidenceFacts['identity'] {
+  const id = config.identity
+  if (id === undefined) return { configured: false, issuers: [] }
+  return {
+    configured: true,
+    audience: id.audience,
+    issuers: id.issuers.map((i) => ({ issuer: i.issuer, keys: i.jwksUri ?? shown(i.jwksFile ?? ''), algorithms: [...i.algorithms] })),
+    ...(id.tenantClaim ? { tenantClaim: id.tenantClaim } : {}),
+    ...(id.local?.sub ? { localSubject: id.local.sub } : {}),
+  }
+}
+
+function policyFacts(config: Config): EvidenceFacts['policy'] {
+  const files = (config.policies ?? []).map(shown)
+  const facts: EvidenceFacts['policy'] = { files, rules: [], budgets: [], caseFiles: [] }
+  try {
+    const set = config.policies?.length ? loadPolicies(config.policies) : allowAllPolicy()
+    const summary = set.describe()
+    facts.rules = summary.rules.map((r) => ({ id: r.id, effect: r.effect, when: oneLine(r.when), file: shown(r.file) }))
+    facts.budgets = summary.budgets.map((b) => `${b.id}: ${b.maxCallsPerExecution} calls per execution when ${oneLine(b.when)}`)
+  } catch (cause) {
+    facts.loadError = message(cause)
+    return facts
+  }
+  // Case files beside the policy files (`*.cases.yaml`), each run against the policies it names.
+  const dirs = [...new Set((config.policies ?? []).map((f) => dirname(f)))]
+  for (const dir of dirs) {
+    const cases = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cases.yaml')).sort() : []
+    for (const c of cases) {
+      const file = join(dir, c)
+      try {
+        const report = runPolicyCases(file)
+        facts.caseFiles.push({ file: shown(file), passed: report.passed, failed: report.failed })
+      } catch (cause) {
+        facts.caseFiles.push({ file: shown(file), passed: 0, failed: 0, error: message(cause) })
+      }
+    }
+  }
+  return facts
+}
+
+async function lockFacts(config: Config): Promise<EvidenceFacts['lock']> {
+  if (!config.lock) return { signed: false, signatureVerified: false, pinnedTools: 0 }
+  const facts: EvidenceFacts['lock'] = {
+    file: shown(config.lock.file),
+    signed: false,
+    signatureVerified: false,
+    pinnedTools: 0,
+    allowUnpinned: config.lock.allowUnpinned,
+  }
+  try {
+    facts.sha256 = `sha256:${createHash('sha256').update(readFileSync(config.lock.file)).digest('hex')}`
+    const lock = await readLock(config.lock.file, config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {})
+    facts.generatedAt = lock.generatedAt
+    facts.signed = lock.signature !== undefined
+    // readLock throws on a bad signature when a key is configured, so reaching here means verified.
+    facts.signatureVerified = config.lock.publicKeyFile !== undefined
+    facts.pinnedTools = Object.values(lock.servers).reduce((n, s) => n + Object.keys(s.tools).length, 0)
+  } catch (cause) {
+    facts.loadError = message(cause)
+  }
+  return facts
+}
+
+async function auditFacts(config: Config): Promise<EvidenceFacts['audit']> {
+  if (!config.audit) return { files: [] }
+  const facts: EvidenceFacts['audit'] = {
+    file: shown(config.audit.file),
+    files: [],
+    fsync: config.audit.fsync,
+    checkpointEvery: config.audit.signingKeyFile ? config.audit.checkpointEvery : 0,
+  }
+  const files = existsSync(dirname(config.audit.file)) ? await listAuditFiles(config.audit.file) : []
+  facts.files = files.map(shown)
+  if (files.length === 0) return facts
+  const report = await verifyAuditChain(files)
+  facts.ok = report.ok
+  facts.records = report.records
+  facts.lastSeq = report.lastSeq
+  facts.head = report.headHash
+  if (report.lastCheckpoint) facts.lastCheckpoint = report.lastCheckpoint
+  if (!report.ok) {
+    const e = report.error
+    facts.error = e ? `${e.file ? `${shown(e.file)} ` : ''}line ${e.line}: ${e.reason}` : 'verification failed'
+  }
+  return facts
+}
+
+function telemetryFacts(config: Config): EvidenceFacts['telemetry'] {
+  const tel = config.telemetry
+  const env = process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? process.env['OTEL_EXPORTER_OTLP_ENDPOINT']
+  return {
+    exporter: tel.exporter,
+    ...(tel.endpoint ? { endpoint: safeUrl(tel.endpoint) } : {}),
+    headerNames: Object.keys(tel.headers).sort(),
+    captureContent: tel.captureContent,
+    ...(env ? { otelEnvEndpoint: safeUrl(env) } : {}),
+  }
+}
+
 /** Builds the report. Reads files; never contacts an upstream. */
 export async function buildEvidence(config: Config): Promise<EvidenceReport> {
+  const facts: EvidenceFacts = {
+    identity: identityFacts(config),
+    policy: policyFacts(config),
+    lock: await lockFacts(config),
+    audit: await auditFacts(config),
+    telemetry: telemetryFacts(config),
+  }
   const controls: Control[] = []
-  const id = config.identity
+
+  // --- identity
+  const id = facts.identity
   controls.push({
     id: 'IDN-1',
     domain: 'identity',
     control: 'Callers are authenticated by verified JWTs (exact audience, asymmetric algorithms, required exp)',
-    status: status(id !== undefined),
-    evidence: id
+    status: status(id.configured),
+    evidence: id.configured
       ? [
-          `audience: ${id.audience}`,
-          ...id.issuers.map((i) => `issuer ${i.issuer}: ${i.jwksUri ?? i.jwksFile} (${i.algorithms.join(', ')})`),
-          `clock tolerance ${id.clockToleranceSeconds} s, token size cap ${id.maxTokenBytes} bytes`,
+          `identity config in ${config.file ? shown(config.file) : '(inline config)'}: audience ${id.audience}`,
+          ...id.issuers.map((i) => `issuer ${i.issuer}: keys ${i.keys} (${i.algorithms.join(', ')})`),
+          `clock tolerance ${config.identity!.clockToleranceSeconds} s, token size cap ${config.identity!.maxTokenBytes} bytes`,
+          ...(id.tenantClaim ? [`tenant claim: ${id.tenantClaim}`] : []),
+          ...(id.localSubject ? [`local principal for run/stdio: ${id.localSubject}`] : []),
         ]
       : ['no identity: `sluice serve` refuses to start except with --insecure-dev on loopback'],
   })
   controls.push({
     id: 'IDN-2',
     domain: 'identity',
-    control: 'Workload identity: SPIFFE IDs accepted as subjects; mTLS client certificates when serving TLS',
-    status: status(config.gateway.tls?.requestClientCert === true, id !== undefined),
-    evidence: [config.gateway.tls ? `TLS: cert ${config.gateway.tls.certFile}, client certificates ${config.gateway.tls.requestClientCert ? 'requested' : 'not requested'}` : 'TLS not configured (terminate TLS in front of the gateway)'],
+    control: 'Workload identity: mTLS client certificates when serving TLS; upstreams get their own audience-bound credentials',
+    status: status(config.gateway.tls?.requestClientCert === true, id.configured),
+    evidence: [
+      config.gateway.tls
+        ? `TLS: cert ${shown(config.gateway.tls.certFile)}, client certificates ${config.gateway.tls.requestClientCert ? 'requested' : 'not requested'}`
+        : 'TLS not configured (terminate TLS in front of the gateway)',
+    ],
   })
 
-  let policyEvidence: string[]
-  let policyOk = false
-  try {
-    const set = config.policies?.length ? loadPolicies(config.policies) : allowAllPolicy()
-    const summary = set.describe()
-    policyOk = (config.policies?.length ?? 0) > 0
-    policyEvidence = [
-      ...(config.policies ?? ['no policy files: every configured tool is allowed (run/stdio only)']),
-      ...summary.rules.map((r) => `rule ${r.id} (${r.effect}): ${r.when}`),
-      ...summary.budgets.map((b) => `budget ${b.id}: ${b.maxCallsPerExecution} calls per execution when ${b.when}`),
-    ]
-    for (const file of config.policies ?? []) {
-      const dir = dirname(file)
-      const cases = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cases.yaml')) : []
-      for (const c of cases) {
-        const report = runPolicyCases(join(dir, c))
-        policyEvidence.push(`case file ${c}: ${report.passed} passing, ${report.failed} failing`)
-      }
-    }
-  } catch (cause) {
-    policyEvidence = [`policies do not load: ${isSluiceError(cause) ? cause.message : String(cause)}`]
-  }
+  // --- access and privilege
+  const pol = facts.policy
+  const casesFailing = pol.caseFiles.some((c) => c.failed > 0 || c.error !== undefined)
+  const policyEvidence = pol.loadError
+    ? [`policies do not load: ${pol.loadError}`]
+    : [
+        ...(pol.files.length ? pol.files.map((f) => `policy file ${f}`) : ['no policy files: every configured tool is allowed (run/stdio only)']),
+        ...pol.rules.map((r) => `rule ${r.id} (${r.effect}): ${r.when}`),
+        ...pol.budgets.map((b) => `budget ${b}`),
+        ...pol.caseFiles.map((c) => (c.error ? `case file ${c.file}: does not run: ${c.error}` : `case file ${c.file}: ${c.passed} passing, ${c.failed} failing`)),
+        ...(pol.files.length && pol.caseFiles.length === 0 ? ['no case files (*.cases.yaml) beside the policies'] : []),
+      ]
+  const policyOk = pol.files.length > 0 && pol.loadError === undefined
   controls.push({
     id: 'ACC-1',
     domain: 'access and privilege',
     control: 'Every inner tool call is authorised by CEL policy with its arguments; deny by default; fail closed',
-    status: status(policyOk),
-    evidence: [...new Set(policyEvidence)],
+    status: policyOk ? (casesFailing ? 'partial' : 'enforced') : 'absent',
+    evidence: policyEvidence,
   })
-  const grants = Object.entries(config.servers).map(
-    ([name, s]) => `${name}: ${s.credentials ? `${s.credentials.grant} grant` : 'no credentials'}`,
-  )
+  const grants = Object.entries(config.servers).map(([name, s]) => `${name}: ${s.credentials ? `${s.credentials.grant} grant` : 'no credentials'}`)
   controls.push({
     id: 'ACC-2',
     domain: 'access and privilege',
@@ -106,72 +283,58 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
     evidence: Object.entries(config.limits).map(([k, v]) => `${k}: ${v}`),
   })
 
+  // --- tool governance
+  const lock = facts.lock
   const lockEvidence: string[] = []
   let lockStatus: ControlStatus = 'absent'
-  if (config.lock) {
-    try {
-      const lock = await readLock(config.lock.file, config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {})
-      const tools = Object.entries(lock.servers).map(([s, e]) => `${s}: ${Object.keys(e.tools).length} pinned tools (${e.server.name} ${e.server.version})`)
-      lockEvidence.push(`lock ${config.lock.file}, generated ${lock.generatedAt}`, ...tools)
-      lockEvidence.push(config.lock.publicKeyFile ? `signature verified with ${config.lock.publicKeyFile}` : 'lock is not signature-checked (no publicKeyFile)')
-      lockEvidence.push(`unpinned tools ${config.lock.allowUnpinned ? 'exposed' : 'not exposed'}; changed tools quarantined`)
-      lockStatus = config.lock.publicKeyFile ? 'enforced' : 'partial'
-    } catch (cause) {
-      lockEvidence.push(`lock does not load: ${isSluiceError(cause) ? cause.message : String(cause)}`)
-    }
-  } else {
+  if (lock.file === undefined) {
     lockEvidence.push('no lock: live tool definitions are used as listed (rug pulls are not detected)')
+  } else if (lock.loadError) {
+    lockEvidence.push(`lock ${lock.file} does not load: ${lock.loadError}`)
+  } else {
+    lockEvidence.push(
+      `lock ${lock.file} (${lock.sha256}), generated ${lock.generatedAt}: ${lock.pinnedTools} pinned tools`,
+      lock.signatureVerified
+        ? `signature verified with ${shown(config.lock!.publicKeyFile!)}`
+        : lock.signed
+          ? 'lock is signed, but the signature is not checked (no publicKeyFile)'
+          : 'lock is not signed',
+      `unpinned tools ${lock.allowUnpinned ? 'exposed' : 'not exposed'}; changed tools quarantined`,
+    )
+    lockStatus = lock.signatureVerified ? 'enforced' : 'partial'
   }
   controls.push({
-    id: 'GOV-1',
+    id: 'TGV-1',
     domain: 'tool governance',
     control: 'Tool definitions are pinned (sha256) and signed; drift quarantines the tool',
     status: lockStatus,
     evidence: lockEvidence,
   })
 
-  const tel = config.telemetry
+  // --- observability
+  const tel = facts.telemetry
+  const exporting = tel.exporter !== 'none'
   controls.push({
     id: 'OBS-1',
     domain: 'observability',
-    control: 'A trace span per execution and per inner call (OpenTelemetry, allowlisted attributes)',
-    status: status(tel.exporter !== 'none' || process.env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined, true),
+    control: 'A trace span per MCP request, per execution and per inner call (OpenTelemetry, allowlisted attributes)',
+    status: status(exporting, true),
     evidence: [
-      `exporter: ${tel.exporter}${tel.endpoint ? ` → ${tel.endpoint}` : ''}`,
+      `trace exporter: ${tel.exporter}${tel.endpoint ? ` → ${tel.endpoint}` : ''}${tel.headerNames.length ? ` (headers: ${tel.headerNames.join(', ')})` : ''}`,
+      ...(tel.otelEnvEndpoint ? [`OTEL_EXPORTER_OTLP_*ENDPOINT in this environment: ${tel.otelEnvEndpoint}`] : []),
+      ...(exporting ? [] : ['spans are made but not exported (telemetry.exporter: none)']),
       `content capture: ${tel.captureContent ? 'ON (code, arguments and results recorded)' : 'off (hashes and sizes only)'}`,
-      'metrics: GET /metrics (Prometheus text)',
     ],
   })
-
-  const auditEvidence: string[] = []
-  let auditStatus: ControlStatus = 'absent'
-  if (config.audit) {
-    const dir = dirname(config.audit.file)
-    const base = basename(config.audit.file)
-    const files = existsSync(dir)
-      ? readdirSync(dir).filter((f) => f.startsWith(base)).sort().map((f) => join(dir, f))
-      : []
-    if (files.length > 0) {
-      const report = await verifyAuditChain(files)
-      auditEvidence.push(
-        report.ok
-          ? `chain verifies: ${report.records} records, last seq ${report.lastSeq}, head ${report.headHash}`
-          : `chain DOES NOT verify: ${report.error?.reason ?? 'unknown'}`,
-      )
-      auditStatus = report.ok ? 'enforced' : 'partial'
-    } else {
-      auditEvidence.push(`${config.audit.file} (no records yet)`)
-      auditStatus = 'enforced'
-    }
-    auditEvidence.push(`fsync per record: ${config.audit.fsync}`, `signed checkpoints: ${config.audit.checkpointEvery > 0 && config.audit.signingKeyFile ? `every ${config.audit.checkpointEvery} records` : 'off'}`)
-  } else auditEvidence.push('no audit file configured')
   controls.push({
-    id: 'INT-1',
-    domain: 'integrity and recovery',
-    control: 'Every decision is written ahead to a hash-chained audit log; tampering is detectable',
-    status: auditStatus,
-    evidence: auditEvidence,
+    id: 'OBS-2',
+    domain: 'observability',
+    control: 'Metrics: executions, inner calls by server/tool/outcome, decisions, approvals, sandbox pool, upstream health',
+    status: 'enforced',
+    evidence: ['GET /metrics on the gateway (Prometheus text exposition 0.0.4)'],
   })
+
+  // --- input and output
   controls.push({
     id: 'IO-1',
     domain: 'input and output',
@@ -186,15 +349,71 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
     status: 'enforced',
     evidence: [`timeoutMs ${config.limits.timeoutMs}, memoryBytes ${config.limits.memoryBytes}, stackBytes ${config.limits.stackBytes}`, 'one WASM instance per execution; memories zeroed before reuse'],
   })
+
+  // --- integrity and recovery
+  const audit = facts.audit
+  const auditEvidence: string[] = []
+  let auditStatus: ControlStatus = 'absent'
+  if (audit.file === undefined) auditEvidence.push('no audit file configured')
+  else {
+    if (audit.files.length === 0) {
+      auditEvidence.push(`${audit.file} (no records yet)`)
+      auditStatus = 'enforced'
+    } else if (audit.ok) {
+      auditEvidence.push(`audit chain head: seq ${audit.lastSeq}, ${audit.head} (${audit.records} records in ${audit.files.join(', ')})`)
+      if (audit.lastCheckpoint) auditEvidence.push(`last signed checkpoint: seq ${audit.lastCheckpoint.seq}, ${audit.lastCheckpoint.hash}`)
+      auditStatus = 'enforced'
+    } else {
+      auditEvidence.push(`audit chain DOES NOT verify: ${audit.error}`)
+      auditStatus = 'partial'
+    }
+    auditEvidence.push(
+      `fsync per record: ${audit.fsync ? 'on' : 'off (a crash may lose the newest records)'}`,
+      `signed checkpoints: ${audit.checkpointEvery ? `every ${audit.checkpointEvery} records` : 'off'}`,
+    )
+    if (auditStatus === 'enforced' && !audit.fsync) auditStatus = 'partial'
+  }
+  controls.push({
+    id: 'INT-1',
+    domain: 'integrity and recovery',
+    control: 'Every decision is written ahead to a hash-chained audit log; tampering is detectable (`sluice audit verify`)',
+    status: auditStatus,
+    evidence: auditEvidence,
+  })
+
+  // --- governance
+  const approveRules = pol.rules.filter((r) => r.effect === 'approve')
+  controls.push({
+    id: 'GOV-1',
+    domain: 'governance',
+    control: 'Policy as code: rules reviewed with case files that must pass in CI (`sluice policy test`)',
+    status: pol.caseFiles.length > 0 ? (casesFailing ? 'partial' : 'enforced') : pol.files.length > 0 ? 'partial' : 'absent',
+    evidence: pol.caseFiles.length
+      ? pol.caseFiles.map((c) => (c.error ? `${c.file}: does not run` : `${c.file}: ${c.passed} passing, ${c.failed} failing`))
+      : ['no case files'],
+  })
   controls.push({
     id: 'GOV-2',
     domain: 'governance',
-    control: 'Approval: calls matching `approve` rules wait for a human through MCP elicitation',
-    status: status(config.policies !== undefined, false),
-    evidence: [`approval timeout ${config.gateway.approvalTimeoutMs} ms`, 'decline, timeout and clients without elicitation → APPROVAL_DENIED, audited'],
+    control: 'Human approval: calls matching `approve` rules wait for a human through MCP elicitation',
+    status: status(approveRules.length > 0),
+    evidence: approveRules.length
+      ? [
+          ...approveRules.map((r) => `approve rule ${r.id} (${r.file})`),
+          `approval timeout ${config.gateway.approvalTimeoutMs} ms; decline, timeout and clients without elicitation → APPROVAL_DENIED, audited`,
+        ]
+      : ['no approve rules'],
   })
-  return { generatedAt: new Date().toISOString(), config: config.file, controls }
+
+  const domains = CONTROL_DOMAINS.map((domain) => {
+    const mine = controls.filter((c) => c.domain === domain)
+    const worst = mine.reduce<ControlStatus>((w, c) => (RANK[c.status] < RANK[w] ? c.status : w), 'enforced')
+    return { domain, status: mine.length ? worst : 'absent', controls: mine.map((c) => c.id) }
+  })
+  return { generatedAt: new Date().toISOString(), config: config.file, domains, controls, facts }
 }
+
+const cell = (text: string) => text.replace(/\|/g, '\\|')
 
 /** Renders the report as Markdown. */
 export function renderEvidenceMarkdown(report: EvidenceReport): string {
@@ -203,13 +422,17 @@ export function renderEvidenceMarkdown(report: EvidenceReport): string {
     '',
     `Generated ${report.generatedAt} from \`${report.config ?? '(default config)'}\`.`,
     '',
+    '| domain | status | controls |',
+    '|---|---|---|',
+    ...report.domains.map((d) => `| ${d.domain} | ${d.status} | ${d.controls.join(', ')} |`),
+    '',
     '| id | domain | control | status |',
     '|---|---|---|---|',
-    ...report.controls.map((c) => `| ${c.id} | ${c.domain} | ${c.control} | ${c.status} |`),
+    ...report.controls.map((c) => `| ${c.id} | ${c.domain} | ${cell(c.control)} | ${c.status} |`),
     '',
   ]
   for (const c of report.controls) {
-    lines.push(`## ${c.id} ${c.domain}: ${c.status}`, '', c.control, '', ...c.evidence.map((e) => `- ${e.replace(/\|/g, '\\|')}`), '')
+    lines.push(`## ${c.id} ${c.domain}: ${c.status}`, '', c.control, '', ...c.evidence.map((e) => `- ${oneLine(e)}`), '')
   }
   return lines.join('\n')
 }
@@ -223,9 +446,11 @@ export const evidenceCommand: Command = {
     format: { type: 'string', default: 'md' },
   },
   async run({ values }) {
+    const format = values.format as string
+    if (format !== 'md' && format !== 'json') throw usage(`--format: expected md or json, got ${format}`)
     const config = loadConfig(values.config as string | undefined)
     const report = await buildEvidence(config)
-    process.stdout.write(values.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderEvidenceMarkdown(report))
+    process.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderEvidenceMarkdown(report))
     return 0
   },
 }
