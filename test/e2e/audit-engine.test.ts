@@ -233,10 +233,10 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
     copy = `${auditFile}.copy`
   })
 
-  async function verify(content: string): Promise<{ code: number; out: string }> {
+  async function verify(content: string, flags: string[] = []): Promise<{ code: number; out: string }> {
     writeFileSync(copy, content)
     try {
-      const { stdout } = await run(process.execPath, [CLI, 'audit', 'verify', copy])
+      const { stdout } = await run(process.execPath, [CLI, 'audit', 'verify', copy, ...flags])
       return { code: 0, out: stdout }
     } catch (e) {
       const err = e as { code: number; stdout: string }
@@ -290,5 +290,21 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
     expect(code).toBe(0)
     expect(out).toContain(`ok: ${lines.length} records`)
     expect(out).toMatch(new RegExp(`warning: .*line ${lines.length + 1}`))
+  })
+
+  it('detects a truncated tail only against a record anchored elsewhere (--expect)', async () => {
+    const anchor = JSON.parse(lines.at(-1)!) as { seq: number; hash: string }
+    const cut = join_(lines.slice(0, -3))
+    expect((await verify(cut)).code).toBe(0)
+    const { code, out } = await verify(cut, ['--expect', `${anchor.seq}:${anchor.hash}`])
+    expect(code).toBe(1)
+    expect(out).toBe(`TAMPERED: ${copy}: truncated: expected record seq ${anchor.seq} is missing (chain ends at seq ${anchor.seq - 3})\n`)
+    expect((await verify(join_(lines), ['--expect', `${anchor.seq}:${anchor.hash}`])).code).toBe(0)
+  })
+
+  it('refuses a malformed --expect with a usage error', async () => {
+    writeFileSync(copy, join_(lines))
+    const err = await run(process.execPath, [CLI, 'audit', 'verify', copy, '--expect', 'seven']).catch((e: { code: number; stderr: string }) => e)
+    expect(err).toMatchObject({ code: 2, stderr: expect.stringContaining('--expect: expected SEQ:sha256:<64 hex>, got seven') })
   })
 })
