@@ -113,7 +113,19 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       ...(audit ? { audit } : {}),
     })
     await engine.start()
-    metrics.poolSize.set({}, pool.stats().workers)
+    // Gauges read live state at scrape time.
+    const started = engine
+    closers.push(
+      wrapSync(metrics.poolSize.addCallback(() => [{ labels: {}, value: pool.stats().ready }])),
+      wrapSync(
+        metrics.upstreamUp.addCallback(() =>
+          Object.entries(started.health().upstreams).map(([server, h]) => ({
+            labels: { server },
+            value: h.state === 'ready' ? 1 : 0,
+          })),
+        ),
+      ),
+    )
     const runtime: Runtime = {
       config,
       engine,
@@ -134,6 +146,12 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
   } catch (cause) {
     for (const close of closers.reverse()) await close().catch(() => undefined)
     throw cause
+  }
+}
+
+function wrapSync(release: () => unknown): () => Promise<void> {
+  return async () => {
+    release()
   }
 }
 

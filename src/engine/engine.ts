@@ -294,6 +294,8 @@ export class Engine {
               this.#dispatch({ principal, executionId, call, signal, options, calls, budget, parent }),
             ),
         })
+        const timings = outcome.timings as { queueMs: number; acquireMs?: number }
+        metrics.sandboxAcquire.observe({}, (timings.acquireMs ?? timings.queueMs) / 1000)
         const redact = <T>(value: T): T =>
           this.#deps.redactor ? (this.#deps.redactor.redactJson(value as Json) as T) : value
         const result: ExecutionResult = {
