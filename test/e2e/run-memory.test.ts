@@ -77,6 +77,20 @@ return { names: graph.entities.map((e: { name: string }) => e.name).sort(), foun
     expect(readFileSync(join(dir, 'memory.jsonl'), 'utf8')).toContain('Grace')
   })
 
+  it('runs the README example against the demo config and its three real servers', async () => {
+    const child = exec(process.execPath, [CLI, 'run', '--config', join(ROOT, 'examples/demo/sluice.yaml'), join(ROOT, 'examples/scripts/memory.ts')], {
+      cwd: ROOT,
+      timeout: 60_000,
+      env: { ...process.env, SLUICE_DEMO_MEMORY_FILE: join(dir, 'demo-memory.jsonl') },
+    })
+    const { stdout } = await child
+    const result = JSON.parse(stdout)
+    expect(result).toMatchObject({ ok: true, logs: ['the graph holds 2 entities'] })
+    expect(result.result.topics).toEqual(['policy', 'sluice'])
+    expect(result.result.files).toContain('README.md')
+    expect(result.calls.every((c: { decision: string }) => c.decision === 'allow')).toBe(true)
+  })
+
   it('reads the program from standard input with -', async () => {
     const { code, stdout } = await sluice(['run', '-'], 'const x: number = 6\nreturn x * 7')
     expect(code).toBe(0)
