@@ -216,8 +216,12 @@ export const gatewaySchema = z.strictObject({
   maxBodyBytes: positiveInt.max(64 * MiB).default(4 * MiB),
   /** Size budget for the declarations inside the `execute_code` description. */
   descriptionBudgetBytes: positiveInt.default(16 * KiB),
-  /** How long an `approve` decision waits for the human. */
-  approvalTimeoutMs: positiveInt.max(60 * 60_000).default(120_000),
+  /**
+   * How long an `approve` decision waits for the human. The default stays under the MCP SDK
+   * clients' 60 s request timeout; the engine also reports the wait as progress, so clients that
+   * reset their timeout on progress can be given longer.
+   */
+  approvalTimeoutMs: positiveInt.max(60 * 60_000).default(50_000),
   /** Serve TLS (and read the client certificate's SPIFFE ID). */
   tls: z
     .strictObject({
