@@ -6,7 +6,8 @@
  */
 import { AuditLog } from '../audit/index.js'
 import { createGrantBroker, createRedactor, loadOrCreateGatewayKey } from '../auth/index.js'
-import { readSecretRef, type Config } from '../config/index.js'
+import { effectiveExporter, readSecretRef, type Config } from '../config/index.js'
+import { startTelemetry } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
 import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
 import { readLock, type LockFile } from '../registry/index.js'
@@ -22,6 +23,16 @@ export type LogFn = (level: 'info' | 'warn' | 'error', message: string, fields?:
 /** Operator log as JSON lines on stderr (stdout belongs to results and to the stdio transport). */
 export const stderrLog: LogFn = (level, message, fields) => {
   process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...fields })}\n`)
+}
+
+/** Starts span export as the config (or the standard OTEL_* variables) says. */
+export async function startTelemetryFor(config: Config) {
+  return startTelemetry({
+    serviceName: config.telemetry.serviceName,
+    exporter: effectiveExporter(config.telemetry),
+    ...(config.telemetry.endpoint ? { endpoint: config.telemetry.endpoint } : {}),
+    headers: config.telemetry.headers,
+  })
 }
 
 export interface Runtime {

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative } from 'node:path'
 import { listAuditFiles, verifyAuditChain } from '../audit/index.js'
-import { loadConfig, type Config } from '../config/index.js'
+import { effectiveExporter, loadConfig, type Config } from '../config/index.js'
 import { isSluiceError } from '../errors.js'
 import { allowAllPolicy, loadPolicies, runPolicyCases } from '../policy/index.js'
 import { readLock } from '../registry/index.js'
@@ -199,7 +199,7 @@ function telemetryFacts(config: Config): EvidenceFacts['telemetry'] {
   const tel = config.telemetry
   const env = process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? process.env['OTEL_EXPORTER_OTLP_ENDPOINT']
   return {
-    exporter: tel.exporter,
+    exporter: effectiveExporter(tel),
     ...(tel.endpoint ? { endpoint: safeUrl(tel.endpoint) } : {}),
     headerNames: Object.keys(tel.headers).sort(),
     captureContent: tel.captureContent,

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { localPrincipal } from '../auth/index.js'
 import { loadConfig } from '../config/index.js'
-import { compose } from './compose.js'
+import { compose, startTelemetryFor } from './compose.js'
 import { usage, type Command } from './index.js'
 
 async function readSource(path: string): Promise<string> {
@@ -35,14 +35,20 @@ export const runCommand: Command = {
     if (positionals.length !== 1) throw usage('expected exactly one FILE (or - for standard input)')
     const config = loadConfig(values.config as string | undefined)
     const code = await readSource(positionals[0]!)
-    const runtime = await compose(config, { allowAllWithoutPolicies: true })
+    const telemetry = await startTelemetryFor(config)
     try {
-      const principal = localPrincipal(config.identity?.local)
-      const result = await runtime.engine.execute(principal, code)
-      process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
-      return result.ok ? 0 : 1
+      const runtime = await compose(config, { allowAllWithoutPolicies: true })
+      try {
+        const principal = localPrincipal(config.identity?.local)
+        const result = await runtime.engine.execute(principal, code)
+        process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
+        return result.ok ? 0 : 1
+      } finally {
+        await runtime.close()
+      }
     } finally {
-      await runtime.close()
+      // Flushes the spans of this one execution before the process exits.
+      await telemetry.shutdown().catch(() => undefined)
     }
   },
 }

@@ -8,20 +8,11 @@ import { loadConfig, type Config } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
 import { renderPrometheus } from '../telemetry/index.js'
-import { startTelemetry } from '../telemetry/sdk.js'
-import { compose, stderrLog } from './compose.js'
+import { compose, startTelemetryFor, stderrLog } from './compose.js'
 import { usage, type Command } from './index.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
-async function startTelemetryFor(config: Config) {
-  return startTelemetry({
-    serviceName: config.telemetry.serviceName,
-    exporter: config.telemetry.exporter,
-    ...(config.telemetry.endpoint ? { endpoint: config.telemetry.endpoint } : {}),
-    headers: config.telemetry.headers,
-  })
-}
 
 /**
  * The gateway's public base URL: `--public-url`, else the bound address. With `--port 0` the port

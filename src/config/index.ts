@@ -11,6 +11,7 @@ export {
   identitySchema,
   DEFAULT_LIMITS,
   SERVER_NAME_PATTERN,
+  effectiveExporter,
 } from './schema.js'
 export type {
   RawConfig,

@@ -169,13 +169,26 @@ export const identitySchema = z.strictObject({
 
 export const telemetrySchema = z.strictObject({
   serviceName: z.string().default('sluice'),
-  /** `otlp` uses OTLP/HTTP (OTEL_EXPORTER_OTLP_* env vars apply); `none` disables export. */
-  exporter: z.enum(['otlp', 'console', 'none']).default('none'),
+  /**
+   * `otlp` uses OTLP/HTTP (OTEL_EXPORTER_OTLP_* env vars apply); `none` disables export. Unset:
+   * `otlp` when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, else
+   * `none` (see `effectiveExporter`).
+   */
+  exporter: z.enum(['otlp', 'console', 'none']).optional(),
   endpoint: z.url().optional(),
   headers: z.record(z.string(), z.string()).default({}),
   /** Record code, arguments and results as span attributes. Off: only hashes and sizes. */
   captureContent: z.boolean().default(false),
 })
+
+/** The exporter in force: the configured one, else OTLP when the standard env vars name an endpoint. */
+export function effectiveExporter(
+  telemetry: { exporter?: 'otlp' | 'console' | 'none' | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): 'otlp' | 'console' | 'none' {
+  if (telemetry.exporter !== undefined) return telemetry.exporter
+  return env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'none'
+}
 
 export const auditSchema = z.strictObject({
   file: z.string(),

@@ -266,6 +266,8 @@ export class Engine {
         'sluice.execution.id': executionId,
         'sluice.code.sha256': hashArgs(code),
         'sluice.code.bytes': Buffer.byteLength(code),
+        // Hashed by the allowlist unless the operator chose otherwise.
+        'enduser.id': principal.sub,
       })
       const parent = context.active()
       const calls: CallRecord[] = []
@@ -328,6 +330,8 @@ export class Engine {
           principal: auditPrincipal(principal),
           status: result.ok ? 'ok' : 'error',
           ...(result.error ? { code: result.error.code } : {}),
+          ...(traceId ? { traceId } : {}),
+          callCount: calls.length,
           ms: Math.round(performance.now() - started),
         })
         metrics.executions.inc({ outcome: result.ok ? 'ok' : (result.error?.code ?? 'error') })

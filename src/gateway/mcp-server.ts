@@ -174,7 +174,10 @@ export function createMcpServer(options: McpServerOptions): Server {
       },
       async (span) => {
         const result = await handleCall(request.params.name, request.params.arguments ?? {}, extra, who)
-        if (result.isError) setSafeAttributes(span, { 'error.type': 'tool_error' })
+        if (result.isError) {
+          const code = (result.structuredContent as { error?: { code?: unknown } } | undefined)?.error?.code
+          setSafeAttributes(span, { 'error.type': typeof code === 'string' ? code : 'TOOL_ERROR' })
+        }
         return result
       },
     )
