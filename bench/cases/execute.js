@@ -24,7 +24,7 @@ export async function run({ quick, progress }) {
     if (!isExpected(first.result)) throw new Error(`unexpected result ${JSON.stringify(first.result)}`)
     for (let i = 0; i < (quick ? 50 : 200); i++) await executeOk(pool, request)
     const wall = []
-    const parts = { queueMs: [], transpileMs: [], runMs: [], totalMs: [] }
+    const parts = { queueMs: [], acquireMs: [], transpileMs: [], runMs: [], totalMs: [] }
     for (let i = 0; i < n; i++) {
       const start = performance.now()
       const res = await executeOk(pool, request)

@@ -5,9 +5,9 @@
  *
  * @module
  */
-export { SandboxPool } from './pool.js'
-export { transpile } from './transpile.js'
-export type { TranspileResult, TranspileError, SourcePosition } from './transpile.js'
+// `transpile` (sucrase) stays out of this entry: only the workers load it, so importing the
+// sandbox costs the main thread neither sucrase nor zod.
+export { SandboxPool, SANDBOX_DEFAULT_LIMITS } from './pool.js'
 export type {
   SandboxCall,
   SandboxCallOutcome,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { MessagePort } from 'node:worker_threads'
 import type { MemoryInspection, SandboxError, SandboxLimits } from './types.js'
 
 /** A compiled `WebAssembly.Module` (structured-cloneable; Node's types do not all declare it). */
@@ -16,6 +17,8 @@ export interface WorkerBoot {
   prewarm: number
   inspectMemory: boolean
   defaultStackBytes: number
+  /** The worker's end of the pool's channel (transferred). */
+  port?: MessagePort
 }
 
 export type ToWorker =
@@ -36,6 +39,8 @@ export interface WorkerDone {
   envelopeJson?: string
   error?: SandboxError
   logs: string[]
+  /** From the request's arrival in the worker until a ready instance was in hand. */
+  acquireMs: number
   transpileMs: number
   runMs: number
   instanceId: string

@@ -15,8 +15,7 @@ import { availableParallelism } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
-import { DEFAULT_LIMITS } from '../config/index.js'
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import type { Json } from '../types.js'
 import type { CompiledWasm, FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
 import type {
@@ -29,6 +28,24 @@ import type {
   SandboxPoolOptions,
   SandboxStats,
 } from './types.js'
+
+/**
+ * The kernel's `DEFAULT_LIMITS` (src/config), restated so that importing the sandbox does not
+ * load the config schema and zod; a test keeps the two equal.
+ */
+export const SANDBOX_DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+  timeoutMs: 30_000,
+  memoryBytes: 64 * 1024 * 1024,
+  stackBytes: 1024 * 1024,
+  maxSourceBytes: 256 * 1024,
+  maxToolCalls: 50,
+  maxConcurrentCalls: 8,
+  maxArgsBytes: 256 * 1024,
+  maxArgsDepth: 64,
+  maxResultBytes: 1024 * 1024,
+  maxOutputBytes: 1024 * 1024,
+  maxLogBytes: 64 * 1024,
+})
 
 const LIMIT_KEYS = [
   'timeoutMs',
@@ -97,12 +114,16 @@ interface Running {
 interface WorkerSlot {
   id: string
   worker: Worker
+  /** The pool's end of the slot's channel: every message goes through it. */
+  port: MessagePort
   active: Map<number, Running>
   warm: number
   alive: boolean
+  /** Last time an execution was handed to it, to spread work when workers tie. */
+  lastUsedAt: number
 }
 
-const ZERO_TIMINGS = { transpileMs: 0, runMs: 0 }
+const ZERO_TIMINGS = { acquireMs: 0, transpileMs: 0, runMs: 0 }
 
 /** A pool of QuickJS sandboxes in worker threads. One fresh WASM instance per execution. */
 export class SandboxPool {
@@ -132,7 +153,7 @@ export class SandboxPool {
   static async create(options: SandboxPoolOptions = {}): Promise<SandboxPool> {
     const require = createRequire(import.meta.url)
     const wasmModule = await wasmApi.compile(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')))
-    const defaults = { ...pickDefaults(), ...pickLimits(options.defaultLimits) }
+    const defaults = { ...SANDBOX_DEFAULT_LIMITS, ...pickLimits(options.defaultLimits) }
     const pool = new SandboxPool(
       options,
       {
@@ -155,8 +176,10 @@ export class SandboxPool {
 
   #spawn(): Promise<WorkerSlot> {
     const id = `w${++this.#spawned}`
+    const { port1, port2 } = new MessageChannel()
     const options = {
-      workerData: { ...this.#boot, workerId: id } satisfies WorkerBoot,
+      workerData: { ...this.#boot, workerId: id, port: port2 } satisfies WorkerBoot,
+      transferList: [port2],
       resourceLimits: { stackSizeMb: 64 },
     }
     const worker = runningFromSource
@@ -166,13 +189,13 @@ export class SandboxPool {
           { ...options, eval: true },
         )
       : new Worker(new URL('./worker.js', import.meta.url), options)
-    const slot: WorkerSlot = { id, worker, active: new Map(), warm: 0, alive: false }
+    const slot: WorkerSlot = { id, worker, port: port1, active: new Map(), warm: 0, alive: false, lastUsedAt: 0 }
     return new Promise<WorkerSlot>((resolve, reject) => {
       const bootTimer = setTimeout(() => {
         void worker.terminate()
         reject(new Error('sluice: a sandbox worker did not start in time'))
       }, BOOT_TIMEOUT_MS)
-      worker.on('message', (message: FromWorker) => {
+      port1.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           clearTimeout(bootTimer)
           slot.alive = true
@@ -197,6 +220,7 @@ export class SandboxPool {
       })
       worker.on('exit', () => {
         clearTimeout(bootTimer)
+        port1.close()
         if (!slot.alive) reject(new Error('sluice: a sandbox worker exited during start-up'))
         this.#lost(slot)
       })
@@ -212,7 +236,7 @@ export class SandboxPool {
         ok: false,
         error,
         logs: [],
-        timings: { queueMs: 0, transpileMs: 0, runMs: 0, totalMs: performance.now() - createdAt },
+        timings: { queueMs: 0, acquireMs: 0, transpileMs: 0, runMs: 0, totalMs: performance.now() - createdAt },
         instanceId: '',
       })
     if (this.#closed) return early({ code: 'INTERNAL', message: 'the sandbox pool is closed' })
@@ -255,11 +279,19 @@ export class SandboxPool {
     }
   }
 
+  /**
+   * The least busy worker; among equals the one with a ready instance, then the one used least
+   * recently (so one worker's clean-up after a run overlaps the next run in another).
+   */
   #pickSlot(): WorkerSlot | undefined {
     let best: WorkerSlot | undefined
     for (const slot of this.#slots) {
       if (!slot.alive || slot.active.size >= EXECUTIONS_PER_WORKER) continue
       if (best === undefined || slot.active.size < best.active.size) best = slot
+      else if (slot.active.size === best.active.size) {
+        const ready = Math.min(slot.warm, 1) - Math.min(best.warm, 1)
+        if (ready > 0 || (ready === 0 && slot.lastUsedAt < best.lastUsedAt)) best = slot
+      }
     }
     return best
   }
@@ -267,6 +299,9 @@ export class SandboxPool {
   #post(slot: WorkerSlot, running: Running): void {
     running.worker = slot
     running.postedAt = performance.now()
+    slot.lastUsedAt = running.postedAt
+    // The worker reports its ready count after each refill; until then assume it used one.
+    slot.warm = Math.max(0, slot.warm - 1)
     slot.active.set(running.execId, running)
     running.watchdog = setTimeout(() => this.#watchdogFired(running), running.limits.timeoutMs + this.#options.watchdogGraceMs)
     this.#sendTo(slot, {
@@ -280,7 +315,7 @@ export class SandboxPool {
   }
 
   #sendTo(slot: WorkerSlot, message: ToWorker): void {
-    if (slot.alive) slot.worker.postMessage(message)
+    if (slot.alive) slot.port.postMessage(message)
   }
 
   #onMessage(slot: WorkerSlot, message: FromWorker): void {
@@ -377,10 +412,11 @@ export class SandboxPool {
     this.#settle(running, outcome)
   }
 
-  #timings(running: Running, done: { transpileMs: number; runMs: number }): SandboxOutcome['timings'] {
+  #timings(running: Running, done: { acquireMs: number; transpileMs: number; runMs: number }): SandboxOutcome['timings'] {
     const now = performance.now()
     return {
       queueMs: running.postedAt - running.createdAt,
+      acquireMs: done.acquireMs,
       transpileMs: done.transpileMs,
       runMs: done.runMs,
       totalMs: now - running.createdAt,
@@ -482,14 +518,9 @@ export class SandboxPool {
           this.#fail(running, { code: 'INTERNAL', message: 'the sandbox pool was closed' })
         }
         slot.active.clear()
+        slot.port.close()
         await slot.worker.terminate()
       }),
     )
   }
-}
-
-function pickDefaults(): SandboxLimits {
-  const out = {} as SandboxLimits
-  for (const key of LIMIT_KEYS) out[key] = DEFAULT_LIMITS[key]
-  return out
 }

@@ -72,7 +72,12 @@ export interface SandboxOutcome {
   result?: Json
   logs: string[]
   error?: SandboxError
-  timings: { queueMs: number; transpileMs: number; runMs: number; totalMs: number }
+  /**
+   * `queueMs`: waiting on the main thread for a worker; `acquireMs`: from the request's arrival in
+   * the worker until a ready instance was in hand (0 when none was needed); `totalMs`: wall time
+   * of `execute`, which also holds the two message hops.
+   */
+  timings: { queueMs: number; acquireMs: number; transpileMs: number; runMs: number; totalMs: number }
   /** Unique per WASM instance ('' when no instance was used, e.g. a syntax error). */
   instanceId: string
   /** Only with `SandboxPoolOptions.inspectMemory` and `ExecuteOptions.inspectMemory`: for tests. */

@@ -3,7 +3,8 @@
  * and N+1, cancellation, and the isolation of executions from each other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { SandboxPool } from '../../src/sandbox/index.js'
+import { DEFAULT_LIMITS } from '../../src/config/index.js'
+import { SANDBOX_DEFAULT_LIMITS, type SandboxPool } from '../../src/sandbox/index.js'
 import { createPool, expectHealthy, expectNoHostDetail, MANIFEST, recorder, run } from './harness.js'
 
 let pool: SandboxPool
@@ -258,6 +259,20 @@ describe('SandboxPool lifecycle', () => {
     expect(second.result).toBe('undefined')
     expect(first.instanceId).not.toBe('')
     expect(second.instanceId).not.toBe(first.instanceId)
+  })
+
+  it('restates the kernel default limits exactly (it does not import the config at run time)', () => {
+    for (const [key, value] of Object.entries(SANDBOX_DEFAULT_LIMITS)) {
+      expect([key, value]).toEqual([key, DEFAULT_LIMITS[key as keyof typeof DEFAULT_LIMITS]])
+    }
+  })
+
+  it('reports how long the worker took to hand over an instance, within the total', async () => {
+    const outcome = await run(pool, '1')
+    const t = outcome.timings
+    expect(Object.keys(t).sort()).toEqual(['acquireMs', 'queueMs', 'runMs', 'totalMs', 'transpileMs'])
+    expect(t.acquireMs).toBeGreaterThanOrEqual(0)
+    expect(t.queueMs + t.acquireMs + t.transpileMs + t.runMs).toBeLessThanOrEqual(t.totalMs)
   })
 
   it('reports stats', () => {

@@ -3,7 +3,7 @@
  * result, and positions map back to the model's own source.
  */
 import { describe, expect, it } from 'vitest'
-import { transpile } from '../../src/sandbox/index.js'
+import { transpile } from '../../src/sandbox/transpile.js'
 
 function js(code: string): string {
   const r = transpile(code)
