@@ -151,11 +151,14 @@ const retired: Retired[] = []
 const scrubbing: { memory: WasmMemory; offset: number }[] = []
 let creating = 0
 let choreScheduled = false
+/** While an execution waits on the host, chores wait this long, so a quick answer finds the thread free. */
+const CHORE_DELAY_BUSY_MS = 2
 
 function scheduleChores(): void {
   if (choreScheduled) return
   choreScheduled = true
-  setImmediate(runChore)
+  if (executions.size === 0) setImmediate(runChore)
+  else setTimeout(runChore, CHORE_DELAY_BUSY_MS)
 }
 
 function runChore(): void {
