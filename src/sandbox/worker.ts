@@ -157,7 +157,9 @@ const CHORE_DELAY_BUSY_MS = 2
 function scheduleChores(): void {
   if (choreScheduled) return
   choreScheduled = true
-  if (executions.size === 0) setImmediate(runChore)
+  // Back-to-back executions keep the worker busy: then clean-up must not wait, or retired
+  // instances (16 MiB each) pile up faster than they are disposed.
+  if (executions.size === 0 || retired.length + scrubbing.length > 1) setImmediate(runChore)
   else setTimeout(runChore, CHORE_DELAY_BUSY_MS)
 }
 
@@ -168,13 +170,16 @@ function runChore(): void {
 
 /** One step of background work, most urgent first; false when there is nothing left to do. */
 function choreStep(): boolean {
-  const old = retired.shift()
-  if (old !== undefined) {
+  for (let old = retired.shift(); old !== undefined; old = retired.shift()) {
     const clean = (old.handles === null || disposeInstance(old.instance, old.handles)) && !old.poisoned
     const memory = old.instance.memory
     // A memory that grew, or whose instance failed at host level, is dropped, never reused.
-    if (clean && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) scrubbing.push({ memory, offset: 0 })
-    return true
+    if (clean && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) {
+      // Only SPARE_MEMORIES are ever reused: under saturation the oldest is dropped unscrubbed
+      // (never reused, freed by the GC) rather than queued, so the backlog stays bounded.
+      if (scrubbing.length >= SPARE_MEMORIES) scrubbing.shift()
+      scrubbing.push({ memory, offset: 0 })
+    }
   }
   // Keep at least one instance ready before finishing any scrub.
   if (boot.prewarm > 0 && warm.length + creating === 0) return startCreate()
