@@ -13,7 +13,7 @@
  */
 import type {
   CallAnswer,
-  GuestLimits,
+  GuestOptions,
   HostDispatch,
   HostLog,
   PreludeApi,
@@ -43,6 +43,7 @@ const stringSlice = String.prototype.slice
 const stringCharCodeAt = String.prototype.charCodeAt
 const stringReplace = String.prototype.replace
 const StringCtor = String
+const mathImul = Math.imul
 const InternalErrorCtor = (globalThis as { InternalError?: ErrorConstructor }).InternalError
 
 const MODEL_FILE = 'model.ts:'
@@ -150,10 +151,38 @@ function formatValue(v: unknown): string {
   }
 }
 
+/**
+ * `Math.random` as xoshiro128** over the host's seed: 53 random bits from two outputs, the
+ * same resolution as V8's. Not for secrets, like any `Math.random`.
+ */
+function seededRandom(seed: readonly number[]): () => number {
+  let [a, b, c, d] = [seed[0]! >>> 0, seed[1]! >>> 0, seed[2]! >>> 0, seed[3]! >>> 0]
+  if ((a | b | c | d) === 0) a = 1
+  const next = (): number => {
+    const result = mathImul(rotl(mathImul(b, 5), 7), 9) >>> 0
+    const t = b << 9
+    c ^= a
+    d ^= b
+    b ^= c
+    a ^= d
+    c ^= t
+    d = rotl(d, 11)
+    return result
+  }
+  return function random(): number {
+    return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k))
+}
+
 /** Builds the `tools` namespace, the `console`, and the runner. Called once per execution. */
-export function install(dispatch: HostDispatch, log: HostLog, manifestJson: string, limitsJson: string): PreludeApi {
+export function install(dispatch: HostDispatch, log: HostLog, manifestJson: string, optionsJson: string): PreludeApi {
   const manifest = jsonParse(manifestJson) as WireManifest
-  const limits = jsonParse(limitsJson) as GuestLimits
+  const limits = jsonParse(optionsJson) as GuestOptions
+  objectDefineProperty(Math, 'random', { value: seededRandom(limits.randomSeed), writable: true, enumerable: false, configurable: true })
   /** Errors made from host answers → the call site, for line/column of an uncaught one. */
   const hostErrors: WeakMap<object, unknown> = new WeakMapCtor()
 

@@ -14,9 +14,15 @@ export interface WireManifest {
   [server: string]: { [ident: string]: string }
 }
 
-/** Limits the prelude enforces itself, because it holds the data (result, log lines). */
-export interface GuestLimits {
+/** Per-execution settings for the prelude. */
+export interface GuestOptions {
+  /** Enforced by the prelude itself, because it holds the data (the serialised result). */
   maxOutputBytes: number
+  /**
+   * Seeds `Math.random` (four unsigned 32-bit words, not all zero). Instances are stamped from a
+   * template, so QuickJS's own generator would start every execution in the same state.
+   */
+  randomSeed: [number, number, number, number]
 }
 
 /**
@@ -53,7 +59,7 @@ export type PreludeInstall = (
   dispatch: HostDispatch,
   log: HostLog,
   manifestJson: string,
-  limitsJson: string,
+  optionsJson: string,
 ) => PreludeApi
 
 /** File name the model's code is evaluated under: positions in stacks refer to it. */

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { randomFillSync } from 'node:crypto'
 import { parentPort, workerData } from 'node:worker_threads'
 import {
   newQuickJSWASMModuleFromVariant,
@@ -25,8 +26,9 @@ import {
 } from 'quickjs-emscripten-core'
 import variantImport from '@jitl/quickjs-wasmfile-release-sync'
 import { transform } from 'sucrase'
-import type { RunEnvelope } from '../../runtime/protocol.js'
+import type { GuestOptions, RunEnvelope } from '../../runtime/protocol.js'
 import type { FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
+import { record, replay, TemplateMismatch, type Template } from './template.js'
 import { transpile, type TranspileResult } from './transpile.js'
 import type { SandboxError, SandboxLimits } from './types.js'
 
@@ -35,7 +37,8 @@ const PAGE_BYTES = 64 * 1024
 const INITIAL_PAGES = 256
 /** 2 GiB: growth is bounded by QuickJS's memory limit long before this. */
 const MAXIMUM_PAGES = 32768
-const SPARE_MEMORIES = 2
+/** Zeroed memories kept for reuse, and retired ones queued for zeroing, each at most. */
+const SPARE_MEMORIES = 4
 /** Jobs run between two checks of the result promise and the clock. */
 const JOB_BATCH = 256
 const MODEL_FILE = 'model.ts'
@@ -97,8 +100,14 @@ function findNeedles(memory: WasmMemory, needles: readonly string[]): string[] {
   return needles.filter((n) => bytes.indexOf(Buffer.from(n, 'utf8')) >= 0 || bytes.indexOf(Buffer.from(n, 'utf16le')) >= 0)
 }
 
+/**
+ * The worker's instance template (see template.ts): recorded by the first instance, stamped into
+ * every later one; `null` once a replay failed, after which instances are built in full.
+ */
+let template: Template | null | undefined
+
 async function createInstance(): Promise<Instance> {
-  const recycled = spareMemories.pop()
+  const recycled = takeRecycledMemory()
   const memory = recycled ?? new WasmMemoryCtor({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
   const id = `${boot.workerId}-i${++instanceCounter}`
   let inspection: Instance['inspection']
@@ -110,11 +119,35 @@ async function createInstance(): Promise<Instance> {
   const module = await newQuickJSWASMModuleFromVariant(
     newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }),
   )
-  const rt = module.newRuntime()
-  rt.setMaxStackSize(boot.defaultStackBytes)
-  const ctx = rt.newContext()
-  const install = ctx.unwrapResult(ctx.evalCode(preludeJs, PRELUDE_FILE))
-  return { id, memory, rt, ctx, install, ...(inspection === undefined ? {} : { inspection }) }
+  // Replayed FFI calls ignore their arguments: a replay evaluates an empty string instead of
+  // copying the prelude's text into the memory for nothing.
+  const build = (source: string) => (): Pick<Instance, 'rt' | 'ctx' | 'install'> => {
+    const rt = module.newRuntime()
+    rt.setMaxStackSize(boot.defaultStackBytes)
+    const ctx = rt.newContext()
+    const install = ctx.unwrapResult(ctx.evalCode(source, PRELUDE_FILE))
+    return { rt, ctx, install }
+  }
+  const bytes = new Uint8Array(memory.buffer)
+  const ffi = module.getFFI()
+  let built: Pick<Instance, 'rt' | 'ctx' | 'install'>
+  if (template === undefined) {
+    const recorded = record(ffi, bytes, build(preludeJs))
+    template = recorded.template
+    built = recorded.value
+  } else if (template === null) {
+    built = build(preludeJs)()
+  } else {
+    try {
+      built = replay(ffi, bytes, template, build(''))
+    } catch (e) {
+      if (!(e instanceof TemplateMismatch)) throw e
+      // The library did not repeat its calls: this memory is inconsistent and is dropped.
+      template = null
+      return createInstance()
+    }
+  }
+  return { id, memory, ...built, ...(inspection === undefined ? {} : { inspection }) }
 }
 
 /** Disposes an instance; true when it went cleanly (so its memory may be recycled). */
@@ -134,11 +167,17 @@ function disposeInstance(instance: Instance, handles: Iterable<{ alive: boolean;
 //
 // A finished execution's result is sent first; its instance is disposed, its memory zeroed and
 // a replacement instance built afterwards, one small step per `setImmediate`. Messages are
-// handled between steps, so a request never waits behind a 16 MiB zero-fill: it takes a ready
-// instance, or builds one in a fresh (kernel-zeroed) memory when none is ready.
+// handled between steps, so a request never waits behind a whole scrub: it takes a ready
+// instance, or builds one in a spare or fresh (kernel-zeroed) memory when none is ready.
+//
+// Memories are recycled rather than allocated: each new 16 MiB memory is external memory to V8,
+// and allocating one per execution made garbage collection the largest cost of a run.
 
-/** Bytes zeroed per step: small enough that a request arriving meanwhile waits ≈0.1 ms at most. */
-const SCRUB_STEP_BYTES = 2 * 1024 * 1024
+/** Scrub granularity: a chunk that compares equal to zeros is left alone (and uncommitted). */
+const SCRUB_CHUNK_BYTES = 64 * 1024
+const ZERO_CHUNK = Buffer.alloc(SCRUB_CHUNK_BYTES)
+/** Bytes examined per step: ≈0.15 ms of work, so a request arriving meanwhile hardly waits. */
+const SCRUB_STEP_BYTES = 4 * 1024 * 1024
 
 interface Retired {
   instance: Instance
@@ -170,26 +209,12 @@ function runChore(): void {
 
 /** One step of background work, most urgent first; false when there is nothing left to do. */
 function choreStep(): boolean {
-  for (let old = retired.shift(); old !== undefined; old = retired.shift()) {
-    const clean = (old.handles === null || disposeInstance(old.instance, old.handles)) && !old.poisoned
-    const memory = old.instance.memory
-    // A memory that grew, or whose instance failed at host level, is dropped, never reused.
-    if (clean && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) {
-      // Only SPARE_MEMORIES are ever reused: under saturation the oldest is dropped unscrubbed
-      // (never reused, freed by the GC) rather than queued, so the backlog stays bounded.
-      if (scrubbing.length >= SPARE_MEMORIES) scrubbing.shift()
-      scrubbing.push({ memory, offset: 0 })
-    }
-  }
-  // Keep at least one instance ready before finishing any scrub.
-  if (boot.prewarm > 0 && warm.length + creating === 0) return startCreate()
+  disposeRetired()
+  const short = warm.length + creating < boot.prewarm
+  if (short && spareMemories.length > 0) return startCreate()
   const job = scrubbing[0]
   if (job !== undefined) {
-    const bytes = new Uint8Array(job.memory.buffer)
-    const end = Math.min(bytes.length, job.offset + SCRUB_STEP_BYTES)
-    bytes.fill(0, job.offset, end)
-    job.offset = end
-    if (end === bytes.length) {
+    if (scrubStep(job)) {
       scrubbing.shift()
       // Keep the most recent ones: the next instance (LIFO) gets the memory scrubbed last.
       if (spareMemories.length >= SPARE_MEMORIES) spareMemories.shift()
@@ -197,8 +222,49 @@ function choreStep(): boolean {
     }
     return true
   }
-  if (warm.length + creating < boot.prewarm) return startCreate()
+  // Nothing to recycle: a new memory.
+  if (short) return startCreate()
   return false
+}
+
+/**
+ * A zeroed memory for a new instance: a spare one, else one whose scrub is finished now (under
+ * saturation that is cheaper than a new memory and the garbage collection it brings).
+ */
+function takeRecycledMemory(): WasmMemory | undefined {
+  const spare = spareMemories.pop()
+  if (spare !== undefined) return spare
+  disposeRetired()
+  const job = scrubbing.shift()
+  if (job === undefined) return undefined
+  while (!scrubStep(job));
+  return job.memory
+}
+
+function disposeRetired(): void {
+  for (let old = retired.shift(); old !== undefined; old = retired.shift()) {
+    const clean = (old.handles === null || disposeInstance(old.instance, old.handles)) && !old.poisoned
+    const memory = old.instance.memory
+    // A memory that grew, or whose instance failed at host level, is dropped, never reused.
+    if (clean && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) {
+      // Under saturation the oldest is dropped unscrubbed (never reused, freed by the GC)
+      // rather than queued, so the backlog stays bounded.
+      if (scrubbing.length >= SPARE_MEMORIES) scrubbing.shift()
+      scrubbing.push({ memory, offset: 0 })
+    }
+  }
+}
+
+/** Zeroes the next part of a memory, chunk by chunk; true when the whole memory is zero. */
+function scrubStep(job: { memory: WasmMemory; offset: number }): boolean {
+  const bytes = Buffer.from(job.memory.buffer)
+  const end = Math.min(bytes.length, job.offset + SCRUB_STEP_BYTES)
+  for (let at = job.offset; at < end; at += SCRUB_CHUNK_BYTES) {
+    const chunkEnd = Math.min(end, at + SCRUB_CHUNK_BYTES)
+    if (bytes.compare(ZERO_CHUNK, 0, chunkEnd - at, at, chunkEnd) !== 0) bytes.fill(0, at, chunkEnd)
+  }
+  job.offset = end
+  return end === bytes.length
 }
 
 function startCreate(): boolean {
@@ -333,9 +399,10 @@ class Execution {
       const dispatch = ctx.newFunction('dispatch', (...args) => this.dispatch(args))
       const log = ctx.newFunction('log', (arg) => this.log(arg))
       const manifest = ctx.newString(manifestJson)
-      const guestLimits = ctx.newString(JSON.stringify({ maxOutputBytes: this.limits.maxOutputBytes }))
-      const installed = ctx.callFunction(this.instance.install, ctx.undefined, dispatch, log, manifest, guestLimits)
-      for (const h of [dispatch, log, manifest, guestLimits]) h.dispose()
+      const options: GuestOptions = { maxOutputBytes: this.limits.maxOutputBytes, randomSeed: [...randomSeed()] }
+      const guestOptions = ctx.newString(JSON.stringify(options))
+      const installed = ctx.callFunction(this.instance.install, ctx.undefined, dispatch, log, manifest, guestOptions)
+      for (const h of [dispatch, log, manifest, guestOptions]) h.dispose()
       const api = ctx.unwrapResult(installed)
       this.handles.push(api)
 
@@ -616,6 +683,20 @@ class Execution {
     this.sink({ type: 'done', execId: this.execId, done })
     retire(this.instance, null, !clean)
   }
+}
+
+/** Seeds drawn 256 at a time: one call to the system's generator costs more than the seed. */
+const seedPool = new Uint32Array(4 * 256)
+let seedCursor = seedPool.length
+
+function randomSeed(): [number, number, number, number] {
+  if (seedCursor === seedPool.length) {
+    randomFillSync(seedPool)
+    seedCursor = 0
+  }
+  const at = seedCursor
+  seedCursor += 4
+  return [seedPool[at]!, seedPool[at + 1]!, seedPool[at + 2]!, seedPool[at + 3]!]
 }
 
 function timeoutError(timeoutMs: number): SandboxError {

@@ -299,6 +299,17 @@ describe('SandboxPool lifecycle', () => {
 })
 
 describe('SandboxPool memory isolation', () => {
+  it('seeds Math.random per execution, so instances stamped from one template never share a sequence', async () => {
+    const code = 'const xs = [Math.random(), Math.random(), Math.random()]; xs'
+    const runs = await Promise.all(Array.from({ length: 6 }, () => run(pool, code)))
+    const sequences = runs.map((r) => r.result as number[])
+    for (const xs of sequences) for (const x of xs) expect(x >= 0 && x < 1).toBe(true)
+    expect(new Set(sequences.map((xs) => xs.join())).size).toBe(sequences.length)
+    // The guest's own Math.imul cannot bend the generator it relies on.
+    const bent = await run(pool, 'Math.imul = () => 0; new Set([Math.random(), Math.random()]).size')
+    expect(bent.result).toBe(2)
+  })
+
   it('hands the next execution a zeroed memory with no trace of the previous secret', async () => {
     // No prewarming: each instance is created on demand, in the memory scrubbed last.
     const inspecting = await createPool({ workers: 1, prewarm: 0, inspectMemory: true })
