@@ -12,12 +12,16 @@ import { record, replay, TemplateMismatch } from '../../src/sandbox/template.js'
 const variant: QuickJSSyncVariant =
   (variantImport as unknown as { default?: QuickJSSyncVariant }).default ?? (variantImport as unknown as QuickJSSyncVariant)
 const require = createRequire(import.meta.url)
-const wasmModule = new WebAssembly.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')))
+/** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
+const wasm = (globalThis as unknown as {
+  WebAssembly: { Module: new (bytes: Uint8Array) => object; Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } }
+}).WebAssembly
+const wasmModule = new wasm.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')))
 
 const SETUP = 'globalThis.greet = (name) => "hello " + name; globalThis.kept = Array.from({ length: 1000 }, (_, i) => i); 1'
 
 async function freshModule(): Promise<{ module: QuickJSWASMModule; memory: Uint8Array }> {
-  const wasmMemory = new WebAssembly.Memory({ initial: 256, maximum: 32768 })
+  const wasmMemory = new wasm.Memory({ initial: 256, maximum: 32768 })
   const module = await newQuickJSWASMModuleFromVariant(newVariant(variant, { wasmModule: wasmModule as never, wasmMemory: wasmMemory as never }))
   return { module, memory: new Uint8Array(wasmMemory.buffer) }
 }
