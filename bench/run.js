@@ -2,7 +2,7 @@
  * The bench driver. `node --expose-gc run.js [--quick] [--only a,b]` runs each case in a fresh
  * child process (so one case's heap, JIT state and loaded peers cannot colour the next), prints
  * a table naming the machine, and writes `results/<date>-<host>[-quick][-<cases>].json`; a
- * complete full run also writes `results/latest.json`, `results/latest.md` and the README table.
+ * complete full run also writes `results/latest.json`, `results/latest.md` and the table in both READMEs.
  *
  * @module
  */
@@ -159,18 +159,25 @@ export function renderMarkdown(report) {
   return `${lines.join('\n')}\n`
 }
 
-/** Replaces the README's block between the `latest` markers with the new table. */
-function updateReadme(markdown) {
-  const file = new URL('./README.md', import.meta.url)
+/**
+ * Replaces the table in bench/README.md (between the `latest` markers) and in the project's
+ * README (between the `bench` markers) with the new one.
+ */
+function updateReadmes(markdown) {
+  // The table's own H1 becomes plain text under the README's heading.
+  const body = markdown.replace(/^# (.*)\n/, '**$1**\n')
+  replaceBlock(new URL('./README.md', import.meta.url), 'latest', body)
+  replaceBlock(new URL('../README.md', import.meta.url), 'bench', body)
+}
+
+function replaceBlock(file, marker, body) {
   if (!fs.existsSync(file)) return
   const text = fs.readFileSync(file, 'utf8')
-  const start = '<!-- latest:start -->'
-  const end = '<!-- latest:end -->'
+  const start = `<!-- ${marker}:start -->`
+  const end = `<!-- ${marker}:end -->`
   const a = text.indexOf(start)
   const b = text.indexOf(end)
   if (a < 0 || b < a) return
-  // The table's own H1 becomes plain text under the README's heading.
-  const body = markdown.replace(/^# (.*)\n/, '**$1**\n')
   fs.writeFileSync(file, `${text.slice(0, a + start.length)}\n${body}${text.slice(b)}`)
 }
 
@@ -212,9 +219,9 @@ async function main() {
   if (complete) {
     fs.writeFileSync(new URL('latest.json', RESULTS), json)
     fs.writeFileSync(new URL('latest.md', RESULTS), markdown)
-    updateReadme(markdown)
+    updateReadmes(markdown)
   }
-  process.stderr.write(`wrote bench/results/${name}${complete ? ', latest.json, latest.md, README.md' : ''}\n`)
+  process.stderr.write(`wrote bench/results/${name}${complete ? ', latest.json, latest.md, bench/README.md, README.md' : ''}\n`)
   if (Object.values(report.cases).some((c) => c.status === 'error')) process.exitCode = 1
 }
 
