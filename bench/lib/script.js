@@ -11,7 +11,8 @@ import { isDeepStrictEqual } from 'node:util'
 // sucrase is a dependency of the product itself; peers use the same transpiler sluice uses so
 // every engine pays for the same work (transpile + run), not just the run.
 const requireFromRoot = createRequire(new URL('../../package.json', import.meta.url))
-const { transform } = requireFromRoot('sucrase')
+/** Loaded on first use: the cold-start child imports this file and must not pay for the peers' sucrase. */
+let transform
 
 /**
  * Model-style TypeScript, the body of an async function: an interface, a generic helper,
@@ -89,6 +90,7 @@ export function isExpected(value) {
 
 /** sucrase, exactly as a host would call it before handing JS to an engine. */
 export function transpile(ts) {
+  transform ??= requireFromRoot('sucrase').transform
   return transform(ts, { transforms: ['typescript'], disableESTransforms: true }).code
 }
 

@@ -101,6 +101,10 @@ beforeAll(async () => {
     },
   })
   await waitForTools(rt, ['rec', 'wa'])
+  // The changed weather server must be reconciled (and its quarantine audited) before `start`,
+  // or that record lands among the execution's own.
+  for (let i = 0; i < 5 && (rt.engine.health().upstreams.weather?.quarantined ?? 0) === 0; i++) await rt.engine.refresh('weather')
+  expect(rt.engine.health().upstreams.weather?.quarantined).toBe(1)
   start = readAudit(auditFile).length
 })
 afterAll(async () => {
