@@ -90,9 +90,11 @@ export interface MemoryInspection {
   recycledFrom?: string
   /** Non-zero bytes in the memory right before this instance was created in it. */
   nonZeroBytesBeforeInstantiation: number
+  /** Bytes the last scrub of a recycled memory examined (less than all when it stopped at the heap's top). */
+  scrubbedBytes?: number
   /** Needles found in this instance's memory before the model's code entered it. */
   needlesAtStart: string[]
-  /** Needles found in this instance's memory after its runtime was disposed, before scrubbing. */
+  /** Needles found in this instance's memory after its run, before scrubbing. */
   needlesAfterRun: string[]
 }
 

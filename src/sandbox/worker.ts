@@ -2,14 +2,16 @@
  * A sandbox worker thread: owns QuickJS WASM instances and runs executions in them.
  *
  * Each execution gets a fresh WASM instance (from the compiled module the pool passes in),
- * prewarmed with runtime, context and prelude. Linear memories are recycled only after the
- * runtime was disposed cleanly and the memory zero-filled; a memory that grew, or whose instance
- * saw an abort or any host-level exception, is dropped. Tool calls go to the main thread as
- * messages; their answers come back as JSON text.
+ * prewarmed with runtime, context and prelude. A finished instance is never disposed: it is
+ * dropped whole and its linear memory zero-filled before any reuse, which costs less than
+ * QuickJS freeing every object one by one (≈0.2 ms) and cannot go wrong half-way. A memory that
+ * grew, or whose instance saw an abort or any host-level exception, is dropped too. Tool calls go
+ * to the main thread as messages; their answers come back as JSON text.
  *
  * The driver rules of research/quickjs-measurements.md §4 apply: pump jobs after every resolve,
- * track every deferred and dispose outstanding ones before the context, keep a wall-clock timer
- * (a guest parked on a never-settling promise never reaches the interrupt handler).
+ * keep a wall-clock timer (a guest parked on a never-settling promise never reaches the
+ * interrupt handler). The rule on disposing deferreds before the context is moot: nothing is
+ * disposed.
  *
  * @module
  */
@@ -28,6 +30,7 @@ import variantImport from '@jitl/quickjs-wasmfile-release-sync'
 import { transform } from 'sucrase'
 import type { GuestOptions, RunEnvelope } from '../../runtime/protocol.js'
 import type { FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
+import { findHeapTopAddress, heapTop } from './heap-top.js'
 import { record, replay, TemplateMismatch, type Template } from './template.js'
 import { transpile, type TranspileResult } from './transpile.js'
 import type { SandboxError, SandboxLimits } from './types.js'
@@ -75,8 +78,9 @@ const preludeJs = (() => {
 // ── memories and instances ────────────────────────────────────────────────────────────────
 
 const spareMemories: WasmMemory[] = []
-/** Which instance last used a memory, for the inspection hook. */
+/** Which instance last used a memory, and how much its scrub examined, for the inspection hook. */
 const lastUser = new WeakMap<WasmMemory, string>()
+const lastScrubBytes = new WeakMap<WasmMemory, number>()
 let instanceCounter = 0
 
 interface Instance {
@@ -113,7 +117,12 @@ async function createInstance(): Promise<Instance> {
   let inspection: Instance['inspection']
   if (boot.inspectMemory) {
     const from = recycled === undefined ? undefined : lastUser.get(recycled)
-    inspection = { nonZeroBytesBeforeInstantiation: countNonZero(memory), ...(from === undefined ? {} : { recycledFrom: from }) }
+    const scrubbedBytes = recycled === undefined ? undefined : lastScrubBytes.get(recycled)
+    inspection = {
+      nonZeroBytesBeforeInstantiation: countNonZero(memory),
+      ...(from === undefined ? {} : { recycledFrom: from }),
+      ...(scrubbedBytes === undefined ? {} : { scrubbedBytes }),
+    }
   }
   lastUser.set(memory, id)
   const module = await newQuickJSWASMModuleFromVariant(
@@ -150,19 +159,6 @@ async function createInstance(): Promise<Instance> {
   return { id, memory, ...built, ...(inspection === undefined ? {} : { inspection }) }
 }
 
-/** Disposes an instance; true when it went cleanly (so its memory may be recycled). */
-function disposeInstance(instance: Instance, handles: Iterable<{ alive: boolean; dispose(): void }>): boolean {
-  try {
-    for (const h of handles) if (h.alive) h.dispose()
-    if (instance.install.alive) instance.install.dispose()
-    instance.ctx.dispose()
-    instance.rt.dispose()
-    return true
-  } catch {
-    return false
-  }
-}
-
 // ── chores: dispose, scrub, refill, off the critical path ──────────────────────────────────
 //
 // A finished execution's result is sent first; its instance is disposed, its memory zeroed and
@@ -181,17 +177,34 @@ const SCRUB_STEP_BYTES = 4 * 1024 * 1024
 
 interface Retired {
   instance: Instance
-  /** Handles to dispose before the context; null when the instance is already disposed. */
-  handles: { alive: boolean; dispose(): void }[] | null
   poisoned: boolean
 }
 
 const retired: Retired[] = []
-const scrubbing: { memory: WasmMemory; offset: number }[] = []
+interface ScrubJob {
+  memory: WasmMemory
+  offset: number
+  /** Zeroing stops here: the heap's top, or the end of the memory. */
+  end: number
+  /** When the job also audits the part above the heap's top: where that part starts. */
+  auditFrom?: number
+}
+const scrubbing: ScrubJob[] = []
 let creating = 0
 let choreScheduled = false
 /** While an execution waits on the host, chores wait this long, so a quick answer finds the thread free. */
 const CHORE_DELAY_BUSY_MS = 2
+
+/**
+ * The address of the heap's top (see heap-top.ts): found by a probe once the worker is idle,
+ * null when the probe was inconclusive or an audit found dirt above it, after which every scrub
+ * reads the whole memory again.
+ */
+let heapTopAddress: number | null | undefined
+let probingHeapTop = false
+/** One scrub in this many also reads the memory above the heap's top, to prove the shortcut. */
+const SCRUB_AUDIT_EVERY = 64
+let scrubCount = 0
 
 function scheduleChores(): void {
   if (choreScheduled) return
@@ -209,7 +222,7 @@ function runChore(): void {
 
 /** One step of background work, most urgent first; false when there is nothing left to do. */
 function choreStep(): boolean {
-  disposeRetired()
+  queueRetired()
   const short = warm.length + creating < boot.prewarm
   if (short && spareMemories.length > 0) return startCreate()
   const job = scrubbing[0]
@@ -224,6 +237,7 @@ function choreStep(): boolean {
   }
   // Nothing to recycle: a new memory.
   if (short) return startCreate()
+  if (heapTopAddress === undefined && !probingHeapTop && executions.size === 0) startHeapTopProbe()
   return false
 }
 
@@ -234,37 +248,61 @@ function choreStep(): boolean {
 function takeRecycledMemory(): WasmMemory | undefined {
   const spare = spareMemories.pop()
   if (spare !== undefined) return spare
-  disposeRetired()
+  queueRetired()
   const job = scrubbing.shift()
   if (job === undefined) return undefined
   while (!scrubStep(job));
   return job.memory
 }
 
-function disposeRetired(): void {
+function queueRetired(): void {
   for (let old = retired.shift(); old !== undefined; old = retired.shift()) {
-    const clean = (old.handles === null || disposeInstance(old.instance, old.handles)) && !old.poisoned
     const memory = old.instance.memory
+    const size = memory.buffer.byteLength
     // A memory that grew, or whose instance failed at host level, is dropped, never reused.
-    if (clean && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) {
-      // Under saturation the oldest is dropped unscrubbed (never reused, freed by the GC)
-      // rather than queued, so the backlog stays bounded.
-      if (scrubbing.length >= SPARE_MEMORIES) scrubbing.shift()
-      scrubbing.push({ memory, offset: 0 })
-    }
+    if (old.poisoned || size !== INITIAL_PAGES * PAGE_BYTES) continue
+    // Under saturation the oldest is dropped unscrubbed (never reused, freed by the GC)
+    // rather than queued, so the backlog stays bounded.
+    if (scrubbing.length >= SPARE_MEMORIES) scrubbing.shift()
+    const top = typeof heapTopAddress === 'number' ? heapTop(new Uint8Array(memory.buffer), heapTopAddress, SCRUB_CHUNK_BYTES) : undefined
+    if (top === undefined) scrubbing.push({ memory, offset: 0, end: size })
+    else if (++scrubCount % SCRUB_AUDIT_EVERY === 0) scrubbing.push({ memory, offset: 0, end: size, auditFrom: top })
+    else scrubbing.push({ memory, offset: 0, end: top })
   }
 }
 
-/** Zeroes the next part of a memory, chunk by chunk; true when the whole memory is zero. */
-function scrubStep(job: { memory: WasmMemory; offset: number }): boolean {
+/** Zeroes the next part of a memory, chunk by chunk; true when the job is done. */
+function scrubStep(job: ScrubJob): boolean {
   const bytes = Buffer.from(job.memory.buffer)
-  const end = Math.min(bytes.length, job.offset + SCRUB_STEP_BYTES)
+  const end = Math.min(job.end, job.offset + SCRUB_STEP_BYTES)
   for (let at = job.offset; at < end; at += SCRUB_CHUNK_BYTES) {
     const chunkEnd = Math.min(end, at + SCRUB_CHUNK_BYTES)
-    if (bytes.compare(ZERO_CHUNK, 0, chunkEnd - at, at, chunkEnd) !== 0) bytes.fill(0, at, chunkEnd)
+    if (bytes.compare(ZERO_CHUNK, 0, chunkEnd - at, at, chunkEnd) === 0) continue
+    bytes.fill(0, at, chunkEnd)
+    // Something above the heap's top was written: the shortcut is wrong, stop taking it.
+    if (job.auditFrom !== undefined && at >= job.auditFrom) heapTopAddress = null
   }
   job.offset = end
-  return end === bytes.length
+  if (end < job.end) return false
+  if (boot.inspectMemory) lastScrubBytes.set(job.memory, job.end)
+  return true
+}
+
+/** Finds the heap's top in a throwaway instance (≈20 ms, once, when the worker is idle). */
+function startHeapTopProbe(): void {
+  probingHeapTop = true
+  const memory = new WasmMemoryCtor({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
+  newQuickJSWASMModuleFromVariant(newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }))
+    .then((module) => {
+      const ctx = module.newRuntime().newContext()
+      heapTopAddress = findHeapTopAddress(ctx, new Uint8Array(memory.buffer)) ?? null
+    })
+    .catch(() => {
+      heapTopAddress = null
+    })
+    .finally(() => {
+      probingHeapTop = false
+    })
 }
 
 function startCreate(): boolean {
@@ -283,8 +321,8 @@ function startCreate(): boolean {
 }
 
 /** Hands an instance to the background chores; its memory is scrubbed before any reuse. */
-function retire(instance: Instance, handles: Retired['handles'], poisoned: boolean): void {
-  retired.push({ instance, handles, poisoned })
+function retire(instance: Instance, poisoned: boolean): void {
+  retired.push({ instance, poisoned })
   scheduleChores()
 }
 
@@ -346,10 +384,8 @@ interface ExecutionSetup {
 class Execution {
   private done = false
   private poisoned = false
-  private readonly deferreds = new Set<QuickJSDeferredPromise>()
   private readonly inFlight = new Map<number, PendingCall>()
   private readonly waiting: PendingCall[] = []
-  private readonly handles: QuickJSHandle[] = []
   private resultPromise: QuickJSHandle | undefined
   private timer: NodeJS.Timeout | undefined
   private nextCallId = 0
@@ -404,7 +440,6 @@ class Execution {
       const installed = ctx.callFunction(this.instance.install, ctx.undefined, dispatch, log, manifest, guestOptions)
       for (const h of [dispatch, log, manifest, guestOptions]) h.dispose()
       const api = ctx.unwrapResult(installed)
-      this.handles.push(api)
 
       if (this.needles !== undefined) this.needlesAtStart = findNeedles(this.instance.memory, this.needles)
 
@@ -416,17 +451,13 @@ class Execution {
         return
       }
       const body = compiled.value
-      this.handles.push(body)
       const run = ctx.getProp(api, 'run')
-      this.handles.push(run)
       const started = ctx.callFunction(run, api, body)
       if (started.error) {
-        this.handles.push(started.error)
         this.finish({ ok: false, error: this.engineError(started.error) })
         return
       }
       this.resultPromise = started.value
-      this.handles.push(started.value)
       this.pump()
     } catch (e) {
       this.hostFailure(e)
@@ -440,7 +471,6 @@ class Execution {
       for (;;) {
         const jobs = this.rt.executePendingJobs(JOB_BATCH)
         if (jobs.error) {
-          this.handles.push(jobs.error)
           this.finish({ ok: false, error: this.engineError(jobs.error) })
           return
         }
@@ -462,11 +492,9 @@ class Execution {
     const state = this.ctx.getPromiseState(promise)
     if (state.type === 'pending') return false
     if (state.type === 'rejected') {
-      this.handles.push(state.error)
       this.finish({ ok: false, error: this.engineError(state.error) })
       return true
     }
-    this.handles.push(state.value)
     const envelope = this.ctx.typeof(state.value) === 'string' ? this.ctx.getString(state.value) : undefined
     if (envelope === undefined) {
       this.finish({ ok: false, error: { code: 'INTERNAL', message: 'the runtime returned no result' } })
@@ -542,7 +570,6 @@ class Execution {
     const tool = ctx.getString(toolH)
     const argsJson = ctx.getString(argsH)
     const deferred = ctx.newPromise()
-    this.deferreds.add(deferred)
     const argsBytes = Buffer.byteLength(argsJson)
     const name = `${server}.${tool}`
     let refusal: string | undefined
@@ -594,7 +621,6 @@ class Execution {
       const value = this.ctx.newString(json)
       deferred.resolve(value)
       value.dispose()
-      this.deferreds.delete(deferred)
       this.pump()
     } catch (e) {
       this.hostFailure(e)
@@ -664,24 +690,19 @@ class Execution {
       runMs: performance.now() - this.startedAt,
       instanceId: this.instance.id,
     }
-    const handles = [...this.deferreds, ...this.handles.reverse()]
     this.onFinished(this)
-    if (this.needles === undefined) {
-      // The result goes out first; disposal and scrubbing happen between later messages.
-      this.sink({ type: 'done', execId: this.execId, done })
-      retire(this.instance, handles, this.poisoned)
-      return
+    if (this.needles !== undefined) {
+      // Inspection reads the memory as the run left it, before the scrub.
+      done.memory = {
+        ...this.instance.inspection,
+        nonZeroBytesBeforeInstantiation: this.instance.inspection?.nonZeroBytesBeforeInstantiation ?? -1,
+        needlesAtStart: this.needlesAtStart,
+        needlesAfterRun: findNeedles(this.instance.memory, this.needles),
+      }
     }
-    // Inspection needs the memory as the disposed runtime left it, before the scrub.
-    const clean = disposeInstance(this.instance, handles) && !this.poisoned
-    done.memory = {
-      ...this.instance.inspection,
-      nonZeroBytesBeforeInstantiation: this.instance.inspection?.nonZeroBytesBeforeInstantiation ?? -1,
-      needlesAtStart: this.needlesAtStart,
-      needlesAfterRun: findNeedles(this.instance.memory, this.needles),
-    }
+    // The result goes out first; scrubbing happens between later messages.
     this.sink({ type: 'done', execId: this.execId, done })
-    retire(this.instance, null, !clean)
+    retire(this.instance, this.poisoned)
   }
 }
 

@@ -341,4 +341,33 @@ describe('SandboxPool memory isolation', () => {
       await inspecting.close()
     }
   })
+
+  it('scrubs up to the heap top, which covers a secret written high in the memory', async () => {
+    const inspecting = await createPool({ workers: 1, prewarm: 0, inspectMemory: true })
+    const call = async () => ({ ok: true as const, value: null })
+    try {
+      const secret = 'HIGH-SECRET-51c0e8'
+      // Idle time lets the worker find the heap top; then a run writes ≈8 MiB and the secret last.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const first = await inspecting.execute(
+        { code: `const s = "x".repeat(8e6) + "${secret}"; s.length`, manifest: MANIFEST, onCall: call },
+        { inspectMemory: { needles: [secret] } },
+      )
+      expect(first.memory?.needlesAfterRun).toEqual([secret])
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const next = await inspecting.execute({ code: '2', manifest: MANIFEST, onCall: call }, { inspectMemory: { needles: [secret] } })
+      expect(next.memory?.recycledFrom).toBe(first.instanceId)
+      // The whole 16 MiB was zero before the instance was created, though the scrub examined less.
+      expect(next.memory?.nonZeroBytesBeforeInstantiation).toBe(0)
+      expect(next.memory?.scrubbedBytes).toBeGreaterThan(8e6)
+      expect(next.memory?.scrubbedBytes).toBeLessThan(16 * 1024 * 1024)
+      expect(next.memory?.needlesAtStart).toEqual([])
+      // And a small run afterwards is scrubbed to its own, lower top.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const after = await inspecting.execute({ code: '3', manifest: MANIFEST, onCall: call }, { inspectMemory: { needles: [secret] } })
+      expect(after.memory?.scrubbedBytes).toBeLessThan(next.memory!.scrubbedBytes!)
+    } finally {
+      await inspecting.close()
+    }
+  })
 })
