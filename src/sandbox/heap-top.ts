@@ -19,8 +19,9 @@ import type { QuickJSContext } from 'quickjs-emscripten-core'
 
 /** Static data sits in the first pages; the break variable is there. */
 const STATIC_SCAN_BYTES = 256 * 1024
-const FIRST_BYTES = 3 * 1024 * 1024
-const SECOND_BYTES = 6 * 1024 * 1024
+/** Larger than the free space a fresh context's heap has, so each one moves the break. */
+const FIRST_BYTES = 1024 * 1024
+const SECOND_BYTES = 2 * 1024 * 1024
 
 /**
  * Finds the address of the heap break in a fresh, otherwise unused context over `memory`;
@@ -43,7 +44,8 @@ export function findHeapTopAddress(ctx: QuickJSContext, memory: Uint8Array): num
   const found: number[] = []
   for (let i = 0; i < grown.length; i++) {
     const g = grown[i]!
-    if (g - before[i]! < FIRST_BYTES || g < dirtyTop || g > memory.byteLength) continue
+    // The break moves by the allocation less what was free at the top of the heap.
+    if (g - before[i]! < FIRST_BYTES / 2 || g < dirtyTop || g > memory.byteLength) continue
     if (freed[i] !== g) continue
     if (regrown[i]! < dirtyTop2 || regrown[i]! > memory.byteLength) continue
     found.push(i * 4)

@@ -201,7 +201,8 @@ const CHORE_DELAY_BUSY_MS = 2
  * reads the whole memory again.
  */
 let heapTopAddress: number | null | undefined
-let probingHeapTop = false
+/** The probe waits for an idle moment this long after start-up, so it never delays a first run. */
+const HEAP_TOP_PROBE_DELAY_MS = 1000
 /** One scrub in this many also reads the memory above the heap's top, to prove the shortcut. */
 const SCRUB_AUDIT_EVERY = 64
 let scrubCount = 0
@@ -237,7 +238,6 @@ function choreStep(): boolean {
   }
   // Nothing to recycle: a new memory.
   if (short) return startCreate()
-  if (heapTopAddress === undefined && !probingHeapTop && executions.size === 0) startHeapTopProbe()
   return false
 }
 
@@ -288,9 +288,12 @@ function scrubStep(job: ScrubJob): boolean {
   return true
 }
 
-/** Finds the heap's top in a throwaway instance (≈20 ms, once, when the worker is idle). */
-function startHeapTopProbe(): void {
-  probingHeapTop = true
+/** Finds the heap's top in a throwaway instance (≈5 ms, once, when the worker is idle). */
+function probeHeapTopWhenIdle(): void {
+  if (executions.size > 0 || retired.length + scrubbing.length > 0 || creating > 0) {
+    setTimeout(probeHeapTopWhenIdle, 50).unref()
+    return
+  }
   const memory = new WasmMemoryCtor({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
   newQuickJSWASMModuleFromVariant(newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }))
     .then((module) => {
@@ -299,9 +302,6 @@ function startHeapTopProbe(): void {
     })
     .catch(() => {
       heapTopAddress = null
-    })
-    .finally(() => {
-      probingHeapTop = false
     })
 }
 
@@ -821,6 +821,7 @@ async function warmUp(): Promise<void> {
 
 warmUp()
   .then(() => {
+    setTimeout(probeHeapTopWhenIdle, HEAP_TOP_PROBE_DELAY_MS).unref()
     // The warm-up's own finish schedules the prewarmed instances.
     send({ type: 'ready', warm: warm.length })
   })

@@ -347,8 +347,9 @@ describe('SandboxPool memory isolation', () => {
     const call = async () => ({ ok: true as const, value: null })
     try {
       const secret = 'HIGH-SECRET-51c0e8'
-      // Idle time lets the worker find the heap top; then a run writes ≈8 MiB and the secret last.
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      // The worker finds the heap top once it has been idle for a second; then a run writes
+      // ≈8 MiB and the secret last.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
       const first = await inspecting.execute(
         { code: `const s = "x".repeat(8e6) + "${secret}"; s.length`, manifest: MANIFEST, onCall: call },
         { inspectMemory: { needles: [secret] } },
