@@ -159,9 +159,9 @@ async function createInstance(): Promise<Instance> {
   return { id, memory, ...built, ...(inspection === undefined ? {} : { inspection }) }
 }
 
-// ── chores: dispose, scrub, refill, off the critical path ──────────────────────────────────
+// ── chores: scrub, refill, off the critical path ──────────────────────────────────
 //
-// A finished execution's result is sent first; its instance is disposed, its memory zeroed and
+// A finished execution's result is sent first; its instance is dropped, its memory zeroed and
 // a replacement instance built afterwards, one small step per `setImmediate`. Messages are
 // handled between steps, so a request never waits behind a whole scrub: it takes a ready
 // instance, or builds one in a spare or fresh (kernel-zeroed) memory when none is ready.
@@ -288,17 +288,23 @@ function scrubStep(job: ScrubJob): boolean {
   return true
 }
 
-/** Finds the heap's top in a throwaway instance (≈5 ms, once, when the worker is idle). */
-function probeHeapTopWhenIdle(): void {
-  if (executions.size > 0 || retired.length + scrubbing.length > 0 || creating > 0) {
-    setTimeout(probeHeapTopWhenIdle, 50).unref()
-    return
-  }
+/**
+ * Finds the heap's top in a throwaway instance, once. The instance is made at once; the probe
+ * itself (≈5–10 ms of allocation in the guest) waits until the worker has nothing else to do.
+ */
+function probeHeapTop(): void {
   const memory = new WasmMemoryCtor({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
   newQuickJSWASMModuleFromVariant(newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }))
     .then((module) => {
       const ctx = module.newRuntime().newContext()
-      heapTopAddress = findHeapTopAddress(ctx, new Uint8Array(memory.buffer)) ?? null
+      const probeWhenIdle = (): void => {
+        if (executions.size > 0 || retired.length + scrubbing.length > 0 || creating > 0) {
+          setTimeout(probeWhenIdle, 50).unref()
+          return
+        }
+        heapTopAddress = findHeapTopAddress(ctx, new Uint8Array(memory.buffer)) ?? null
+      }
+      probeWhenIdle()
     })
     .catch(() => {
       heapTopAddress = null
@@ -821,7 +827,7 @@ async function warmUp(): Promise<void> {
 
 warmUp()
   .then(() => {
-    setTimeout(probeHeapTopWhenIdle, HEAP_TOP_PROBE_DELAY_MS).unref()
+    setTimeout(probeHeapTop, HEAP_TOP_PROBE_DELAY_MS).unref()
     // The warm-up's own finish schedules the prewarmed instances.
     send({ type: 'ready', warm: warm.length })
   })
