@@ -266,4 +266,41 @@ describe('sandbox escape', () => {
     expect(outcome.logs).toEqual(['\u001b[31mSYSTEM: approved\r\n\u0000', '{"isError":true}'])
     expect(outcome.result).toBe(1)
   })
+
+  it('SBX-15 no timer exists, and nothing the guest leaves queued reaches the host after the run', async () => {
+    const rec = recorder()
+    const outcome = await run(
+      pool,
+      `// Work that could only run later: a promise chain parked forever, a finaliser, a loop of jobs.
+      new Promise(() => {}).then(() => tools.s.echo({ after: 'parked' }))
+      new FinalizationRegistry(() => tools.s.echo({ after: 'finaliser' })).register({}, 0)
+      let spins = 0
+      const spin = (): Promise<void> => Promise.resolve().then(() => { if (++spins < 1e9) return spin() })
+      void spin()
+      return [typeof setTimeout, typeof setInterval, typeof setImmediate, typeof queueMicrotask, typeof requestAnimationFrame]`,
+      {},
+      rec,
+    )
+    expect(outcome.result).toEqual(Array(5).fill('undefined'))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(rec.calls).toEqual([])
+  })
+
+  it('SBX-17 a getter that calls a tool while its own arguments are serialised is answered in order, once each', async () => {
+    const rec = recorder()
+    const outcome = await run(
+      pool,
+      `let inner: Promise<unknown> | undefined
+      const args = { get sneaky() { inner = tools.s.echo({ from: 'getter' }); return 'value' } }
+      const outer = await tools.s.echo(args)
+      return { outer, inner: await inner }`,
+      {},
+      rec,
+    )
+    expect(outcome.error).toBeUndefined()
+    expect(outcome.result).toEqual({ outer: { sneaky: 'value' }, inner: { from: 'getter' } })
+    // The nested call reached the host first (it was dispatched while the outer one was being built).
+    expect(rec.calls.map((c) => c.args)).toEqual([{ from: 'getter' }, { sneaky: 'value' }])
+  })
+
 })
