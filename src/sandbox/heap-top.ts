@@ -16,6 +16,7 @@
  * @module
  */
 import type { QuickJSContext } from 'quickjs-emscripten-core'
+import { bufferOf, isZero, ZERO_CHECK_MAX_BYTES } from './zeroes.js'
 
 /** Static data sits in the first pages; the break variable is there. */
 const STATIC_SCAN_BYTES = 256 * 1024
@@ -60,17 +61,14 @@ export function heapTop(memory: Uint8Array, address: number, align: number): num
   return Math.min(memory.byteLength, Math.ceil(top / align) * align)
 }
 
-const CHUNK_BYTES = 64 * 1024
-const ZERO_CHUNK = Buffer.alloc(CHUNK_BYTES)
-
 /** One past the last non-zero byte. */
 function highestNonZero(memory: Uint8Array): number {
-  const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength)
+  const view = bufferOf(memory)
   let end = view.length
-  // Whole zero chunks first (native compare), then byte by byte inside the last dirty one.
+  // Whole zero chunks first, then byte by byte inside the last dirty one.
   while (end > 0) {
-    const start = Math.max(0, end - CHUNK_BYTES)
-    if (view.compare(ZERO_CHUNK, 0, end - start, start, end) !== 0) break
+    const start = Math.max(0, end - ZERO_CHECK_MAX_BYTES)
+    if (!isZero(view, start, end)) break
     end = start
   }
   while (end > 0 && view[end - 1] === 0) end--

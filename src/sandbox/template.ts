@@ -18,9 +18,10 @@
  *
  * @module
  */
+import { bufferOf, isZero } from './zeroes.js'
+
 /** Granularity of the page copy; 4 KiB keeps the stamp at the ≈60 pages QuickJS really writes. */
 const PAGE_BYTES = 4096
-const ZERO_PAGE = Buffer.alloc(PAGE_BYTES)
 
 interface TapeEntry {
   readonly name: string
@@ -108,11 +109,10 @@ export function replay<T>(ffi: object, memory: Uint8Array, template: Template, b
 }
 
 function nonZeroPages(memory: Uint8Array): Set<number> {
-  const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength)
+  const view = bufferOf(memory)
   const pages = new Set<number>()
   for (let offset = 0; offset < view.length; offset += PAGE_BYTES) {
-    const end = Math.min(view.length, offset + PAGE_BYTES)
-    if (view.compare(ZERO_PAGE, 0, end - offset, offset, end) !== 0) pages.add(offset)
+    if (!isZero(view, offset, Math.min(view.length, offset + PAGE_BYTES))) pages.add(offset)
   }
   return pages
 }

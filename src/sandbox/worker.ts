@@ -33,6 +33,7 @@ import type { FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js
 import { findHeapTopAddress, heapTop } from './heap-top.js'
 import { record, replay, TemplateMismatch, type Template } from './template.js'
 import { transpile, type TranspileResult } from './transpile.js'
+import { bufferOf, isZero, ZERO_CHECK_MAX_BYTES } from './zeroes.js'
 import type { SandboxError, SandboxLimits } from './types.js'
 
 const PAGE_BYTES = 64 * 1024
@@ -170,8 +171,7 @@ async function createInstance(): Promise<Instance> {
 // and allocating one per execution made garbage collection the largest cost of a run.
 
 /** Scrub granularity: a chunk that compares equal to zeros is left alone (and uncommitted). */
-const SCRUB_CHUNK_BYTES = 64 * 1024
-const ZERO_CHUNK = Buffer.alloc(SCRUB_CHUNK_BYTES)
+const SCRUB_CHUNK_BYTES = ZERO_CHECK_MAX_BYTES
 /** Bytes examined per step: ≈0.15 ms of work, so a request arriving meanwhile hardly waits. */
 const SCRUB_STEP_BYTES = 4 * 1024 * 1024
 
@@ -273,11 +273,11 @@ function queueRetired(): void {
 
 /** Zeroes the next part of a memory, chunk by chunk; true when the job is done. */
 function scrubStep(job: ScrubJob): boolean {
-  const bytes = Buffer.from(job.memory.buffer)
+  const bytes = bufferOf(job.memory.buffer)
   const end = Math.min(job.end, job.offset + SCRUB_STEP_BYTES)
   for (let at = job.offset; at < end; at += SCRUB_CHUNK_BYTES) {
     const chunkEnd = Math.min(end, at + SCRUB_CHUNK_BYTES)
-    if (bytes.compare(ZERO_CHUNK, 0, chunkEnd - at, at, chunkEnd) === 0) continue
+    if (isZero(bytes, at, chunkEnd)) continue
     bytes.fill(0, at, chunkEnd)
     // Something above the heap's top was written: the shortcut is wrong, stop taking it.
     if (job.auditFrom !== undefined && at >= job.auditFrom) heapTopAddress = null

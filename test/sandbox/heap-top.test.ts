@@ -3,24 +3,13 @@
  * the break, and the break stays at or above every byte any workload writes, which is what lets
  * a scrub stop there.
  */
-import { createRequire } from 'node:module'
-import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSSyncVariant } from 'quickjs-emscripten-core'
-import variantImport from '@jitl/quickjs-wasmfile-release-sync'
 import { findHeapTopAddress, heapTop } from '../../src/sandbox/heap-top.js'
-
-const variant: QuickJSSyncVariant =
-  (variantImport as unknown as { default?: QuickJSSyncVariant }).default ?? (variantImport as unknown as QuickJSSyncVariant)
-const wasm = (globalThis as unknown as {
-  WebAssembly: { Module: new (bytes: Uint8Array) => object; Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } }
-}).WebAssembly
-const wasmModule = new wasm.Module(readFileSync(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm')))
+import { freshModule } from './quickjs.js'
 
 async function freshContext() {
-  const wasmMemory = new wasm.Memory({ initial: 256, maximum: 32768 })
-  const module = await newQuickJSWASMModuleFromVariant(newVariant(variant, { wasmModule: wasmModule as never, wasmMemory: wasmMemory as never }))
-  return { ctx: module.newRuntime().newContext(), memory: new Uint8Array(wasmMemory.buffer) }
+  const { module, memory } = await freshModule()
+  return { ctx: module.newRuntime().newContext(), memory }
 }
 
 function highestNonZero(memory: Uint8Array): number {

@@ -2,29 +2,12 @@
  * Instance templates (src/sandbox/template.ts) against the real QuickJS module: a replayed
  * instance works like one built in full, and a build that strays from the recording is refused.
  */
-import { createRequire } from 'node:module'
-import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSSyncVariant, type QuickJSWASMModule } from 'quickjs-emscripten-core'
-import variantImport from '@jitl/quickjs-wasmfile-release-sync'
+import type { QuickJSWASMModule } from 'quickjs-emscripten-core'
 import { record, replay, TemplateMismatch } from '../../src/sandbox/template.js'
-
-const variant: QuickJSSyncVariant =
-  (variantImport as unknown as { default?: QuickJSSyncVariant }).default ?? (variantImport as unknown as QuickJSSyncVariant)
-const require = createRequire(import.meta.url)
-/** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
-const wasm = (globalThis as unknown as {
-  WebAssembly: { Module: new (bytes: Uint8Array) => object; Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } }
-}).WebAssembly
-const wasmModule = new wasm.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')))
+import { freshModule } from './quickjs.js'
 
 const SETUP = 'globalThis.greet = (name) => "hello " + name; globalThis.kept = Array.from({ length: 1000 }, (_, i) => i); 1'
-
-async function freshModule(): Promise<{ module: QuickJSWASMModule; memory: Uint8Array }> {
-  const wasmMemory = new wasm.Memory({ initial: 256, maximum: 32768 })
-  const module = await newQuickJSWASMModuleFromVariant(newVariant(variant, { wasmModule: wasmModule as never, wasmMemory: wasmMemory as never }))
-  return { module, memory: new Uint8Array(wasmMemory.buffer) }
-}
 
 function build(module: QuickJSWASMModule, source: string) {
   return () => {
