@@ -181,8 +181,8 @@ function rotl(x: number, k: number): number {
 /** Builds the `tools` namespace, the `console`, and the runner. Called once per execution. */
 export function install(dispatch: HostDispatch, log: HostLog, manifestJson: string, optionsJson: string): PreludeApi {
   const manifest = jsonParse(manifestJson) as WireManifest
-  const limits = jsonParse(optionsJson) as GuestOptions
-  objectDefineProperty(Math, 'random', { value: seededRandom(limits.randomSeed), writable: true, enumerable: false, configurable: true })
+  const options = jsonParse(optionsJson) as GuestOptions
+  objectDefineProperty(Math, 'random', { value: seededRandom(options.randomSeed), writable: true, enumerable: false, configurable: true })
   /** Errors made from host answers → the call site, for line/column of an uncaught one. */
   const hostErrors: WeakMap<object, unknown> = new WeakMapCtor()
 
@@ -298,8 +298,8 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
       return errorEnvelope('RUNTIME_ERROR', `the result is not JSON-serialisable: ${describeThrown(e)}`, undefined)
     }
     if (json === undefined) return '{"ok":true}'
-    if (json.length > limits.maxOutputBytes || utf8Length(json) > limits.maxOutputBytes) {
-      return errorEnvelope('OUTPUT_LIMIT', `the result is larger than ${limits.maxOutputBytes} bytes once serialised`, undefined)
+    if (json.length > options.maxOutputBytes || utf8Length(json) > options.maxOutputBytes) {
+      return errorEnvelope('OUTPUT_LIMIT', `the result is larger than ${options.maxOutputBytes} bytes once serialised`, undefined)
     }
     return '{"ok":true,"result":' + json + '}'
   }

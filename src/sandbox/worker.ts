@@ -441,7 +441,7 @@ class Execution {
       const dispatch = ctx.newFunction('dispatch', (...args) => this.dispatch(args))
       const log = ctx.newFunction('log', (arg) => this.log(arg))
       const manifest = ctx.newString(manifestJson)
-      const options: GuestOptions = { maxOutputBytes: this.limits.maxOutputBytes, randomSeed: [...randomSeed()] }
+      const options: GuestOptions = { maxOutputBytes: this.limits.maxOutputBytes, randomSeed: randomSeed() }
       const guestOptions = ctx.newString(JSON.stringify(options))
       const installed = ctx.callFunction(this.instance.install, ctx.undefined, dispatch, log, manifest, guestOptions)
       for (const h of [dispatch, log, manifest, guestOptions]) h.dispose()
