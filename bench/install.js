@@ -15,9 +15,16 @@ import { fileURLToPath } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const env = { ...process.env }
 const prefix = path.resolve(process.execPath, '..', '..')
-if (!env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_version.h'))) {
+if (
+  !env.npm_config_nodedir &&
+  fs.existsSync(path.join(prefix, 'include', 'node', 'node_version.h'))
+) {
   env.npm_config_nodedir = prefix
 }
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const r = spawnSync(npm, ['install', '--no-audit', '--no-fund'], { cwd: here, env, stdio: 'inherit' })
+const r = spawnSync(npm, ['install', '--no-audit', '--no-fund'], {
+  cwd: here,
+  env,
+  stdio: 'inherit',
+})
 process.exit(r.status ?? 1)

@@ -43,7 +43,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}; try --help`)
   }
   for (const id of args.only ?? []) {
-    if (!(id in CASES)) throw new Error(`unknown case "${id}"; cases: ${Object.keys(CASES).join(', ')}`)
+    if (!(id in CASES))
+      throw new Error(`unknown case "${id}"; cases: ${Object.keys(CASES).join(', ')}`)
   }
   return args
 }
@@ -73,12 +74,18 @@ function spawnCase(id, quick) {
   const args = ['--expose-gc', fileURLToPath(import.meta.url), '--case', id, '--out', out]
   if (quick) args.push('--quick')
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: HERE, stdio: ['ignore', 'inherit', 'inherit'] })
+    const child = spawn(process.execPath, args, {
+      cwd: HERE,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
     child.on('exit', (code, signal) => {
       try {
         resolve(JSON.parse(fs.readFileSync(out, 'utf8')))
       } catch {
-        resolve({ status: 'error', reason: `case process exited with ${signal ?? code} and no result` })
+        resolve({
+          status: 'error',
+          reason: `case process exited with ${signal ?? code} and no result`,
+        })
       } finally {
         fs.rmSync(out, { force: true })
       }
@@ -101,8 +108,15 @@ function machine() {
 
 function gitRevision() {
   try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', '../src'], { cwd: HERE, encoding: 'utf8' }).trim() !== ''
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: HERE,
+      encoding: 'utf8',
+    }).trim()
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', '../src'], {
+        cwd: HERE,
+        encoding: 'utf8',
+      }).trim() !== ''
     return { commit, srcDirty: dirty }
   } catch {
     return undefined
@@ -121,7 +135,9 @@ export function renderMarkdown(report) {
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.platform}; ` +
       `load average at start ${m.loadAvg.join(' / ')}` +
-      (report.git === undefined ? '' : `; sluice ${report.git.commit}${report.git.srcDirty ? ' (src modified)' : ''}`) +
+      (report.git === undefined
+        ? ''
+        : `; sluice ${report.git.commit}${report.git.srcDirty ? ' (src modified)' : ''}`) +
       '.',
     '',
   ]
@@ -137,13 +153,17 @@ export function renderMarkdown(report) {
       continue
     }
     for (const x of c.metrics) {
-      if (x.skipped !== undefined) skipped.push(`- \`${id}\` / ${x.label} skipped: ${cell(x.skipped)}`)
+      if (x.skipped !== undefined)
+        skipped.push(`- \`${id}\` / ${x.label} skipped: ${cell(x.skipped)}`)
       else if (x.stats !== undefined) {
         const s = x.stats
         latency.push(
           `| ${id} | ${cell(x.label.trim())}${x.note ? ` (${cell(x.note)})` : ''} | ${fmtMs(s.p50)} | ${fmtMs(s.p95)} | ${fmtMs(s.p99)} | ${fmtMs(s.mean)} | ${s.n} | ${ratio(x.ratio)} | ${cell(x.target)} | ${met(x)} |`,
         )
-      } else derived.push(x.ratio === undefined ? [id, x] : [id, { ...x, value: `${x.value}; ${ratio(x.ratio)}` }])
+      } else
+        derived.push(
+          x.ratio === undefined ? [id, x] : [id, { ...x, value: `${x.value}; ${ratio(x.ratio)}` }],
+        )
     }
   }
   if (latency.length > 2) lines.push(...latency)
@@ -151,11 +171,18 @@ export function renderMarkdown(report) {
     if (latency.length > 2) lines.push('')
     lines.push('| case | metric | result | target | met |', '|---|---|---|---|---|')
     for (const [id, x] of derived) {
-      lines.push(`| ${id} | ${cell(x.label)} | ${cell(x.value)}${x.note ? ` (${cell(x.note)})` : ''} | ${cell(x.target)} | ${met(x)} |`)
+      lines.push(
+        `| ${id} | ${cell(x.label)} | ${cell(x.value)}${x.note ? ` (${cell(x.note)})` : ''} | ${cell(x.target)} | ${met(x)} |`,
+      )
     }
   }
   if (skipped.length > 0) lines.push('', 'Not measured:', ...skipped)
-  lines.push('', `Cases ran in ${Object.values(report.cases).reduce((s, c) => s + c.seconds, 0).toFixed(0)} s; one fresh process per case.`)
+  lines.push(
+    '',
+    `Cases ran in ${Object.values(report.cases)
+      .reduce((s, c) => s + c.seconds, 0)
+      .toFixed(0)} s; one fresh process per case.`,
+  )
   return `${lines.join('\n')}\n`
 }
 
@@ -204,7 +231,9 @@ async function main() {
     process.stderr.write(`${id}…\n`)
     report.cases[id] = await spawnCase(id, args.quick)
     const c = report.cases[id]
-    process.stderr.write(`${id}: ${c.status}${c.reason ? ` (${c.reason.split('\n')[0]})` : ''}, ${c.seconds?.toFixed(1) ?? '?'} s\n`)
+    process.stderr.write(
+      `${id}: ${c.status}${c.reason ? ` (${c.reason.split('\n')[0]})` : ''}, ${c.seconds?.toFixed(1) ?? '?'} s\n`,
+    )
   }
   const markdown = renderMarkdown(report)
   process.stdout.write(`\n${markdown}`)
@@ -221,7 +250,9 @@ async function main() {
     fs.writeFileSync(new URL('latest.md', RESULTS), markdown)
     updateReadmes(markdown)
   }
-  process.stderr.write(`wrote bench/results/${name}${complete ? ', latest.json, latest.md, bench/README.md, README.md' : ''}\n`)
+  process.stderr.write(
+    `wrote bench/results/${name}${complete ? ', latest.json, latest.md, bench/README.md, README.md' : ''}\n`,
+  )
   if (Object.values(report.cases).some((c) => c.status === 'error')) process.exitCode = 1
 }
 

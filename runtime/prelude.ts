@@ -49,7 +49,13 @@ const InternalErrorCtor = (globalThis as { InternalError?: ErrorConstructor }).I
 const MODEL_FILE = 'model.ts:'
 const MAX_MESSAGE_CHARS = 2000
 /** Property names the runtime itself reads on any object (thenables, JSON, coercion). */
-const RESERVED_NAMES: ReadonlySet<string> = new Set(['then', 'toJSON', 'constructor', 'toString', 'valueOf'])
+const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'then',
+  'toJSON',
+  'constructor',
+  'toString',
+  'valueOf',
+])
 
 interface Position {
   line: number
@@ -75,7 +81,9 @@ function utf8Length(s: string): number {
 }
 
 function clip(s: string): string {
-  return s.length > MAX_MESSAGE_CHARS ? (reflectApply(stringSlice, s, [0, MAX_MESSAGE_CHARS]) as string) + '…' : s
+  return s.length > MAX_MESSAGE_CHARS
+    ? (reflectApply(stringSlice, s, [0, MAX_MESSAGE_CHARS]) as string) + '…'
+    : s
 }
 
 /** First `model.ts:LINE:COL` in a stack text; positions are in the transpiled JS. */
@@ -114,7 +122,8 @@ function describeThrown(e: unknown): string {
     if (e !== null && typeof e === 'object') {
       const name = ownValue(e, 'name') ?? (e instanceof ErrorCtor ? e.name : undefined)
       const message = ownValue(e, 'message')
-      if (typeof message === 'string') return clip(typeof name === 'string' && name !== '' ? `${name}: ${message}` : message)
+      if (typeof message === 'string')
+        return clip(typeof name === 'string' && name !== '' ? `${name}: ${message}` : message)
     }
     return clip('uncaught ' + formatValue(e))
   } catch {
@@ -179,10 +188,20 @@ function rotl(x: number, k: number): number {
 }
 
 /** Builds the `tools` namespace, the `console`, and the runner. Called once per execution. */
-export function install(dispatch: HostDispatch, log: HostLog, manifestJson: string, optionsJson: string): PreludeApi {
+export function install(
+  dispatch: HostDispatch,
+  log: HostLog,
+  manifestJson: string,
+  optionsJson: string,
+): PreludeApi {
   const manifest = jsonParse(manifestJson) as WireManifest
   const options = jsonParse(optionsJson) as GuestOptions
-  objectDefineProperty(Math, 'random', { value: seededRandom(options.randomSeed), writable: true, enumerable: false, configurable: true })
+  objectDefineProperty(Math, 'random', {
+    value: seededRandom(options.randomSeed),
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  })
   /** Errors made from host answers → the call site, for line/column of an uncaught one. */
   const hostErrors: WeakMap<object, unknown> = new WeakMapCtor()
 
@@ -190,7 +209,12 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
     const e = new ErrorCtor(message)
     // The stack would show prelude frames; the guest gets code and message only.
     delete (e as { stack?: unknown }).stack
-    objectDefineProperty(e, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+    objectDefineProperty(e, 'code', {
+      value: code,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
     reflectApply(weakMapSet, hostErrors, [e, site.stack])
     return e
   }
@@ -207,10 +231,18 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
     try {
       argsJson = args === undefined ? '{}' : (jsonStringify(args) as string | undefined)
     } catch (e) {
-      return rejected('INVALID_ARGS', `arguments of ${server}.${tool} are not JSON-serialisable: ${describeThrown(e)}`, site)
+      return rejected(
+        'INVALID_ARGS',
+        `arguments of ${server}.${tool} are not JSON-serialisable: ${describeThrown(e)}`,
+        site,
+      )
     }
     if (argsJson === undefined) {
-      return rejected('INVALID_ARGS', `arguments of ${server}.${tool} must be a JSON value, not ${typeof args}`, site)
+      return rejected(
+        'INVALID_ARGS',
+        `arguments of ${server}.${tool} must be a JSON value, not ${typeof args}`,
+        site,
+      )
     }
     const pending = dispatch(server, tool, argsJson)
     return reflectApply(promiseThen, pending, [
@@ -227,7 +259,9 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
   }
 
   function stub(server: string, tool: string, ident: string): unknown {
-    const f = reflectApply(functionBind, invoke, [undefined, server, tool]) as (args?: unknown) => Promise<unknown>
+    const f = reflectApply(functionBind, invoke, [undefined, server, tool]) as (
+      args?: unknown,
+    ) => Promise<unknown>
     objectDefineProperty(f, 'name', { value: ident })
     return objectFreeze(f)
   }
@@ -264,8 +298,9 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
   const tools = guarded(namespace, unknownServer)
 
   let logOpen = true
-  const emit = (prefix: string) =>
-    function (...args: unknown[]): void {
+  const emit =
+    (prefix: string) =>
+    (...args: unknown[]): void => {
       let line = prefix
       for (let i = 0; i < args.length; i++) line += (i === 0 ? '' : ' ') + formatValue(args[i])
       // As JSON text: the host reads C strings, which would end at the first NUL.
@@ -280,12 +315,24 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
   for (const k of objectKeys(console)) objectFreeze(console[k])
   objectFreeze(console)
 
-  objectDefineProperty(globalThis, 'tools', { value: tools, enumerable: false, writable: false, configurable: false })
-  objectDefineProperty(globalThis, 'console', { value: console, enumerable: false, writable: false, configurable: false })
+  objectDefineProperty(globalThis, 'tools', {
+    value: tools,
+    enumerable: false,
+    writable: false,
+    configurable: false,
+  })
+  objectDefineProperty(globalThis, 'console', {
+    value: console,
+    enumerable: false,
+    writable: false,
+    configurable: false,
+  })
 
   function errorEnvelope(code: string, message: string, position: Position | undefined): string {
     return jsonStringify(
-      position === undefined ? { ok: false, code, message } : { ok: false, code, message, line: position.line, column: position.column },
+      position === undefined
+        ? { ok: false, code, message }
+        : { ok: false, code, message, line: position.line, column: position.column },
     ) as string
   }
 
@@ -295,11 +342,19 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
     try {
       json = jsonStringify(value) as string | undefined
     } catch (e) {
-      return errorEnvelope('RUNTIME_ERROR', `the result is not JSON-serialisable: ${describeThrown(e)}`, undefined)
+      return errorEnvelope(
+        'RUNTIME_ERROR',
+        `the result is not JSON-serialisable: ${describeThrown(e)}`,
+        undefined,
+      )
     }
     if (json === undefined) return '{"ok":true}'
     if (json.length > options.maxOutputBytes || utf8Length(json) > options.maxOutputBytes) {
-      return errorEnvelope('OUTPUT_LIMIT', `the result is larger than ${options.maxOutputBytes} bytes once serialised`, undefined)
+      return errorEnvelope(
+        'OUTPUT_LIMIT',
+        `the result is larger than ${options.maxOutputBytes} bytes once serialised`,
+        undefined,
+      )
     }
     return '{"ok":true,"result":' + json + '}'
   }
@@ -316,17 +371,29 @@ export function install(dispatch: HostDispatch, log: HostLog, manifestJson: stri
     }
     let position: Position | undefined
     try {
-      position = e !== null && typeof e === 'object' ? positionInStack(ownValue(e, 'stack')) : undefined
+      position =
+        e !== null && typeof e === 'object' ? positionInStack(ownValue(e, 'stack')) : undefined
     } catch {
       position = undefined
     }
     // Engine limits surface as InternalError (or SyntaxError when the parser hits the stack limit).
     if (e instanceof ErrorCtor) {
       const message = ownValue(e, 'message')
-      if (message === 'stack overflow') return errorEnvelope('STACK_LIMIT', 'stack overflow: the execution reached its stack limit', position)
+      if (message === 'stack overflow')
+        return errorEnvelope(
+          'STACK_LIMIT',
+          'stack overflow: the execution reached its stack limit',
+          position,
+        )
       if (InternalErrorCtor !== undefined && e instanceof InternalErrorCtor) {
-        if (message === 'out of memory') return errorEnvelope('MEMORY_LIMIT', 'out of memory: the execution reached its memory limit', position)
-        if (message === 'interrupted') return errorEnvelope('TIMEOUT', 'the execution ran out of time', position)
+        if (message === 'out of memory')
+          return errorEnvelope(
+            'MEMORY_LIMIT',
+            'out of memory: the execution reached its memory limit',
+            position,
+          )
+        if (message === 'interrupted')
+          return errorEnvelope('TIMEOUT', 'the execution ran out of time', position)
       }
     }
     return errorEnvelope('RUNTIME_ERROR', describeThrown(e), position)

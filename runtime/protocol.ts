@@ -40,8 +40,7 @@ export type HostLog = (lineOrDroppedBytes: string | number) => boolean
 
 /** The answer to one tool call, as JSON text handed to the guest. */
 export type CallAnswer =
-  | { ok: true; value: WireJson }
-  | { ok: false; code: string; message: string }
+  { ok: true; value: WireJson } | { ok: false; code: string; message: string }
 
 /** What the prelude's `run` settles with, as JSON text. `result` is absent for `undefined`. */
 export type RunEnvelope =

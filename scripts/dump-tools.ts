@@ -12,7 +12,12 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 const root = resolve(import.meta.dirname, '..')
 const bin = (name: string): string => join(root, 'node_modules', '.bin', name)
 
-async function dump(name: string, command: string, args: string[], env: Record<string, string>): Promise<void> {
+async function dump(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<void> {
   const transport = new StdioClientTransport({
     command,
     args,
@@ -29,7 +34,10 @@ async function dump(name: string, command: string, args: string[], env: Record<s
       tools.push(...page.tools)
       cursor = page.nextCursor
     } while (cursor !== undefined)
-    writeFileSync(join(root, 'test', 'fixtures', 'tools', `${name}.json`), JSON.stringify(tools, null, 2) + '\n')
+    writeFileSync(
+      join(root, 'test', 'fixtures', 'tools', `${name}.json`),
+      JSON.stringify(tools, null, 2) + '\n',
+    )
     console.log(`${name}: ${tools.length} tools`)
   } finally {
     await client.close()
@@ -38,7 +46,9 @@ async function dump(name: string, command: string, args: string[], env: Record<s
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-dump-'))
 try {
-  await dump('memory', bin('mcp-server-memory'), [], { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') })
+  await dump('memory', bin('mcp-server-memory'), [], {
+    MEMORY_FILE_PATH: join(dir, 'memory.jsonl'),
+  })
   await dump('filesystem', bin('mcp-server-filesystem'), [dir], {})
   await dump('everything', bin('mcp-server-everything'), ['stdio'], {})
 } finally {

@@ -42,13 +42,15 @@ export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}
 }
 
 function write(value: unknown, depth: number): string {
-  if (depth > MAX_CANONICAL_DEPTH) throw new TypeError(`canonicalJson: nesting deeper than ${MAX_CANONICAL_DEPTH}`)
+  if (depth > MAX_CANONICAL_DEPTH)
+    throw new TypeError(`canonicalJson: nesting deeper than ${MAX_CANONICAL_DEPTH}`)
   if (value === null) return 'null'
   switch (typeof value) {
     case 'boolean':
       return value ? 'true' : 'false'
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not a JSON number`)
+      if (!Number.isFinite(value))
+        throw new TypeError(`canonicalJson: ${value} is not a JSON number`)
       return JSON.stringify(value)
     case 'string':
       return JSON.stringify(value)
@@ -60,7 +62,8 @@ function write(value: unknown, depth: number): string {
   if (Array.isArray(value)) {
     return `[${value
       .map((item: unknown) => {
-        if (item === undefined) throw new TypeError('canonicalJson: undefined in an array is not JSON')
+        if (item === undefined)
+          throw new TypeError('canonicalJson: undefined in an array is not JSON')
         return write(item, depth + 1)
       })
       .join(',')}]`

@@ -41,7 +41,9 @@ function imports(file: string): string[] {
 
 function importStatements(file: string): Array<{ spec: string; typeOnly: boolean }> {
   const text = readFileSync(file, 'utf8')
-  return [...text.matchAll(/(?:^|\n)\s*(import|export)(\s+type)?[^'"]*?from\s+['"]([^'"]+)['"]/g)].map((m) => ({
+  return [
+    ...text.matchAll(/(?:^|\n)\s*(import|export)(\s+type)?[^'"]*?from\s+['"]([^'"]+)['"]/g),
+  ].map((m) => ({
     spec: m[3]!,
     typeOnly: m[2] !== undefined,
   }))
@@ -57,16 +59,26 @@ describe('architecture', () => {
         const target = resolve(dirname(file), spec)
         if (relative(root, target).startsWith(`runtime${sep}`)) {
           // Only the sandbox may know the guest's wire shapes, and only as types.
-          if (from !== 'sandbox' || !typeOnly) problems.push(`${relative(root, file)} → runtime (type-only imports from src/sandbox alone)`)
+          if (from !== 'sandbox' || !typeOnly)
+            problems.push(
+              `${relative(root, file)} → runtime (type-only imports from src/sandbox alone)`,
+            )
           continue
         }
         const to = moduleOf(target.replace(/\.js$/, '.ts'))
         if (to === from) continue
         const allowed = ALLOWED[from] ?? []
-        if (!allowed.includes('*') && !allowed.includes(to)) problems.push(`${relative(root, file)} → ${to}`)
+        if (!allowed.includes('*') && !allowed.includes(to))
+          problems.push(`${relative(root, file)} → ${to}`)
         const rel = relative(join(root, 'src'), target).split(sep)
-        if (rel.length > 1 && !['index.js', 'index.ts'].includes(rel[rel.length - 1]!) && !['cli', 'main'].includes(from)) {
-          problems.push(`${relative(root, file)} reaches into ${rel.join('/')} (import ${to}/index.js)`)
+        if (
+          rel.length > 1 &&
+          !['index.js', 'index.ts'].includes(rel[rel.length - 1]!) &&
+          !['cli', 'main'].includes(from)
+        ) {
+          problems.push(
+            `${relative(root, file)} reaches into ${rel.join('/')} (import ${to}/index.js)`,
+          )
         }
       }
     }
@@ -75,7 +87,9 @@ describe('architecture', () => {
 
   it('only src/telemetry/sdk.ts imports the OpenTelemetry SDK', () => {
     const offenders = files(join(root, 'src'))
-      .filter((f) => imports(f).some((s) => s.startsWith('@opentelemetry/') && s !== '@opentelemetry/api'))
+      .filter((f) =>
+        imports(f).some((s) => s.startsWith('@opentelemetry/') && s !== '@opentelemetry/api'),
+      )
       .map((f) => relative(root, f))
     expect(offenders.filter((f) => f !== join('src', 'telemetry', 'sdk.ts'))).toEqual([])
   })

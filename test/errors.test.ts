@@ -1,18 +1,30 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { EXECUTION_ERROR_CODES, OPERATOR_ERROR_CODES, SluiceError, isErrorCode, isSluiceError } from '../src/errors.js'
+import {
+  EXECUTION_ERROR_CODES,
+  OPERATOR_ERROR_CODES,
+  SluiceError,
+  isErrorCode,
+  isSluiceError,
+} from '../src/errors.js'
 
 const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'errors.md'), 'utf8')
 const documented = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1])
 
 describe('error codes', () => {
   it('docs/errors.md documents exactly the codes of src/errors.ts, once each', () => {
-    expect([...documented].sort()).toEqual([...EXECUTION_ERROR_CODES, ...OPERATOR_ERROR_CODES].sort())
+    expect([...documented].sort()).toEqual(
+      [...EXECUTION_ERROR_CODES, ...OPERATOR_ERROR_CODES].sort(),
+    )
   })
 
   it('SluiceError carries code, position and details', () => {
-    const e = new SluiceError('SYNTAX_ERROR', 'Unexpected token', { line: 3, column: 7, details: { a: 1 } })
+    const e = new SluiceError('SYNTAX_ERROR', 'Unexpected token', {
+      line: 3,
+      column: 7,
+      details: { a: 1 },
+    })
     expect(isSluiceError(e, 'SYNTAX_ERROR')).toBe(true)
     expect(isSluiceError(e, 'TIMEOUT')).toBe(false)
     expect([e.line, e.column, e.details]).toEqual([3, 7, { a: 1 }])

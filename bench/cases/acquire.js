@@ -49,10 +49,14 @@ export async function run({ quick, progress }) {
           stats: s,
           target: 'p50 ≤ 0.3 ms',
           met: s.p50 <= 0.3,
-          note: notReady === 0 ? undefined : `${notReady} runs found no ready instance within 100 ms`,
+          note:
+            notReady === 0 ? undefined : `${notReady} runs found no ready instance within 100 ms`,
         },
         { label: '  timings.queueMs, instance ready', stats: summarize(idle.queue) },
-        { label: '  total − transpile − run (queue + hops + acquire), instance ready', stats: summarize(idle.handOver) },
+        {
+          label: '  total − transpile − run (queue + hops + acquire), instance ready',
+          stats: summarize(idle.handOver),
+        },
         { label: 'timings.acquireMs, back to back', stats: summarize(busy.acquire) },
         { label: '  timings.queueMs, back to back', stats: summarize(busy.queue) },
         { label: '  total − transpile − run, back to back', stats: summarize(busy.handOver) },

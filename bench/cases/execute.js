@@ -21,7 +21,8 @@ export async function run({ quick, progress }) {
     const { onCall, stats } = inProcessTools()
     const request = { code: SCRIPT, manifest: MANIFEST, onCall }
     const first = await executeOk(pool, request)
-    if (!isExpected(first.result)) throw new Error(`unexpected result ${JSON.stringify(first.result)}`)
+    if (!isExpected(first.result))
+      throw new Error(`unexpected result ${JSON.stringify(first.result)}`)
     for (let i = 0; i < (quick ? 50 : 200); i++) await executeOk(pool, request)
     const wall = []
     const parts = { queueMs: [], acquireMs: [], transpileMs: [], runMs: [], totalMs: [] }

@@ -22,7 +22,12 @@ export async function run({ quick, progress }) {
   const pool = await createPool()
   try {
     const tools = inProcessTools(20)
-    const wide = { code: SCRIPT, manifest: MANIFEST, limits: { maxConcurrentCalls: 10 }, onCall: tools.onCall }
+    const wide = {
+      code: SCRIPT,
+      manifest: MANIFEST,
+      limits: { maxConcurrentCalls: 10 },
+      onCall: tools.onCall,
+    }
     const deflt = { code: SCRIPT, manifest: MANIFEST, onCall: tools.onCall }
     for (let i = 0; i < 3; i++) await executeOk(pool, wide)
     const wallWide = []

@@ -36,7 +36,12 @@ export async function run({ quick, progress }) {
     const sample = (done) => {
       forceGc()
       const m = process.memoryUsage()
-      samples.push({ executions: done, rssMiB: m.rss / MiB, heapUsedMiB: m.heapUsed / MiB, externalMiB: m.external / MiB })
+      samples.push({
+        executions: done,
+        rssMiB: m.rss / MiB,
+        heapUsedMiB: m.heapUsed / MiB,
+        externalMiB: m.external / MiB,
+      })
     }
     sample(0)
     const started = performance.now()
@@ -61,7 +66,11 @@ export async function run({ quick, progress }) {
     }
     const seconds = (performance.now() - started) / 1000
     const after = samples.filter((s) => s.executions >= total * 0.2)
-    const perTenK = slope(after.map((s) => s.executions), after.map((s) => s.rssMiB)) * 10_000
+    const perTenK =
+      slope(
+        after.map((s) => s.executions),
+        after.map((s) => s.rssMiB),
+      ) * 10_000
     const rss = samples.map((s) => s.rssMiB)
     const conclusive = total >= target / 2 && after.length >= 4
     const fmt = (x) => `${x.toFixed(1)} MiB`
@@ -70,7 +79,9 @@ export async function run({ quick, progress }) {
         {
           label:
             `RSS over ${total.toLocaleString('en')} executions (10% failing)` +
-            (total < target ? `, stopped by the ${maxSeconds} s cap before ${target.toLocaleString('en')}` : ''),
+            (total < target
+              ? `, stopped by the ${maxSeconds} s cap before ${target.toLocaleString('en')}`
+              : ''),
           value: `start ${fmt(rss[0])}, end ${fmt(rss.at(-1))}, max ${fmt(Math.max(...rss))}; slope ${perTenK.toFixed(2)} MiB / 10k`,
           target: 'flat (slope ≤ 0.5 MiB / 10k after warm-up)',
           // Under half the target (or fewer than 4 samples after warm-up) the slope is noise.
@@ -79,10 +90,21 @@ export async function run({ quick, progress }) {
             `${(total / seconds).toFixed(0)} executions/s`,
             unexpected === 0 ? '' : `${unexpected} unexpected outcomes`,
             conclusive ? '' : 'inconclusive: too few executions for a slope',
-          ].filter(Boolean).join('; '),
+          ]
+            .filter(Boolean)
+            .join('; '),
         },
       ],
-      details: { target, executions: total, maxSeconds, samples, slopeMiBPer10k: perTenK, seconds, unexpected, poolStats: safeStats(pool) },
+      details: {
+        target,
+        executions: total,
+        maxSeconds,
+        samples,
+        slopeMiBPer10k: perTenK,
+        seconds,
+        unexpected,
+        poolStats: safeStats(pool),
+      },
     }
   } finally {
     await pool.close()

@@ -26,7 +26,9 @@ const BUDGET_BYTES = 16 * 1024
 
 const EXECUTE_CODE_INPUT = {
   type: 'object',
-  properties: { code: { type: 'string', description: 'TypeScript: the body of an async function.' } },
+  properties: {
+    code: { type: 'string', description: 'TypeScript: the body of an async function.' },
+  },
   required: ['code'],
 }
 const SEARCH_TOOLS = {
@@ -34,14 +36,22 @@ const SEARCH_TOOLS = {
   description: 'Search the available tools by keywords; returns their TypeScript declarations.',
   inputSchema: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] },
 }
-const QUERIES = { memory: 'create entities', filesystem: 'read file', everything: 'add numbers', demo: 'read file', 'synthetic-200': 'search tickets' }
+const QUERIES = {
+  memory: 'create entities',
+  filesystem: 'read file',
+  everything: 'add numbers',
+  demo: 'read file',
+  'synthetic-200': 'search tickets',
+}
 
 async function loadBindings() {
   let mod
   try {
     mod = await import(BINDINGS_URL.href)
   } catch (error) {
-    throw new SkipError(`bindings not loadable (${error.code ?? error.message}); run \`npm run build\``)
+    throw new SkipError(
+      `bindings not loadable (${error.code ?? error.message}); run \`npm run build\``,
+    )
   }
   for (const name of ['renderDescription', 'createSearchIndex']) {
     if (typeof mod[name] !== 'function') throw new SkipError(`dist bindings do not export ${name}`)
@@ -51,15 +61,21 @@ async function loadBindings() {
 
 function loadFixture(server) {
   const file = new URL(`${server}.json`, FIXTURES)
-  if (!fs.existsSync(file)) throw new SkipError(`fixture missing: test/fixtures/tools/${server}.json`)
+  if (!fs.existsSync(file))
+    throw new SkipError(`fixture missing: test/fixtures/tools/${server}.json`)
   const tools = JSON.parse(fs.readFileSync(file, 'utf8'))
   return tools.map((definition) => ({ server, definition }))
 }
 
 /** `{ server, definition }` → the bindings' `BindingTool` (identifiers assigned as sluice does). */
 function toBindingTools(bindings, entries) {
-  const named = entries.map((e) => ({ server: e.server, name: e.definition.name, definition: e.definition }))
-  if (typeof bindings.assignIdentifiers === 'function') return bindings.assignIdentifiers(named).tools
+  const named = entries.map((e) => ({
+    server: e.server,
+    name: e.definition.name,
+    definition: e.definition,
+  }))
+  if (typeof bindings.assignIdentifiers === 'function')
+    return bindings.assignIdentifiers(named).tools
   return named.map((t) => ({ ...t, ident: t.name.replace(/[^A-Za-z0-9_$]/g, '_') }))
 }
 
@@ -79,7 +95,11 @@ function measure(bindings, id, entries) {
   if (usesSearch) outer.push(SEARCH_TOOLS)
   const codeTokens = countTokens(JSON.stringify(outer))
   const hits = bindings.createSearchIndex(tools).search(QUERIES[id], 5)
-  const searchTokens = countTokens(JSON.stringify(hits.map((h) => ({ tool: `${h.server}.${h.name}`, declaration: h.declaration }))))
+  const searchTokens = countTokens(
+    JSON.stringify(
+      hits.map((h) => ({ tool: `${h.server}.${h.name}`, declaration: h.declaration })),
+    ),
+  )
   return {
     id,
     tools: entries.length,

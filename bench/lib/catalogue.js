@@ -19,9 +19,47 @@ function prng(seed) {
   }
 }
 
-const SERVERS = ['crm', 'billing', 'tickets', 'calendar', 'mail', 'docs', 'warehouse', 'hr', 'analytics', 'deploy']
-const VERBS = ['get', 'list', 'search', 'create', 'update', 'delete', 'archive', 'export', 'sync', 'count']
-const NOUNS = ['contact', 'account', 'invoice', 'ticket', 'event', 'message', 'document', 'item', 'order', 'employee', 'report', 'release', 'comment', 'label', 'attachment']
+const SERVERS = [
+  'crm',
+  'billing',
+  'tickets',
+  'calendar',
+  'mail',
+  'docs',
+  'warehouse',
+  'hr',
+  'analytics',
+  'deploy',
+]
+const VERBS = [
+  'get',
+  'list',
+  'search',
+  'create',
+  'update',
+  'delete',
+  'archive',
+  'export',
+  'sync',
+  'count',
+]
+const NOUNS = [
+  'contact',
+  'account',
+  'invoice',
+  'ticket',
+  'event',
+  'message',
+  'document',
+  'item',
+  'order',
+  'employee',
+  'report',
+  'release',
+  'comment',
+  'label',
+  'attachment',
+]
 const FIELDS = [
   ['id', 'string', 'Unique identifier of the record'],
   ['query', 'string', 'Free-text search query; matches names, titles and notes'],
@@ -58,7 +96,10 @@ function propertySchema(kind, description, rand) {
     case 'array':
       return { type: 'array', items: { type: 'string' }, description }
     case 'enum': {
-      const values = ['draft', 'open', 'pending', 'closed', 'cancelled'].slice(0, 2 + Math.floor(rand() * 4))
+      const values = ['draft', 'open', 'pending', 'closed', 'cancelled'].slice(
+        0,
+        2 + Math.floor(rand() * 4),
+      )
       return { type: 'string', enum: values, description }
     }
     case 'object':
@@ -104,7 +145,9 @@ export function syntheticCatalogue({ servers = 10, toolsPerServer = 20, seed = 7
           name,
           description: `${verb[0].toUpperCase()}${verb.slice(1)} ${noun} records in ${server}. ${pick(PURPOSES)}`,
           inputSchema: { type: 'object', properties, ...(required.length > 0 ? { required } : {}) },
-          annotations: { readOnlyHint: ['get', 'list', 'search', 'count', 'export'].includes(verb) },
+          annotations: {
+            readOnlyHint: ['get', 'list', 'search', 'count', 'export'].includes(verb),
+          },
         },
       })
     }

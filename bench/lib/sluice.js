@@ -64,10 +64,14 @@ function delay(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new Error('aborted'))
     const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer)
-      reject(new Error('aborted'))
-    }, { once: true })
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer)
+        reject(new Error('aborted'))
+      },
+      { once: true },
+    )
   })
 }
 

@@ -53,7 +53,9 @@ export function runChild(js) {
     lines.on('line', (line) => {
       const m = JSON.parse(line)
       if ('id' in m) {
-        child.stdin.write(`${JSON.stringify({ id: m.id, value: answer(m.server, m.tool, m.args) })}\n`)
+        child.stdin.write(
+          `${JSON.stringify({ id: m.id, value: answer(m.server, m.tool, m.args) })}\n`,
+        )
       } else {
         outcome = { ...m, ms: performance.now() - start }
       }

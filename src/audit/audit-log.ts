@@ -140,7 +140,8 @@ export class AuditLog {
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     const settings = checkOptions(options)
     const file = resolve(options.file)
-    if (OPEN_FILES.has(file)) throw new TypeError(`audit file ${file} is already open in this process`)
+    if (OPEN_FILES.has(file))
+      throw new TypeError(`audit file ${file} is already open in this process`)
     const signer = await loadSigner(options)
     if (settings.checkpointEvery > 0 && signer === undefined) {
       throw new TypeError('audit checkpointEvery needs signingKey or signingKeyFile')
@@ -154,7 +155,10 @@ export class AuditLog {
       const current = files.includes(file) ? await scanOrThrow(file) : undefined
       const previousFile = rotated[rotated.length - 1]
       const needPrevious = current === undefined || current.records === 0
-      const previous = needPrevious && previousFile !== undefined ? await scanOrThrow(previousFile, true) : undefined
+      const previous =
+        needPrevious && previousFile !== undefined
+          ? await scanOrThrow(previousFile, true)
+          : undefined
 
       const base = current !== undefined && current.records > 0 ? current : previous
       let sinceCheckpoint = 0
@@ -179,9 +183,13 @@ export class AuditLog {
         // The last record is whole; only its newline was torn off. Complete the line.
         await log.#writeRaw(Buffer.from('\n'))
       }
-      const from = needPrevious && previousFile !== undefined ? { from: basename(previousFile) } : {}
+      const from =
+        needPrevious && previousFile !== undefined ? { from: basename(previousFile) } : {}
       if (current?.tornTail) {
-        await log.#writeRecord({ type: 'recovery', ...from, torn: tornBytes(current.tornTail) }, current.tornTail.terminated ? '' : '\n')
+        await log.#writeRecord(
+          { type: 'recovery', ...from, torn: tornBytes(current.tornTail) },
+          current.tornTail.terminated ? '' : '\n',
+        )
       } else if (needPrevious && previousFile !== undefined) {
         await log.#writeRecord({ type: 'rotation', ...from })
       }
@@ -216,7 +224,8 @@ export class AuditLog {
     } catch (error) {
       return Promise.reject(error)
     }
-    if (this.#closed) return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', 'the audit log is closed'))
+    if (this.#closed)
+      return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', 'the audit log is closed'))
     return this.#enqueue(() => this.#appendNow(fields))
   }
 
@@ -226,7 +235,12 @@ export class AuditLog {
     this.#closed = true
     try {
       await this.#enqueue(async () => {
-        if (this.#failure === undefined && this.#signer !== undefined && this.#checkpointEvery > 0 && this.#sinceCheckpoint > 0) {
+        if (
+          this.#failure === undefined &&
+          this.#signer !== undefined &&
+          this.#checkpointEvery > 0 &&
+          this.#sinceCheckpoint > 0
+        ) {
           await this.#writeCheckpoint()
         }
       }).catch(() => undefined)
@@ -248,7 +262,12 @@ export class AuditLog {
       await this.#checkpointIfDue()
       if (this.#rotateBytes > 0 && this.#size > 0) {
         // ISO times have a fixed length, so a placeholder sizes the line without reading the clock.
-        const probe = sealRecord({ seq: this.#seq + 1, time: PROBE_TIME, ...fields, prev: this.#head })
+        const probe = sealRecord({
+          seq: this.#seq + 1,
+          time: PROBE_TIME,
+          ...fields,
+          prev: this.#head,
+        })
         if (this.#size + Buffer.byteLength(probe.line) + 1 > this.#rotateBytes) {
           await this.#rotate()
           await this.#checkpointIfDue()
@@ -258,14 +277,23 @@ export class AuditLog {
       await this.#checkpointIfDue()
       return record
     } catch (cause) {
-      this.#failure ??= new SluiceError('AUDIT_UNAVAILABLE', `cannot write the audit log ${this.file}; refusing further records`, { cause })
+      this.#failure ??= new SluiceError(
+        'AUDIT_UNAVAILABLE',
+        `cannot write the audit log ${this.file}; refusing further records`,
+        { cause },
+      )
       throw this.#failure
     }
   }
 
   async #writeRecord(fields: Readonly<Record<string, unknown>>, prefix = ''): Promise<AuditRecord> {
     const seq = this.#seq + 1
-    const { record, line } = sealRecord({ seq, time: this.#now().toISOString(), ...fields, prev: this.#head })
+    const { record, line } = sealRecord({
+      seq,
+      time: this.#now().toISOString(),
+      ...fields,
+      prev: this.#head,
+    })
     await this.#writeRaw(Buffer.from(`${prefix}${line}\n`, 'utf8'))
     this.#seq = seq
     this.#head = record.hash
@@ -285,7 +313,8 @@ export class AuditLog {
   }
 
   async #checkpointIfDue(): Promise<void> {
-    if (this.#checkpointEvery > 0 && this.#sinceCheckpoint >= this.#checkpointEvery) await this.#writeCheckpoint()
+    if (this.#checkpointEvery > 0 && this.#sinceCheckpoint >= this.#checkpointEvery)
+      await this.#writeCheckpoint()
   }
 
   async #writeCheckpoint(): Promise<void> {
@@ -314,14 +343,24 @@ export class AuditLog {
 }
 
 function checkOptions(options: AuditLogOptions) {
-  if (typeof options?.file !== 'string' || options.file.length === 0) throw new TypeError('audit file must be a non-empty path')
+  if (typeof options?.file !== 'string' || options.file.length === 0)
+    throw new TypeError('audit file must be a non-empty path')
   const rotateBytes = options.rotateBytes ?? DEFAULT_ROTATE_BYTES
   const checkpointEvery = options.checkpointEvery ?? 0
   const maxFieldChars = options.maxFieldChars ?? DEFAULT_MAX_FIELD_CHARS
-  if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0) throw new TypeError('audit rotateBytes must be an integer ≥ 0')
-  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 0) throw new TypeError('audit checkpointEvery must be an integer ≥ 0')
-  if (!Number.isSafeInteger(maxFieldChars) || maxFieldChars < 16) throw new TypeError('audit maxFieldChars must be an integer ≥ 16')
-  return { rotateBytes, checkpointEvery, maxFieldChars, fsync: options.fsync ?? true, now: options.now ?? (() => new Date()) }
+  if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0)
+    throw new TypeError('audit rotateBytes must be an integer ≥ 0')
+  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 0)
+    throw new TypeError('audit checkpointEvery must be an integer ≥ 0')
+  if (!Number.isSafeInteger(maxFieldChars) || maxFieldChars < 16)
+    throw new TypeError('audit maxFieldChars must be an integer ≥ 16')
+  return {
+    rotateBytes,
+    checkpointEvery,
+    maxFieldChars,
+    fsync: options.fsync ?? true,
+    now: options.now ?? (() => new Date()),
+  }
 }
 
 async function loadSigner(options: AuditLogOptions): Promise<Signer | undefined> {
@@ -330,7 +369,8 @@ async function loadSigner(options: AuditLogOptions): Promise<Signer | undefined>
   try {
     if (jwk === undefined && path !== undefined) {
       const text = await readFile(path, 'utf8')
-      if (text.trimStart().startsWith('-----BEGIN')) return { key: await importPKCS8(text, 'ES256') }
+      if (text.trimStart().startsWith('-----BEGIN'))
+        return { key: await importPKCS8(text, 'ES256') }
       jwk = JSON.parse(text) as JWK
     }
     if (jwk === undefined) return undefined
@@ -340,7 +380,11 @@ async function loadSigner(options: AuditLogOptions): Promise<Signer | undefined>
     return { key, ...(typeof jwk.kid === 'string' ? { kid: jwk.kid } : {}) }
   } catch (cause) {
     const where = path ?? 'signingKey'
-    throw new SluiceError('CONFIG_INVALID', `audit signing key (${where}) is not a private ES256 JWK or PKCS#8 PEM`, { cause })
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `audit signing key (${where}) is not a private ES256 JWK or PKCS#8 PEM`,
+      { cause },
+    )
   }
 }
 
@@ -355,15 +399,23 @@ async function scanOrThrow(file: string, rotated = false): Promise<ScanResult> {
     )
   }
   if (rotated && scan.tornTail) {
-    throw new SluiceError('AUDIT_INVALID', `rotated audit file ${file} ends in torn bytes (line ${scan.tornTail.line}); it was not written by sluice`, {
-      details: { file, line: scan.tornTail.line },
-    })
+    throw new SluiceError(
+      'AUDIT_INVALID',
+      `rotated audit file ${file} ends in torn bytes (line ${scan.tornTail.line}); it was not written by sluice`,
+      {
+        details: { file, line: scan.tornTail.line },
+      },
+    )
   }
   return scan
 }
 
 /** Records since the last checkpoint across files (enough to know whether one is due). */
-async function recordsSinceCheckpoint(current: ScanResult | undefined, rotated: readonly string[], every: number): Promise<number> {
+async function recordsSinceCheckpoint(
+  current: ScanResult | undefined,
+  rotated: readonly string[],
+  every: number,
+): Promise<number> {
   let count = current?.sinceCheckpoint ?? 0
   if (current?.sawCheckpoint) return count
   for (let i = rotated.length - 1; i >= 0 && count < every; i--) {
@@ -377,7 +429,11 @@ async function recordsSinceCheckpoint(current: ScanResult | undefined, rotated: 
 function tornBytes(torn: NonNullable<ScanResult['tornTail']>): TornBytes {
   const hash = torn.hash.copy()
   if (!torn.terminated) hash.update('\n')
-  return { line: torn.line, bytes: torn.bytes + (torn.terminated ? 0 : 1), sha256: `sha256:${hash.digest('hex')}` }
+  return {
+    line: torn.line,
+    bytes: torn.bytes + (torn.terminated ? 0 : 1),
+    sha256: `sha256:${hash.digest('hex')}`,
+  }
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -9,7 +9,11 @@
  *
  * @module
  */
-import { canonicalJson as kernelCanonicalJson, escapeJsonExtras, sha256Tagged } from '../canonical-json.js'
+import {
+  canonicalJson as kernelCanonicalJson,
+  escapeJsonExtras,
+  sha256Tagged,
+} from '../canonical-json.js'
 
 export { sha256Tagged, SHA256_TAGGED } from '../canonical-json.js'
 

@@ -166,7 +166,9 @@ const KEY_ORDER = [
 
 /** Caps `value` at `maxChars`, saying how much was cut so a reader knows it is not the whole. */
 export function capString(value: string, maxChars: number): string {
-  return value.length <= maxChars ? value : `${value.slice(0, maxChars)}…[+${value.length - maxChars} chars]`
+  return value.length <= maxChars
+    ? value
+    : `${value.slice(0, maxChars)}…[+${value.length - maxChars} chars]`
 }
 
 /**
@@ -174,17 +176,26 @@ export function capString(value: string, maxChars: number): string {
  *
  * @throws TypeError for misuse: an unknown type or field, a reserved type, a malformed digest.
  */
-export function normaliseEvent(event: AuditEvent, maxFieldChars: number): Omit<AuditRecord, 'seq' | 'time' | 'prev' | 'hash'> {
-  if (typeof event !== 'object' || event === null) throw new TypeError('audit event must be an object')
+export function normaliseEvent(
+  event: AuditEvent,
+  maxFieldChars: number,
+): Omit<AuditRecord, 'seq' | 'time' | 'prev' | 'hash'> {
+  if (typeof event !== 'object' || event === null)
+    throw new TypeError('audit event must be an object')
   for (const key of Object.keys(event)) {
-    if (!EVENT_KEYS.has(key)) throw new TypeError(`audit event has an unknown field "${key}" (content never goes into the audit log; hash it)`)
+    if (!EVENT_KEYS.has(key))
+      throw new TypeError(
+        `audit event has an unknown field "${key}" (content never goes into the audit log; hash it)`,
+      )
   }
-  if (!EVENT_TYPES.has(event.type)) throw new TypeError(`audit event type "${String(event.type)}" is not one a caller may append`)
+  if (!EVENT_TYPES.has(event.type))
+    throw new TypeError(`audit event type "${String(event.type)}" is not one a caller may append`)
   const out: Record<string, unknown> = { type: event.type }
   for (const key of STRING_FIELDS) {
     const value = event[key]
     if (value === undefined) continue
-    if (typeof value !== 'string') throw new TypeError(`audit event field "${key}" must be a string`)
+    if (typeof value !== 'string')
+      throw new TypeError(`audit event field "${key}" must be a string`)
     out[key] = capString(value, maxFieldChars)
   }
   for (const key of DIGEST_FIELDS) {
@@ -201,12 +212,20 @@ export function normaliseEvent(event: AuditEvent, maxFieldChars: number): Omit<A
     }
     out.traceId = event.traceId
   }
-  if (event.principal !== undefined) out.principal = normalisePrincipal(event.principal, maxFieldChars)
+  if (event.principal !== undefined)
+    out.principal = normalisePrincipal(event.principal, maxFieldChars)
   for (const key of ['ms', 'callCount'] as const) {
     const value = event[key]
     if (value === undefined) continue
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (key === 'callCount' && !Number.isInteger(value))) {
-      throw new TypeError(`audit event field "${key}" must be a finite number ≥ 0${key === 'callCount' ? ' (integer)' : ''}`)
+    if (
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      value < 0 ||
+      (key === 'callCount' && !Number.isInteger(value))
+    ) {
+      throw new TypeError(
+        `audit event field "${key}" must be a finite number ≥ 0${key === 'callCount' ? ' (integer)' : ''}`,
+      )
     }
     out[key] = value
   }
@@ -215,16 +234,21 @@ export function normaliseEvent(event: AuditEvent, maxFieldChars: number): Omit<A
       throw new TypeError('audit event field "tools" must be a list of strings')
     }
     const kept = event.tools.slice(0, MAX_TOOLS_PER_RECORD).map((t) => capString(t, maxFieldChars))
-    if (event.tools.length > MAX_TOOLS_PER_RECORD) kept.push(`…[+${event.tools.length - MAX_TOOLS_PER_RECORD} more]`)
+    if (event.tools.length > MAX_TOOLS_PER_RECORD)
+      kept.push(`…[+${event.tools.length - MAX_TOOLS_PER_RECORD} more]`)
     out.tools = kept
   }
   return out as unknown as Omit<AuditRecord, 'seq' | 'time' | 'prev' | 'hash'>
 }
 
 function normalisePrincipal(principal: AuditPrincipal, maxFieldChars: number): AuditPrincipal {
-  if (typeof principal !== 'object' || principal === null) throw new TypeError('audit event field "principal" must be an object')
+  if (typeof principal !== 'object' || principal === null)
+    throw new TypeError('audit event field "principal" must be an object')
   for (const key of Object.keys(principal)) {
-    if (!PRINCIPAL_KEYS.has(key)) throw new TypeError(`audit principal has an unknown field "${key}" (only sub, iss, tenant, act)`)
+    if (!PRINCIPAL_KEYS.has(key))
+      throw new TypeError(
+        `audit principal has an unknown field "${key}" (only sub, iss, tenant, act)`,
+      )
   }
   const out: Record<string, string> = {}
   for (const key of ['sub', 'iss', 'tenant', 'act'] as const) {
@@ -233,7 +257,8 @@ function normalisePrincipal(principal: AuditPrincipal, maxFieldChars: number): A
       if (key === 'sub' || key === 'iss') throw new TypeError(`audit principal needs "${key}"`)
       continue
     }
-    if (typeof value !== 'string') throw new TypeError(`audit principal field "${key}" must be a string`)
+    if (typeof value !== 'string')
+      throw new TypeError(`audit principal field "${key}" must be a string`)
     out[key] = capString(value, maxFieldChars)
   }
   return out as unknown as AuditPrincipal
@@ -249,12 +274,16 @@ export function hashRecord(record: Readonly<Record<string, unknown>>): string {
 export function orderRecord(record: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const key of KEY_ORDER) if (record[key] !== undefined) out[key] = record[key]
-  for (const key of Object.keys(record)) if (!(key in out) && record[key] !== undefined) out[key] = record[key]
+  for (const key of Object.keys(record))
+    if (!(key in out) && record[key] !== undefined) out[key] = record[key]
   return out
 }
 
 /** Seals a record: orders its fields, adds `hash`, and returns it with its line (no newline). */
-export function sealRecord(fields: Readonly<Record<string, unknown>>): { record: AuditRecord; line: string } {
+export function sealRecord(fields: Readonly<Record<string, unknown>>): {
+  record: AuditRecord
+  line: string
+} {
   const ordered = orderRecord(fields)
   ordered.hash = hashRecord(ordered)
   const record = deepFreeze(ordered) as unknown as AuditRecord

@@ -122,7 +122,13 @@ async function* readLines(path: string): AsyncGenerator<RawLine> {
   }
 }
 
-function isRecordShape(value: unknown): value is Record<string, unknown> & { seq: number; time: unknown; type: string; prev: string; hash: string } {
+function isRecordShape(value: unknown): value is Record<string, unknown> & {
+  seq: number
+  time: unknown
+  type: string
+  prev: string
+  hash: string
+} {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
   const r = value as Record<string, unknown>
   return (
@@ -192,23 +198,39 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
     // A JSON object cannot be a strict prefix of a record line, so an object without its newline
     // is a whole record whose newline was lost: it is checked like any other record.
     if (!raw.terminated) report.missingNewline = true
-    if (!isRecordShape(parsed)) return fail(raw.line, 'not an audit record (seq, type, prev or hash missing or malformed)')
+    if (!isRecordShape(parsed))
+      return fail(raw.line, 'not an audit record (seq, type, prev or hash missing or malformed)')
     const record = parsed
     const text = raw.bytes.toString('utf8')
     if (encodeJsonLine(record) !== text) {
-      return fail(raw.line, 'record is not in its canonical single-line encoding (it was edited)', record.seq)
+      return fail(
+        raw.line,
+        'record is not in its canonical single-line encoding (it was edited)',
+        record.seq,
+      )
     }
     if (hashRecord(record) !== record.hash) {
-      return fail(raw.line, 'record hash does not match its content (the record was edited)', record.seq)
+      return fail(
+        raw.line,
+        'record hash does not match its content (the record was edited)',
+        record.seq,
+      )
     }
     if (torn) {
       const claim = record.torn as { line?: unknown; bytes?: unknown; sha256?: unknown } | undefined
       const digest = `sha256:${torn.hash.copy().digest('hex')}`
       if (record.type !== 'recovery' || claim === undefined) {
-        return fail(torn.line, `unparseable bytes (${torn.bytes}) in the middle of the file, not accounted for by a recovery record`)
+        return fail(
+          torn.line,
+          `unparseable bytes (${torn.bytes}) in the middle of the file, not accounted for by a recovery record`,
+        )
       }
       if (claim.line !== torn.line || claim.bytes !== torn.bytes || claim.sha256 !== digest) {
-        return fail(torn.line, `torn bytes at line ${torn.line} do not match the recovery record at line ${raw.line}`, record.seq)
+        return fail(
+          torn.line,
+          `torn bytes at line ${torn.line} do not match the recovery record at line ${raw.line}`,
+          record.seq,
+        )
       }
       torn = undefined
     } else if (record.type === 'recovery') {
@@ -218,11 +240,22 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
     if (report.records === 0 && options.continues === undefined) {
       report.startsFrom = record.prev
       if (record.prev === GENESIS_HASH) {
-        if (record.seq !== 1) return fail(raw.line, `first record of a chain must have seq 1, found ${record.seq}`, record.seq)
+        if (record.seq !== 1)
+          return fail(
+            raw.line,
+            `first record of a chain must have seq 1, found ${record.seq}`,
+            record.seq,
+          )
       } else if (record.type === 'rotation' || record.type === 'recovery') {
-        warn(`chain continues from an earlier file (seq ${record.seq - 1}${typeof record.from === 'string' ? `, ${record.from}` : ''}); verify the whole chain with verifyAuditChain`)
+        warn(
+          `chain continues from an earlier file (seq ${record.seq - 1}${typeof record.from === 'string' ? `, ${record.from}` : ''}); verify the whole chain with verifyAuditChain`,
+        )
       } else {
-        return fail(raw.line, 'first record neither starts the chain nor continues a rotated file (records before it are missing)', record.seq)
+        return fail(
+          raw.line,
+          'first record neither starts the chain nor continues a rotated file (records before it are missing)',
+          record.seq,
+        )
       }
     } else {
       const expected = report.lastSeq + 1
@@ -231,7 +264,11 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
         return fail(raw.line, `${kind}: expected seq ${expected}, found ${record.seq}`, record.seq)
       }
       if (record.prev !== report.headHash) {
-        return fail(raw.line, `chain broken: prev does not match the hash of record ${report.lastSeq}`, record.seq)
+        return fail(
+          raw.line,
+          `chain broken: prev does not match the hash of record ${report.lastSeq}`,
+          record.seq,
+        )
       }
     }
 
@@ -250,15 +287,21 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
       report.sinceCheckpoint += 1
       const every = options.checkpointEvery
       if (every !== undefined && every > 0 && report.sinceCheckpoint > every) {
-        return fail(raw.line, `checkpoint missing: more than ${every} records since the last one`, record.seq)
+        return fail(
+          raw.line,
+          `checkpoint missing: more than ${every} records since the last one`,
+          record.seq,
+        )
       }
     }
     if (typeof record.time === 'string') {
-      if (lastTime !== undefined && record.time < lastTime) warn(`time goes backwards at seq ${record.seq} (${record.time} < ${lastTime})`)
+      if (lastTime !== undefined && record.time < lastTime)
+        warn(`time goes backwards at seq ${record.seq} (${record.time} < ${lastTime})`)
       lastTime = record.time
     }
     if (record.seq === options.expectRecord?.seq) {
-      if (record.hash !== options.expectRecord.hash) return fail(raw.line, 'record differs from the expected (anchored) record', record.seq)
+      if (record.hash !== options.expectRecord.hash)
+        return fail(raw.line, 'record differs from the expected (anchored) record', record.seq)
       report.expectSeen = true
     }
     report.records += 1
@@ -275,13 +318,23 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
       `verifies up to record ${report.lastSeq}; trailing partial line at line ${torn.line} (${torn.bytes} bytes, likely a crash mid-write)`,
     )
   }
-  if (options.expectRecord !== undefined && !report.expectSeen && options.expectInThisFile !== false) {
-    return fail(lastLine, `truncated: expected record seq ${options.expectRecord.seq} is missing (file ends at seq ${report.lastSeq})`)
+  if (
+    options.expectRecord !== undefined &&
+    !report.expectSeen &&
+    options.expectInThisFile !== false
+  ) {
+    return fail(
+      lastLine,
+      `truncated: expected record seq ${options.expectRecord.seq} is missing (file ends at seq ${report.lastSeq})`,
+    )
   }
   return report
 }
 
-async function checkSignature(record: Record<string, unknown> & { seq: number; prev: string }, key: KeyInput): Promise<string | undefined> {
+async function checkSignature(
+  record: Record<string, unknown> & { seq: number; prev: string },
+  key: KeyInput,
+): Promise<string | undefined> {
   if (typeof record.sig !== 'string') return 'checkpoint has no signature'
   let payload: unknown
   try {
@@ -298,7 +351,15 @@ async function checkSignature(record: Record<string, unknown> & { seq: number; p
 }
 
 function publicReport(scan: ScanResult): VerifyReport {
-  const { tornTail: _t, sinceCheckpoint: _s, sawCheckpoint: _c, firstType: _f, expectSeen: _e, missingNewline: _n, ...report } = scan
+  const {
+    tornTail: _t,
+    sinceCheckpoint: _s,
+    sawCheckpoint: _c,
+    firstType: _f,
+    expectSeen: _e,
+    missingNewline: _n,
+    ...report
+  } = scan
   return withWarning(report)
 }
 
@@ -314,7 +375,10 @@ function withWarning<R extends VerifyReport>(report: R): R {
  * const report = await verifyAuditFile('audit.jsonl', { publicKey: jwk })
  * if (!report.ok) console.error(`line ${report.error?.line}: ${report.error?.reason}`)
  */
-export async function verifyAuditFile(path: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyAuditFile(
+  path: string,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
   return publicReport(await scanAuditFile(path, options))
 }
 
@@ -324,7 +388,10 @@ export async function verifyAuditFile(path: string, options: VerifyOptions = {})
  * A chain whose first file does not start at genesis (older files removed by retention) verifies
  * with a warning.
  */
-export async function verifyAuditChain(files: readonly string[], options: VerifyOptions = {}): Promise<VerifyReport & { files: number }> {
+export async function verifyAuditChain(
+  files: readonly string[],
+  options: VerifyOptions = {},
+): Promise<VerifyReport & { files: number }> {
   let continues: { seq: number; hash: string } | undefined
   let sinceCheckpoint: number | undefined
   const total: VerifyReport & { files: number } = {
@@ -352,7 +419,11 @@ export async function verifyAuditChain(files: readonly string[], options: Verify
       total.startsFrom = scan.startsFrom
       total.warnings.push(...scan.warnings.map((w) => `${basename(file)}: ${w}`))
     } else {
-      total.warnings.push(...scan.warnings.filter((w) => !w.startsWith('chain continues')).map((w) => `${basename(file)}: ${w}`))
+      total.warnings.push(
+        ...scan.warnings
+          .filter((w) => !w.startsWith('chain continues'))
+          .map((w) => `${basename(file)}: ${w}`),
+      )
     }
     total.records += scan.records
     total.checkpoints += scan.checkpoints
@@ -360,11 +431,28 @@ export async function verifyAuditChain(files: readonly string[], options: Verify
     if (scan.firstSeq !== undefined) total.firstSeq ??= scan.firstSeq
     if (scan.lastCheckpoint) total.lastCheckpoint = scan.lastCheckpoint
     if (!scan.ok) return withWarning({ ...total, ok: false, error: { ...scan.error!, file } })
-    if (continues !== undefined && scan.records > 0 && scan.firstType !== 'rotation' && scan.firstType !== 'recovery') {
-      return withWarning({ ...total, ok: false, error: { file, line: 1, reason: 'file does not start with a rotation record' } })
+    if (
+      continues !== undefined &&
+      scan.records > 0 &&
+      scan.firstType !== 'rotation' &&
+      scan.firstType !== 'recovery'
+    ) {
+      return withWarning({
+        ...total,
+        ok: false,
+        error: { file, line: 1, reason: 'file does not start with a rotation record' },
+      })
     }
     if (scan.tornTail && index < files.length - 1) {
-      return withWarning({ ...total, ok: false, error: { file, line: scan.tornTail.line, reason: 'unparseable bytes at the end of a file that is not the newest' } })
+      return withWarning({
+        ...total,
+        ok: false,
+        error: {
+          file,
+          line: scan.tornTail.line,
+          reason: 'unparseable bytes at the end of a file that is not the newest',
+        },
+      })
     }
     expectSeen ||= scan.expectSeen
     continues = { seq: scan.lastSeq, hash: scan.headHash }
@@ -374,7 +462,11 @@ export async function verifyAuditChain(files: readonly string[], options: Verify
   }
   if (options.expectRecord && !expectSeen) {
     const reason = `truncated: expected record seq ${options.expectRecord.seq} is missing (chain ends at seq ${total.lastSeq})`
-    return withWarning({ ...total, ok: false, error: { ...(files.length > 0 ? { file: files[files.length - 1]! } : {}), line: 0, reason } })
+    return withWarning({
+      ...total,
+      ok: false,
+      error: { ...(files.length > 0 ? { file: files[files.length - 1]! } : {}), line: 0, reason },
+    })
   }
   return withWarning(total)
 }

@@ -66,32 +66,47 @@ export async function createDevIssuer(options: DevIssuerOptions): Promise<DevIss
     existing = readFileSync(privateKeyFile, 'utf8')
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SluiceError('CONFIG_INVALID', `dev issuer: cannot read ${privateKeyFile}`, { cause })
+      throw new SluiceError('CONFIG_INVALID', `dev issuer: cannot read ${privateKeyFile}`, {
+        cause,
+      })
     }
   }
   if (existing !== undefined) {
     if (process.platform !== 'win32' && (statSync(privateKeyFile).mode & 0o077) !== 0) {
-      throw new SluiceError('CONFIG_INVALID', `dev issuer: ${privateKeyFile} is readable by others; run chmod 600 on it`)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `dev issuer: ${privateKeyFile} is readable by others; run chmod 600 on it`,
+      )
     }
     let jwk: JWK
     try {
       jwk = JSON.parse(existing) as JWK
     } catch (cause) {
-      throw new SluiceError('CONFIG_INVALID', `dev issuer: ${privateKeyFile} is not a JSON JWK`, { cause })
+      throw new SluiceError('CONFIG_INVALID', `dev issuer: ${privateKeyFile} is not a JSON JWK`, {
+        cause,
+      })
     }
     key = await importSigningKey(jwk, `dev issuer ${privateKeyFile}`)
   } else {
     const generated = await generateSigningKey()
     try {
       // `wx`: two processes racing to create the key must not overwrite each other's file.
-      writeFileSync(privateKeyFile, `${JSON.stringify(generated.privateJwk, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
+      writeFileSync(privateKeyFile, `${JSON.stringify(generated.privateJwk, null, 2)}\n`, {
+        mode: 0o600,
+        flag: 'wx',
+      })
       chmodSync(privateKeyFile, 0o600)
       key = generated.key
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new SluiceError('CONFIG_INVALID', `dev issuer: cannot write ${privateKeyFile}`, { cause })
+        throw new SluiceError('CONFIG_INVALID', `dev issuer: cannot write ${privateKeyFile}`, {
+          cause,
+        })
       }
-      key = await importSigningKey(JSON.parse(readFileSync(privateKeyFile, 'utf8')) as JWK, `dev issuer ${privateKeyFile}`)
+      key = await importSigningKey(
+        JSON.parse(readFileSync(privateKeyFile, 'utf8')) as JWK,
+        `dev issuer ${privateKeyFile}`,
+      )
     }
   }
   const jwks = jwksOf(key)
@@ -100,10 +115,15 @@ export async function createDevIssuer(options: DevIssuerOptions): Promise<DevIss
   async function mint(m: MintOptions): Promise<string> {
     const ttl = m.ttlSeconds ?? DEFAULT_DEV_TOKEN_TTL_SECONDS
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_DEV_TOKEN_TTL_SECONDS) {
-      throw new SluiceError('USAGE', `token lifetime must be 1..${MAX_DEV_TOKEN_TTL_SECONDS} seconds`)
+      throw new SluiceError(
+        'USAGE',
+        `token lifetime must be 1..${MAX_DEV_TOKEN_TTL_SECONDS} seconds`,
+      )
     }
-    if (typeof m.sub !== 'string' || m.sub === '') throw new SluiceError('USAGE', 'a token needs a subject (sub)')
-    if (typeof m.aud !== 'string' || m.aud === '') throw new SluiceError('USAGE', 'a token needs an audience (aud)')
+    if (typeof m.sub !== 'string' || m.sub === '')
+      throw new SluiceError('USAGE', 'a token needs a subject (sub)')
+    if (typeof m.aud !== 'string' || m.aud === '')
+      throw new SluiceError('USAGE', 'a token needs an audience (aud)')
     const claims: Record<string, unknown> = { ...(m.extra ?? {}) }
     if (m.scopes !== undefined && m.scopes.length > 0) claims['scope'] = m.scopes.join(' ')
     if (m.tenant !== undefined) claims[m.tenantClaim ?? 'tenant'] = m.tenant

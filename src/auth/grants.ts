@@ -77,7 +77,11 @@ interface CachedToken {
 }
 
 const grantFailed = (server: string, why: string, cause?: unknown): SluiceError =>
-  new SluiceError('GRANT_FAILED', `credentials for server "${server}": ${why}`, cause === undefined ? {} : { cause })
+  new SluiceError(
+    'GRANT_FAILED',
+    `credentials for server "${server}": ${why}`,
+    cause === undefined ? {} : { cause },
+  )
 
 // Header values must not be able to split or smuggle headers.
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
@@ -105,7 +109,11 @@ async function readCapped(response: Response, maxBytes: number): Promise<string 
   return Buffer.concat(chunks).toString('utf8')
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, server: string): Promise<T> {
+function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  server: string,
+): Promise<T> {
   if (signal === undefined) return promise
   if (signal.aborted) return Promise.reject(grantFailed(server, 'the request was cancelled'))
   return new Promise<T>((resolve, reject) => {
@@ -122,8 +130,10 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
   const doFetch = options.fetch ?? fetch
   const redactor = options.redactor ?? createRedactor()
   const maxCached = options.maxCachedTokens ?? DEFAULT_MAX_CACHED_TOKENS
-  if (typeof gatewayIssuer !== 'string' || gatewayIssuer === '') throw new TypeError('gatewayIssuer must be a non-empty string')
-  if (!Number.isInteger(maxCached) || maxCached < 1) throw new TypeError('maxCachedTokens must be a positive integer')
+  if (typeof gatewayIssuer !== 'string' || gatewayIssuer === '')
+    throw new TypeError('gatewayIssuer must be a non-empty string')
+  if (!Number.isInteger(maxCached) || maxCached < 1)
+    throw new TypeError('maxCachedTokens must be a positive integer')
 
   const staticValues = new Map<string, string>()
   const cache = new Map<string, CachedToken>()
@@ -156,7 +166,12 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
   }
 
   /** Single-flight: concurrent callers for the same key share one request; failures are not cached. */
-  async function cached(key: string, server: string, signal: AbortSignal | undefined, produce: () => Promise<CachedToken>): Promise<string> {
+  async function cached(
+    key: string,
+    server: string,
+    signal: AbortSignal | undefined,
+    produce: () => Promise<CachedToken>,
+  ): Promise<string> {
     const hit = cache.get(key)
     if (hit !== undefined && hit.refreshAtMs > Date.now()) return hit.value
     let flight = inflight.get(key)
@@ -177,22 +192,36 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
     return JSON.stringify([p.tenant ?? null, p.iss, p.sub])
   }
 
-  function staticHeaders(server: string, grant: Extract<Grant, { grant: 'static' }>): Record<string, string> {
+  function staticHeaders(
+    server: string,
+    grant: Extract<Grant, { grant: 'static' }>,
+  ): Record<string, string> {
     const key = `${server}\0${grant.valueFrom}`
     let value = staticValues.get(key)
     if (value === undefined) {
-      value = readSecret(server, grant.valueFrom, grant.valueFrom.startsWith('env:') ? 'the static secret' : 'the static secret file')
+      value = readSecret(
+        server,
+        grant.valueFrom,
+        grant.valueFrom.startsWith('env:') ? 'the static secret' : 'the static secret file',
+      )
       staticValues.set(key, value)
     }
     const header = `${grant.prefix ?? ''}${value}`
     if (!HEADER_SAFE.test(header) || header.length > MAX_CREDENTIAL_BYTES) {
-      throw grantFailed(server, 'the static secret is not a valid header value (control characters or too long)')
+      throw grantFailed(
+        server,
+        'the static secret is not a valid header value (control characters or too long)',
+      )
     }
     redactor.add(header)
     return { [grant.header]: header }
   }
 
-  async function signJwtGrant(server: string, grant: Extract<Grant, { grant: 'jwt' }>, principal: Principal): Promise<CachedToken> {
+  async function signJwtGrant(
+    server: string,
+    grant: Extract<Grant, { grant: 'jwt' }>,
+    principal: Principal,
+  ): Promise<CachedToken> {
     const iat = nowSeconds()
     const exp = iat + grant.ttlSeconds
     const claims: Record<string, unknown> = { act: { sub: gatewayId } }
@@ -219,9 +248,15 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
     return { value: token, refreshAtMs: (exp - marginSeconds) * 1000 }
   }
 
-  async function actorToken(audience: string, server: string): Promise<{ token: string; type: string }> {
+  async function actorToken(
+    audience: string,
+    server: string,
+  ): Promise<{ token: string; type: string }> {
     if (options.actorTokenFrom !== undefined) {
-      return { token: readSecret(server, options.actorTokenFrom, 'the actor token'), type: TOKEN_TYPE_JWT }
+      return {
+        token: readSecret(server, options.actorTokenFrom, 'the actor token'),
+        type: TOKEN_TYPE_JWT,
+      }
     }
     const iat = nowSeconds()
     const token = await new SignJWT({})
@@ -260,7 +295,9 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
     if (grant.clientId !== undefined && grant.clientSecretFrom !== undefined) {
       const secret = readSecret(server, grant.clientSecretFrom, 'the client secret')
       // RFC 6749 §2.3.1: form-urlencode both parts before base64.
-      const basic = Buffer.from(`${encodeURIComponent(grant.clientId)}:${encodeURIComponent(secret)}`).toString('base64')
+      const basic = Buffer.from(
+        `${encodeURIComponent(grant.clientId)}:${encodeURIComponent(secret)}`,
+      ).toString('base64')
       redactor.add(basic)
       headers['authorization'] = `Basic ${basic}`
     } else if (grant.clientId !== undefined) {
@@ -277,32 +314,49 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
         signal: AbortSignal.timeout(grant.timeoutMs),
       })
     } catch (cause) {
-      const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError')
+      const timedOut =
+        cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError')
       throw grantFailed(
         server,
-        timedOut ? `the token endpoint did not answer within ${grant.timeoutMs} ms` : 'the token endpoint is unreachable',
+        timedOut
+          ? `the token endpoint did not answer within ${grant.timeoutMs} ms`
+          : 'the token endpoint is unreachable',
         cause,
       )
     }
     const text = await readCapped(response, MAX_TOKEN_RESPONSE_BYTES).catch((cause: unknown) => {
       throw grantFailed(server, 'the token endpoint response could not be read', cause)
     })
-    if (text === undefined) throw grantFailed(server, `the token endpoint response is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`)
+    if (text === undefined)
+      throw grantFailed(
+        server,
+        `the token endpoint response is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`,
+      )
     let body: unknown
     try {
       body = JSON.parse(text)
     } catch {
       body = undefined
     }
-    const obj = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined
+    const obj =
+      body !== null && typeof body === 'object' && !Array.isArray(body)
+        ? (body as Record<string, unknown>)
+        : undefined
 
     if (response.status !== 200) {
       // Only a well-formed OAuth error code is repeated; descriptions can echo request material.
       const code = obj?.['error']
       const oauthError = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? ` (${code})` : ''
-      throw grantFailed(server, `token exchange refused: the token endpoint answered HTTP ${response.status}${oauthError}`)
+      throw grantFailed(
+        server,
+        `token exchange refused: the token endpoint answered HTTP ${response.status}${oauthError}`,
+      )
     }
-    if (obj === undefined) throw grantFailed(server, 'token exchange failed: the token endpoint answered with no JSON object')
+    if (obj === undefined)
+      throw grantFailed(
+        server,
+        'token exchange failed: the token endpoint answered with no JSON object',
+      )
     return validateExchangeResponse(server, grant, obj, subjectToken)
   }
 
@@ -312,13 +366,15 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
     body: Record<string, unknown>,
     subjectToken: string,
   ): CachedToken {
-    const refuse = (why: string): SluiceError => grantFailed(server, `token exchange response refused: ${why}`)
+    const refuse = (why: string): SluiceError =>
+      grantFailed(server, `token exchange response refused: ${why}`)
     const token = body['access_token']
     if (typeof token !== 'string' || token === '') throw refuse('no access_token')
     // Register before any further check, so even a refused token is scrubbed from every sink.
     redactor.add(token)
-    if (token === subjectToken) throw refuse('the issued token is the caller\'s own token')
-    if (!HEADER_SAFE.test(token) || token.length > MAX_CREDENTIAL_BYTES) throw refuse('access_token is not a valid bearer token')
+    if (token === subjectToken) throw refuse("the issued token is the caller's own token")
+    if (!HEADER_SAFE.test(token) || token.length > MAX_CREDENTIAL_BYTES)
+      throw refuse('access_token is not a valid bearer token')
     const issuedType = body['issued_token_type']
     if (issuedType !== TOKEN_TYPE_ACCESS_TOKEN && issuedType !== TOKEN_TYPE_JWT) {
       throw refuse('issued_token_type must be an access token or a JWT')
@@ -329,7 +385,8 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
     }
     const expiresIn = body['expires_in']
     if (expiresIn !== undefined) {
-      if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) throw refuse('expires_in is not a positive number')
+      if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0)
+        throw refuse('expires_in is not a positive number')
       if (expiresIn > MAX_EXCHANGED_TOKEN_LIFETIME_SECONDS) {
         throw refuse(`expires_in exceeds ${MAX_EXCHANGED_TOKEN_LIFETIME_SECONDS} seconds`)
       }
@@ -339,7 +396,8 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
       if (typeof scope !== 'string') throw refuse('scope is not a string')
       if (grant.scope !== undefined) {
         const requested = new Set(grant.scope.split(' ').filter((s) => s !== ''))
-        if (scope.split(' ').some((s) => s !== '' && !requested.has(s))) throw refuse('the granted scope is broader than requested')
+        if (scope.split(' ').some((s) => s !== '' && !requested.has(s)))
+          throw refuse('the granted scope is broader than requested')
       }
     }
     // A JWT's own audience is cheap to check unverified; it can only narrow what we accept.
@@ -353,21 +411,36 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
       const aud = claims['aud']
       const auds = Array.isArray(aud) ? aud : [aud]
       const wanted = [grant.audience, ...(grant.resource === undefined ? [] : [grant.resource])]
-      if (!auds.some((a) => wanted.includes(a as string))) throw refuse('the issued token is for another audience')
+      if (!auds.some((a) => wanted.includes(a as string)))
+        throw refuse('the issued token is for another audience')
     }
     // Without expires_in nothing is cached: every call exchanges again.
-    const refreshAtMs = expiresIn === undefined ? 0 : Date.now() + (expiresIn - grant.refreshSkewSeconds) * 1000
+    const refreshAtMs =
+      expiresIn === undefined ? 0 : Date.now() + (expiresIn - grant.refreshSkewSeconds) * 1000
     return { value: token, refreshAtMs }
   }
 
-  async function headersFor(server: string, grant: Grant, ctx: GrantContext): Promise<Record<string, string>> {
+  async function headersFor(
+    server: string,
+    grant: Grant,
+    ctx: GrantContext,
+  ): Promise<Record<string, string>> {
     if (ctx.inboundToken !== undefined) redactor.add(ctx.inboundToken)
     switch (grant.grant) {
       case 'static':
         return staticHeaders(server, grant)
       case 'jwt': {
-        const key = JSON.stringify(['jwt', principalKey(ctx.principal), server, grant.audience, grant.scope ?? null, grant.ttlSeconds])
-        const token = await cached(key, server, ctx.signal, () => signJwtGrant(server, grant, ctx.principal))
+        const key = JSON.stringify([
+          'jwt',
+          principalKey(ctx.principal),
+          server,
+          grant.audience,
+          grant.scope ?? null,
+          grant.ttlSeconds,
+        ])
+        const token = await cached(key, server, ctx.signal, () =>
+          signJwtGrant(server, grant, ctx.principal),
+        )
         return { authorization: `Bearer ${token}` }
       }
       case 'token-exchange': {
@@ -375,26 +448,40 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
         if (subjectToken === undefined || subjectToken === '') {
           throw grantFailed(
             server,
-            'token exchange needs the caller\'s bearer token, and this session has none (stdio and run have no inbound token); use a static or jwt grant for local use',
+            "token exchange needs the caller's bearer token, and this session has none (stdio and run have no inbound token); use a static or jwt grant for local use",
           )
         }
         const key = JSON.stringify([
-          'tx', principalKey(ctx.principal), server, grant.tokenEndpoint, grant.audience, grant.resource ?? null, grant.scope ?? null,
+          'tx',
+          principalKey(ctx.principal),
+          server,
+          grant.tokenEndpoint,
+          grant.audience,
+          grant.resource ?? null,
+          grant.scope ?? null,
         ])
         const token = await cached(key, server, ctx.signal, async () => {
           try {
             return await exchange(server, grant, subjectToken)
           } catch (cause) {
-            throw isSluiceError(cause, 'GRANT_FAILED') ? cause : grantFailed(server, 'token exchange failed', cause)
+            throw isSluiceError(cause, 'GRANT_FAILED')
+              ? cause
+              : grantFailed(server, 'token exchange failed', cause)
           }
         })
         return { authorization: `Bearer ${token}` }
       }
       case 'passthrough':
-        throw grantFailed(server, 'the "passthrough" grant is refused: the caller\'s token never leaves the gateway')
+        throw grantFailed(
+          server,
+          'the "passthrough" grant is refused: the caller\'s token never leaves the gateway',
+        )
       default: {
         const unknown: never = grant
-        throw grantFailed(server, `unknown grant ${JSON.stringify((unknown as { grant?: unknown }).grant)}`)
+        throw grantFailed(
+          server,
+          `unknown grant ${JSON.stringify((unknown as { grant?: unknown }).grant)}`,
+        )
       }
     }
   }

@@ -53,13 +53,21 @@ export function algorithmOf(jwk: JWK): string {
   if (jwk.kty === 'EC' && jwk.crv === 'P-521') return 'ES512'
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA'
   if (jwk.kty === 'RSA') return 'RS256'
-  throw new SluiceError('CONFIG_INVALID', 'signing key: cannot infer the algorithm (set "alg" in the JWK)')
+  throw new SluiceError(
+    'CONFIG_INVALID',
+    'signing key: cannot infer the algorithm (set "alg" in the JWK)',
+  )
 }
 
 /** Imports a private JWK as a signing key; refuses symmetric and public-only keys. */
 export async function importSigningKey(jwk: JWK, what: string): Promise<GatewayKey> {
-  if (jwk.kty === 'oct') throw new SluiceError('CONFIG_INVALID', `${what}: symmetric keys are refused; use an EC, OKP or RSA key`)
-  if (typeof jwk.d !== 'string') throw new SluiceError('CONFIG_INVALID', `${what}: expected a private JWK (with "d")`)
+  if (jwk.kty === 'oct')
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `${what}: symmetric keys are refused; use an EC, OKP or RSA key`,
+    )
+  if (typeof jwk.d !== 'string')
+    throw new SluiceError('CONFIG_INVALID', `${what}: expected a private JWK (with "d")`)
   const alg = algorithmOf(jwk)
   const publicPart = publicJwkOf(jwk)
   const kid = jwk.kid ?? (await calculateJwkThumbprint(publicPart))
@@ -81,7 +89,9 @@ export async function importSigningKey(jwk: JWK, what: string): Promise<GatewayK
 }
 
 /** Generates a fresh key pair and returns it with its private JWK (for writing to disk). */
-export async function generateSigningKey(alg = DEFAULT_SIGNING_ALG): Promise<{ key: GatewayKey; privateJwk: JWK }> {
+export async function generateSigningKey(
+  alg = DEFAULT_SIGNING_ALG,
+): Promise<{ key: GatewayKey; privateJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
   const pub = await exportJWK(publicKey)
   const kid = await calculateJwkThumbprint(pub)
@@ -97,13 +107,20 @@ export async function generateSigningKey(alg = DEFAULT_SIGNING_ALG): Promise<{ k
  *
  * @throws SluiceError `CONFIG_INVALID` when the file is unreadable or not a private asymmetric JWK.
  */
-export async function loadOrCreateGatewayKey(file?: string, options: LoadGatewayKeyOptions = {}): Promise<GatewayKey> {
+export async function loadOrCreateGatewayKey(
+  file?: string,
+  options: LoadGatewayKeyOptions = {},
+): Promise<GatewayKey> {
   if (file !== undefined) {
     let jwk: JWK
     try {
       jwk = JSON.parse(readFileSync(file, 'utf8')) as JWK
     } catch (cause) {
-      throw new SluiceError('CONFIG_INVALID', `gateway.signingKeyFile: cannot read a JSON JWK from ${file}`, { cause })
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `gateway.signingKeyFile: cannot read a JSON JWK from ${file}`,
+        { cause },
+      )
     }
     if (jwk === null || typeof jwk !== 'object') {
       throw new SluiceError('CONFIG_INVALID', `gateway.signingKeyFile: ${file} is not a JWK object`)
@@ -111,7 +128,9 @@ export async function loadOrCreateGatewayKey(file?: string, options: LoadGateway
     return importSigningKey(jwk, `gateway.signingKeyFile ${file}`)
   }
   const { key } = await generateSigningKey()
-  const warn = options.warn ?? ((message: string) => process.emitWarning(message, { code: 'SLUICE_EPHEMERAL_KEY' }))
+  const warn =
+    options.warn ??
+    ((message: string) => process.emitWarning(message, { code: 'SLUICE_EPHEMERAL_KEY' }))
   warn(
     'gateway.signingKeyFile is not set: using an in-memory ES256 key; tokens the gateway signs will not verify after a restart',
   )

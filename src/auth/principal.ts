@@ -35,8 +35,10 @@ const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/
  * @throws SluiceError `AUTH_INVALID` naming what is wrong (never echoing the ID).
  */
 export function parseSpiffeId(id: string): SpiffeId {
-  const invalid = (why: string): SluiceError => new SluiceError('AUTH_INVALID', `invalid SPIFFE ID: ${why}`)
-  if (Buffer.byteLength(id, 'utf8') > MAX_SPIFFE_ID_BYTES) throw invalid(`longer than ${MAX_SPIFFE_ID_BYTES} bytes`)
+  const invalid = (why: string): SluiceError =>
+    new SluiceError('AUTH_INVALID', `invalid SPIFFE ID: ${why}`)
+  if (Buffer.byteLength(id, 'utf8') > MAX_SPIFFE_ID_BYTES)
+    throw invalid(`longer than ${MAX_SPIFFE_ID_BYTES} bytes`)
   if (!id.startsWith('spiffe://')) throw invalid('the scheme must be "spiffe://" (lowercase)')
   const rest = id.slice('spiffe://'.length)
   const slash = rest.indexOf('/')
@@ -96,7 +98,10 @@ export function principalFromPeerCertificate(
     throw new SluiceError('AUTH_INVALID', 'the client certificate has no SPIFFE URI SAN')
   }
   if (uris.length > 1) {
-    throw new SluiceError('AUTH_INVALID', 'the client certificate has more than one URI SAN (an X.509-SVID has exactly one)')
+    throw new SluiceError(
+      'AUTH_INVALID',
+      'the client certificate has more than one URI SAN (an X.509-SVID has exactly one)',
+    )
   }
   const sub = uris[0]!
   const { trustDomain } = parseSpiffeId(sub)
@@ -137,7 +142,8 @@ export function resourceMetadata(identity: IdentityConfig, resourceUrl: string):
     authorization_servers: [...servers],
     bearer_methods_supported: ['header'],
   }
-  if (identity.scopesSupported !== undefined) metadata['scopes_supported'] = [...identity.scopesSupported]
+  if (identity.scopesSupported !== undefined)
+    metadata['scopes_supported'] = [...identity.scopesSupported]
   return metadata
 }
 

@@ -56,7 +56,8 @@ function escapeRegExp(text: string): string {
 /** Creates an empty redactor. */
 export function createRedactor(options: RedactorOptions = {}): Redactor {
   const maxSecrets = options.maxSecrets ?? DEFAULT_MAX_SECRETS
-  if (!Number.isInteger(maxSecrets) || maxSecrets < 1) throw new TypeError('maxSecrets must be a positive integer')
+  if (!Number.isInteger(maxSecrets) || maxSecrets < 1)
+    throw new TypeError('maxSecrets must be a positive integer')
   // Insertion order doubles as age for eviction.
   const secrets = new Map<string, string[]>()
   let pattern: RegExp | undefined

@@ -30,7 +30,17 @@ import { parseSpiffeId, type IdentityConfig } from './principal.js'
 
 /** The only algorithms sluice ever verifies with; `none` and `HS*` are refused whatever the config says. */
 export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.freeze([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
 ])
 
 /** Minimum time between two refetches of a key set caused by an unknown `kid`. */
@@ -80,10 +90,21 @@ function readJwksFile(path: string): JSONWebKeySet {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'))
   } catch (cause) {
-    throw new SluiceError('CONFIG_INVALID', `identity: cannot read the key set ${path} (expected a JWKS JSON file)`, { cause })
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `identity: cannot read the key set ${path} (expected a JWKS JSON file)`,
+      { cause },
+    )
   }
-  if (parsed === null || typeof parsed !== 'object' || !Array.isArray((parsed as { keys?: unknown }).keys)) {
-    throw new SluiceError('CONFIG_INVALID', `identity: ${path} is not a JWKS (expected {"keys": [...]})`)
+  if (
+    parsed === null ||
+    typeof parsed !== 'object' ||
+    !Array.isArray((parsed as { keys?: unknown }).keys)
+  ) {
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `identity: ${path} is not a JWKS (expected {"keys": [...]})`,
+    )
   }
   return parsed as JSONWebKeySet
 }
@@ -110,10 +131,16 @@ function fileKeySet(path: string, cooldownMs: number, maxAgeMs: number): JWTVeri
   }
 }
 
-function issuerVerifier(issuer: Issuer, options: Required<Omit<TokenVerifierOptions, 'fetch'>> & Pick<TokenVerifierOptions, 'fetch'>): IssuerVerifier {
+function issuerVerifier(
+  issuer: Issuer,
+  options: Required<Omit<TokenVerifierOptions, 'fetch'>> & Pick<TokenVerifierOptions, 'fetch'>,
+): IssuerVerifier {
   const algorithms = issuer.algorithms.filter((a) => ASYMMETRIC_ALGORITHMS.includes(a))
   if (algorithms.length === 0) {
-    throw new SluiceError('CONFIG_INVALID', `identity: issuer ${issuer.issuer} allows no asymmetric algorithm`)
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `identity: issuer ${issuer.issuer} allows no asymmetric algorithm`,
+    )
   }
   let keys: JWTVerifyGetKey
   if (issuer.jwksFile !== undefined) {
@@ -123,7 +150,9 @@ function issuerVerifier(issuer: Issuer, options: Required<Omit<TokenVerifierOpti
       cooldownDuration: options.jwksCooldownMs,
       cacheMaxAge: options.jwksCacheMaxAgeMs,
       timeoutDuration: options.jwksTimeoutMs,
-      ...(options.fetch === undefined ? {} : { [customFetch]: options.fetch as FetchImplementation }),
+      ...(options.fetch === undefined
+        ? {}
+        : { [customFetch]: options.fetch as FetchImplementation }),
     })
     // A refused connection surfaces as a bare TypeError from fetch; name it for what it is.
     keys = async (header, token) => {
@@ -135,7 +164,10 @@ function issuerVerifier(issuer: Issuer, options: Required<Omit<TokenVerifierOpti
       }
     }
   } else {
-    throw new SluiceError('CONFIG_INVALID', `identity: issuer ${issuer.issuer} needs jwksFile or jwksUri`)
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `identity: issuer ${issuer.issuer} needs jwksFile or jwksUri`,
+    )
   }
   return { issuer: issuer.issuer, keys, algorithms, typ: issuer.typ }
 }
@@ -164,12 +196,17 @@ function mapJoseError(err: unknown): SluiceError {
     }
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return fail('token algorithm is not allowed', err)
-  if (err instanceof errors.JWSSignatureVerificationFailed) return fail('token signature is invalid', err)
-  if (err instanceof errors.JWKSNoMatchingKey) return fail('no key of the issuer matches the token', err)
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return fail('token signature is invalid', err)
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return fail('no key of the issuer matches the token', err)
   if (err instanceof errors.JWKSMultipleMatchingKeys) return fail('token signature is invalid', err)
-  if (err instanceof errors.JWKSTimeout) return fail('the issuer keys could not be fetched in time', err)
-  if (err instanceof errors.JOSENotSupported) return fail('token uses an unsupported header or algorithm', err)
-  if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid) return fail('token is malformed', err)
+  if (err instanceof errors.JWKSTimeout)
+    return fail('the issuer keys could not be fetched in time', err)
+  if (err instanceof errors.JOSENotSupported)
+    return fail('token uses an unsupported header or algorithm', err)
+  if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid)
+    return fail('token is malformed', err)
   if (err instanceof errors.JOSEError) return fail('the issuer keys are unavailable', err)
   return fail('token could not be verified', err)
 }
@@ -184,7 +221,10 @@ function scopesOf(payload: JWTPayload): string[] {
 }
 
 /** Creates the verifier of inbound bearer tokens for one `identity:` config. */
-export function createTokenVerifier(identity: IdentityConfig, options: TokenVerifierOptions = {}): TokenVerifier {
+export function createTokenVerifier(
+  identity: IdentityConfig,
+  options: TokenVerifierOptions = {},
+): TokenVerifier {
   const resolved = {
     jwksCooldownMs: options.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS,
     jwksCacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS,
@@ -197,7 +237,8 @@ export function createTokenVerifier(identity: IdentityConfig, options: TokenVeri
     }
   }
   const issuers = new Map<string, IssuerVerifier>()
-  for (const issuer of identity.issuers) issuers.set(issuer.issuer, issuerVerifier(issuer, resolved))
+  for (const issuer of identity.issuers)
+    issuers.set(issuer.issuer, issuerVerifier(issuer, resolved))
   const audience = identity.audience
   const toleranceSeconds = identity.clockToleranceSeconds
   const maxTokenBytes = identity.maxTokenBytes
@@ -208,7 +249,10 @@ export function createTokenVerifier(identity: IdentityConfig, options: TokenVeri
       header = header[0]
     }
     if (header === undefined || header === '') {
-      throw new SluiceError('AUTH_REQUIRED', 'authorization required: send "Authorization: Bearer <token>"')
+      throw new SluiceError(
+        'AUTH_REQUIRED',
+        'authorization required: send "Authorization: Bearer <token>"',
+      )
     }
     const value = header as string
     // The cap applies before any regex or decoding work on attacker bytes ("Bearer " is 7 bytes).
@@ -260,7 +304,10 @@ export function createTokenVerifier(identity: IdentityConfig, options: TokenVeri
       throw fail('token audience must be exactly this gateway (multi-audience tokens are refused)')
     }
     // jose checks `iat` only with maxTokenAge; a token from the future is a forged clock or a bug.
-    if (payload.iat !== undefined && payload.iat > Math.floor(Date.now() / 1000) + toleranceSeconds) {
+    if (
+      payload.iat !== undefined &&
+      payload.iat > Math.floor(Date.now() / 1000) + toleranceSeconds
+    ) {
       throw fail('token issue time (iat) is in the future')
     }
     const sub = payload.sub
@@ -270,7 +317,8 @@ export function createTokenVerifier(identity: IdentityConfig, options: TokenVeri
     let tenant: string | undefined
     if (identity.tenantClaim !== undefined) {
       const raw = payload[identity.tenantClaim]
-      if (raw !== undefined && typeof raw !== 'string') throw fail('token tenant claim must be a string')
+      if (raw !== undefined && typeof raw !== 'string')
+        throw fail('token tenant claim must be a string')
       tenant = raw
     }
     const principal: Principal = {

@@ -63,11 +63,17 @@ export function exposableTools(tools: readonly BindingTool[]): {
   const problems: BindingProblem[] = []
   const accepted: Array<{ tool: BindingTool; serverIdent: string }> = []
   const seen = new Map<string, string>()
-  const sorted = [...tools].sort((a, b) => cmp(a.server, b.server) || cmp(a.ident, b.ident) || cmp(a.name, b.name))
+  const sorted = [...tools].sort(
+    (a, b) => cmp(a.server, b.server) || cmp(a.ident, b.ident) || cmp(a.name, b.name),
+  )
   for (const tool of sorted) {
     const label = `${printable(tool.server)}.${printable(tool.name)}`
     const server = sanitizeIdentifier(tool.server)
-    if (server === undefined || !TOOL_NAME_PATTERN.test(tool.name) || !isSafeIdentifier(tool.ident)) {
+    if (
+      server === undefined ||
+      !TOOL_NAME_PATTERN.test(tool.name) ||
+      !isSafeIdentifier(tool.ident)
+    ) {
       problems.push({
         code: 'INVALID_NAME',
         severity: 'error',
@@ -101,7 +107,9 @@ export function buildFragments(
   const limits: SchemaLimits = { ...DEFAULT_SCHEMA_LIMITS, ...options.limits }
   const names = new TypeNames()
   const { accepted, problems } = exposableTools(tools)
-  const fragments = accepted.map(({ tool, serverIdent }) => fragment(tool, serverIdent, names, limits, problems))
+  const fragments = accepted.map(({ tool, serverIdent }) =>
+    fragment(tool, serverIdent, names, limits, problems),
+  )
   return { fragments, problems }
 }
 
@@ -114,7 +122,10 @@ export function buildFragments(
  * const { dts, problems } = generateDeclarations(catalogTools)
  * // declare const tools: { readonly memory: { read_graph(args?: Memory_ReadGraphInput): Promise<…> } }
  */
-export function generateDeclarations(tools: readonly BindingTool[], options: DeclarationOptions = {}): Declarations {
+export function generateDeclarations(
+  tools: readonly BindingTool[],
+  options: DeclarationOptions = {},
+): Declarations {
   const { fragments, problems } = buildFragments(tools, options)
   return { dts: renderDts(fragments), problems, coverage: coverageOf(fragments) }
 }
@@ -151,11 +162,13 @@ export function renderBindingsFile(
 export function renderDts(fragments: readonly ToolFragment[]): string {
   const types = fragments.flatMap((f) => f.types).join('\n')
   const byServer = new Map<string, ToolFragment[]>()
-  for (const f of fragments) byServer.set(f.serverIdent, [...(byServer.get(f.serverIdent) ?? []), f])
+  for (const f of fragments)
+    byServer.set(f.serverIdent, [...(byServer.get(f.serverIdent) ?? []), f])
   const servers = [...byServer].map(([ident, list]) => {
     const members = list.map((f) => `${jsDoc(f.doc, '    ')}    ${f.signature}`).join('\n')
     const original = list[0]!.tool.server
-    const doc = original === ident ? `Tools of server \`${ident}\`.` : `Tools of server \`${original}\`.`
+    const doc =
+      original === ident ? `Tools of server \`${ident}\`.` : `Tools of server \`${original}\`.`
     return `  /** ${doc} */\n  readonly ${ident}: {\n${members}\n  }`
   })
   const body = servers.length === 0 ? '{}' : `{\n${servers.join('\n')}\n}`
@@ -170,8 +183,14 @@ export function renderToolSnippet(f: ToolFragment): string {
 
 /** Coverage of already-built fragments. */
 export function coverageOf(fragments: readonly ToolFragment[]): BindingsCoverage {
-  const unknownOutputs = fragments.filter((f) => !f.hasOutputType).map((f) => `${f.tool.server}.${f.tool.name}`)
-  return { tools: fragments.length, typedOutputs: fragments.length - unknownOutputs.length, unknownOutputs }
+  const unknownOutputs = fragments
+    .filter((f) => !f.hasOutputType)
+    .map((f) => `${f.tool.server}.${f.tool.name}`)
+  return {
+    tools: fragments.length,
+    typedOutputs: fragments.length - unknownOutputs.length,
+    unknownOutputs,
+  }
 }
 
 function fragment(
@@ -224,7 +243,9 @@ function fragment(
   const required = Array.isArray(schema.required) ? schema.required : []
   const properties = isObject(schema.properties) ? schema.properties : {}
   const optionalArgs =
-    required.length === 0 && !['$ref', 'anyOf', 'oneOf', 'allOf'].some((k) => k in schema) && schema.type !== 'array'
+    required.length === 0 &&
+    !['$ref', 'anyOf', 'oneOf', 'allOf'].some((k) => k in schema) &&
+    schema.type !== 'array'
   const argNames = Object.keys(properties).map((k) => (required.includes(k) ? k : `${k}?`))
 
   return {
@@ -244,16 +265,23 @@ function toolDoc(tool: BindingTool, hasOutputType: boolean, limits: SchemaLimits
   const ann: ToolAnnotations = isObject(def.annotations) ? def.annotations : {}
   const max = limits.maxDescriptionChars
   const lines: string[] = []
-  const title = typeof def.title === 'string' ? def.title : typeof ann.title === 'string' ? ann.title : undefined
+  const title =
+    typeof def.title === 'string'
+      ? def.title
+      : typeof ann.title === 'string'
+        ? ann.title
+        : undefined
   if (title !== undefined && title.trim() !== '') lines.push(commentText(title, 200))
-  if (typeof def.description === 'string' && def.description.trim() !== '') lines.push(commentText(def.description, max))
+  if (typeof def.description === 'string' && def.description.trim() !== '')
+    lines.push(commentText(def.description, max))
   const tags: string[] = []
   if (tool.ident !== tool.name) tags.push(`Upstream name: "${tool.name}".`)
   if (ann.readOnlyHint === true) tags.push('@readonly')
   if (ann.destructiveHint === true && ann.readOnlyHint !== true) tags.push('@destructive')
   if (ann.idempotentHint === true) tags.push('@idempotent')
   if (ann.openWorldHint === true) tags.push('@openWorld')
-  if (!hasOutputType) tags.push("@returns No outputSchema: the parsed JSON of the tool's text, else the text itself.")
+  if (!hasOutputType)
+    tags.push("@returns No outputSchema: the parsed JSON of the tool's text, else the text itself.")
   if (tags.length > 0 && lines.length > 0) lines.push('')
   return [...lines, ...tags]
 }

@@ -10,7 +10,8 @@
 const LINE_BREAKS = /\r\n|[\r\n\u2028\u2029]/g
 // C0/C1 controls (except tab and newline), bidi overrides and zero-width characters: invisible
 // text that could make a reviewer read the generated file differently from the compiler.
-const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g
+const INVISIBLE =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g
 
 /** Upstream text made safe for the inside of a block comment: one string, `\n` separated. */
 export function commentText(text: string, maxChars: number): string {
@@ -46,7 +47,9 @@ export function stringLiteral(value: string): string {
 
 /** A property key: bare when it is a plain ASCII identifier, else a quoted string. */
 export function propertyKey(name: string): string {
-  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) && name !== '__proto__' ? name : stringLiteral(name)
+  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) && name !== '__proto__'
+    ? name
+    : stringLiteral(name)
 }
 
 /** A JSON value as comment text (for `@default`, `@example`), cut and comment-safe. */

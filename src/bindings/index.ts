@@ -16,7 +16,12 @@ export {
   sanitizeIdentifier,
   TOOL_NAME_PATTERN,
 } from './names.js'
-export type { BindingsCoverage, BindingsFileOptions, DeclarationOptions, Declarations } from './declarations.js'
+export type {
+  BindingsCoverage,
+  BindingsFileOptions,
+  DeclarationOptions,
+  Declarations,
+} from './declarations.js'
 export { generateDeclarations, renderBindingsFile } from './declarations.js'
 export { buildManifest } from './manifest.js'
 export type { DescriptionOptions, SearchHit, ToolSearchIndex } from './search.js'

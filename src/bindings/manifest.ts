@@ -12,11 +12,13 @@ import { exposableTools } from './declarations.js'
  * as in the declarations); the same tools are left out as by `generateDeclarations`. The maps
  * have null prototypes, so even a hostile key could not reach `Object.prototype`.
  */
-export function buildManifest(tools: readonly BindingTool[]): Record<string, Record<string, string>> {
+export function buildManifest(
+  tools: readonly BindingTool[],
+): Record<string, Record<string, string>> {
   const manifest: Record<string, Record<string, string>> = Object.create(null)
   for (const { tool, serverIdent } of exposableTools(tools).accepted) {
-    const server = (manifest[serverIdent] ??= Object.create(null) as Record<string, string>)
-    server[tool.ident] = tool.name
+    manifest[serverIdent] ??= Object.create(null) as Record<string, string>
+    manifest[serverIdent][tool.ident] = tool.name
   }
   return manifest
 }

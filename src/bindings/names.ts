@@ -103,12 +103,16 @@ export function assignIdentifiers(entries: readonly NamedTool[]): {
     }
     serverIdents.set(names[0]!, ident)
   }
-  reportCaseDuplicates(serverNames.filter((s) => serverIdents.has(s)), (group) => ({
-    code: 'CASE_DUPLICATE',
-    severity: 'error',
-    tool: group.join(', '),
-    message: `servers ${group.map((n) => `"${n}"`).join(' and ')} differ only by case`,
-  }), problems)
+  reportCaseDuplicates(
+    serverNames.filter((s) => serverIdents.has(s)),
+    (group) => ({
+      code: 'CASE_DUPLICATE',
+      severity: 'error',
+      tool: group.join(', '),
+      message: `servers ${group.map((n) => `"${n}"`).join(' and ')} differ only by case`,
+    }),
+    problems,
+  )
 
   const tools: BindingTool[] = []
   for (const server of serverNames) {

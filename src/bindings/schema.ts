@@ -6,7 +6,14 @@
  * @module
  */
 import type { BindingProblem, BindingProblemCode, SchemaLimits } from './model.js'
-import { commentText, jsDoc, jsonForComment, pascalCase, propertyKey, stringLiteral } from './emit.js'
+import {
+  commentText,
+  jsDoc,
+  jsonForComment,
+  pascalCase,
+  propertyKey,
+  stringLiteral,
+} from './emit.js'
 
 /** Type text with its precedence, so unions and intersections are parenthesised only when needed. */
 interface TypeText {
@@ -21,6 +28,7 @@ const UNKNOWN: TypeText = { t: 'unknown', k: 0 }
 const UNSUPPORTED: Readonly<Record<string, string>> = {
   not: '"not" (negation) cannot be expressed',
   if: '"if"/"then"/"else" cannot be expressed',
+  // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, never awaited
   then: '"if"/"then"/"else" cannot be expressed',
   else: '"if"/"then"/"else" cannot be expressed',
   patternProperties: '"patternProperties" is emitted as a string index signature of unknown',
@@ -93,7 +101,12 @@ interface State {
 
 /** Converts the root schema of `scope`; returns the type text (named types go to `scope.declarations`). */
 export function convertRoot(scope: SchemaScope): string {
-  const state: State = { scope, named: new Map([['', scope.rootName]]), nodes: 0, nodeLimitHit: false }
+  const state: State = {
+    scope,
+    named: new Map([['', scope.rootName]]),
+    nodes: 0,
+    nodeLimitHit: false,
+  }
   return convert(state, scope.root, scope.rootPointer, 1, '', new Set([''])).t
 }
 
@@ -102,15 +115,19 @@ export function schemaDocLines(schema: unknown, limits: SchemaLimits): string[] 
   if (!isObject(schema)) return []
   const lines: string[] = []
   const max = limits.maxDescriptionChars
-  if (typeof schema.title === 'string' && schema.title.trim() !== '') lines.push(commentText(schema.title, max))
+  if (typeof schema.title === 'string' && schema.title.trim() !== '')
+    lines.push(commentText(schema.title, max))
   if (typeof schema.description === 'string' && schema.description.trim() !== '') {
     lines.push(commentText(schema.description, max))
   }
-  if (schema.type === 'integer' || (Array.isArray(schema.type) && schema.type.includes('integer'))) lines.push('@integer')
+  if (schema.type === 'integer' || (Array.isArray(schema.type) && schema.type.includes('integer')))
+    lines.push('@integer')
   for (const tag of DOC_TAGS) {
     if (!(tag in schema)) continue
     const value = schema[tag]
-    lines.push(`@${tag} ${tag === 'format' && typeof value === 'string' ? commentText(value, 100) : jsonForComment(value, 200)}`)
+    lines.push(
+      `@${tag} ${tag === 'format' && typeof value === 'string' ? commentText(value, 100) : jsonForComment(value, 200)}`,
+    )
   }
   if ('default' in schema) lines.push(`@default ${jsonForComment(schema.default, 200)}`)
   if (Array.isArray(schema.examples) && schema.examples.length > 0) {
@@ -131,24 +148,45 @@ function convert(
   if (schema === true) return UNKNOWN
   if (schema === false) return { t: 'never', k: 0 }
   if (!isObject(schema)) {
-    report(st, 'UNSUPPORTED_SCHEMA', ptr, 'a schema must be an object or a boolean; emitted unknown')
+    report(
+      st,
+      'UNSUPPORTED_SCHEMA',
+      ptr,
+      'a schema must be an object or a boolean; emitted unknown',
+    )
     return UNKNOWN
   }
   if (depth > st.scope.limits.maxDepth) {
-    report(st, 'SCHEMA_LIMIT', ptr, `schema nesting exceeds maxDepth ${st.scope.limits.maxDepth}; emitted unknown`)
+    report(
+      st,
+      'SCHEMA_LIMIT',
+      ptr,
+      `schema nesting exceeds maxDepth ${st.scope.limits.maxDepth}; emitted unknown`,
+    )
     return UNKNOWN
   }
   st.nodes++
   if (st.nodes > st.scope.limits.maxNodes) {
     if (!st.nodeLimitHit) {
       st.nodeLimitHit = true
-      report(st, 'SCHEMA_LIMIT', ptr, `schema has more than maxNodes ${st.scope.limits.maxNodes} subschemas; the rest is unknown`)
+      report(
+        st,
+        'SCHEMA_LIMIT',
+        ptr,
+        `schema has more than maxNodes ${st.scope.limits.maxNodes} subschemas; the rest is unknown`,
+      )
     }
     return UNKNOWN
   }
   for (const key of Object.keys(schema)) {
     const why = UNSUPPORTED[key]
-    if (why !== undefined) report(st, 'UNSUPPORTED_SCHEMA', `${ptr}/${key}`, `${why}; the emitted type is wider than the schema`)
+    if (why !== undefined)
+      report(
+        st,
+        'UNSUPPORTED_SCHEMA',
+        `${ptr}/${key}`,
+        `${why}; the emitted type is wider than the schema`,
+      )
   }
 
   const parts: TypeText[] = []
@@ -163,7 +201,11 @@ function convert(
   for (const kw of ['anyOf', 'oneOf'] as const) {
     if (!(kw in schema)) continue
     const subs = arrayOf(st, schema[kw], `${ptr}/${kw}`)
-    parts.push(union(subs.map((sub, i) => convert(st, sub, `${ptr}/${kw}/${i}`, depth + 1, indent, unguarded))))
+    parts.push(
+      union(
+        subs.map((sub, i) => convert(st, sub, `${ptr}/${kw}/${i}`, depth + 1, indent, unguarded)),
+      ),
+    )
   }
   let out = intersection(parts)
   if (schema.nullable === true) out = union([out, { t: 'null', k: 0 }])
@@ -180,16 +222,30 @@ function baseType(
   if ('const' in schema) return literal(schema.const, indent)
   if ('enum' in schema) {
     const values = arrayOf(st, schema.enum, `${ptr}/enum`)
-    if (values.length <= st.scope.limits.maxEnumValues) return union(values.map((v) => literal(v, indent)))
-    report(st, 'SCHEMA_LIMIT', `${ptr}/enum`, `enum has ${values.length} values, more than maxEnumValues ${st.scope.limits.maxEnumValues}; emitted its base type`)
+    if (values.length <= st.scope.limits.maxEnumValues)
+      return union(values.map((v) => literal(v, indent)))
+    report(
+      st,
+      'SCHEMA_LIMIT',
+      `${ptr}/enum`,
+      `enum has ${values.length} values, more than maxEnumValues ${st.scope.limits.maxEnumValues}; emitted its base type`,
+    )
   }
   let types: unknown[]
   if (typeof schema.type === 'string') types = [schema.type]
   else if (Array.isArray(schema.type)) types = schema.type
   else if ('type' in schema) {
-    report(st, 'UNSUPPORTED_SCHEMA', `${ptr}/type`, '"type" must be a string or an array of strings; emitted unknown')
+    report(
+      st,
+      'UNSUPPORTED_SCHEMA',
+      `${ptr}/type`,
+      '"type" must be a string or an array of strings; emitted unknown',
+    )
     return UNKNOWN
-  } else if (['properties', 'additionalProperties', 'required', 'patternProperties'].some((k) => k in schema)) types = ['object']
+  } else if (
+    ['properties', 'additionalProperties', 'required', 'patternProperties'].some((k) => k in schema)
+  )
+    types = ['object']
   else if (['items', 'prefixItems'].some((k) => k in schema)) types = ['array']
   else return undefined
   return union(
@@ -209,29 +265,51 @@ function baseType(
         case 'array':
           return arrayType(st, schema, ptr, depth, indent)
         default:
-          report(st, 'UNSUPPORTED_SCHEMA', `${ptr}/type`, `unknown type ${jsonForComment(type, 40)}; emitted unknown`)
+          report(
+            st,
+            'UNSUPPORTED_SCHEMA',
+            `${ptr}/type`,
+            `unknown type ${jsonForComment(type, 40)}; emitted unknown`,
+          )
           return UNKNOWN
       }
     }),
   )
 }
 
-function objectType(st: State, schema: Record<string, unknown>, ptr: string, depth: number, indent: string): TypeText {
+function objectType(
+  st: State,
+  schema: Record<string, unknown>,
+  ptr: string,
+  depth: number,
+  indent: string,
+): TypeText {
   const inner = `${indent}  `
   const props = isObject(schema.properties) ? schema.properties : {}
   if ('properties' in schema && !isObject(schema.properties)) {
     report(st, 'UNSUPPORTED_SCHEMA', `${ptr}/properties`, '"properties" must be an object; ignored')
   }
-  const required = new Set(Array.isArray(schema.required) ? schema.required.filter((r) => typeof r === 'string') : [])
+  const required = new Set(
+    Array.isArray(schema.required) ? schema.required.filter((r) => typeof r === 'string') : [],
+  )
   const members: string[] = []
   const memberTypes: TypeText[] = []
   let anyOptional = false
   for (const [key, sub] of Object.entries(props)) {
-    const type = convert(st, sub, `${ptr}/properties/${escapePointer(key)}`, depth + 1, inner, new Set())
+    const type = convert(
+      st,
+      sub,
+      `${ptr}/properties/${escapePointer(key)}`,
+      depth + 1,
+      inner,
+      new Set(),
+    )
     const optional = !required.has(key)
     anyOptional ||= optional
     memberTypes.push(type)
-    members.push(`${jsDoc(schemaDocLines(sub, st.scope.limits), inner)}${inner}${propertyKey(key)}${optional ? '?' : ''}: ${type.t}`)
+    members.push(
+      `${jsDoc(schemaDocLines(sub, st.scope.limits), inner)}${inner}${propertyKey(key)}${optional ? '?' : ''}: ${type.t}`,
+    )
   }
   for (const key of required) {
     if (Object.hasOwn(props, key)) continue
@@ -247,7 +325,14 @@ function objectType(st: State, schema: Record<string, unknown>, ptr: string, dep
   if ('patternProperties' in schema) index = UNKNOWN
   if (index !== undefined) {
     // TypeScript requires every named property to fit the index signature.
-    const all = index.t === 'unknown' ? UNKNOWN : union([index, ...memberTypes, ...(anyOptional ? [{ t: 'undefined', k: 0 as const }] : [])])
+    const all =
+      index.t === 'unknown'
+        ? UNKNOWN
+        : union([
+            index,
+            ...memberTypes,
+            ...(anyOptional ? [{ t: 'undefined', k: 0 as const }] : []),
+          ])
     members.push(`${inner}[key: string]: ${all.t}`)
   } else if (members.length === 0 && extra === false) {
     members.push(`${inner}[key: string]: never`)
@@ -256,7 +341,13 @@ function objectType(st: State, schema: Record<string, unknown>, ptr: string, dep
   return { t: `{\n${members.join('\n')}\n${indent}}`, k: 0 }
 }
 
-function arrayType(st: State, schema: Record<string, unknown>, ptr: string, depth: number, indent: string): TypeText {
+function arrayType(
+  st: State,
+  schema: Record<string, unknown>,
+  ptr: string,
+  depth: number,
+  indent: string,
+): TypeText {
   let prefix: unknown[] | undefined
   let rest: unknown
   let restPtr: string
@@ -269,7 +360,10 @@ function arrayType(st: State, schema: Record<string, unknown>, ptr: string, dept
     rest = schema.additionalItems
     restPtr = `${ptr}/additionalItems`
   } else {
-    const item = 'items' in schema ? convert(st, schema.items, `${ptr}/items`, depth + 1, indent, new Set()) : UNKNOWN
+    const item =
+      'items' in schema
+        ? convert(st, schema.items, `${ptr}/items`, depth + 1, indent, new Set())
+        : UNKNOWN
     return { t: item.k === 0 && !item.t.includes('\n') ? `${item.t}[]` : `Array<${item.t}>`, k: 0 }
   }
   const prefixKey = Array.isArray(schema.prefixItems) ? 'prefixItems' : 'items'
@@ -279,19 +373,31 @@ function arrayType(st: State, schema: Record<string, unknown>, ptr: string, dept
     return i < minItems ? t.t : `${t.k === 0 ? t.t : `(${t.t})`}?`
   })
   if (rest !== false) {
-    const r = rest === undefined ? UNKNOWN : convert(st, rest, restPtr, depth + 1, indent, new Set())
+    const r =
+      rest === undefined ? UNKNOWN : convert(st, rest, restPtr, depth + 1, indent, new Set())
     elements.push(`...${r.k === 0 && !r.t.includes('\n') ? `${r.t}[]` : `Array<${r.t}>`}`)
   }
   return { t: `[${elements.join(', ')}]`, k: 0 }
 }
 
-function ref(st: State, value: unknown, ptr: string, depth: number, unguarded: ReadonlySet<string>): TypeText {
+function ref(
+  st: State,
+  value: unknown,
+  ptr: string,
+  depth: number,
+  unguarded: ReadonlySet<string>,
+): TypeText {
   if (typeof value !== 'string') {
     report(st, 'BAD_REF', ptr, '"$ref" must be a string; emitted unknown')
     return UNKNOWN
   }
   if (!value.startsWith('#')) {
-    report(st, 'BAD_REF', ptr, 'only local "$ref"s ("#/…") are resolved, never remote ones; emitted unknown')
+    report(
+      st,
+      'BAD_REF',
+      ptr,
+      'only local "$ref"s ("#/…") are resolved, never remote ones; emitted unknown',
+    )
     return UNKNOWN
   }
   const fragment = value.slice(1)
@@ -301,7 +407,13 @@ function ref(st: State, value: unknown, ptr: string, depth: number, unguarded: R
   }
   let segments: string[]
   try {
-    segments = fragment === '' ? [] : fragment.slice(1).split('/').map((s) => decodeURIComponent(s).replace(/~1/g, '/').replace(/~0/g, '~'))
+    segments =
+      fragment === ''
+        ? []
+        : fragment
+            .slice(1)
+            .split('/')
+            .map((s) => decodeURIComponent(s).replace(/~1/g, '/').replace(/~0/g, '~'))
   } catch {
     report(st, 'BAD_REF', ptr, '"$ref" is not a valid JSON pointer; emitted unknown')
     return UNKNOWN
@@ -310,7 +422,12 @@ function ref(st: State, value: unknown, ptr: string, depth: number, unguarded: R
   const existing = st.named.get(key)
   if (existing !== undefined) {
     if (unguarded.has(key)) {
-      report(st, 'BAD_REF', ptr, '"$ref" refers to itself with no object or array in between; emitted unknown')
+      report(
+        st,
+        'BAD_REF',
+        ptr,
+        '"$ref" refers to itself with no object or array in between; emitted unknown',
+      )
       return UNKNOWN
     }
     return { t: existing, k: 0 }
@@ -318,7 +435,8 @@ function ref(st: State, value: unknown, ptr: string, depth: number, unguarded: R
   let target: unknown = st.scope.root
   for (const seg of segments) {
     if (isObject(target) && Object.hasOwn(target, seg)) target = target[seg]
-    else if (Array.isArray(target) && /^(0|[1-9][0-9]*)$/.test(seg) && Number(seg) < target.length) target = target[Number(seg)]
+    else if (Array.isArray(target) && /^(0|[1-9][0-9]*)$/.test(seg) && Number(seg) < target.length)
+      target = target[Number(seg)]
     else {
       report(st, 'BAD_REF', ptr, '"$ref" points to nothing in this schema; emitted unknown')
       return UNKNOWN
@@ -330,7 +448,9 @@ function ref(st: State, value: unknown, ptr: string, depth: number, unguarded: R
   const chain = new Set(unguarded)
   chain.add(key)
   const body = convert(st, target, `${st.scope.rootPointer}/${key}`, depth + 1, '', chain)
-  st.scope.declarations.push(`${jsDoc(schemaDocLines(target, st.scope.limits), '')}type ${name} = ${body.t}\n`)
+  st.scope.declarations.push(
+    `${jsDoc(schemaDocLines(target, st.scope.limits), '')}type ${name} = ${body.t}\n`,
+  )
   return { t: name, k: 0 }
 }
 
@@ -338,11 +458,15 @@ function literal(value: unknown, indent: string): TypeText {
   if (value === null) return { t: 'null', k: 0 }
   if (typeof value === 'string') return { t: stringLiteral(value), k: 0 }
   if (typeof value === 'boolean') return { t: String(value), k: 0 }
-  if (typeof value === 'number') return Number.isFinite(value) ? { t: String(value), k: 0 } : { t: 'number', k: 0 }
-  if (Array.isArray(value)) return { t: `readonly [${value.map((v) => literal(v, indent).t).join(', ')}]`, k: 0 }
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? { t: String(value), k: 0 } : { t: 'number', k: 0 }
+  if (Array.isArray(value))
+    return { t: `readonly [${value.map((v) => literal(v, indent).t).join(', ')}]`, k: 0 }
   if (isObject(value)) {
     const inner = `${indent}  `
-    const members = Object.entries(value).map(([k, v]) => `${inner}${propertyKey(k)}: ${literal(v, inner).t}`)
+    const members = Object.entries(value).map(
+      ([k, v]) => `${inner}${propertyKey(k)}: ${literal(v, inner).t}`,
+    )
     return { t: members.length === 0 ? '{}' : `{\n${members.join('\n')}\n${indent}}`, k: 0 }
   }
   return UNKNOWN
@@ -377,7 +501,13 @@ function arrayOf(st: State, value: unknown, ptr: string): unknown[] {
 }
 
 function report(st: State, code: BindingProblemCode, pointer: string, message: string): void {
-  st.scope.problems.push({ code, severity: 'warning', tool: st.scope.tool, pointer, message: `${st.scope.tool} ${/^[\x20-\x7e]*$/.test(pointer) ? pointer : JSON.stringify(pointer)}: ${message}` })
+  st.scope.problems.push({
+    code,
+    severity: 'warning',
+    tool: st.scope.tool,
+    pointer,
+    message: `${st.scope.tool} ${/^[\x20-\x7e]*$/.test(pointer) ? pointer : JSON.stringify(pointer)}: ${message}`,
+  })
 }
 
 /** JSON pointer escaping of one segment (RFC 6901). */

@@ -37,7 +37,9 @@ const K1 = 1.2
 const B = 0.75
 
 const STOPWORDS = new Set(
-  'a an and are as at be by can for from has have if in into is it its of on or that the this to was will with you your'.split(' '),
+  'a an and are as at be by can for from has have if in into is it its of on or that the this to was will with you your'.split(
+    ' ',
+  ),
 )
 
 /**
@@ -56,7 +58,8 @@ export function tokenize(text: string): string[] {
 
 function stem(term: string): string {
   if (term.length > 4 && term.endsWith('ies')) return `${term.slice(0, -3)}y`
-  if (term.length > 3 && term.endsWith('s') && !term.endsWith('ss') && !term.endsWith('us')) return term.slice(0, -1)
+  if (term.length > 3 && term.endsWith('s') && !term.endsWith('ss') && !term.endsWith('us'))
+    return term.slice(0, -1)
   return term
 }
 
@@ -74,7 +77,10 @@ interface Doc {
  *
  * @example createSearchIndex(tools).search('knowledge graph entities', 3)
  */
-export function createSearchIndex(tools: readonly BindingTool[], options: DeclarationOptions = {}): ToolSearchIndex {
+export function createSearchIndex(
+  tools: readonly BindingTool[],
+  options: DeclarationOptions = {},
+): ToolSearchIndex {
   const { fragments } = buildFragments(tools, options)
   const docs: Doc[] = fragments.map((f) => {
     const tf = new Map<string, number>()
@@ -99,7 +105,10 @@ export function createSearchIndex(tools: readonly BindingTool[], options: Declar
 
   return {
     search(query: string, limit = 5): SearchHit[] {
-      const n = Math.min(MAX_SEARCH_LIMIT, Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 5)))
+      const n = Math.min(
+        MAX_SEARCH_LIMIT,
+        Math.max(1, Math.trunc(Number.isFinite(limit) ? limit : 5)),
+      )
       const terms = [...new Set(tokenize(query))]
       const exact = String(query).trim().toLowerCase()
       const hits: SearchHit[] = []
@@ -113,10 +122,22 @@ export function createSearchIndex(tools: readonly BindingTool[], options: Declar
           score += (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * d.length) / avgLength))
         }
         const t = d.fragment.tool
-        const names = [t.name, t.ident, `${t.server}.${t.name}`, `${t.server}.${t.ident}`, d.fragment.path]
+        const names = [
+          t.name,
+          t.ident,
+          `${t.server}.${t.name}`,
+          `${t.server}.${t.ident}`,
+          d.fragment.path,
+        ]
         if (exact !== '' && names.some((x) => x.toLowerCase() === exact)) score += 10
         if (score > 0) {
-          hits.push({ server: t.server, name: t.name, ident: t.ident, score: round(score), declaration: d.snippet })
+          hits.push({
+            server: t.server,
+            name: t.name,
+            ident: t.ident,
+            score: round(score),
+            declaration: d.snippet,
+          })
         }
       }
       hits.sort((a, b) => b.score - a.score || (a.server + a.ident < b.server + b.ident ? -1 : 1))
@@ -129,7 +150,10 @@ export function createSearchIndex(tools: readonly BindingTool[], options: Declar
  * One line per tool: `tools.memory.search_nodes({ query }) — Search for nodes in the knowledge graph.`
  * Optional arguments carry `?`; the text is the description's first sentence, cut at 160 characters.
  */
-export function compactIndex(tools: readonly BindingTool[], options: DeclarationOptions = {}): string {
+export function compactIndex(
+  tools: readonly BindingTool[],
+  options: DeclarationOptions = {},
+): string {
   return indexLines(buildFragments(tools, options).fragments).join('\n')
 }
 
@@ -154,7 +178,10 @@ export const EXECUTE_CODE_HEADER = [
  * the whole text fits `budgetBytes`, else the compact index and a pointer to `search_tools`
  * (lines that do not fit are counted, not shown).
  */
-export function renderDescription(tools: readonly BindingTool[], options: DescriptionOptions): string {
+export function renderDescription(
+  tools: readonly BindingTool[],
+  options: DescriptionOptions,
+): string {
   if (!Number.isFinite(options.budgetBytes) || options.budgetBytes < 0) {
     throw new TypeError('renderDescription: budgetBytes must be a non-negative number')
   }
@@ -201,7 +228,10 @@ function argumentText(schema: unknown): string {
   if (typeof props !== 'object' || props === null) return ''
   return Object.entries(props)
     .map(([k, v]) => {
-      const d = typeof v === 'object' && v !== null ? (v as { description?: unknown }).description : undefined
+      const d =
+        typeof v === 'object' && v !== null
+          ? (v as { description?: unknown }).description
+          : undefined
       return `${k} ${typeof d === 'string' ? d.slice(0, 500) : ''}`
     })
     .join(' ')

@@ -15,7 +15,11 @@ let checker: Promise<typeof import('./typecheck.js')> | undefined
 const load = () => (checker ??= import('./typecheck.js'))
 
 /** Type-checks model code (an async function body) against tool declarations. */
-export async function typecheckCode(code: string, dts: string, options?: TypecheckOptions): Promise<Diagnostic[]> {
+export async function typecheckCode(
+  code: string,
+  dts: string,
+  options?: TypecheckOptions,
+): Promise<Diagnostic[]> {
   return (await load()).typecheckCode(code, dts, options)
 }
 

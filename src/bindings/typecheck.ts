@@ -39,8 +39,21 @@ const PRELUDE = `declare const console: {
 }
 `
 const NOT_IN_SANDBOX = new Set([
-  'fetch', 'require', 'process', 'setTimeout', 'setInterval', 'setImmediate', 'window', 'document',
-  'globalThis.fetch', 'Buffer', 'XMLHttpRequest', 'WebSocket', 'module', 'exports', '__dirname',
+  'fetch',
+  'require',
+  'process',
+  'setTimeout',
+  'setInterval',
+  'setImmediate',
+  'window',
+  'document',
+  'globalThis.fetch',
+  'Buffer',
+  'XMLHttpRequest',
+  'WebSocket',
+  'module',
+  'exports',
+  '__dirname',
 ])
 
 /**
@@ -62,11 +75,19 @@ const COMPILER_OPTIONS: ts.CompilerOptions = Object.freeze({
 })
 
 const defaultLib = ts.getDefaultLibFilePath(COMPILER_OPTIONS)
-const libDir = defaultLib.slice(0, Math.max(defaultLib.lastIndexOf('/'), defaultLib.lastIndexOf('\\')) + 1)
+const libDir = defaultLib.slice(
+  0,
+  Math.max(defaultLib.lastIndexOf('/'), defaultLib.lastIndexOf('\\')) + 1,
+)
 const libCache = new Map<string, ts.SourceFile>()
 const MAX_CACHED_DTS = 16
 const dtsCache = new Map<string, ts.SourceFile>()
 let preludeFile: ts.SourceFile | undefined
+
+function preludeSourceFile(): ts.SourceFile {
+  preludeFile ??= ts.createSourceFile(PRELUDE_FILE, PRELUDE, ts.ScriptTarget.ES2022, true)
+  return preludeFile
+}
 let lastProgram: { dts: string; program: ts.Program } | undefined
 
 /**
@@ -79,17 +100,32 @@ let lastProgram: { dts: string; program: ts.Program } | undefined
  * // [{ line: 1, column: 20, message: "Property 'read_grph' does not exist on tools.memory.",
  * //    hint: 'did you mean tools.memory.read_graph?' }]
  */
-export function typecheckCode(code: string, dts: string, options: TypecheckOptions = {}): Diagnostic[] {
+export function typecheckCode(
+  code: string,
+  dts: string,
+  options: TypecheckOptions = {},
+): Diagnostic[] {
   const max = options.maxDiagnostics ?? DEFAULT_MAX_DIAGNOSTICS
-  if (!Number.isInteger(max) || max < 0) throw new TypeError('typecheckCode: maxDiagnostics must be a non-negative integer')
-  const model = ts.createSourceFile(MODEL_FILE, `${WRAP_HEAD}${code}${WRAP_TAIL}`, ts.ScriptTarget.ES2022, true)
+  if (!Number.isInteger(max) || max < 0)
+    throw new TypeError('typecheckCode: maxDiagnostics must be a non-negative integer')
+  const model = ts.createSourceFile(
+    MODEL_FILE,
+    `${WRAP_HEAD}${code}${WRAP_TAIL}`,
+    ts.ScriptTarget.ES2022,
+    true,
+  )
   const files = new Map<string, ts.SourceFile>([
     [MODEL_FILE, model],
     [TOOLS_FILE, dtsFile(dts)],
-    [PRELUDE_FILE, (preludeFile ??= ts.createSourceFile(PRELUDE_FILE, PRELUDE, ts.ScriptTarget.ES2022, true))],
+    [PRELUDE_FILE, preludeSourceFile()],
   ])
   const oldProgram = lastProgram?.dts === dts ? lastProgram.program : undefined
-  const program = ts.createProgram({ rootNames: [...files.keys()], options: COMPILER_OPTIONS, host: host(files), oldProgram })
+  const program = ts.createProgram({
+    rootNames: [...files.keys()],
+    options: COMPILER_OPTIONS,
+    host: host(files),
+    oldProgram,
+  })
   lastProgram = { dts, program }
   const checker = program.getTypeChecker()
   const raw = [...program.getSyntacticDiagnostics(model), ...program.getSemanticDiagnostics(model)]
@@ -102,7 +138,11 @@ export function typecheckCode(code: string, dts: string, options: TypecheckOptio
     // Line 0 is the wrapper's head; a position past the code is its tail.
     const line = Math.min(Math.max(pos.line, 1), modelLines)
     const column = pos.line < 1 || pos.line > modelLines ? 1 : pos.character + 1
-    const diagnostic: Diagnostic = { line, column, message: ts.flattenDiagnosticMessageText(d.messageText, '\n') }
+    const diagnostic: Diagnostic = {
+      line,
+      column,
+      message: ts.flattenDiagnosticMessageText(d.messageText, '\n'),
+    }
     explain(diagnostic, d, model, checker, start)
     out.push(diagnostic)
   }
@@ -117,11 +157,24 @@ export function typecheckCode(code: string, dts: string, options: TypecheckOptio
 export function checkDeclarations(dts: string): Diagnostic[] {
   const file = ts.createSourceFile(`${DIR}tools.ts`, dts, ts.ScriptTarget.ES2022, true)
   const files = new Map<string, ts.SourceFile>([[file.fileName, file]])
-  const options = { ...COMPILER_OPTIONS, noImplicitAny: true, skipLibCheck: false, skipDefaultLibCheck: true }
+  const options = {
+    ...COMPILER_OPTIONS,
+    noImplicitAny: true,
+    skipLibCheck: false,
+    skipDefaultLibCheck: true,
+  }
   const program = ts.createProgram({ rootNames: [file.fileName], options, host: host(files) })
-  return [...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file), ...program.getGlobalDiagnostics()].map((d) => {
+  return [
+    ...program.getSyntacticDiagnostics(file),
+    ...program.getSemanticDiagnostics(file),
+    ...program.getGlobalDiagnostics(),
+  ].map((d) => {
     const pos = file.getLineAndCharacterOfPosition(d.start ?? 0)
-    return { line: pos.line + 1, column: pos.character + 1, message: ts.flattenDiagnosticMessageText(d.messageText, '\n') }
+    return {
+      line: pos.line + 1,
+      column: pos.character + 1,
+      message: ts.flattenDiagnosticMessageText(d.messageText, '\n'),
+    }
   })
 }
 
@@ -168,21 +221,34 @@ function host(files: ReadonlyMap<string, ts.SourceFile>): ts.CompilerHost {
 }
 
 /** Adds a hint (and a shorter message) for the diagnostics models most often cause. */
-function explain(diagnostic: Diagnostic, d: ts.Diagnostic, model: ts.SourceFile, checker: ts.TypeChecker, start: number): void {
+function explain(
+  diagnostic: Diagnostic,
+  d: ts.Diagnostic,
+  model: ts.SourceFile,
+  checker: ts.TypeChecker,
+  start: number,
+): void {
   const node = tokenAt(model, start)
   const suggested = /Did you mean(?: to write)? '([^']+)'\?/.exec(diagnostic.message)?.[1]
   switch (d.code) {
     case 2339: // Property 'x' does not exist on type 'T'.
     case 2551: {
       // … Did you mean 'y'?
-      if (node === undefined || !ts.isIdentifier(node) || !ts.isPropertyAccessExpression(node.parent)) return
+      if (
+        node === undefined ||
+        !ts.isIdentifier(node) ||
+        !ts.isPropertyAccessExpression(node.parent)
+      )
+        return
       const path = toolsPath(node.parent.expression)
       const known = propertyNames(checker, checker.getTypeAtLocation(node.parent.expression))
       const best = suggested ?? nearest(node.text, known)
       if (path !== undefined) {
         diagnostic.message = `Property '${node.text}' does not exist on ${path}.`
         diagnostic.hint =
-          best !== undefined ? `did you mean ${path}.${best}?` : `${path} has: ${known.slice(0, 20).join(', ')}`
+          best !== undefined
+            ? `did you mean ${path}.${best}?`
+            : `${path} has: ${known.slice(0, 20).join(', ')}`
       } else if (best !== undefined) {
         diagnostic.hint = `did you mean '${best}'?`
       }
@@ -191,14 +257,18 @@ function explain(diagnostic: Diagnostic, d: ts.Diagnostic, model: ts.SourceFile,
     case 2353: // Object literal may only specify known properties, and 'x' does not exist in type 'T'.
     case 2561: {
       // … Did you mean to write 'y'?
-      if (node === undefined || !ts.isIdentifier(node) && !ts.isStringLiteral(node)) return
+      if (node === undefined || (!ts.isIdentifier(node) && !ts.isStringLiteral(node))) return
       const literal = node.parent?.parent
       if (literal === undefined || !ts.isObjectLiteralExpression(literal)) return
       const type = checker.getContextualType(literal)
       const known = type === undefined ? [] : propertyNames(checker, type)
       const best = suggested ?? nearest(node.text, known)
       diagnostic.hint =
-        best !== undefined ? `did you mean '${best}'?` : known.length > 0 ? `known fields: ${known.slice(0, 20).join(', ')}` : undefined
+        best !== undefined
+          ? `did you mean '${best}'?`
+          : known.length > 0
+            ? `known fields: ${known.slice(0, 20).join(', ')}`
+            : undefined
       if (diagnostic.hint === undefined) delete diagnostic.hint
       return
     }
@@ -207,9 +277,15 @@ function explain(diagnostic: Diagnostic, d: ts.Diagnostic, model: ts.SourceFile,
     case 2345: // Argument of type 'S' is not assignable to parameter of type 'T'.
     case 2322: {
       // Type 'S' is not assignable to type 'T'.
-      if (node !== undefined && ts.isIdentifier(node) && ts.isPropertyAssignment(node.parent) && node.parent.name === node) {
+      if (
+        node !== undefined &&
+        ts.isIdentifier(node) &&
+        ts.isPropertyAssignment(node.parent) &&
+        node.parent.name === node
+      ) {
         const expected = checker.getContextualType(node.parent.initializer)
-        if (expected !== undefined) diagnostic.hint = `field '${node.text}' expects ${checker.typeToString(expected)}`
+        if (expected !== undefined)
+          diagnostic.hint = `field '${node.text}' expects ${checker.typeToString(expected)}`
         return
       }
       const literal = node === undefined ? undefined : enclosingObjectLiteral(node)
@@ -219,8 +295,12 @@ function explain(diagnostic: Diagnostic, d: ts.Diagnostic, model: ts.SourceFile,
       const required = type
         .getProperties()
         .filter((p) => (p.flags & ts.SymbolFlags.Optional) === 0)
-        .map((p) => `${p.name}: ${checker.typeToString(checker.getTypeOfSymbolAtLocation(p, literal))}`)
-      if (required.length > 0 && /missing/.test(diagnostic.message)) diagnostic.hint = `required: ${required.join('; ')}`
+        .map(
+          (p) =>
+            `${p.name}: ${checker.typeToString(checker.getTypeOfSymbolAtLocation(p, literal))}`,
+        )
+      if (required.length > 0 && /missing/.test(diagnostic.message))
+        diagnostic.hint = `required: ${required.join('; ')}`
       return
     }
     case 2304: // Cannot find name 'x'.
@@ -242,7 +322,11 @@ function explain(diagnostic: Diagnostic, d: ts.Diagnostic, model: ts.SourceFile,
 /** `tools.memory` for an expression that is `tools` or `tools.<server>`, else undefined. */
 function toolsPath(expr: ts.Expression): string | undefined {
   if (ts.isIdentifier(expr) && expr.text === 'tools') return 'tools'
-  if (ts.isPropertyAccessExpression(expr) && ts.isIdentifier(expr.expression) && expr.expression.text === 'tools') {
+  if (
+    ts.isPropertyAccessExpression(expr) &&
+    ts.isIdentifier(expr.expression) &&
+    expr.expression.text === 'tools'
+  ) {
     return `tools.${expr.name.text}`
   }
   return undefined

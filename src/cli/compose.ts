@@ -18,11 +18,17 @@ import { configureAttributes, metrics } from '../telemetry/index.js'
 /** Least time given to an upstream to start and answer `initialize`. */
 export const CONNECT_TIMEOUT_MS = 15_000
 
-export type LogFn = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+export type LogFn = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void
 
 /** Operator log as JSON lines on stderr (stdout belongs to results and to the stdio transport). */
 export const stderrLog: LogFn = (level, message, fields) => {
-  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...fields })}\n`)
+  process.stderr.write(
+    `${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...fields })}\n`,
+  )
 }
 
 /** Starts span export as the config (or the standard OTEL_* variables) says. */
@@ -56,7 +62,10 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
   configureAttributes({ captureContent: config.telemetry.captureContent })
   const policy = loadPolicySet(config, options, log)
   const lock = config.lock
-    ? await readLock(config.lock.file, config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {})
+    ? await readLock(
+        config.lock.file,
+        config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {},
+      )
     : undefined
   const closers: Array<() => Promise<void>> = []
   try {
@@ -83,7 +92,10 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       onToolsChanged: (server: string) => void engine?.refresh(server),
       // Starting a server (npx, a cold Node process) can take longer than one call may.
       perServer: (server) => ({
-        connectTimeoutMs: Math.max(CONNECT_TIMEOUT_MS, config.servers[server]?.timeoutMs ?? config.limits.callTimeoutMs),
+        connectTimeoutMs: Math.max(
+          CONNECT_TIMEOUT_MS,
+          config.servers[server]?.timeoutMs ?? config.limits.callTimeoutMs,
+        ),
       }),
     })
     closers.push(() => upstreams.close())
@@ -97,9 +109,13 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
         redactor.add(value)
         if (server.credentials.prefix) redactor.add(`${server.credentials.prefix}${value}`)
       } catch (cause) {
-        log('warn', `server ${name}: static credential unavailable; calls will fail until it is set`, {
-          error: cause instanceof Error ? cause.message : String(cause),
-        })
+        log(
+          'warn',
+          `server ${name}: static credential unavailable; calls will fail until it is set`,
+          {
+            error: cause instanceof Error ? cause.message : String(cause),
+          },
+        )
       }
     }
     const needsGrants = Object.values(config.servers).some((s) => s.credentials !== undefined)
@@ -108,7 +124,9 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
           baseDir: config.baseDir,
           gatewayKey: await loadOrCreateGatewayKey(config.gateway.signingKeyFile),
           gatewayIssuer: config.gateway.issuer ?? 'sluice',
-          ...(config.gateway.actorTokenFrom ? { actorTokenFrom: config.gateway.actorTokenFrom } : {}),
+          ...(config.gateway.actorTokenFrom
+            ? { actorTokenFrom: config.gateway.actorTokenFrom }
+            : {}),
           redactor,
         })
       : undefined
@@ -148,7 +166,9 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
           try {
             await close()
           } catch (cause) {
-            log('warn', 'error while shutting down', { error: cause instanceof Error ? cause.message : String(cause) })
+            log('warn', 'error while shutting down', {
+              error: cause instanceof Error ? cause.message : String(cause),
+            })
           }
         }
       },

@@ -10,7 +10,8 @@ import { usage, type Command } from './index.js'
 
 export const configCommand: Command = {
   name: 'config',
-  summary: 'Check a config file (config check) or print the JSON Schema of the config (config schema)',
+  summary:
+    'Check a config file (config check) or print the JSON Schema of the config (config schema)',
   usage: 'sluice config check --config FILE | sluice config schema',
   options: {
     config: { type: 'string', short: 'c' },
@@ -19,13 +20,17 @@ export const configCommand: Command = {
     const [sub] = positionals
     if (sub === 'schema') {
       const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' })
-      process.stdout.write(`${JSON.stringify({ $id: 'https://sluice.dev/schema/sluice.config.json', title: 'sluice config', ...schema }, null, 2)}\n`)
+      process.stdout.write(
+        `${JSON.stringify({ $id: 'https://sluice.dev/schema/sluice.config.json', title: 'sluice config', ...schema }, null, 2)}\n`,
+      )
       return 0
     }
     if (sub === 'check') {
       if (!values.config) throw usage('config check needs --config FILE')
       const config = loadConfig(values.config as string)
-      process.stdout.write(`ok: ${config.file} (${Object.keys(config.servers).length} servers, ${config.policies?.length ?? 0} policy files)\n`)
+      process.stdout.write(
+        `ok: ${config.file} (${Object.keys(config.servers).length} servers, ${config.policies?.length ?? 0} policy files)\n`,
+      )
       return 0
     }
     throw usage('expected `config check` or `config schema`')

@@ -51,7 +51,13 @@ export interface DomainSummary {
 
 /** The facts the controls are built from, as data. */
 export interface EvidenceFacts {
-  identity: { configured: boolean; audience?: string; issuers: Array<{ issuer: string; keys: string; algorithms: string[] }>; tenantClaim?: string; localSubject?: string }
+  identity: {
+    configured: boolean
+    audience?: string
+    issuers: Array<{ issuer: string; keys: string; algorithms: string[] }>
+    tenantClaim?: string
+    localSubject?: string
+  }
   policy: {
     files: string[]
     rules: Array<{ id: string; effect: string; when: string; file: string }>
@@ -59,9 +65,35 @@ export interface EvidenceFacts {
     caseFiles: Array<{ file: string; passed: number; failed: number; error?: string }>
     loadError?: string
   }
-  lock: { file?: string; sha256?: string; generatedAt?: string; signed: boolean; signatureVerified: boolean; pinnedTools: number; allowUnpinned?: boolean; loadError?: string }
-  audit: { file?: string; files: string[]; ok?: boolean; records?: number; lastSeq?: number; head?: string; lastCheckpoint?: { seq: number; hash: string }; error?: string; fsync?: boolean; checkpointEvery?: number }
-  telemetry: { exporter: string; endpoint?: string; headerNames: string[]; captureContent: boolean; otelEnvEndpoint?: string }
+  lock: {
+    file?: string
+    sha256?: string
+    generatedAt?: string
+    signed: boolean
+    signatureVerified: boolean
+    pinnedTools: number
+    allowUnpinned?: boolean
+    loadError?: string
+  }
+  audit: {
+    file?: string
+    files: string[]
+    ok?: boolean
+    records?: number
+    lastSeq?: number
+    head?: string
+    lastCheckpoint?: { seq: number; hash: string }
+    error?: string
+    fsync?: boolean
+    checkpointEvery?: number
+  }
+  telemetry: {
+    exporter: string
+    endpoint?: string
+    headerNames: string[]
+    captureContent: boolean
+    otelEnvEndpoint?: string
+  }
 }
 
 export interface EvidenceReport {
@@ -113,7 +145,11 @@ function identityFacts(config: Config): EvidenceFacts['identity'] {
   return {
     configured: true,
     audience: id.audience,
-    issuers: id.issuers.map((i) => ({ issuer: i.issuer, keys: i.jwksUri ?? shown(i.jwksFile ?? ''), algorithms: [...i.algorithms] })),
+    issuers: id.issuers.map((i) => ({
+      issuer: i.issuer,
+      keys: i.jwksUri ?? shown(i.jwksFile ?? ''),
+      algorithms: [...i.algorithms],
+    })),
     ...(id.tenantClaim ? { tenantClaim: id.tenantClaim } : {}),
     ...(id.local?.sub ? { localSubject: id.local.sub } : {}),
   }
@@ -125,8 +161,15 @@ function policyFacts(config: Config): EvidenceFacts['policy'] {
   try {
     const set = config.policies?.length ? loadPolicies(config.policies) : allowAllPolicy()
     const summary = set.describe()
-    facts.rules = summary.rules.map((r) => ({ id: r.id, effect: r.effect, when: oneLine(r.when), file: shown(r.file) }))
-    facts.budgets = summary.budgets.map((b) => `${b.id}: ${b.maxCallsPerExecution} calls per execution when ${oneLine(b.when)}`)
+    facts.rules = summary.rules.map((r) => ({
+      id: r.id,
+      effect: r.effect,
+      when: oneLine(r.when),
+      file: shown(r.file),
+    }))
+    facts.budgets = summary.budgets.map(
+      (b) => `${b.id}: ${b.maxCallsPerExecution} calls per execution when ${oneLine(b.when)}`,
+    )
   } catch (cause) {
     facts.loadError = message(cause)
     return facts
@@ -134,7 +177,11 @@ function policyFacts(config: Config): EvidenceFacts['policy'] {
   // Case files beside the policy files (`*.cases.yaml`), each run against the policies it names.
   const dirs = [...new Set((config.policies ?? []).map((f) => dirname(f)))]
   for (const dir of dirs) {
-    const cases = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cases.yaml')).sort() : []
+    const cases = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.cases.yaml'))
+          .sort()
+      : []
     for (const c of cases) {
       const file = join(dir, c)
       try {
@@ -159,12 +206,18 @@ async function lockFacts(config: Config): Promise<EvidenceFacts['lock']> {
   }
   try {
     facts.sha256 = `sha256:${createHash('sha256').update(readFileSync(config.lock.file)).digest('hex')}`
-    const lock = await readLock(config.lock.file, config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {})
+    const lock = await readLock(
+      config.lock.file,
+      config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {},
+    )
     facts.generatedAt = lock.generatedAt
     facts.signed = lock.signature !== undefined
     // readLock throws on a bad signature when a key is configured, so reaching here means verified.
     facts.signatureVerified = config.lock.publicKeyFile !== undefined
-    facts.pinnedTools = Object.values(lock.servers).reduce((n, s) => n + Object.keys(s.tools).length, 0)
+    facts.pinnedTools = Object.values(lock.servers).reduce(
+      (n, s) => n + Object.keys(s.tools).length,
+      0,
+    )
   } catch (cause) {
     facts.loadError = message(cause)
   }
@@ -179,7 +232,9 @@ async function auditFacts(config: Config): Promise<EvidenceFacts['audit']> {
     fsync: config.audit.fsync,
     checkpointEvery: config.audit.signingKeyFile ? config.audit.checkpointEvery : 0,
   }
-  const files = existsSync(dirname(config.audit.file)) ? await listAuditFiles(config.audit.file) : []
+  const files = existsSync(dirname(config.audit.file))
+    ? await listAuditFiles(config.audit.file)
+    : []
   facts.files = files.map(shown)
   if (files.length === 0) return facts
   const report = await verifyAuditChain(files)
@@ -190,14 +245,17 @@ async function auditFacts(config: Config): Promise<EvidenceFacts['audit']> {
   if (report.lastCheckpoint) facts.lastCheckpoint = report.lastCheckpoint
   if (!report.ok) {
     const e = report.error
-    facts.error = e ? `${e.file ? `${shown(e.file)} ` : ''}line ${e.line}: ${e.reason}` : 'verification failed'
+    facts.error = e
+      ? `${e.file ? `${shown(e.file)} ` : ''}line ${e.line}: ${e.reason}`
+      : 'verification failed'
   }
   return facts
 }
 
 function telemetryFacts(config: Config): EvidenceFacts['telemetry'] {
   const tel = config.telemetry
-  const env = process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? process.env['OTEL_EXPORTER_OTLP_ENDPOINT']
+  const env =
+    process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? process.env['OTEL_EXPORTER_OTLP_ENDPOINT']
   return {
     exporter: effectiveExporter(tel),
     ...(tel.endpoint ? { endpoint: safeUrl(tel.endpoint) } : {}),
@@ -223,12 +281,15 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'IDN-1',
     domain: 'identity',
-    control: 'Callers are authenticated by verified JWTs (exact audience, asymmetric algorithms, required exp)',
+    control:
+      'Callers are authenticated by verified JWTs (exact audience, asymmetric algorithms, required exp)',
     status: status(id.configured),
     evidence: id.configured
       ? [
           `identity config in ${config.file ? shown(config.file) : '(inline config)'}: audience ${id.audience}`,
-          ...id.issuers.map((i) => `issuer ${i.issuer}: keys ${i.keys} (${i.algorithms.join(', ')})`),
+          ...id.issuers.map(
+            (i) => `issuer ${i.issuer}: keys ${i.keys} (${i.algorithms.join(', ')})`,
+          ),
           `clock tolerance ${config.identity!.clockToleranceSeconds} s, token size cap ${config.identity!.maxTokenBytes} bytes`,
           ...(id.tenantClaim ? [`tenant claim: ${id.tenantClaim}`] : []),
           ...(id.localSubject ? [`local principal for run/stdio: ${id.localSubject}`] : []),
@@ -238,7 +299,8 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'IDN-2',
     domain: 'identity',
-    control: 'Workload identity: mTLS client certificates when serving TLS; upstreams get their own audience-bound credentials',
+    control:
+      'Workload identity: mTLS client certificates when serving TLS; upstreams get their own audience-bound credentials',
     status: status(config.gateway.tls?.requestClientCert === true, id.configured),
     evidence: [
       config.gateway.tls
@@ -253,25 +315,37 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   const policyEvidence = pol.loadError
     ? [`policies do not load: ${pol.loadError}`]
     : [
-        ...(pol.files.length ? pol.files.map((f) => `policy file ${f}`) : ['no policy files: every configured tool is allowed (run/stdio only)']),
+        ...(pol.files.length
+          ? pol.files.map((f) => `policy file ${f}`)
+          : ['no policy files: every configured tool is allowed (run/stdio only)']),
         ...pol.rules.map((r) => `rule ${r.id} (${r.effect}): ${r.when}`),
         ...pol.budgets.map((b) => `budget ${b}`),
-        ...pol.caseFiles.map((c) => (c.error ? `case file ${c.file}: does not run: ${c.error}` : `case file ${c.file}: ${c.passed} passing, ${c.failed} failing`)),
-        ...(pol.files.length && pol.caseFiles.length === 0 ? ['no case files (*.cases.yaml) beside the policies'] : []),
+        ...pol.caseFiles.map((c) =>
+          c.error
+            ? `case file ${c.file}: does not run: ${c.error}`
+            : `case file ${c.file}: ${c.passed} passing, ${c.failed} failing`,
+        ),
+        ...(pol.files.length && pol.caseFiles.length === 0
+          ? ['no case files (*.cases.yaml) beside the policies']
+          : []),
       ]
   const policyOk = pol.files.length > 0 && pol.loadError === undefined
   controls.push({
     id: 'ACC-1',
     domain: 'access and privilege',
-    control: 'Every inner tool call is authorised by CEL policy with its arguments; deny by default; fail closed',
+    control:
+      'Every inner tool call is authorised by CEL policy with its arguments; deny by default; fail closed',
     status: policyOk ? (casesFailing ? 'partial' : 'enforced') : 'absent',
     evidence: policyEvidence,
   })
-  const grants = Object.entries(config.servers).map(([name, s]) => `${name}: ${s.credentials ? `${s.credentials.grant} grant` : 'no credentials'}`)
+  const grants = Object.entries(config.servers).map(
+    ([name, s]) => `${name}: ${s.credentials ? `${s.credentials.grant} grant` : 'no credentials'}`,
+  )
   controls.push({
     id: 'ACC-2',
     domain: 'access and privilege',
-    control: 'Upstream credentials are granted per server, never passed through, never in the sandbox',
+    control:
+      'Upstream credentials are granted per server, never passed through, never in the sandbox',
     status: 'enforced',
     evidence: grants.length ? grants : ['no servers configured'],
   })
@@ -288,7 +362,9 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   const lockEvidence: string[] = []
   let lockStatus: ControlStatus = 'absent'
   if (lock.file === undefined) {
-    lockEvidence.push('no lock: live tool definitions are used as listed (rug pulls are not detected)')
+    lockEvidence.push(
+      'no lock: live tool definitions are used as listed (rug pulls are not detected)',
+    )
   } else if (lock.loadError) {
     lockEvidence.push(`lock ${lock.file} does not load: ${lock.loadError}`)
   } else {
@@ -317,11 +393,14 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'OBS-1',
     domain: 'observability',
-    control: 'A trace span per MCP request, per execution and per inner call (OpenTelemetry, allowlisted attributes)',
+    control:
+      'A trace span per MCP request, per execution and per inner call (OpenTelemetry, allowlisted attributes)',
     status: status(exporting, true),
     evidence: [
       `trace exporter: ${tel.exporter}${tel.endpoint ? ` → ${tel.endpoint}` : ''}${tel.headerNames.length ? ` (headers: ${tel.headerNames.join(', ')})` : ''}`,
-      ...(tel.otelEnvEndpoint ? [`OTEL_EXPORTER_OTLP_*ENDPOINT in this environment: ${tel.otelEnvEndpoint}`] : []),
+      ...(tel.otelEnvEndpoint
+        ? [`OTEL_EXPORTER_OTLP_*ENDPOINT in this environment: ${tel.otelEnvEndpoint}`]
+        : []),
       ...(exporting ? [] : ['spans are made but not exported (telemetry.exporter: none)']),
       `content capture: ${tel.captureContent ? 'ON (code, arguments and results recorded)' : 'off (hashes and sizes only)'}`,
     ],
@@ -329,7 +408,8 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'OBS-2',
     domain: 'observability',
-    control: 'Metrics: executions, inner calls by server/tool/outcome, decisions, approvals, sandbox pool, upstream health',
+    control:
+      'Metrics: executions, inner calls by server/tool/outcome, decisions, approvals, sandbox pool, upstream health',
     status: 'enforced',
     evidence: ['GET /metrics on the gateway (Prometheus text exposition 0.0.4)'],
   })
@@ -338,16 +418,22 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'IO-1',
     domain: 'input and output',
-    control: 'Arguments validated against the pinned input schema before policy; results and logs size-capped and redacted of granted secrets',
+    control:
+      'Arguments validated against the pinned input schema before policy; results and logs size-capped and redacted of granted secrets',
     status: 'enforced',
-    evidence: [`maxArgsBytes ${config.limits.maxArgsBytes}, maxResultBytes ${config.limits.maxResultBytes}, maxOutputBytes ${config.limits.maxOutputBytes}, maxLogBytes ${config.limits.maxLogBytes}`],
+    evidence: [
+      `maxArgsBytes ${config.limits.maxArgsBytes}, maxResultBytes ${config.limits.maxResultBytes}, maxOutputBytes ${config.limits.maxOutputBytes}, maxLogBytes ${config.limits.maxLogBytes}`,
+    ],
   })
   controls.push({
     id: 'IO-2',
     domain: 'input and output',
     control: 'Model code runs in a fresh QuickJS WebAssembly instance with no ambient capability',
     status: 'enforced',
-    evidence: [`timeoutMs ${config.limits.timeoutMs}, memoryBytes ${config.limits.memoryBytes}, stackBytes ${config.limits.stackBytes}`, 'one WASM instance per execution; memories zeroed before reuse'],
+    evidence: [
+      `timeoutMs ${config.limits.timeoutMs}, memoryBytes ${config.limits.memoryBytes}, stackBytes ${config.limits.stackBytes}`,
+      'one WASM instance per execution; memories zeroed before reuse',
+    ],
   })
 
   // --- integrity and recovery
@@ -360,8 +446,13 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
       auditEvidence.push(`${audit.file} (no records yet)`)
       auditStatus = 'enforced'
     } else if (audit.ok) {
-      auditEvidence.push(`audit chain head: seq ${audit.lastSeq}, ${audit.head} (${audit.records} records in ${audit.files.join(', ')})`)
-      if (audit.lastCheckpoint) auditEvidence.push(`last signed checkpoint: seq ${audit.lastCheckpoint.seq}, ${audit.lastCheckpoint.hash}`)
+      auditEvidence.push(
+        `audit chain head: seq ${audit.lastSeq}, ${audit.head} (${audit.records} records in ${audit.files.join(', ')})`,
+      )
+      if (audit.lastCheckpoint)
+        auditEvidence.push(
+          `last signed checkpoint: seq ${audit.lastCheckpoint.seq}, ${audit.lastCheckpoint.hash}`,
+        )
       auditStatus = 'enforced'
     } else {
       auditEvidence.push(`audit chain DOES NOT verify: ${audit.error}`)
@@ -376,7 +467,8 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'INT-1',
     domain: 'integrity and recovery',
-    control: 'Every decision is written ahead to a hash-chained audit log; tampering is detectable (`sluice audit verify`)',
+    control:
+      'Every decision is written ahead to a hash-chained audit log; tampering is detectable (`sluice audit verify`)',
     status: auditStatus,
     evidence: auditEvidence,
   })
@@ -386,16 +478,29 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
   controls.push({
     id: 'GOV-1',
     domain: 'governance',
-    control: 'Policy as code: rules reviewed with case files that must pass in CI (`sluice policy test`)',
-    status: pol.caseFiles.length > 0 ? (casesFailing ? 'partial' : 'enforced') : pol.files.length > 0 ? 'partial' : 'absent',
+    control:
+      'Policy as code: rules reviewed with case files that must pass in CI (`sluice policy test`)',
+    status:
+      pol.caseFiles.length > 0
+        ? casesFailing
+          ? 'partial'
+          : 'enforced'
+        : pol.files.length > 0
+          ? 'partial'
+          : 'absent',
     evidence: pol.caseFiles.length
-      ? pol.caseFiles.map((c) => (c.error ? `${c.file}: does not run` : `${c.file}: ${c.passed} passing, ${c.failed} failing`))
+      ? pol.caseFiles.map((c) =>
+          c.error
+            ? `${c.file}: does not run`
+            : `${c.file}: ${c.passed} passing, ${c.failed} failing`,
+        )
       : ['no case files'],
   })
   controls.push({
     id: 'GOV-2',
     domain: 'governance',
-    control: 'Human approval: calls matching `approve` rules wait for a human through MCP elicitation',
+    control:
+      'Human approval: calls matching `approve` rules wait for a human through MCP elicitation',
     status: status(approveRules.length > 0),
     evidence: approveRules.length
       ? [
@@ -407,7 +512,10 @@ export async function buildEvidence(config: Config): Promise<EvidenceReport> {
 
   const domains = CONTROL_DOMAINS.map((domain) => {
     const mine = controls.filter((c) => c.domain === domain)
-    const worst = mine.reduce<ControlStatus>((w, c) => (RANK[c.status] < RANK[w] ? c.status : w), 'enforced')
+    const worst = mine.reduce<ControlStatus>(
+      (w, c) => (RANK[c.status] < RANK[w] ? c.status : w),
+      'enforced',
+    )
     return { domain, status: mine.length ? worst : 'absent', controls: mine.map((c) => c.id) }
   })
   return { generatedAt: new Date().toISOString(), config: config.file, domains, controls, facts }
@@ -432,14 +540,22 @@ export function renderEvidenceMarkdown(report: EvidenceReport): string {
     '',
   ]
   for (const c of report.controls) {
-    lines.push(`## ${c.id} ${c.domain}: ${c.status}`, '', c.control, '', ...c.evidence.map((e) => `- ${oneLine(e)}`), '')
+    lines.push(
+      `## ${c.id} ${c.domain}: ${c.status}`,
+      '',
+      c.control,
+      '',
+      ...c.evidence.map((e) => `- ${oneLine(e)}`),
+      '',
+    )
   }
   return lines.join('\n')
 }
 
 export const evidenceCommand: Command = {
   name: 'evidence',
-  summary: 'Report which control enforces each zero-trust domain in this deployment (Markdown or JSON)',
+  summary:
+    'Report which control enforces each zero-trust domain in this deployment (Markdown or JSON)',
   usage: 'sluice evidence [--config FILE] [--format md|json]',
   options: {
     config: { type: 'string', short: 'c' },
@@ -447,10 +563,13 @@ export const evidenceCommand: Command = {
   },
   async run({ values }) {
     const format = values.format as string
-    if (format !== 'md' && format !== 'json') throw usage(`--format: expected md or json, got ${format}`)
+    if (format !== 'md' && format !== 'json')
+      throw usage(`--format: expected md or json, got ${format}`)
     const config = loadConfig(values.config as string | undefined)
     const report = await buildEvidence(config)
-    process.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderEvidenceMarkdown(report))
+    process.stdout.write(
+      format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderEvidenceMarkdown(report),
+    )
     return 0
   },
 }

@@ -50,7 +50,8 @@ function commandHelp(command: Command): string {
   for (const [name, opt] of Object.entries(command.options)) {
     const short = 'short' in opt && opt.short ? `-${opt.short}, ` : '    '
     const value = opt.type === 'string' ? ' <value>' : ''
-    const def = 'default' in opt && opt.default !== undefined ? ` (default: ${String(opt.default)})` : ''
+    const def =
+      'default' in opt && opt.default !== undefined ? ` (default: ${String(opt.default)})` : ''
     lines.push(`  ${short}--${name}${value}${def}`)
   }
   lines.push('  -h, --help')
@@ -100,7 +101,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`sluice ${name}: ${cause.code}: ${cause.message}\n`)
       return cause.code === 'USAGE' || OPERATOR_EXIT_2.has(cause.code) ? 2 : 1
     }
-    process.stderr.write(`sluice ${name}: unexpected error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`)
+    process.stderr.write(
+      `sluice ${name}: unexpected error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`,
+    )
     return 1
   }
 }

@@ -47,7 +47,10 @@ function lockPath(config: Config, out: string | undefined): string {
 function rawServerEntries(config: Config): Record<string, unknown> {
   if (config.file === undefined) return {}
   // loadConfig has already validated this file; here only the unexpanded strings are wanted.
-  const data = parseYaml(readFileSync(config.file, 'utf8'), { uniqueKeys: true }) as Record<string, unknown> | null
+  const data = parseYaml(readFileSync(config.file, 'utf8'), { uniqueKeys: true }) as Record<
+    string,
+    unknown
+  > | null
   const servers = data?.servers ?? data?.mcpServers
   return servers !== null && typeof servers === 'object' ? (servers as Record<string, unknown>) : {}
 }
@@ -65,7 +68,9 @@ function stripUrl(url: string): string {
 export function portableSource(expanded: ServerConfig, raw: unknown, baseDir: string): LockSource {
   const entry = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {}
   if ('url' in expanded) {
-    return typeof entry.url === 'string' && entry.url.includes('${') ? { type: 'http', url: stripUrl(entry.url) } : lockSourceOf(expanded)
+    return typeof entry.url === 'string' && entry.url.includes('${')
+      ? { type: 'http', url: stripUrl(entry.url) }
+      : lockSourceOf(expanded)
   }
   const unexpand = (text: string): string => text.split(baseDir).join('${SLUICE_CONFIG_DIR}')
   const command = typeof entry.command === 'string' ? entry.command : unexpand(expanded.command)
@@ -90,7 +95,9 @@ export const lockCommand: Command = {
     const names = Object.keys(config.servers)
     if (names.length === 0) throw usage('the config has no servers to lock')
     const raw = rawServerEntries(config)
-    const upstreams = new UpstreamSet(config.servers, { callTimeoutMs: config.limits.callTimeoutMs })
+    const upstreams = new UpstreamSet(config.servers, {
+      callTimeoutMs: config.limits.callTimeoutMs,
+    })
     try {
       const snapshot: Parameters<typeof createLock>[0] = {}
       for (const name of names) {
@@ -99,16 +106,25 @@ export const lockCommand: Command = {
         try {
           tools = await upstream.listTools()
         } catch (cause) {
-          throw new SluiceError('UPSTREAM_UNAVAILABLE', `server ${name}: cannot list tools: ${(cause as Error).message}`)
+          throw new SluiceError(
+            'UPSTREAM_UNAVAILABLE',
+            `server ${name}: cannot list tools: ${(cause as Error).message}`,
+          )
         }
         const source = portableSource(config.servers[name]!, raw[name], config.baseDir)
         snapshot[name] = { source, serverInfo: upstream.health().serverInfo, tools }
       }
       const lock = createLock(snapshot)
       const path = lockPath(config, values.out as string | undefined)
-      await writeLock(path, lock, values.sign ? { signingKeyFile: resolve(values.sign as string) } : {})
+      await writeLock(
+        path,
+        lock,
+        values.sign ? { signingKeyFile: resolve(values.sign as string) } : {},
+      )
       const count = Object.values(lock.servers).reduce((n, s) => n + Object.keys(s.tools).length, 0)
-      process.stderr.write(`pinned ${count} tools of ${names.length} servers in ${path}${values.sign ? ' (signed)' : ''}\n`)
+      process.stderr.write(
+        `pinned ${count} tools of ${names.length} servers in ${path}${values.sign ? ' (signed)' : ''}\n`,
+      )
       return 0
     } finally {
       await upstreams.close()
@@ -117,14 +133,26 @@ export const lockCommand: Command = {
 }
 
 /** The files `renderBindings` writes, by name inside the output folder. */
-export const BINDINGS_FILES = Object.freeze({ declarations: 'tools.d.ts', coverage: 'coverage.json', readme: 'README.md' })
+export const BINDINGS_FILES = Object.freeze({
+  declarations: 'tools.d.ts',
+  coverage: 'coverage.json',
+  readme: 'README.md',
+})
 
 /** What `coverage.json` holds: totals, per server, and every problem the schemas caused. */
 export interface BindingsReport {
   pins: string
   tools: number
   typedOutputs: number
-  servers: Record<string, { server: { name: string; version: string }; tools: number; typedOutputs: number; unknownOutputs: string[] }>
+  servers: Record<
+    string,
+    {
+      server: { name: string; version: string }
+      tools: number
+      typedOutputs: number
+      unknownOutputs: string[]
+    }
+  >
   problems: BindingProblem[]
 }
 
@@ -135,7 +163,9 @@ export interface BindingsReport {
 export function pinsDigest(lock: LockFile): string {
   const pins: Record<string, Record<string, string>> = {}
   for (const [server, entry] of Object.entries(lock.servers)) {
-    pins[server] = Object.fromEntries(Object.entries(entry.tools).map(([name, tool]) => [name, tool.hash]))
+    pins[server] = Object.fromEntries(
+      Object.entries(entry.tools).map(([name, tool]) => [name, tool.hash]),
+    )
   }
   return `sha256:${createHash('sha256').update(canonicalJson(pins)).digest('hex')}`
 }
@@ -182,7 +212,10 @@ node dist/src/main.js bindings --config examples/demo/sluice.yaml --out tool-bin
  * Renders the bindings of a lock: one combined `tools.d.ts` (every server is a member of the
  * single global `tools`, so per-server files would redeclare it), `coverage.json` and a README.
  */
-export function renderBindings(lock: LockFile): { files: Map<string, string>; problems: BindingProblem[] } {
+export function renderBindings(lock: LockFile): {
+  files: Map<string, string>
+  problems: BindingProblem[]
+} {
   const names = Object.keys(lock.servers).sort()
   const tools = names.flatMap((server) => bindingTools(server, lock.servers[server]!))
   const digest = pinsDigest(lock)
@@ -219,7 +252,9 @@ export function renderBindings(lock: LockFile): { files: Map<string, string>; pr
 /** Files a previous layout may have left in the output folder (they would redeclare `tools`). */
 async function strayFiles(out: string, expected: ReadonlySet<string>): Promise<string[]> {
   const entries = await readdir(out).catch(() => [] as string[])
-  return entries.filter((name) => (name.endsWith('.d.ts') || name.endsWith('.json')) && !expected.has(name)).map((name) => join(out, name))
+  return entries
+    .filter((name) => (name.endsWith('.d.ts') || name.endsWith('.json')) && !expected.has(name))
+    .map((name) => join(out, name))
 }
 
 export const bindingsCommand: Command = {
@@ -235,13 +270,18 @@ export const bindingsCommand: Command = {
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined)
     const path = values.lock ? resolve(values.lock as string) : config.lock?.file
-    if (!path) throw usage('no lock file: pass --lock FILE or set lock.file in the config (create one with `sluice lock`)')
+    if (!path)
+      throw usage(
+        'no lock file: pass --lock FILE or set lock.file in the config (create one with `sluice lock`)',
+      )
     const publicKeyFile = config.lock?.publicKeyFile
     const lock = await readLock(path, publicKeyFile ? { publicKeyFile } : {})
     const out = resolve(values.out as string)
     const { files, problems } = renderBindings(lock)
     for (const p of problems) {
-      process.stderr.write(`${p.severity}: ${p.code} ${p.tool}${p.pointer ? ` ${p.pointer}` : ''}: ${p.message}\n`)
+      process.stderr.write(
+        `${p.severity}: ${p.code} ${p.tool}${p.pointer ? ` ${p.pointer}` : ''}: ${p.message}\n`,
+      )
     }
     const stale: string[] = []
     for (const [name, text] of files) {
@@ -263,13 +303,16 @@ export const bindingsCommand: Command = {
     if (values.check) {
       stale.push(...stray.map((p) => `${p} (not generated; remove it)`))
       if (stale.length > 0) {
-        process.stderr.write(`bindings are stale; run \`sluice bindings --out ${shown(out)}\`:\n  ${stale.map(shown).join('\n  ')}\n`)
+        process.stderr.write(
+          `bindings are stale; run \`sluice bindings --out ${shown(out)}\`:\n  ${stale.map(shown).join('\n  ')}\n`,
+        )
         return 1
       }
       process.stderr.write(`bindings in ${shown(out)} match ${shown(path)}\n`)
       return 0
     }
-    for (const p of stray) process.stderr.write(`warning: ${shown(p)} is not generated by sluice bindings; remove it\n`)
+    for (const p of stray)
+      process.stderr.write(`warning: ${shown(p)} is not generated by sluice bindings; remove it\n`)
     process.stderr.write(`wrote ${files.size} files to ${shown(out)}\n`)
     return 0
   },

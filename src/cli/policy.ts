@@ -31,7 +31,9 @@ export const policyCommand: Command = {
   async run({ positionals }) {
     const [sub, ...paths] = positionals
     if (sub === 'check') {
-      const files = expand(paths.length ? paths : ['policies'], '.yaml').filter((f) => !f.endsWith('.cases.yaml'))
+      const files = expand(paths.length ? paths : ['policies'], '.yaml').filter(
+        (f) => !f.endsWith('.cases.yaml'),
+      )
       const set = loadPolicies(files)
       process.stdout.write(`ok: ${set.ruleIds.length} rules in ${files.length} files\n`)
       return 0
@@ -44,7 +46,9 @@ export const policyCommand: Command = {
     for (const file of files) {
       const report = runPolicyCases(file)
       for (const r of report.results) {
-        process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${file}: ${r.name}${r.ok ? '' : ` — expected ${r.expected}, got ${r.actual} (rule ${r.ruleId})`}\n`)
+        process.stdout.write(
+          `${r.ok ? 'ok  ' : 'FAIL'} ${file}: ${r.name}${r.ok ? '' : ` — expected ${r.expected}, got ${r.actual} (rule ${r.ruleId})`}\n`,
+        )
       }
       passed += report.passed
       failed += report.failed

@@ -13,18 +13,24 @@ import { usage, type Command } from './index.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
-
 /**
  * The gateway's public base URL: `--public-url`, else the bound address. With `--port 0` the port
  * is known only after listening, so none is given and the gateway derives links from the identity
  * audience or the request's Host.
  */
-function publicUrlOf(flag: string | undefined, config: Config, host: string, port: number): string | undefined {
+function publicUrlOf(
+  flag: string | undefined,
+  config: Config,
+  host: string,
+  port: number,
+): string | undefined {
   if (flag !== undefined) {
     try {
       new URL(flag)
     } catch {
-      throw usage(`--public-url: expected an absolute URL such as https://mcp.example.com, got ${flag}`)
+      throw usage(
+        `--public-url: expected an absolute URL such as https://mcp.example.com, got ${flag}`,
+      )
     }
     return flag
   }
@@ -45,7 +51,8 @@ function untilSignal(): Promise<NodeJS.Signals> {
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Serve the MCP gateway over Streamable HTTP at /mcp',
-  usage: 'sluice serve [--config FILE] [--host 127.0.0.1] [--port 8787] [--insecure-dev] [--public-url URL]',
+  usage:
+    'sluice serve [--config FILE] [--host 127.0.0.1] [--port 8787] [--insecure-dev] [--public-url URL]',
   options: {
     config: { type: 'string', short: 'c' },
     host: { type: 'string', default: '127.0.0.1' },
@@ -57,16 +64,25 @@ export const serveCommand: Command = {
     const config = loadConfig(values.config as string | undefined)
     const host = values.host as string
     const port = Number(values.port)
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage(`--port: expected 0..65535, got ${String(values.port)}`)
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw usage(`--port: expected 0..65535, got ${String(values.port)}`)
     const insecureDev = values['insecure-dev'] === true
     if (insecureDev && !LOOPBACK.has(host)) {
-      throw usage(`--insecure-dev serves without authentication and is allowed only on loopback, not on ${host}`)
+      throw usage(
+        `--insecure-dev serves without authentication and is allowed only on loopback, not on ${host}`,
+      )
     }
     if (!config.identity && !insecureDev) {
-      throw new SluiceError('CONFIG_INVALID', `${config.file ?? 'config'}: identity: required by \`sluice serve\` (or pass --insecure-dev on loopback for local development)`)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `${config.file ?? 'config'}: identity: required by \`sluice serve\` (or pass --insecure-dev on loopback for local development)`,
+      )
     }
     if ((!config.policies || config.policies.length === 0) && !insecureDev) {
-      throw new SluiceError('CONFIG_INVALID', `${config.file ?? 'config'}: policies: required by \`sluice serve\` (or pass --insecure-dev on loopback to allow every tool)`)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `${config.file ?? 'config'}: policies: required by \`sluice serve\` (or pass --insecure-dev on loopback to allow every tool)`,
+      )
     }
     const telemetry = await startTelemetryFor(config)
     const runtime = await compose(config, { allowAllWithoutPolicies: insecureDev })

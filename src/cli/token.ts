@@ -10,7 +10,8 @@ import { usage, type Command } from './index.js'
 export const tokenCommand: Command = {
   name: 'token',
   summary: 'Mint a development JWT from the local dev issuer (creates its keys on first use)',
-  usage: 'sluice token [--dir DIR] [--sub SUB] [--scope "a b"] [--tenant T] [--aud URI] [--iss URI] [--ttl SECONDS] [--init]',
+  usage:
+    'sluice token [--dir DIR] [--sub SUB] [--scope "a b"] [--tenant T] [--aud URI] [--iss URI] [--ttl SECONDS] [--init]',
   options: {
     dir: { type: 'string', default: '.sluice/dev-issuer' },
     sub: { type: 'string', default: 'dev-user' },

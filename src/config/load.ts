@@ -40,9 +40,7 @@ export function deepFreeze<T>(value: T): T {
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(top level)'
   return path
-    .map((p, i) =>
-      typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`,
-    )
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
     .join('')
 }
 
@@ -52,7 +50,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     // (a stdio entry with a bad `command` should not be told that `url` is missing).
     const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a))
     if (best.length > 0) {
-      return best.map((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] })).join('\n  - ')
+      return best
+        .map((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }))
+        .join('\n  - ')
     }
   }
   const where = formatPath(issue.path)
@@ -103,8 +103,12 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
           ...server,
           command: expandVars(server.command, baseDir),
           args: server.args.map((a) => expandVars(a, baseDir)),
-          env: Object.fromEntries(Object.entries(server.env).map(([k, v]) => [k, expandVars(v, baseDir)])),
-          ...(server.cwd !== undefined ? { cwd: resolvePath(baseDir, expandVars(server.cwd, baseDir)) } : {}),
+          env: Object.fromEntries(
+            Object.entries(server.env).map(([k, v]) => [k, expandVars(v, baseDir)]),
+          ),
+          ...(server.cwd !== undefined
+            ? { cwd: resolvePath(baseDir, expandVars(server.cwd, baseDir)) }
+            : {}),
         }
       } catch (cause) {
         problems.push(`${at}: ${(cause as Error).message}`)
@@ -138,13 +142,21 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
     servers,
     policies: raw.policies?.map((p) => resolvePath(baseDir, p)),
     limits: raw.limits,
-    lock: raw.lock && { ...raw.lock, file: resolvePath(baseDir, raw.lock.file), publicKeyFile: r(raw.lock.publicKeyFile) },
+    lock: raw.lock && {
+      ...raw.lock,
+      file: resolvePath(baseDir, raw.lock.file),
+      publicKeyFile: r(raw.lock.publicKeyFile),
+    },
     identity: raw.identity && {
       ...raw.identity,
       issuers: raw.identity.issuers.map((i) => ({ ...i, jwksFile: r(i.jwksFile) })),
     },
     telemetry: raw.telemetry,
-    audit: raw.audit && { ...raw.audit, file: resolvePath(baseDir, raw.audit.file), signingKeyFile: r(raw.audit.signingKeyFile) },
+    audit: raw.audit && {
+      ...raw.audit,
+      file: resolvePath(baseDir, raw.audit.file),
+      signingKeyFile: r(raw.audit.signingKeyFile),
+    },
     sandbox: raw.sandbox,
     gateway: {
       ...raw.gateway,
@@ -177,7 +189,13 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*/
  * Expands from `start`; inside a default (`nested`) it stops at the `}` that closes it. A default
  * is only scanned, not evaluated, when its variable is set (`evaluate` false).
  */
-function expandFrom(text: string, start: number, baseDir: string, nested: boolean, evaluate: boolean): { value: string; end: number } {
+function expandFrom(
+  text: string,
+  start: number,
+  baseDir: string,
+  nested: boolean,
+  evaluate: boolean,
+): { value: string; end: number } {
   let out = ''
   let i = start
   while (i < text.length) {
@@ -238,7 +256,8 @@ export function loadConfig(file?: string): Config {
   try {
     text = readFileSync(abs, 'utf8')
   } catch (cause) {
-    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot read file'
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot read file'
     throw configError(abs, [reason], cause)
   }
   let data: unknown
@@ -248,7 +267,11 @@ export function loadConfig(file?: string): Config {
     const e = cause as { message?: string; linePos?: Array<{ line: number; col: number }> }
     const pos = e.linePos?.[0]
     const where = pos ? `line ${pos.line}, column ${pos.col}` : '(parse)'
-    throw configError(abs, [`${where}: not valid YAML or JSON: ${(e.message ?? '').split('\n')[0]}`], cause)
+    throw configError(
+      abs,
+      [`${where}: not valid YAML or JSON: ${(e.message ?? '').split('\n')[0]}`],
+      cause,
+    )
   }
   return parseConfig(data, abs, dirname(abs))
 }
@@ -259,7 +282,10 @@ export function readSecretRef(ref: string, baseDir: string): string {
     const name = ref.slice(4)
     const value = process.env[name]
     if (value === undefined || value === '') {
-      throw new SluiceError('CONFIG_INVALID', `secret ${ref}: environment variable ${name} is not set`)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `secret ${ref}: environment variable ${name} is not set`,
+      )
     }
     return value
   }

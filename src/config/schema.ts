@@ -43,8 +43,14 @@ const positiveInt = z.number().int().positive()
 
 export const limitsSchema = z.strictObject({
   timeoutMs: positiveInt.max(15 * 60_000).default(DEFAULT_LIMITS.timeoutMs),
-  memoryBytes: positiveInt.min(1 * MiB).max(1024 * MiB).default(DEFAULT_LIMITS.memoryBytes),
-  stackBytes: positiveInt.min(64 * KiB).max(8 * MiB).default(DEFAULT_LIMITS.stackBytes),
+  memoryBytes: positiveInt
+    .min(1 * MiB)
+    .max(1024 * MiB)
+    .default(DEFAULT_LIMITS.memoryBytes),
+  stackBytes: positiveInt
+    .min(64 * KiB)
+    .max(8 * MiB)
+    .default(DEFAULT_LIMITS.stackBytes),
   maxSourceBytes: positiveInt.max(16 * MiB).default(DEFAULT_LIMITS.maxSourceBytes),
   maxToolCalls: z.number().int().nonnegative().max(100_000).default(DEFAULT_LIMITS.maxToolCalls),
   maxConcurrentCalls: positiveInt.max(1024).default(DEFAULT_LIMITS.maxConcurrentCalls),
@@ -52,7 +58,12 @@ export const limitsSchema = z.strictObject({
   maxArgsDepth: positiveInt.max(1024).default(DEFAULT_LIMITS.maxArgsDepth),
   maxResultBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxResultBytes),
   maxOutputBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxOutputBytes),
-  maxLogBytes: z.number().int().nonnegative().max(16 * MiB).default(DEFAULT_LIMITS.maxLogBytes),
+  maxLogBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(16 * MiB)
+    .default(DEFAULT_LIMITS.maxLogBytes),
   callTimeoutMs: positiveInt.max(60 * 60_000).default(DEFAULT_LIMITS.callTimeoutMs),
 })
 
@@ -135,7 +146,20 @@ export const issuerSchema = z
     jwksFile: z.string().optional(),
     jwksUri: z.url().optional(),
     algorithms: z
-      .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+      .array(
+        z.enum([
+          'RS256',
+          'RS384',
+          'RS512',
+          'PS256',
+          'PS384',
+          'PS512',
+          'ES256',
+          'ES384',
+          'ES512',
+          'EdDSA',
+        ]),
+      )
       .min(1)
       .default(['RS256', 'ES256', 'EdDSA']),
     /** Required `typ` header, e.g. `at+jwt` (RFC 9068). */
@@ -193,7 +217,11 @@ export function effectiveExporter(
 export const auditSchema = z.strictObject({
   file: z.string(),
   /** Rotate when the file passes this size; 0 disables rotation. */
-  rotateBytes: z.number().int().nonnegative().default(64 * MiB),
+  rotateBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(64 * MiB),
   /** Write a signed checkpoint every N records; 0 disables checkpoints. */
   checkpointEvery: z.number().int().nonnegative().default(0),
   /** Private JWK (file) that signs checkpoints. */

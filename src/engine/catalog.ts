@@ -86,7 +86,10 @@ export class Catalog {
   refreshStale(minIntervalMs = STALE_RETRY_MS): Promise<void> {
     const now = Date.now()
     const stale = [...this.#servers]
-      .filter(([name, state]) => state.source !== 'live' && now - (this.#lastAttempt.get(name) ?? 0) >= minIntervalMs)
+      .filter(
+        ([name, state]) =>
+          state.source !== 'live' && now - (this.#lastAttempt.get(name) ?? 0) >= minIntervalMs,
+      )
       .map(([name]) => this.#refreshOnce(name))
     return Promise.all(stale).then(() => undefined)
   }
@@ -126,20 +129,43 @@ export class Catalog {
 
   #reconcile(name: string, live: ToolDefinition[]): ServerState {
     const lock = this.#options.lock
-    const state: ServerState = { source: 'live', tools: [], quarantined: [], unpinned: [], problems: [] }
+    const state: ServerState = {
+      source: 'live',
+      tools: [],
+      quarantined: [],
+      unpinned: [],
+      problems: [],
+    }
     const entry = lock?.servers[name]
     const outcome = lock
       ? reconcile(entry, live, { allowUnpinned: this.#allowUnpinned(name) })
-      : { exposed: live.map((d) => ({ definition: d, hash: hashDefinition(d) })), quarantined: [], unpinned: [], missing: [] }
+      : {
+          exposed: live.map((d) => ({ definition: d, hash: hashDefinition(d) })),
+          quarantined: [],
+          unpinned: [],
+          missing: [],
+        }
     for (const q of outcome.quarantined) {
       const info = { server: name, name: q.name, pinnedHash: q.pinnedHash, liveHash: q.liveHash }
       state.quarantined.push(info)
-      this.#options.onEvent?.({ type: 'quarantined', server: name, tool: q.name, pinnedHash: q.pinnedHash, liveHash: q.liveHash })
+      this.#options.onEvent?.({
+        type: 'quarantined',
+        server: name,
+        tool: q.name,
+        pinnedHash: q.pinnedHash,
+        liveHash: q.liveHash,
+      })
     }
     for (const u of outcome.unpinned) {
       state.unpinned.push(u.name)
       if (lock) {
-        this.#options.onEvent?.({ type: 'unpinned', server: name, tool: u.name, hash: u.hash, exposed: this.#allowUnpinned(name) })
+        this.#options.onEvent?.({
+          type: 'unpinned',
+          server: name,
+          tool: u.name,
+          hash: u.hash,
+          exposed: this.#allowUnpinned(name),
+        })
       }
     }
     state.tools = this.#toCatalogTools(name, outcome.exposed, state.problems)
@@ -150,8 +176,17 @@ export class Catalog {
     const entry = this.#options.lock?.servers[name]
     if (!entry) return { source: 'none', tools: [], quarantined: [], unpinned: [], problems: [] }
     const problems: string[] = []
-    const exposed = Object.values(entry.tools).map((t) => ({ definition: t.definition, hash: t.hash }))
-    return { source: 'lock', tools: this.#toCatalogTools(name, exposed, problems), quarantined: [], unpinned: [], problems }
+    const exposed = Object.values(entry.tools).map((t) => ({
+      definition: t.definition,
+      hash: t.hash,
+    }))
+    return {
+      source: 'lock',
+      tools: this.#toCatalogTools(name, exposed, problems),
+      quarantined: [],
+      unpinned: [],
+      problems,
+    }
   }
 
   #toCatalogTools(
@@ -164,18 +199,30 @@ export class Catalog {
     for (const { definition, hash } of exposed) {
       const ident = sanitizeIdentifier(definition.name)
       if (ident === undefined) {
-        problems.push(`${server}: tool name ${JSON.stringify(definition.name.slice(0, 80))} is not allowed; not exposed`)
+        problems.push(
+          `${server}: tool name ${JSON.stringify(definition.name.slice(0, 80))} is not allowed; not exposed`,
+        )
         continue
       }
       const other = byIdent.get(ident)
       if (other !== undefined) {
-        problems.push(`${server}: tools "${other}" and "${definition.name}" both become tools.${server}.${ident}; neither is exposed`)
+        problems.push(
+          `${server}: tools "${other}" and "${definition.name}" both become tools.${server}.${ident}; neither is exposed`,
+        )
         const i = tools.findIndex((t) => t.ident === ident)
         if (i >= 0) tools.splice(i, 1)
         continue
       }
       byIdent.set(ident, definition.name)
-      tools.push(Object.freeze({ server, name: definition.name, ident, definition, hash: hash as DefinitionHash }))
+      tools.push(
+        Object.freeze({
+          server,
+          name: definition.name,
+          ident,
+          definition,
+          hash: hash as DefinitionHash,
+        }),
+      )
     }
     return tools
   }

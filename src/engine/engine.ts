@@ -26,7 +26,13 @@ import type { SandboxCall, SandboxCallOutcome, SandboxPool } from '../sandbox/in
 import type { AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
-import { currentTraceId, getTracer, injectTraceContext, metrics, setSafeAttributes } from '../telemetry/index.js'
+import {
+  currentTraceId,
+  getTracer,
+  injectTraceContext,
+  metrics,
+  setSafeAttributes,
+} from '../telemetry/index.js'
 import type {
   CallRecord,
   CatalogTool,
@@ -73,7 +79,11 @@ export interface EngineDeps {
   redactor?: Redactor
   audit?: AuditLog
   /** Operator log (stderr/pino); never receives secrets or arguments. */
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+  log?: (
+    level: 'info' | 'warn' | 'error',
+    message: string,
+    fields?: Record<string, unknown>,
+  ) => void
 }
 
 export interface SearchResult {
@@ -84,7 +94,10 @@ export interface SearchResult {
 
 export interface EngineHealth {
   ready: boolean
-  upstreams: Record<string, { state: string; lastError?: string; tools: number; quarantined: number }>
+  upstreams: Record<
+    string,
+    { state: string; lastError?: string; tools: number; quarantined: number }
+  >
   pool: { workers: number; ready: number; busy: number }
 }
 
@@ -99,12 +112,27 @@ const MAX_SUMMARY_CHARS = 400
 const MAX_DIAGNOSTICS = 10
 
 /** Codes after which a type check of the model's code is likely to explain the failure. */
-const TYPECHECK_ON = new Set(['RUNTIME_ERROR', 'SYNTAX_ERROR', 'UNKNOWN_TOOL', 'INVALID_ARGS', 'TOOL_ERROR'])
+const TYPECHECK_ON = new Set([
+  'RUNTIME_ERROR',
+  'SYNTAX_ERROR',
+  'UNKNOWN_TOOL',
+  'INVALID_ARGS',
+  'TOOL_ERROR',
+])
 
 export class Engine {
   readonly catalog: Catalog
   readonly #deps: EngineDeps
-  readonly #views = new Map<string, { version: number; tools: CatalogTool[]; dts?: string; description?: string; search?: ReturnType<typeof createSearchIndex> }>()
+  readonly #views = new Map<
+    string,
+    {
+      version: number
+      tools: CatalogTool[]
+      dts?: string
+      description?: string
+      search?: ReturnType<typeof createSearchIndex>
+    }
+  >()
 
   /** `tools.<ident>` → the config key (`my-db` is `tools.my_db`); the config rejects collisions. */
   readonly #serverByIdent = new Map<string, string>()
@@ -150,14 +178,23 @@ export class Engine {
         })
         .catch((cause: unknown) => log?.('error', 'audit write failed', { error: String(cause) }))
     } else if (event.type === 'unpinned') {
-      log?.('warn', `tool ${event.server}.${event.tool} is not pinned: ${event.exposed ? 'exposed (allowUnpinned)' : 'not exposed'}`)
+      log?.(
+        'warn',
+        `tool ${event.server}.${event.tool} is not pinned: ${event.exposed ? 'exposed (allowUnpinned)' : 'not exposed'}`,
+      )
     } else {
       log?.('warn', `cannot list tools of ${event.server}: ${sanitizeMessage(event.message)}`)
     }
   }
 
   #principalKey(principal: Principal): string {
-    return JSON.stringify([principal.iss, principal.sub, principal.tenant ?? null, [...principal.scopes].sort(), principal.claims])
+    return JSON.stringify([
+      principal.iss,
+      principal.sub,
+      principal.tenant ?? null,
+      [...principal.scopes].sort(),
+      principal.claims,
+    ])
   }
 
   #view(principal: Principal) {
@@ -202,8 +239,16 @@ export class Engine {
         const ident = sanitizeIdentifier(q.name)
         const pin = lock.servers[q.server]?.tools[q.name]
         if (ident === undefined || !pin) return []
-        const tool: CatalogTool = { server: q.server, name: q.name, ident, definition: pin.definition, hash: pin.hash as DefinitionHash }
-        return this.#deps.policy.canList({ principal, tool: policyTool(tool) }) ? [bindingTool(tool)] : []
+        const tool: CatalogTool = {
+          server: q.server,
+          name: q.name,
+          ident,
+          definition: pin.definition,
+          hash: pin.hash as DefinitionHash,
+        }
+        return this.#deps.policy.canList({ principal, tool: policyTool(tool) })
+          ? [bindingTool(tool)]
+          : []
       })
   }
 
@@ -241,20 +286,30 @@ export class Engine {
       const h = upstreamHealth[name]
       upstreams[name] = {
         state: h?.state ?? 'unknown',
-        ...(h?.lastError ?? state.lastError ? { lastError: sanitizeMessage(h?.lastError ?? state.lastError ?? '') } : {}),
+        ...((h?.lastError ?? state.lastError)
+          ? { lastError: sanitizeMessage(h?.lastError ?? state.lastError ?? '') }
+          : {}),
         tools: state.tools.length,
         quarantined: state.quarantined.length,
       }
     }
     const pool = this.#deps.pool.stats()
-    return { ready: pool.workers > 0, upstreams, pool: { workers: pool.workers, ready: pool.ready, busy: pool.busy } }
+    return {
+      ready: pool.workers > 0,
+      upstreams,
+      pool: { workers: pool.workers, ready: pool.ready, busy: pool.busy },
+    }
   }
 
   /**
    * Runs model code once. Never throws for anything the model or an upstream did: the result
    * carries `ok: false` and an error code instead.
    */
-  async execute(principal: Principal, code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+  async execute(
+    principal: Principal,
+    code: string,
+    options: ExecuteOptions = {},
+  ): Promise<ExecutionResult> {
     const tracer = getTracer()
     return tracer.startActiveSpan('execute_code', async (span) => {
       const started = performance.now()
@@ -288,12 +343,24 @@ export class Engine {
         const budget = new BudgetTracker()
         const outcome = await this.#deps.pool.execute({
           code,
-          manifest: buildManifest([...tools.map(bindingTool), ...this.#quarantinedBindings(principal)]),
+          manifest: buildManifest([
+            ...tools.map(bindingTool),
+            ...this.#quarantinedBindings(principal),
+          ]),
           limits: this.#deps.config.limits,
           ...(options.signal ? { signal: options.signal } : {}),
           onCall: (call, signal) =>
             context.with(parent, () =>
-              this.#dispatch({ principal, executionId, call, signal, options, calls, budget, parent }),
+              this.#dispatch({
+                principal,
+                executionId,
+                call,
+                signal,
+                options,
+                calls,
+                budget,
+                parent,
+              }),
             ),
         })
         const timings = outcome.timings as { queueMs: number; acquireMs?: number }
@@ -351,7 +418,10 @@ export class Engine {
           result: undefined,
           logs: [],
           calls,
-          error: { code: 'INTERNAL', message: `internal error in execution ${executionId}; see the gateway log` },
+          error: {
+            code: 'INTERNAL',
+            message: `internal error in execution ${executionId}; see the gateway log`,
+          },
         }
       } finally {
         span.end()
@@ -367,7 +437,9 @@ export class Engine {
 
   async #diagnose(principal: Principal, code: string) {
     try {
-      return await typecheckCode(code, this.declarations(principal), { maxDiagnostics: MAX_DIAGNOSTICS })
+      return await typecheckCode(code, this.declarations(principal), {
+        maxDiagnostics: MAX_DIAGNOSTICS,
+      })
     } catch (cause) {
       this.#deps.log?.('warn', 'type check of failed code did not complete', {
         error: cause instanceof Error ? cause.message : String(cause),
@@ -403,24 +475,36 @@ export class Engine {
     })
     let decision: Decision | undefined
     let decisionLabel = 'none'
-    const finish = (outcome: SandboxCallOutcome, extra: { resultBytes?: number } = {}): SandboxCallOutcome => {
+    const finish = (
+      outcome: SandboxCallOutcome,
+      extra: { resultBytes?: number } = {},
+    ): SandboxCallOutcome => {
       const ms = Math.round((performance.now() - started) * 100) / 100
       const record: CallRecord = { tool: label, ok: outcome.ok, ms, decision: decisionLabel }
       if (!outcome.ok) record.code = outcome.code
       calls.push(record)
       if (decision) {
-        setSafeAttributes(span, { 'sluice.policy.decision': decision.effect, 'sluice.policy.rule_id': decision.ruleId })
+        setSafeAttributes(span, {
+          'sluice.policy.decision': decision.effect,
+          'sluice.policy.rule_id': decision.ruleId,
+        })
       }
-      if (extra.resultBytes !== undefined) setSafeAttributes(span, { 'sluice.result.bytes': extra.resultBytes })
+      if (extra.resultBytes !== undefined)
+        setSafeAttributes(span, { 'sluice.result.bytes': extra.resultBytes })
       if (!outcome.ok) {
         span.setStatus({ code: SpanStatusCode.ERROR })
         setSafeAttributes(span, { 'error.type': outcome.code })
       }
       span.end()
-      metrics.toolCalls.inc({ server: call.server, tool: call.tool, outcome: outcome.ok ? 'ok' : outcome.code })
+      metrics.toolCalls.inc({
+        server: call.server,
+        tool: call.tool,
+        outcome: outcome.ok ? 'ok' : outcome.code,
+      })
       return outcome
     }
-    const fail = (code: string, message: string) => finish({ ok: false, code, message: this.#safe(message) })
+    const fail = (code: string, message: string) =>
+      finish({ ok: false, code, message: this.#safe(message) })
     const traceId = currentTraceId(ctx.parent)
     const audit = (fields: Record<string, unknown>) =>
       this.#deps.audit?.append({
@@ -436,13 +520,27 @@ export class Engine {
       const found = this.catalog.lookup(call.server, call.tool)
       if (found.kind === 'unknown') {
         decisionLabel = 'UNKNOWN_TOOL'
-        await audit({ type: 'call.decision', decision: 'deny', ruleId: 'unknown-tool', code: 'UNKNOWN_TOOL' })
+        await audit({
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: 'unknown-tool',
+          code: 'UNKNOWN_TOOL',
+        })
         return fail('UNKNOWN_TOOL', `tools.${call.server}.${call.tool} does not exist`)
       }
       if (found.kind === 'quarantined') {
         decisionLabel = 'QUARANTINED'
-        await audit({ type: 'call.decision', decision: 'deny', ruleId: 'quarantine', code: 'QUARANTINED', toolHash: found.info.liveHash })
-        return fail('QUARANTINED', `${label} changed since it was pinned and is quarantined until it is approved again (sluice lock)`)
+        await audit({
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: 'quarantine',
+          code: 'QUARANTINED',
+          toolHash: found.info.liveHash,
+        })
+        return fail(
+          'QUARANTINED',
+          `${label} changed since it was pinned and is quarantined until it is approved again (sluice lock)`,
+        )
       }
       const tool = found.tool
       setSafeAttributes(span, { 'sluice.tool.hash': tool.hash })
@@ -450,13 +548,25 @@ export class Engine {
       const args = call.args
       if (args === null || typeof args !== 'object' || Array.isArray(args)) {
         decisionLabel = 'INVALID_ARGS'
-        await audit({ type: 'call.decision', decision: 'deny', ruleId: 'schema', code: 'INVALID_ARGS', toolHash: tool.hash })
+        await audit({
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: 'schema',
+          code: 'INVALID_ARGS',
+          toolHash: tool.hash,
+        })
         return fail('INVALID_ARGS', `${label}: arguments must be an object`)
       }
       const checked = validateArgs(tool.hash, tool.definition.inputSchema, args)
       if (!checked.ok) {
         decisionLabel = 'INVALID_ARGS'
-        await audit({ type: 'call.decision', decision: 'deny', ruleId: 'schema', code: 'INVALID_ARGS', toolHash: tool.hash })
+        await audit({
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: 'schema',
+          code: 'INVALID_ARGS',
+          toolHash: tool.hash,
+        })
         return fail('INVALID_ARGS', `${label}: ${checked.message}`)
       }
 
@@ -470,11 +580,19 @@ export class Engine {
       decisionLabel = decision.effect
       metrics.policyDecisions.inc({ decision: decision.effect })
       if (decision.effect === 'deny') {
-        await audit({ type: 'call.decision', decision: 'deny', ruleId: decision.ruleId, code: 'TOOL_DENIED', toolHash: tool.hash })
+        await audit({
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: decision.ruleId,
+          code: 'TOOL_DENIED',
+          toolHash: tool.hash,
+        })
         return fail('TOOL_DENIED', `${label} is not allowed: ${decision.reason}`)
       }
       if (decision.effect === 'approve') {
-        ctx.options.onProgress?.(`waiting for a human to approve ${label} (rule ${decision.ruleId})`)
+        ctx.options.onProgress?.(
+          `waiting for a human to approve ${label} (rule ${decision.ruleId})`,
+        )
         const answer: ApprovalAnswer = ctx.options.approve
           ? await ctx.options.approve({
               tool: label,
@@ -486,11 +604,19 @@ export class Engine {
         metrics.approvals.inc({ outcome: answer })
         if (answer !== 'accept') {
           decisionLabel = 'APPROVAL_DENIED'
-          await audit({ type: 'call.decision', decision: 'approve', ruleId: decision.ruleId, status: answer, code: 'APPROVAL_DENIED', toolHash: tool.hash })
+          await audit({
+            type: 'call.decision',
+            decision: 'approve',
+            ruleId: decision.ruleId,
+            status: answer,
+            code: 'APPROVAL_DENIED',
+            toolHash: tool.hash,
+          })
           const why = {
             decline: 'the human approver declined it',
             timeout: 'no human answered in time',
-            unsupported: 'it needs human approval and this client cannot be asked (no elicitation support)',
+            unsupported:
+              'it needs human approval and this client cannot be asked (no elicitation support)',
           }[answer]
           return fail('APPROVAL_DENIED', `${label} was not run: ${why} (rule ${decision.ruleId})`)
         }
@@ -499,8 +625,17 @@ export class Engine {
       const consumed = ctx.budget.tryConsume(budgets)
       if (!consumed.ok) {
         decisionLabel = 'BUDGET_EXCEEDED'
-        await audit({ type: 'call.decision', decision: 'deny', ruleId: consumed.budgetId, code: 'BUDGET_EXCEEDED', toolHash: tool.hash })
-        return fail('BUDGET_EXCEEDED', `${label}: budget ${consumed.budgetId} allows no more calls in this execution`)
+        await audit({
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: consumed.budgetId,
+          code: 'BUDGET_EXCEEDED',
+          toolHash: tool.hash,
+        })
+        return fail(
+          'BUDGET_EXCEEDED',
+          `${label}: budget ${consumed.budgetId} allows no more calls in this execution`,
+        )
       }
 
       const serverConfig = this.#deps.config.servers[call.server]
@@ -513,13 +648,28 @@ export class Engine {
             signal: ctx.signal,
           })
         } catch (cause) {
-          await audit({ type: 'call.decision', decision: decision.effect, ruleId: decision.ruleId, code: 'TOOL_ERROR', status: 'grant-failed', toolHash: tool.hash })
-          return fail('TOOL_ERROR', `${label}: credentials for server ${call.server} could not be obtained${isSluiceError(cause) ? `: ${cause.message}` : ''}`)
+          await audit({
+            type: 'call.decision',
+            decision: decision.effect,
+            ruleId: decision.ruleId,
+            code: 'TOOL_ERROR',
+            status: 'grant-failed',
+            toolHash: tool.hash,
+          })
+          return fail(
+            'TOOL_ERROR',
+            `${label}: credentials for server ${call.server} could not be obtained${isSluiceError(cause) ? `: ${cause.message}` : ''}`,
+          )
         }
       }
 
       // Write-ahead: the decision is on disk before the upstream sees the call.
-      await audit({ type: 'call.decision', decision: decision.effect === 'approve' ? 'approved' : 'allow', ruleId: decision.ruleId, toolHash: tool.hash })
+      await audit({
+        type: 'call.decision',
+        decision: decision.effect === 'approve' ? 'approved' : 'allow',
+        ruleId: decision.ruleId,
+        toolHash: tool.hash,
+      })
       const upstream = this.#deps.upstreams.get(call.server)
       if (!upstream) return fail('TOOL_ERROR', `server ${call.server} is not configured`)
       let raw: UpstreamToolResult
@@ -538,27 +688,59 @@ export class Engine {
       } catch (cause) {
         const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'
         const message = cause instanceof Error ? cause.message : String(cause)
-        await audit({ type: 'call.result', status: 'error', code, toolHash: tool.hash, ms: Math.round(performance.now() - started) })
+        await audit({
+          type: 'call.result',
+          status: 'error',
+          code,
+          toolHash: tool.hash,
+          ms: Math.round(performance.now() - started),
+        })
         return fail(code, `${label}: ${message}`)
       }
       if (raw.isError) {
-        await audit({ type: 'call.result', status: 'error', code: 'TOOL_ERROR', toolHash: tool.hash, ms: Math.round(performance.now() - started) })
+        await audit({
+          type: 'call.result',
+          status: 'error',
+          code: 'TOOL_ERROR',
+          toolHash: tool.hash,
+          ms: Math.round(performance.now() - started),
+        })
         return fail('TOOL_ERROR', `${label}: ${errorText(raw)}`)
       }
       const outputSchema = tool.definition.outputSchema
       if (outputSchema && raw.structuredContent !== undefined) {
         const out = validateOutput(tool.hash, outputSchema, raw.structuredContent)
         if (!out.ok) {
-          await audit({ type: 'call.result', status: 'error', code: 'TOOL_ERROR', toolHash: tool.hash, ms: Math.round(performance.now() - started) })
-          return fail('TOOL_ERROR', `${label}: the result does not match the pinned output schema (${out.message})`)
+          await audit({
+            type: 'call.result',
+            status: 'error',
+            code: 'TOOL_ERROR',
+            toolHash: tool.hash,
+            ms: Math.round(performance.now() - started),
+          })
+          return fail(
+            'TOOL_ERROR',
+            `${label}: the result does not match the pinned output schema (${out.message})`,
+          )
         }
       }
       let value = mapToolResult(raw)
       if (this.#deps.redactor) value = this.#deps.redactor.redactJson(value)
-      await audit({ type: 'call.result', status: 'ok', toolHash: tool.hash, ms: Math.round(performance.now() - started) })
-      return finish({ ok: true, value }, { resultBytes: Buffer.byteLength(JSON.stringify(value) ?? '') })
+      await audit({
+        type: 'call.result',
+        status: 'ok',
+        toolHash: tool.hash,
+        ms: Math.round(performance.now() - started),
+      })
+      return finish(
+        { ok: true, value },
+        { resultBytes: Buffer.byteLength(JSON.stringify(value) ?? '') },
+      )
     } catch (cause) {
-      this.#deps.log?.('error', 'dispatcher failure', { tool: label, error: cause instanceof Error ? cause.message : String(cause) })
+      this.#deps.log?.('error', 'dispatcher failure', {
+        tool: label,
+        error: cause instanceof Error ? cause.message : String(cause),
+      })
       return fail('INTERNAL', `${label}: internal error`)
     }
   }
@@ -590,19 +772,28 @@ export class Engine {
       parent: context.active(),
     })
     if (!outcome.ok) {
-      return { content: [{ type: 'text', text: `${outcome.code}: ${outcome.message}` }], isError: true }
+      return {
+        content: [{ type: 'text', text: `${outcome.code}: ${outcome.message}` }],
+        isError: true,
+      }
     }
     const value = outcome.value
     return {
       content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }],
-      ...(value !== null && typeof value === 'object' && !Array.isArray(value) ? { structuredContent: value } : {}),
+      ...(value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? { structuredContent: value }
+        : {}),
     }
   }
 
   async close(): Promise<void> {
-    const results = await Promise.allSettled([this.#deps.upstreams.close(), this.#deps.pool.close()])
+    const results = await Promise.allSettled([
+      this.#deps.upstreams.close(),
+      this.#deps.pool.close(),
+    ])
     for (const r of results) {
-      if (r.status === 'rejected') this.#deps.log?.('warn', 'error while closing', { error: String(r.reason) })
+      if (r.status === 'rejected')
+        this.#deps.log?.('warn', 'error while closing', { error: String(r.reason) })
     }
   }
 }
@@ -621,7 +812,11 @@ function bindingTool(tool: CatalogTool) {
 }
 
 function auditPrincipal(principal: Principal) {
-  return { sub: principal.sub, iss: principal.iss, ...(principal.tenant ? { tenant: principal.tenant } : {}) }
+  return {
+    sub: principal.sub,
+    iss: principal.iss,
+    ...(principal.tenant ? { tenant: principal.tenant } : {}),
+  }
 }
 
 /** A short, shape-only summary of arguments for a human approver (values truncated). */
@@ -630,4 +825,3 @@ function summarize(args: object, redactor?: Redactor): string {
   const text = redactor ? redactor.redact(raw) : raw
   return text.length > MAX_SUMMARY_CHARS ? `${text.slice(0, MAX_SUMMARY_CHARS - 1)}…` : text
 }
-

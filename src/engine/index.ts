@@ -14,7 +14,13 @@ export type {
   SearchResult,
 } from './engine.js'
 export { Catalog } from './catalog.js'
-export type { CatalogEvent, CatalogOptions, Lookup, QuarantinedTool, ServerState } from './catalog.js'
+export type {
+  CatalogEvent,
+  CatalogOptions,
+  Lookup,
+  QuarantinedTool,
+  ServerState,
+} from './catalog.js'
 export { mapToolResult, sanitizeMessage, errorText, MAX_MESSAGE_CHARS } from './result.js'
 export type { UpstreamToolResult } from './result.js'
 export { validateArgs, validateOutput } from './validate.js'

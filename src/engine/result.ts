@@ -41,7 +41,7 @@ export function mapToolResult(result: UpstreamToolResult): Json {
 /** The text an upstream put in an `isError` result, for the guest's error message. */
 export function errorText(result: UpstreamToolResult): string {
   const texts = (Array.isArray(result.content) ? result.content : [])
-    .map((c) => (c as { type?: unknown; text?: unknown }))
+    .map((c) => c as { type?: unknown; text?: unknown })
     .filter((c) => c.type === 'text' && typeof c.text === 'string')
     .map((c) => c.text as string)
   return texts.length > 0 ? texts.join(' ') : 'the tool reported an error'

@@ -65,7 +65,11 @@ export function validateArgs(
  * Checks a tool's `structuredContent` against its **pinned** output schema (TP-09): an upstream
  * that changes what it returns behind an unchanged pin is caught here.
  */
-export function validateOutput(hash: DefinitionHash, schema: Record<string, unknown>, value: unknown): ArgsCheck {
+export function validateOutput(
+  hash: DefinitionHash,
+  schema: Record<string, unknown>,
+  value: unknown,
+): ArgsCheck {
   const result = check(`${hash}#output`, schema, value)
   return result.ok ? result : { ...result, message: result.message.replace(/\bargs\b/g, 'result') }
 }
@@ -84,11 +88,17 @@ function check(key: string, schema: Record<string, unknown>, args: unknown): Arg
   }
   if (validate instanceof Error) {
     // A schema we cannot compile cannot vouch for any argument: fail closed.
-    return { ok: false, path: '', message: 'the tool input schema cannot be validated; the call was not made' }
+    return {
+      ok: false,
+      path: '',
+      message: 'the tool input schema cannot be validated; the call was not made',
+    }
   }
   if (validate(args)) return { ok: true }
   const error = validate.errors?.[0]
-  return error ? describe(error) : { ok: false, path: '', message: 'arguments do not match the input schema' }
+  return error
+    ? describe(error)
+    : { ok: false, path: '', message: 'arguments do not match the input schema' }
 }
 
 function describe(error: ErrorObject): { ok: false; message: string; path: string } {
@@ -132,7 +142,13 @@ function jsonPath(pointer: string): string {
       .split('/')
       .slice(1)
       .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][\w$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`))
+      .map((seg) =>
+        /^\d+$/.test(seg)
+          ? `[${seg}]`
+          : /^[A-Za-z_$][\w$]*$/.test(seg)
+            ? `.${seg}`
+            : `[${JSON.stringify(seg)}]`,
+      )
       .join('')
   )
 }

@@ -28,7 +28,12 @@ import { isSluiceError } from '../errors.js'
 import type { GatewayEngine } from './contracts.js'
 import { RPC, createEdgePolicy, headerCount, rpcError } from './edge.js'
 import { createMcpServer, type Extra, type RequestIdentity } from './mcp-server.js'
-import { DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_MS, SessionStore, samePrincipal } from './sessions.js'
+import {
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_SESSION_IDLE_MS,
+  SessionStore,
+  samePrincipal,
+} from './sessions.js'
 
 export const MCP_PATH = '/mcp'
 export const PRM_PATH = '/.well-known/oauth-protected-resource'
@@ -79,7 +84,10 @@ function loggerOptions(logger: GatewayDeps['logger']): false | Record<string, un
     // Ours last: a caller's `req` serializer must not bring query strings back.
     serializers: {
       ...((base['serializers'] as Record<string, unknown> | undefined) ?? {}),
-      req: (req: { method?: string; url?: string }) => ({ method: req.method, url: pathOnly(req.url) }),
+      req: (req: { method?: string; url?: string }) => ({
+        method: req.method,
+        url: pathOnly(req.url),
+      }),
     },
   }
 }
@@ -97,7 +105,12 @@ function tlsOptions(config: Config): Record<string, unknown> | undefined {
   }
 }
 
-function send(reply: FastifyReply, status: number, message: string, code: number = RPC.SERVER_ERROR): FastifyReply {
+function send(
+  reply: FastifyReply,
+  status: number,
+  message: string,
+  code: number = RPC.SERVER_ERROR,
+): FastifyReply {
   return reply.code(status).header('content-type', 'application/json').send(rpcError(code, message))
 }
 
@@ -125,13 +138,19 @@ function traceContextOf(req: FastifyRequest): Record<string, string> | undefined
 export function buildApp(deps: GatewayDeps): FastifyInstance {
   const { config, engine } = deps
   const identity = config.identity
-  const verifier = deps.verifier ?? (identity === undefined ? undefined : createTokenVerifier(identity))
+  const verifier =
+    deps.verifier ?? (identity === undefined ? undefined : createTokenVerifier(identity))
   if (verifier === undefined && deps.insecureDev !== true) {
-    throw new TypeError('the gateway needs identity (config.identity or a verifier), or insecureDev on loopback')
+    throw new TypeError(
+      'the gateway needs identity (config.identity or a verifier), or insecureDev on loopback',
+    )
   }
   const devPrincipal = localPrincipal(identity?.local)
-  const ownUrls = [deps.publicUrl, identity?.audience, deps.host === undefined ? undefined : `http://${deps.host}`]
-    .filter((u): u is string => u !== undefined)
+  const ownUrls = [
+    deps.publicUrl,
+    identity?.audience,
+    deps.host === undefined ? undefined : `http://${deps.host}`,
+  ].filter((u): u is string => u !== undefined)
   const edge = createEdgePolicy({
     allowedHosts: config.gateway.allowedHosts,
     allowedOrigins: config.gateway.allowedOrigins,
@@ -162,7 +181,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
     return `${req.protocol}://${req.host}`
   }
-  const resourceUrl = (req: FastifyRequest): string => identity?.audience ?? `${baseUrl(req)}${MCP_PATH}`
+  const resourceUrl = (req: FastifyRequest): string =>
+    identity?.audience ?? `${baseUrl(req)}${MCP_PATH}`
   const metadataUrl = (req: FastifyRequest): string => `${baseUrl(req)}${PRM_PATH}`
 
   async function authenticate(req: FastifyRequest): Promise<RequestIdentity> {
@@ -176,10 +196,18 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
     if (values.length === 0) {
       const socket = req.raw.socket as Partial<TLSSocket>
-      if (config.gateway.tls?.requestClientCert === true && typeof socket.getPeerCertificate === 'function') {
+      if (
+        config.gateway.tls?.requestClientCert === true &&
+        typeof socket.getPeerCertificate === 'function'
+      ) {
         const cert = socket.getPeerCertificate()
         if (cert !== null && Object.keys(cert).length > 0) {
-          return { principal: principalFromPeerCertificate(cert, { authorized: socket.authorized === true }), ...base }
+          return {
+            principal: principalFromPeerCertificate(cert, {
+              authorized: socket.authorized === true,
+            }),
+            ...base,
+          }
         }
       }
     }
@@ -191,14 +219,18 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   function refuseAuth(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
     const prm = metadataUrl(req)
     if (isSluiceError(err, 'AUTH_REQUIRED')) {
-      const hint = typeof (req.query as Record<string, unknown> | undefined)?.['access_token'] === 'string'
-        ? ' (a token in the URL is ignored: use the Authorization header)'
-        : ''
+      const hint =
+        typeof (req.query as Record<string, unknown> | undefined)?.['access_token'] === 'string'
+          ? ' (a token in the URL is ignored: use the Authorization header)'
+          : ''
       reply.header('www-authenticate', wwwAuthenticate(prm))
       return send(reply, 401, `Unauthorized: ${err.message}${hint}`)
     }
     if (isSluiceError(err, 'AUTH_INVALID')) {
-      reply.header('www-authenticate', wwwAuthenticate(prm, 'invalid_token', { description: err.message }))
+      reply.header(
+        'www-authenticate',
+        wwwAuthenticate(prm, 'invalid_token', { description: err.message }),
+      )
       return send(reply, 401, `Unauthorized: ${err.message}`)
     }
     if (isSluiceError(err, 'AUTH_FORBIDDEN')) {
@@ -216,11 +248,15 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   async function edgeChecks(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const rawHeaders = req.raw.rawHeaders
     // Node keeps only the first Host; a second one is a smuggling attempt, not a typo.
-    if (headerCount(rawHeaders, 'host') > 1) return void send(reply, 400, 'Bad Request: more than one Host header')
+    if (headerCount(rawHeaders, 'host') > 1)
+      return void send(reply, 400, 'Bad Request: more than one Host header')
     const hostRefusal = edge.checkHost(req.headers.host)
     if (hostRefusal !== undefined) return void send(reply, 403, hostRefusal)
     const origin = req.headers.origin
-    const originRefusal = edge.checkOrigin(typeof origin === 'string' ? origin : undefined, req.headers.host)
+    const originRefusal = edge.checkOrigin(
+      typeof origin === 'string' ? origin : undefined,
+      req.headers.host,
+    )
     if (originRefusal !== undefined) return void send(reply, 403, originRefusal)
     try {
       identities.set(req.raw, await authenticate(req))
@@ -229,7 +265,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
   }
 
-  function openSession(who: RequestIdentity): { transport: StreamableHTTPServerTransport; server: Server } {
+  function openSession(who: RequestIdentity): {
+    transport: StreamableHTTPServerTransport
+    server: Server
+  } {
     let server: Server | undefined
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -247,7 +286,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       identify: (extra: Extra) => {
         const current = extra.authInfo?.extra?.['identity'] as RequestIdentity | undefined
         // Every HTTP request is authenticated before it reaches the server; no identity is a bug.
-        if (current === undefined) throw new Error('request reached the MCP server without an identity')
+        if (current === undefined)
+          throw new Error('request reached the MCP server without an identity')
         return current
       },
       onInternalError: (err) => app.log.error({ err }, 'engine failed'),
@@ -257,13 +297,20 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   async function handleMcp(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const who = identities.get(req.raw)
-    if (who === undefined) return void send(reply, 500, 'Internal error: unauthenticated request', RPC.INTERNAL_ERROR)
+    if (who === undefined)
+      return void send(reply, 500, 'Internal error: unauthenticated request', RPC.INTERNAL_ERROR)
     const body = req.body
     if (Array.isArray(body)) {
-      return void send(reply, 400, 'Invalid Request: JSON-RPC batches are not supported; send one message per request', RPC.INVALID_REQUEST)
+      return void send(
+        reply,
+        400,
+        'Invalid Request: JSON-RPC batches are not supported; send one message per request',
+        RPC.INVALID_REQUEST,
+      )
     }
     const sessionHeader = req.headers['mcp-session-id']
-    if (Array.isArray(sessionHeader)) return void send(reply, 400, 'Bad Request: more than one Mcp-Session-Id header')
+    if (Array.isArray(sessionHeader))
+      return void send(reply, 400, 'Bad Request: more than one Mcp-Session-Id header')
 
     let transport: StreamableHTTPServerTransport
     let fresh: Server | undefined
@@ -271,19 +318,32 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     if (sessionHeader !== undefined) {
       // An unknown id and another caller's id answer the same, so ids are no oracle (PRT-05).
       if (session === undefined || !samePrincipal(session.principal, who.principal)) {
-        return void send(reply, 404, 'Session not found: initialize a new session', RPC.SESSION_NOT_FOUND)
+        return void send(
+          reply,
+          404,
+          'Session not found: initialize a new session',
+          RPC.SESSION_NOT_FOUND,
+        )
       }
       transport = session.transport
     } else if (req.method === 'POST' && isInitializeRequest(body)) {
       if (sessions.isFull()) {
-        return void send(reply, 503, `Service Unavailable: too many sessions (limit ${sessions.maxSessions}); close one (DELETE /mcp) or retry later`)
+        return void send(
+          reply,
+          503,
+          `Service Unavailable: too many sessions (limit ${sessions.maxSessions}); close one (DELETE /mcp) or retry later`,
+        )
       }
       const opened = openSession(who)
       transport = opened.transport
       fresh = opened.server
       await fresh.connect(transport)
     } else {
-      return void send(reply, 400, 'Bad Request: Mcp-Session-Id header is required (send initialize first)')
+      return void send(
+        reply,
+        400,
+        'Bad Request: Mcp-Session-Id header is required (send initialize first)',
+      )
     }
 
     const authInfo: AuthInfo = {
@@ -322,7 +382,11 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return send(reply, 400, 'Parse error: the body is not valid JSON', RPC.PARSE_ERROR)
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return send(reply, 413, `Payload Too Large: the body exceeds gateway.maxBodyBytes (${config.gateway.maxBodyBytes} bytes)`)
+        return send(
+          reply,
+          413,
+          `Payload Too Large: the body exceeds gateway.maxBodyBytes (${config.gateway.maxBodyBytes} bytes)`,
+        )
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return send(reply, 415, 'Unsupported Media Type: send Content-Type: application/json')
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -336,7 +400,12 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
   })
 
-  app.route({ method: ['GET', 'POST', 'DELETE'], url: MCP_PATH, onRequest: edgeChecks, handler: handleMcp })
+  app.route({
+    method: ['GET', 'POST', 'DELETE'],
+    url: MCP_PATH,
+    onRequest: edgeChecks,
+    handler: handleMcp,
+  })
   app.route({
     method: ['PUT', 'PATCH'],
     url: MCP_PATH,
@@ -357,7 +426,11 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     const upCount = Object.values(health.upstreams).filter((u) => !DOWN_STATES.has(u.state)).length
     const allDown = names.length > 0 && upCount === 0
     const ready = health.ready && !allDown
-    const reason = !health.ready ? 'the sandbox pool is not ready' : allDown ? 'every upstream is down' : undefined
+    const reason = !health.ready
+      ? 'the sandbox pool is not ready'
+      : allDown
+        ? 'every upstream is down'
+        : undefined
     return reply.code(ready ? 200 : 503).send({
       status: ready ? 'ready' : 'not ready',
       ...(reason === undefined ? {} : { reason }),
@@ -373,9 +446,13 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   const prm = async (req: FastifyRequest, reply: FastifyReply) => {
     if (identity === undefined) {
-      return reply.code(404).send({ error: 'not_found', message: 'no identity is configured (insecure dev mode)' })
+      return reply
+        .code(404)
+        .send({ error: 'not_found', message: 'no identity is configured (insecure dev mode)' })
     }
-    return reply.header('cache-control', 'max-age=300').send(resourceMetadata(identity, resourceUrl(req)))
+    return reply
+      .header('cache-control', 'max-age=300')
+      .send(resourceMetadata(identity, resourceUrl(req)))
   }
   app.get(PRM_PATH, prm)
   app.get(`${PRM_PATH}${MCP_PATH}`, prm)

@@ -7,7 +7,12 @@
  * @module
  */
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
-import { ErrorCode, McpError, type ElicitRequestFormParams, type RequestId } from '@modelcontextprotocol/sdk/types.js'
+import {
+  ErrorCode,
+  McpError,
+  type ElicitRequestFormParams,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js'
 import type { ApprovalHandler, ApprovalRequest } from './contracts.js'
 
 export interface ApprovalOptions {
@@ -25,7 +30,9 @@ export function approvalMessage(request: ApprovalRequest): string {
     `Allow the call ${request.tool}?`,
     `Arguments: ${request.argsSummary}`,
     // Policy reasons usually name their rule already; say it once.
-    request.reason.includes(request.ruleId) ? `Policy: ${request.reason}` : `Rule ${request.ruleId}: ${request.reason}`,
+    request.reason.includes(request.ruleId)
+      ? `Policy: ${request.reason}`
+      : `Rule ${request.ruleId}: ${request.reason}`,
   ].join('\n')
 }
 
@@ -52,11 +59,15 @@ export function elicitationApprover(server: Server, options: ApprovalOptions): A
         { mode: 'form', message: approvalMessage(request), requestedSchema },
         {
           timeout: options.timeoutMs,
-          ...(options.relatedRequestId === undefined ? {} : { relatedRequestId: options.relatedRequestId }),
+          ...(options.relatedRequestId === undefined
+            ? {}
+            : { relatedRequestId: options.relatedRequestId }),
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         },
       )
-      return answer.action === 'accept' && answer.content?.['approve'] === true ? 'accept' : 'decline'
+      return answer.action === 'accept' && answer.content?.['approve'] === true
+        ? 'accept'
+        : 'decline'
     } catch (err) {
       // The SDK reports an aborted request as RequestTimeout too; a cancelled call is no timeout.
       if (options.signal?.aborted === true) return 'decline'

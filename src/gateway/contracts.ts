@@ -66,7 +66,12 @@ export interface GatewayEngine {
   searchTools(principal: Principal, query: string, limit?: number): SearchMatch[]
   /** Never throws for model behaviour; a throw is a bug and becomes `INTERNAL`. */
   execute(principal: Principal, code: string, opts?: ExecuteOptions): Promise<ExecutionResult>
-  callDirect(principal: Principal, tool: CatalogTool, args: unknown, opts?: ExecuteOptions): Promise<DirectCallResult>
+  callDirect(
+    principal: Principal,
+    tool: CatalogTool,
+    args: unknown,
+    opts?: ExecuteOptions,
+  ): Promise<DirectCallResult>
   health(): EngineHealth
   close(): Promise<void>
 }

@@ -85,7 +85,9 @@ export function createEdgePolicy(options: EdgePolicyOptions): EdgePolicy {
     // A wildcard bind address is no name a browser would use; it must not widen the list.
     if (name !== '0.0.0.0' && name !== '[::]' && name !== '::') names.add(name)
   }
-  const origins = new Set(options.allowedOrigins.map((o) => o.trim().toLowerCase().replace(/\/$/, '')))
+  const origins = new Set(
+    options.allowedOrigins.map((o) => o.trim().toLowerCase().replace(/\/$/, '')),
+  )
 
   return {
     checkHost(host) {
@@ -100,7 +102,11 @@ export function createEdgePolicy(options: EdgePolicyOptions): EdgePolicy {
       if (origins.has(o)) return undefined
       const originHost = urlHost(o)
       // Same origin on loopback: a local client page served by the gateway's own host:port.
-      if (originHost !== undefined && host !== undefined && originHost === host.trim().toLowerCase()) {
+      if (
+        originHost !== undefined &&
+        host !== undefined &&
+        originHost === host.trim().toLowerCase()
+      ) {
         if (isLoopback(hostnameOf(originHost))) return undefined
       }
       return 'Forbidden: Origin not allowed (add it to gateway.allowedOrigins)'

@@ -75,7 +75,8 @@ function directTools(tools: CatalogTool[]): Map<string, CatalogTool> {
   const byName = new Map<string, CatalogTool>()
   for (const tool of tools) {
     const name = directToolName(tool)
-    if (!TOOL_NAME.test(name) || name === EXECUTE_CODE || name === SEARCH_TOOLS || byName.has(name)) continue
+    if (!TOOL_NAME.test(name) || name === EXECUTE_CODE || name === SEARCH_TOOLS || byName.has(name))
+      continue
     byName.set(name, tool)
   }
   return byName
@@ -88,7 +89,10 @@ function progressReporter(extra: Extra): ((message: string) => void) | undefined
   return (message) => {
     progress += 1
     extra
-      .sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress, message } })
+      .sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken: token, progress, message },
+      })
       .catch(() => {
         // The stream may be gone (client disconnected); progress is best effort.
       })
@@ -149,7 +153,9 @@ export function createMcpServer(options: McpServerOptions): Server {
           ...(d.title === undefined ? {} : { title: d.title }),
           description: d.description ?? `${tool.server}.${tool.name}`,
           inputSchema: d.inputSchema as Tool['inputSchema'],
-          ...(d.outputSchema === undefined ? {} : { outputSchema: d.outputSchema as Tool['outputSchema'] }),
+          ...(d.outputSchema === undefined
+            ? {}
+            : { outputSchema: d.outputSchema as Tool['outputSchema'] }),
           ...(d.annotations === undefined ? {} : { annotations: d.annotations }),
         })
       }
@@ -162,7 +168,9 @@ export function createMcpServer(options: McpServerOptions): Server {
     // One server span per MCP request; the engine's execute_code span and its inner calls nest
     // under it. A caller's traceparent is honoured, its baggage and tracestate are not.
     const parent =
-      who.traceContext !== undefined && who.traceContext !== null && typeof who.traceContext === 'object'
+      who.traceContext !== undefined &&
+      who.traceContext !== null &&
+      typeof who.traceContext === 'object'
         ? extractTraceContext(who.traceContext as Record<string, unknown>)
         : undefined
     return withSpan(
@@ -170,12 +178,21 @@ export function createMcpServer(options: McpServerOptions): Server {
       {
         kind: 'server',
         ...(parent ? { parent } : {}),
-        attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': request.params.name.slice(0, 128) },
+        attributes: {
+          'mcp.method.name': 'tools/call',
+          'gen_ai.tool.name': request.params.name.slice(0, 128),
+        },
       },
       async (span) => {
-        const result = await handleCall(request.params.name, request.params.arguments ?? {}, extra, who)
+        const result = await handleCall(
+          request.params.name,
+          request.params.arguments ?? {},
+          extra,
+          who,
+        )
         if (result.isError) {
-          const code = (result.structuredContent as { error?: { code?: unknown } } | undefined)?.error?.code
+          const code = (result.structuredContent as { error?: { code?: unknown } } | undefined)
+            ?.error?.code
           setSafeAttributes(span, { 'error.type': typeof code === 'string' ? code : 'TOOL_ERROR' })
         }
         return result
@@ -189,17 +206,21 @@ export function createMcpServer(options: McpServerOptions): Server {
     extra: Extra,
     who: RequestIdentity,
   ): Promise<OuterToolResult> => {
-
     if (name === EXECUTE_CODE) {
       const code = args['code']
       if (typeof code !== 'string') {
         return failedExecution('INVALID_ARGS', 'execute_code needs `code`, a string of TypeScript')
       }
       try {
-        return toCallToolResult(await engine.execute(who.principal, code, requestOptions(extra, who)))
+        return toCallToolResult(
+          await engine.execute(who.principal, code, requestOptions(extra, who)),
+        )
       } catch (err) {
         options.onInternalError?.(err)
-        return failedExecution('INTERNAL', 'internal error in the gateway; the execution did not complete')
+        return failedExecution(
+          'INTERNAL',
+          'internal error in the gateway; the execution did not complete',
+        )
       }
     }
 
@@ -207,7 +228,12 @@ export function createMcpServer(options: McpServerOptions): Server {
       const query = args['query']
       const limit = args['limit'] ?? DEFAULT_SEARCH_LIMIT
       if (typeof query !== 'string') return toolError('search_tools needs `query`, a string')
-      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_LIMIT) {
+      if (
+        typeof limit !== 'number' ||
+        !Number.isInteger(limit) ||
+        limit < 1 ||
+        limit > MAX_SEARCH_LIMIT
+      ) {
         return toolError(`search_tools: \`limit\` must be an integer from 1 to ${MAX_SEARCH_LIMIT}`)
       }
       return toSearchResult(engine.searchTools(who.principal, query, limit))
@@ -217,7 +243,12 @@ export function createMcpServer(options: McpServerOptions): Server {
       const tool = directTools(engine.listTools(who.principal)).get(name)
       if (tool !== undefined) {
         try {
-          const result = await engine.callDirect(who.principal, tool, args, requestOptions(extra, who))
+          const result = await engine.callDirect(
+            who.principal,
+            tool,
+            args,
+            requestOptions(extra, who),
+          )
           return result as OuterToolResult
         } catch (err) {
           options.onInternalError?.(err)
@@ -227,7 +258,9 @@ export function createMcpServer(options: McpServerOptions): Server {
     }
     // As an isError result, not a JSON-RPC error: SDK 1.x servers (and their clients) treat an
     // unknown tool this way, and the model can read and correct it.
-    return toolError(`Unknown tool "${name.slice(0, 128)}". Available: ${EXECUTE_CODE}, ${SEARCH_TOOLS}.`)
+    return toolError(
+      `Unknown tool "${name.slice(0, 128)}". Available: ${EXECUTE_CODE}, ${SEARCH_TOOLS}.`,
+    )
   }
 
   return server

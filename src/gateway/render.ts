@@ -158,7 +158,13 @@ export function toCallToolResult(result: ExecutionResult): OuterToolResult {
 
 /** A failed execution that never reached the engine (bad arguments, an engine bug). */
 export function failedExecution(code: string, message: string): OuterToolResult {
-  return toCallToolResult({ ok: false, result: undefined, logs: [], calls: [], error: { code, message } })
+  return toCallToolResult({
+    ok: false,
+    result: undefined,
+    logs: [],
+    calls: [],
+    error: { code, message },
+  })
 }
 
 export function toSearchResult(matches: SearchMatch[]): OuterToolResult {

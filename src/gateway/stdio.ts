@@ -38,7 +38,10 @@ export async function startStdio(deps: StdioDeps): Promise<StdioGateway> {
     identify: () => ({ principal }),
     onInternalError:
       deps.onInternalError ??
-      ((err) => process.stderr.write(`sluice: engine failed: ${err instanceof Error ? err.message : String(err)}\n`)),
+      ((err) =>
+        process.stderr.write(
+          `sluice: engine failed: ${err instanceof Error ? err.message : String(err)}\n`,
+        )),
   })
   const transport = new StdioServerTransport(deps.stdin, deps.stdout)
   const closed = new Promise<void>((resolve) => {

@@ -25,7 +25,8 @@ export class BudgetTracker {
       }
     }
     // A budget matched twice by one call (the same id listed twice) still counts once.
-    for (const id of new Set(matched.map((b) => b.id))) this.#used.set(id, (this.#used.get(id) ?? 0) + 1)
+    for (const id of new Set(matched.map((b) => b.id)))
+      this.#used.set(id, (this.#used.get(id) ?? 0) + 1)
     return { ok: true }
   }
 

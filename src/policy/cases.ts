@@ -29,7 +29,9 @@ const caseSchema = z.strictObject({
     hash: z.string().optional(),
   }),
   args: z.record(z.string(), z.unknown()).optional(),
-  execution: z.strictObject({ id: z.string().optional(), callCount: z.number().int().min(0) }).optional(),
+  execution: z
+    .strictObject({ id: z.string().optional(), callCount: z.number().int().min(0) })
+    .optional(),
   /** ISO 8601 time of the decision; defaults to the time of the run. */
   now: z.iso.datetime({ offset: true }).optional(),
   expect: z.enum(['allow', 'deny', 'approve']),
@@ -65,10 +67,14 @@ export interface CaseReport {
 }
 
 function casesError(file: string, problems: string[], cause?: unknown): SluiceError {
-  return new SluiceError('POLICY_INVALID', `invalid policy cases ${file}:\n  - ${problems.join('\n  - ')}`, {
-    cause,
-    details: { file, problems },
-  })
+  return new SluiceError(
+    'POLICY_INVALID',
+    `invalid policy cases ${file}:\n  - ${problems.join('\n  - ')}`,
+    {
+      cause,
+      details: { file, problems },
+    },
+  )
 }
 
 function readCaseFile(file: string): z.infer<typeof caseFileSchema> {
@@ -77,7 +83,12 @@ function readCaseFile(file: string): z.infer<typeof caseFileSchema> {
     raw = parseYaml(readFileSync(file, 'utf8'), { prettyErrors: true, uniqueKeys: true })
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code
-    const reason = code === 'ENOENT' ? 'file not found' : code !== undefined ? `cannot read file (${code})` : `not valid YAML: ${(cause as Error).message}`
+    const reason =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code !== undefined
+          ? `cannot read file (${code})`
+          : `not valid YAML: ${(cause as Error).message}`
     throw casesError(file, [reason], cause)
   }
   const parsed = caseFileSchema.safeParse(raw)
@@ -85,8 +96,16 @@ function readCaseFile(file: string): z.infer<typeof caseFileSchema> {
     throw casesError(
       file,
       parsed.error.issues.map((i) => {
-        const where = i.path.map((p, n) => (typeof p === 'number' ? `[${p}]` : n === 0 ? String(p) : `.${String(p)}`)).join('') || '(top level)'
-        const what = i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message.replace(/^Invalid input: /, '')
+        const where =
+          i.path
+            .map((p, n) =>
+              typeof p === 'number' ? `[${p}]` : n === 0 ? String(p) : `.${String(p)}`,
+            )
+            .join('') || '(top level)'
+        const what =
+          i.code === 'unrecognized_keys'
+            ? `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
+            : i.message.replace(/^Invalid input: /, '')
         return `${where}: ${what}`
       }),
       parsed.error,
@@ -131,9 +150,18 @@ export function runPolicyCases(first: PolicySet | string | undefined, second?: s
     }
     const input: PolicyInput = {
       principal,
-      tool: { server: c.tool.server, name: c.tool.name, annotations: c.tool.annotations ?? {}, hash: c.tool.hash ?? '' },
+      tool: {
+        server: c.tool.server,
+        name: c.tool.name,
+        annotations: c.tool.annotations ?? {},
+        hash: c.tool.hash ?? '',
+      },
       args: c.args ?? {},
-      ...(c.execution === undefined ? {} : { execution: { id: c.execution.id ?? `case:${c.name}`, callCount: c.execution.callCount } }),
+      ...(c.execution === undefined
+        ? {}
+        : {
+            execution: { id: c.execution.id ?? `case:${c.name}`, callCount: c.execution.callCount },
+          }),
       ...(c.now === undefined ? {} : { now: new Date(c.now) }),
     }
     const decision = set.decide(input)
@@ -141,7 +169,9 @@ export function runPolicyCases(first: PolicySet | string | undefined, second?: s
     if (decision.effect !== c.expect) {
       problems.push(`expected ${c.expect}, got ${decision.effect} (${decision.reason})`)
     } else if (c.rule !== undefined && decision.ruleId !== c.rule) {
-      problems.push(`expected rule "${c.rule}" to decide, but "${decision.ruleId}" did (${decision.reason})`)
+      problems.push(
+        `expected rule "${c.rule}" to decide, but "${decision.ruleId}" did (${decision.reason})`,
+      )
     }
     if (c.listed !== undefined) {
       const { args: _args, ...listing } = input

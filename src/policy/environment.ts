@@ -98,10 +98,12 @@ export function toCelValue(value: unknown, depth = 0): unknown {
     case 'boolean':
       return value
     case 'number':
-      if (!Number.isFinite(value)) throw new PolicyInputError('a non-finite number is not JSON data')
+      if (!Number.isFinite(value))
+        throw new PolicyInputError('a non-finite number is not JSON data')
       return Number.isSafeInteger(value) ? BigInt(value) : value
     case 'bigint':
-      if (value < INT64_MIN || value > INT64_MAX) throw new PolicyInputError('an integer outside the 64-bit range')
+      if (value < INT64_MIN || value > INT64_MAX)
+        throw new PolicyInputError('an integer outside the 64-bit range')
       return value
     case 'object': {
       if (value === null) return null

@@ -10,8 +10,18 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import type { Environment, ParseResult } from '@marcbachmann/cel-js'
 import { SluiceError } from '../errors.js'
-import { CALL_PHASE_VARIABLES, createPolicyEnvironment, referencesVariables } from './environment.js'
-import { CelPolicySet, positionOf, type CompiledBudget, type CompiledRule, type PolicySet } from './policy-set.js'
+import {
+  CALL_PHASE_VARIABLES,
+  createPolicyEnvironment,
+  referencesVariables,
+} from './environment.js'
+import {
+  CelPolicySet,
+  positionOf,
+  type CompiledBudget,
+  type CompiledRule,
+  type PolicySet,
+} from './policy-set.js'
 
 /** Rule and budget ids: short, printable, safe in logs and audit records. */
 export const POLICY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
@@ -65,7 +75,9 @@ function environment(): Environment {
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(top level)'
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('')
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('')
 }
 
 function idAt(raw: unknown, path: readonly PropertyKey[]): string | undefined {
@@ -86,7 +98,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** The cel-js message minus its first line is a source excerpt with a caret; keep it, indented. */
 function celExcerpt(message: string): string {
-  const lines = message.split('\n').slice(1).filter((l) => l.trim() !== '')
+  const lines = message
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim() !== '')
   return lines.length === 0 ? '' : `\n${lines.map((l) => `      ${l}`).join('\n')}`
 }
 
@@ -94,7 +109,9 @@ function celExcerpt(message: string): string {
  * Parses and type-checks one `when`. Returns the program or a message with the CEL error and its
  * position inside the expression.
  */
-export function compileWhen(when: string): { ok: true; program: ParseResult } | { ok: false; message: string } {
+export function compileWhen(
+  when: string,
+): { ok: true; program: ParseResult } | { ok: false; message: string } {
   let program: ParseResult
   try {
     program = environment().parse(when)
@@ -102,7 +119,8 @@ export function compileWhen(when: string): { ok: true; program: ParseResult } | 
     return { ok: false, message: celProblem('does not parse', err, when) }
   }
   const checked = program.check()
-  if (!checked.valid) return { ok: false, message: celProblem('does not type-check', checked.error, when) }
+  if (!checked.valid)
+    return { ok: false, message: celProblem('does not type-check', checked.error, when) }
   if (checked.type !== 'bool') {
     return {
       ok: false,
@@ -118,7 +136,10 @@ function celProblem(what: string, err: unknown, when: string): string {
   const e = err as { summary?: unknown; message?: unknown; range?: { start?: unknown } } | undefined
   const summary = typeof e?.summary === 'string' ? e.summary : String(e?.message ?? err)
   const start = typeof e?.range?.start === 'number' ? e.range.start : undefined
-  const at = start === undefined ? '' : (({ line, column }) => ` at line ${line}, column ${column}`)(positionOf(when, start))
+  const at =
+    start === undefined
+      ? ''
+      : (({ line, column }) => ` at line ${line}, column ${column}`)(positionOf(when, start))
   const excerpt = typeof e?.message === 'string' ? celExcerpt(e.message) : ''
   return `${what}: ${summary}${at}${excerpt}`
 }
@@ -134,7 +155,11 @@ function readPolicyFile(file: string, problems: Problem[]): CheckedFile | undefi
     text = readFileSync(file, 'utf8')
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code
-    problems.push({ file, where: 'file', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? 'error'})` })
+    problems.push({
+      file,
+      where: 'file',
+      message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? 'error'})`,
+    })
     return undefined
   }
   let raw: unknown
@@ -145,12 +170,17 @@ function readPolicyFile(file: string, problems: Problem[]): CheckedFile | undefi
     return undefined
   }
   if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
-    problems.push({ file, where: '(top level)', message: 'expected a mapping with `rules:` and/or `budgets:`' })
+    problems.push({
+      file,
+      where: '(top level)',
+      message: 'expected a mapping with `rules:` and/or `budgets:`',
+    })
     return undefined
   }
   const top = fileShape.safeParse(raw)
   if (!top.success) {
-    for (const issue of top.error.issues) problems.push({ file, where: formatPath(issue.path), message: describeIssue(issue) })
+    for (const issue of top.error.issues)
+      problems.push({ file, where: formatPath(issue.path), message: describeIssue(issue) })
     return undefined
   }
   const entries = <T>(
@@ -168,12 +198,20 @@ function readPolicyFile(file: string, problems: Problem[]): CheckedFile | undefi
       for (const issue of parsed.error.issues) {
         const path = [key, index, ...issue.path]
         const ruleId = idAt(raw, path)
-        problems.push({ file, where: formatPath(path), ...(ruleId === undefined ? {} : { ruleId }), message: describeIssue(issue) })
+        problems.push({
+          file,
+          where: formatPath(path),
+          ...(ruleId === undefined ? {} : { ruleId }),
+          message: describeIssue(issue),
+        })
       }
     }
     return valid
   }
-  return { rules: entries(top.data.rules, 'rules', ruleSchema), budgets: entries(top.data.budgets, 'budgets', budgetSchema) }
+  return {
+    rules: entries(top.data.rules, 'rules', ruleSchema),
+    budgets: entries(top.data.budgets, 'budgets', budgetSchema),
+  }
 }
 
 function formatProblems(problems: readonly Problem[]): string {
@@ -181,7 +219,9 @@ function formatProblems(problems: readonly Problem[]): string {
   for (const p of problems) byFile.set(p.file, [...(byFile.get(p.file) ?? []), p])
   return [...byFile]
     .map(([file, list]) => {
-      const lines = list.map((p) => `  - ${p.where}${p.ruleId === undefined ? '' : ` (id "${p.ruleId}")`}: ${p.message}`)
+      const lines = list.map(
+        (p) => `  - ${p.where}${p.ruleId === undefined ? '' : ` (id "${p.ruleId}")`}: ${p.message}`,
+      )
       return `invalid policy ${file}:\n${lines.join('\n')}`
     })
     .join('\n')
@@ -203,7 +243,12 @@ export function loadPolicies(files: readonly string[]): PolicySet {
   const claim = (file: string, where: string, id: string): void => {
     const other = seen.get(id)
     if (other !== undefined) {
-      problems.push({ file, where, ruleId: id, message: `duplicate id "${id}" (also in ${other}); ids are unique across all policy files` })
+      problems.push({
+        file,
+        where,
+        ruleId: id,
+        message: `duplicate id "${id}" (also in ${other}); ids are unique across all policy files`,
+      })
     } else {
       seen.set(id, `${file} ${where}`)
     }
@@ -241,7 +286,12 @@ export function loadPolicies(files: readonly string[]): PolicySet {
       claim(file, where, budget.id)
       const compiled = compileWhen(budget.when)
       if (!compiled.ok) {
-        problems.push({ file, where: `${where}.when`, ruleId: budget.id, message: compiled.message })
+        problems.push({
+          file,
+          where: `${where}.when`,
+          ruleId: budget.id,
+          message: compiled.message,
+        })
         continue
       }
       budgets.push({

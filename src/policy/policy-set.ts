@@ -127,7 +127,10 @@ function evaluate(rule: { program: ParseResult; when: string }, ctx: CelContext)
   }
 }
 
-function buildContext(input: Omit<PolicyInput, 'args'> & { args?: Record<string, unknown> }, phase: 'call' | 'list'): CelContext {
+function buildContext(
+  input: Omit<PolicyInput, 'args'> & { args?: Record<string, unknown> },
+  phase: 'call' | 'list',
+): CelContext {
   const ctx: CelContext = {
     principal: toCelPrincipal(input.principal),
     tool: toCelTool(input.tool),
@@ -158,7 +161,11 @@ export class CelPolicySet implements PolicySet {
   readonly #rules: readonly CompiledRule[]
   readonly #budgets: readonly CompiledBudget[]
 
-  constructor(files: readonly string[], rules: readonly CompiledRule[], budgets: readonly CompiledBudget[]) {
+  constructor(
+    files: readonly string[],
+    rules: readonly CompiledRule[],
+    budgets: readonly CompiledBudget[],
+  ) {
     this.files = Object.freeze([...files])
     this.#rules = Object.freeze([...rules])
     this.#budgets = Object.freeze([...budgets])
@@ -173,14 +180,24 @@ export class CelPolicySet implements PolicySet {
     try {
       ctx = buildContext(input, 'call')
     } catch (err) {
-      return { effect: 'deny', ruleId: 'invalid-input', reason: `denied: ${inputProblem(err)}`, diagnostics: [] }
+      return {
+        effect: 'deny',
+        ruleId: 'invalid-input',
+        reason: `denied: ${inputProblem(err)}`,
+        diagnostics: [],
+      }
     }
     const diagnostics: string[] = []
 
     for (const rule of this.#deny) {
       const outcome = evaluate(rule, ctx)
       if (outcome.kind === 'match') {
-        return { effect: 'deny', ruleId: rule.id, reason: `denied by rule "${rule.id}"${suffix(rule.description)}`, diagnostics }
+        return {
+          effect: 'deny',
+          ruleId: rule.id,
+          reason: `denied by rule "${rule.id}"${suffix(rule.description)}`,
+          diagnostics,
+        }
       }
       if (outcome.kind === 'error') {
         diagnostics.push(`rule "${rule.id}": evaluation error ${outcome.detail}`)
@@ -222,7 +239,8 @@ export class CelPolicySet implements PolicySet {
         allowed = rule
         break
       }
-      if (outcome.kind === 'error') diagnostics.push(`rule "${rule.id}": evaluation error ${outcome.detail}`)
+      if (outcome.kind === 'error')
+        diagnostics.push(`rule "${rule.id}": evaluation error ${outcome.detail}`)
     }
     if (allowed !== undefined && approveFailed !== undefined) {
       // An approval rule that cannot be evaluated might have asked for a human; running the call
@@ -236,7 +254,12 @@ export class CelPolicySet implements PolicySet {
       }
     }
     if (allowed !== undefined) {
-      return { effect: 'allow', ruleId: allowed.id, reason: `allowed by rule "${allowed.id}"`, diagnostics }
+      return {
+        effect: 'allow',
+        ruleId: allowed.id,
+        reason: `allowed by rule "${allowed.id}"`,
+        diagnostics,
+      }
     }
     const reason =
       diagnostics.length === 0
@@ -280,7 +303,10 @@ export class CelPolicySet implements PolicySet {
   }
 
   budgetsFor(input: PolicyInput): MatchedBudget[] {
-    const matched = (b: CompiledBudget): MatchedBudget => ({ id: b.id, maxCallsPerExecution: b.maxCallsPerExecution })
+    const matched = (b: CompiledBudget): MatchedBudget => ({
+      id: b.id,
+      maxCallsPerExecution: b.maxCallsPerExecution,
+    })
     let ctx: CelContext
     try {
       ctx = buildContext(input, 'call')
@@ -295,9 +321,16 @@ export class CelPolicySet implements PolicySet {
       kind: 'policies',
       files: this.files,
       rules: this.#rules.map(({ id, effect, when, description, file }) =>
-        description === undefined ? { id, effect, when, file } : { id, effect, when, description, file },
+        description === undefined
+          ? { id, effect, when, file }
+          : { id, effect, when, description, file },
       ),
-      budgets: this.#budgets.map(({ id, when, maxCallsPerExecution, file }) => ({ id, when, maxCallsPerExecution, file })),
+      budgets: this.#budgets.map(({ id, when, maxCallsPerExecution, file }) => ({
+        id,
+        when,
+        maxCallsPerExecution,
+        file,
+      })),
     }
   }
 }

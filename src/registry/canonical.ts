@@ -10,7 +10,14 @@ import type { DefinitionHash, ToolDefinition } from '../types.js'
 export { canonicalJson, MAX_CANONICAL_DEPTH }
 
 /** The fields of a definition that the model or policy sees, hence the fields that are pinned. */
-export const PINNED_FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const
+export const PINNED_FIELDS = [
+  'name',
+  'title',
+  'description',
+  'inputSchema',
+  'outputSchema',
+  'annotations',
+] as const
 
 /** The pinned projection of a definition: only the fields in `PINNED_FIELDS`, absent ones left out. */
 export function pinnedDefinition(definition: ToolDefinition): ToolDefinition {

@@ -8,7 +8,13 @@
  *
  * @module
  */
-export { canonicalJson, hashDefinition, pinnedDefinition, PINNED_FIELDS, MAX_CANONICAL_DEPTH } from './canonical.js'
+export {
+  canonicalJson,
+  hashDefinition,
+  pinnedDefinition,
+  PINNED_FIELDS,
+  MAX_CANONICAL_DEPTH,
+} from './canonical.js'
 export {
   createLock,
   writeLock,

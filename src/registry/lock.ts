@@ -12,7 +12,14 @@
 import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto'
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { CompactSign, base64url, calculateJwkThumbprint, compactVerify, exportJWK, type JWK } from 'jose'
+import {
+  CompactSign,
+  base64url,
+  calculateJwkThumbprint,
+  compactVerify,
+  exportJWK,
+  type JWK,
+} from 'jose'
 import { z } from 'zod'
 import type { ServerConfig } from '../config/index.js'
 import { SluiceError } from '../errors.js'
@@ -25,7 +32,8 @@ export const LOCK_VERSION = 1
 export const LOCK_JWS_TYPE = 'sluice-lock+jws'
 
 /** Where a server comes from: identity only, never secrets (no env, no headers, no URL query). */
-export type LockSource = { type: 'stdio'; command: string; args: string[] } | { type: 'http'; url: string }
+export type LockSource =
+  { type: 'stdio'; command: string; args: string[] } | { type: 'http'; url: string }
 
 export interface LockTool {
   hash: DefinitionHash
@@ -102,7 +110,11 @@ const lockSchema = z.strictObject({
     z.strictObject({
       server: z.strictObject({ name: z.string(), version: z.string() }),
       source: z.discriminatedUnion('type', [
-        z.strictObject({ type: z.literal('stdio'), command: z.string().min(1), args: z.array(z.string()) }),
+        z.strictObject({
+          type: z.literal('stdio'),
+          command: z.string().min(1),
+          args: z.array(z.string()),
+        }),
         z.strictObject({ type: z.literal('http'), url: z.string().min(1) }),
       ]),
       tools: z.record(
@@ -114,19 +126,28 @@ const lockSchema = z.strictObject({
       ),
     }),
   ),
-  signature: z.string().regex(/^[\w-]+\.\.[\w-]+$/, 'expected a detached compact JWS (header..signature)').optional(),
+  signature: z
+    .string()
+    .regex(/^[\w-]+\.\.[\w-]+$/, 'expected a detached compact JWS (header..signature)')
+    .optional(),
 })
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(top level)'
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('')
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('')
 }
 
 function lockError(file: string, problems: string[], cause?: unknown): SluiceError {
-  return new SluiceError('LOCK_INVALID', `invalid lock file ${file}:\n  - ${problems.join('\n  - ')}`, {
-    cause,
-    details: { file, problems },
-  })
+  return new SluiceError(
+    'LOCK_INVALID',
+    `invalid lock file ${file}:\n  - ${problems.join('\n  - ')}`,
+    {
+      cause,
+      details: { file, problems },
+    },
+  )
 }
 
 /**
@@ -150,28 +171,45 @@ export function lockSourceOf(config: ServerConfig): LockSource {
  *
  * @throws SluiceError `LOCK_INVALID` when a server lists the same tool name twice.
  */
-export function createLock(snapshot: Record<string, ServerSnapshot>, options: { generatedAt?: Date } = {}): LockFile {
+export function createLock(
+  snapshot: Record<string, ServerSnapshot>,
+  options: { generatedAt?: Date } = {},
+): LockFile {
   const servers: Record<string, LockServerEntry> = {}
   for (const name of Object.keys(snapshot).sort()) {
     const entry = snapshot[name]!
     const source = entry.source ?? (entry.config ? lockSourceOf(entry.config) : undefined)
-    if (source === undefined) throw new TypeError(`createLock: server ${name} needs a config or a source`)
+    if (source === undefined)
+      throw new TypeError(`createLock: server ${name} needs a config or a source`)
     const tools: Record<string, LockTool> = {}
-    for (const tool of [...entry.tools].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const tool of [...entry.tools].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    )) {
       if (Object.hasOwn(tools, tool.name)) {
-        throw new SluiceError('LOCK_INVALID', `server ${name} lists tool "${tool.name.slice(0, 80)}" twice; refusing to pin it`, {
-          details: { server: name, tool: tool.name },
-        })
+        throw new SluiceError(
+          'LOCK_INVALID',
+          `server ${name} lists tool "${tool.name.slice(0, 80)}" twice; refusing to pin it`,
+          {
+            details: { server: name, tool: tool.name },
+          },
+        )
       }
       tools[tool.name] = { hash: hashDefinition(tool), definition: pinnedDefinition(tool) }
     }
     servers[name] = {
-      server: { name: entry.serverInfo?.name ?? name, version: entry.serverInfo?.version ?? 'unknown' },
+      server: {
+        name: entry.serverInfo?.name ?? name,
+        version: entry.serverInfo?.version ?? 'unknown',
+      },
       source,
       tools,
     }
   }
-  return { lockVersion: LOCK_VERSION, generatedAt: (options.generatedAt ?? new Date()).toISOString(), servers }
+  return {
+    lockVersion: LOCK_VERSION,
+    generatedAt: (options.generatedAt ?? new Date()).toISOString(),
+    servers,
+  }
 }
 
 /** The exact bytes a lock signature covers: the canonical JSON of the lock minus `signature`. */
@@ -189,14 +227,20 @@ function algOf(key: KeyObject): string {
       if (curve === 'prime256v1') return 'ES256'
       if (curve === 'secp384r1') return 'ES384'
       if (curve === 'secp521r1') return 'ES512'
-      throw new SluiceError('SIGNATURE_INVALID', `unsupported EC curve ${curve ?? '?'} for a lock key`)
+      throw new SluiceError(
+        'SIGNATURE_INVALID',
+        `unsupported EC curve ${curve ?? '?'} for a lock key`,
+      )
     }
     case 'rsa':
       return 'RS256'
     case 'rsa-pss':
       return 'PS256'
     default:
-      throw new SluiceError('SIGNATURE_INVALID', `unsupported key type ${key.asymmetricKeyType ?? key.type} for a lock key (use Ed25519, EC or RSA)`)
+      throw new SluiceError(
+        'SIGNATURE_INVALID',
+        `unsupported key type ${key.asymmetricKeyType ?? key.type} for a lock key (use Ed25519, EC or RSA)`,
+      )
   }
 }
 
@@ -209,12 +253,23 @@ function toLockKey(input: KeyObject | JWK | LockKey, use: 'sign' | 'verify'): Lo
   let key: KeyObject
   if (input instanceof KeyObject) {
     const object = input
-    if (object.type === 'secret') throw new SluiceError('SIGNATURE_INVALID', 'a lock key must be asymmetric, not a shared secret')
+    if (object.type === 'secret')
+      throw new SluiceError(
+        'SIGNATURE_INVALID',
+        'a lock key must be asymmetric, not a shared secret',
+      )
     key = use === 'verify' && object.type === 'private' ? createPublicKey(object) : object
   } else {
     const jwk = input
-    if (jwk.kty === 'oct') throw new SluiceError('SIGNATURE_INVALID', 'a lock key must be asymmetric, not a shared secret')
-    key = use === 'sign' ? createPrivateKey({ key: jwk as never, format: 'jwk' }) : createPublicKey({ key: jwk as never, format: 'jwk' })
+    if (jwk.kty === 'oct')
+      throw new SluiceError(
+        'SIGNATURE_INVALID',
+        'a lock key must be asymmetric, not a shared secret',
+      )
+    key =
+      use === 'sign'
+        ? createPrivateKey({ key: jwk as never, format: 'jwk' })
+        : createPublicKey({ key: jwk as never, format: 'jwk' })
     if (typeof jwk.alg === 'string') return { key, alg: jwk.alg }
   }
   return { key, alg: algOf(key) }
@@ -231,8 +286,12 @@ export async function readLockKey(file: string, use: 'sign' | 'verify'): Promise
   try {
     text = await readFile(file, 'utf8')
   } catch (cause) {
-    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot read file'
-    throw new SluiceError('SIGNATURE_INVALID', `lock key ${file}: ${reason}`, { cause, details: { file } })
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot read file'
+    throw new SluiceError('SIGNATURE_INVALID', `lock key ${file}: ${reason}`, {
+      cause,
+      details: { file },
+    })
   }
   try {
     const trimmed = text.trim()
@@ -240,20 +299,33 @@ export async function readLockKey(file: string, use: 'sign' | 'verify'): Promise
     const key = use === 'sign' ? createPrivateKey(trimmed) : createPublicKey(trimmed)
     return { key, alg: algOf(key) }
   } catch (cause) {
-    if (cause instanceof SluiceError) throw new SluiceError(cause.code, `lock key ${file}: ${cause.message}`, { cause, details: { file } })
-    throw new SluiceError('SIGNATURE_INVALID', `lock key ${file}: not a usable ${use === 'sign' ? 'private' : 'public'} key (JWK or PEM)`, {
-      cause,
-      details: { file },
-    })
+    if (cause instanceof SluiceError)
+      throw new SluiceError(cause.code, `lock key ${file}: ${cause.message}`, {
+        cause,
+        details: { file },
+      })
+    throw new SluiceError(
+      'SIGNATURE_INVALID',
+      `lock key ${file}: not a usable ${use === 'sign' ? 'private' : 'public'} key (JWK or PEM)`,
+      {
+        cause,
+        details: { file },
+      },
+    )
   }
 }
 
 /** Signs a lock: returns the detached compact JWS for its `signature` member. */
-export async function signLock(lock: LockFile, signingKey: KeyObject | JWK | LockKey): Promise<string> {
+export async function signLock(
+  lock: LockFile,
+  signingKey: KeyObject | JWK | LockKey,
+): Promise<string> {
   const { key, alg } = toLockKey(signingKey, 'sign')
   const publicJwk = await exportJWK(createPublicKey(key))
   const kid = await calculateJwkThumbprint(publicJwk)
-  const jws = await new CompactSign(lockSigningInput(lock)).setProtectedHeader({ alg, typ: LOCK_JWS_TYPE, kid }).sign(key)
+  const jws = await new CompactSign(lockSigningInput(lock))
+    .setProtectedHeader({ alg, typ: LOCK_JWS_TYPE, kid })
+    .sign(key)
   const [header, , signature] = jws.split('.')
   return `${header}..${signature}`
 }
@@ -264,9 +336,17 @@ export async function signLock(lock: LockFile, signingKey: KeyObject | JWK | Loc
  * @throws SluiceError `SIGNATURE_INVALID` when the signature is missing, malformed, made with
  *   another algorithm or key, or the lock was changed after signing.
  */
-export async function verifyLock(lock: LockFile, publicKey: KeyObject | JWK | LockKey, file = '<lock>'): Promise<void> {
+export async function verifyLock(
+  lock: LockFile,
+  publicKey: KeyObject | JWK | LockKey,
+  file = '<lock>',
+): Promise<void> {
   if (lock.signature === undefined) {
-    throw new SluiceError('SIGNATURE_INVALID', `lock file ${file} is not signed, but a public key is configured`, { details: { file } })
+    throw new SluiceError(
+      'SIGNATURE_INVALID',
+      `lock file ${file} is not signed, but a public key is configured`,
+      { details: { file } },
+    )
   }
   const { key, alg } = toLockKey(publicKey, 'verify')
   const [header, signature] = lock.signature.split('..')
@@ -275,10 +355,14 @@ export async function verifyLock(lock: LockFile, publicKey: KeyObject | JWK | Lo
     const { protectedHeader } = await compactVerify(compact, key, { algorithms: [alg] })
     if (protectedHeader.typ !== LOCK_JWS_TYPE) throw new Error(`typ ${String(protectedHeader.typ)}`)
   } catch (cause) {
-    throw new SluiceError('SIGNATURE_INVALID', `lock file ${file}: the signature does not verify with the configured public key`, {
-      cause,
-      details: { file },
-    })
+    throw new SluiceError(
+      'SIGNATURE_INVALID',
+      `lock file ${file}: the signature does not verify with the configured public key`,
+      {
+        cause,
+        details: { file },
+      },
+    )
   }
 }
 
@@ -290,7 +374,8 @@ export function parseLock(data: unknown, file = '<lock>'): LockFile {
       file,
       parsed.error.issues.map((issue) => {
         const where = formatPath(issue.path)
-        if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        if (issue.code === 'unrecognized_keys')
+          return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
         return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`
       }),
       parsed.error,
@@ -301,7 +386,10 @@ export function parseLock(data: unknown, file = '<lock>'): LockFile {
   for (const [server, entry] of Object.entries(lock.servers)) {
     for (const [name, tool] of Object.entries(entry.tools)) {
       const where = `servers.${server}.tools.${name}`
-      if (tool.definition.name !== name) problems.push(`${where}.definition.name: expected "${name}" (the key), got "${tool.definition.name}"`)
+      if (tool.definition.name !== name)
+        problems.push(
+          `${where}.definition.name: expected "${name}" (the key), got "${tool.definition.name}"`,
+        )
       let hash: string
       try {
         hash = hashDefinition(tool.definition)
@@ -309,7 +397,8 @@ export function parseLock(data: unknown, file = '<lock>'): LockFile {
         problems.push(`${where}.definition: ${(cause as Error).message}`)
         continue
       }
-      if (hash !== tool.hash) problems.push(`${where}.hash: does not match the definition (was the lock edited by hand?)`)
+      if (hash !== tool.hash)
+        problems.push(`${where}.hash: does not match the definition (was the lock edited by hand?)`)
     }
   }
   if (problems.length > 0) throw lockError(file, problems)
@@ -327,17 +416,28 @@ export async function readLock(file: string, options: ReadLockOptions = {}): Pro
   try {
     text = await readFile(file, 'utf8')
   } catch (cause) {
-    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found (create it with `sluice lock`)' : 'cannot read file'
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'file not found (create it with `sluice lock`)'
+        : 'cannot read file'
     throw lockError(file, [reason], cause)
   }
   let data: unknown
   try {
     data = JSON.parse(text)
   } catch (cause) {
-    throw lockError(file, [`(parse): not valid JSON: ${(cause as Error).message.split('\n')[0]}`], cause)
+    throw lockError(
+      file,
+      [`(parse): not valid JSON: ${(cause as Error).message.split('\n')[0]}`],
+      cause,
+    )
   }
   const lock = parseLock(data, file)
-  const publicKey = options.publicKey ?? (options.publicKeyFile === undefined ? undefined : await readLockKey(options.publicKeyFile, 'verify'))
+  const publicKey =
+    options.publicKey ??
+    (options.publicKeyFile === undefined
+      ? undefined
+      : await readLockKey(options.publicKeyFile, 'verify'))
   if (publicKey !== undefined) await verifyLock(lock, publicKey, file)
   return lock
 }
@@ -346,7 +446,8 @@ function sortedCopy(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortedCopy)
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value).sort()) out[key] = sortedCopy((value as Record<string, unknown>)[key])
+    for (const key of Object.keys(value).sort())
+      out[key] = sortedCopy((value as Record<string, unknown>)[key])
     return out
   }
   return value
@@ -358,11 +459,22 @@ function sortedCopy(value: unknown): unknown {
  *
  * @throws SluiceError `LOCK_INVALID` when `lock` is not a valid lock.
  */
-export async function writeLock(file: string, lock: LockFile, options: WriteLockOptions = {}): Promise<LockFile> {
+export async function writeLock(
+  file: string,
+  lock: LockFile,
+  options: WriteLockOptions = {},
+): Promise<LockFile> {
   const { signature: _old, ...unsigned } = lock
   parseLock(unsigned, file)
-  const signingKey = options.signingKey ?? (options.signingKeyFile === undefined ? undefined : await readLockKey(options.signingKeyFile, 'sign'))
-  const out: LockFile = signingKey === undefined ? unsigned : { ...unsigned, signature: await signLock(unsigned, signingKey) }
+  const signingKey =
+    options.signingKey ??
+    (options.signingKeyFile === undefined
+      ? undefined
+      : await readLockKey(options.signingKeyFile, 'sign'))
+  const out: LockFile =
+    signingKey === undefined
+      ? unsigned
+      : { ...unsigned, signature: await signLock(unsigned, signingKey) }
   const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`)
   try {
     await writeFile(temp, `${JSON.stringify(sortedCopy(out), null, 2)}\n`, { mode: 0o644 })

@@ -36,7 +36,8 @@ export interface ReconcileResult {
   duplicates: string[]
 }
 
-const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+const byName = (a: { name: string }, b: { name: string }): number =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
 /**
  * Reconciles one server's live tools with its lock entry.
@@ -77,13 +78,19 @@ export function reconcile(
     }
     if (pin === undefined) {
       result.unpinned.push({ name: tool.name, hash: liveHash })
-      if (options.allowUnpinned) result.exposed.push({ definition: pinnedDefinition(tool), hash: liveHash })
+      if (options.allowUnpinned)
+        result.exposed.push({ definition: pinnedDefinition(tool), hash: liveHash })
       continue
     }
     if (pin.hash === liveHash) {
       result.exposed.push({ definition: pinnedDefinition(tool), hash: liveHash })
     } else {
-      result.quarantined.push({ name: tool.name, pinnedHash: pin.hash, liveHash, reason: 'changed' })
+      result.quarantined.push({
+        name: tool.name,
+        pinnedHash: pin.hash,
+        liveHash,
+        reason: 'changed',
+      })
     }
   }
   for (const name of pins.keys()) if (!counts.has(name)) result.missing.push(name)

@@ -29,7 +29,8 @@ const SECOND_BYTES = 2 * 1024 * 1024
  * undefined when the experiment does not single one word out. The context is left dirty.
  */
 export function findHeapTopAddress(ctx: QuickJSContext, memory: Uint8Array): number | undefined {
-  const words = () => new Uint32Array(memory.buffer, memory.byteOffset, STATIC_SCAN_BYTES / 4).slice()
+  const words = () =>
+    new Uint32Array(memory.buffer, memory.byteOffset, STATIC_SCAN_BYTES / 4).slice()
   const run = (code: string) => ctx.unwrapResult(ctx.evalCode(code)).dispose()
 
   const before = words()

@@ -68,8 +68,9 @@ const DEFAULT_WATCHDOG_GRACE_MS = 250
 const BOOT_TIMEOUT_MS = 30_000
 
 /** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
-const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledWasm> } })
-  .WebAssembly
+const wasmApi = (
+  globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledWasm> } }
+).WebAssembly
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** Under tsx/vitest this file is TypeScript and so is the worker; from dist/ both are JS. */
@@ -138,7 +139,11 @@ export class SandboxPool {
   #executions = 0
   #closed = false
 
-  private constructor(options: SandboxPoolOptions, boot: Omit<WorkerBoot, 'workerId'>, defaults: SandboxLimits) {
+  private constructor(
+    options: SandboxPoolOptions,
+    boot: Omit<WorkerBoot, 'workerId'>,
+    defaults: SandboxLimits,
+  ) {
     this.#options = {
       workers: options.workers ?? Math.max(1, Math.min(2, availableParallelism())),
       prewarm: options.prewarm ?? DEFAULT_PREWARM,
@@ -152,7 +157,9 @@ export class SandboxPool {
   /** Compiles QuickJS once, starts the workers and waits until each finished a warm-up run. */
   static async create(options: SandboxPoolOptions = {}): Promise<SandboxPool> {
     const require = createRequire(import.meta.url)
-    const wasmModule = await wasmApi.compile(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')))
+    const wasmModule = await wasmApi.compile(
+      readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')),
+    )
     const defaults = { ...SANDBOX_DEFAULT_LIMITS, ...pickLimits(options.defaultLimits) }
     const pool = new SandboxPool(
       options,
@@ -189,7 +196,15 @@ export class SandboxPool {
           { ...options, eval: true },
         )
       : new Worker(new URL('./worker.js', import.meta.url), options)
-    const slot: WorkerSlot = { id, worker, port: port1, active: new Map(), warm: 0, alive: false, lastUsedAt: 0 }
+    const slot: WorkerSlot = {
+      id,
+      worker,
+      port: port1,
+      active: new Map(),
+      warm: 0,
+      alive: false,
+      lastUsedAt: 0,
+    }
     return new Promise<WorkerSlot>((resolve, reject) => {
       const bootTimer = setTimeout(() => {
         void worker.terminate()
@@ -236,14 +251,24 @@ export class SandboxPool {
         ok: false,
         error,
         logs: [],
-        timings: { queueMs: 0, acquireMs: 0, transpileMs: 0, runMs: 0, totalMs: performance.now() - createdAt },
+        timings: {
+          queueMs: 0,
+          acquireMs: 0,
+          transpileMs: 0,
+          runMs: 0,
+          totalMs: performance.now() - createdAt,
+        },
         instanceId: '',
       })
     if (this.#closed) return early({ code: 'INTERNAL', message: 'the sandbox pool is closed' })
-    if (req.signal?.aborted) return early({ code: 'CANCELLED', message: 'the execution was cancelled' })
+    if (req.signal?.aborted)
+      return early({ code: 'CANCELLED', message: 'the execution was cancelled' })
     const sourceBytes = Buffer.byteLength(req.code)
     if (sourceBytes > limits.maxSourceBytes) {
-      return early({ code: 'SOURCE_LIMIT', message: `the code is ${sourceBytes} bytes, over the limit of ${limits.maxSourceBytes}` })
+      return early({
+        code: 'SOURCE_LIMIT',
+        message: `the code is ${sourceBytes} bytes, over the limit of ${limits.maxSourceBytes}`,
+      })
     }
     return new Promise<SandboxOutcome>((resolve) => {
       const running: Running = {
@@ -303,7 +328,10 @@ export class SandboxPool {
     // The worker reports its ready count after each refill; until then assume it used one.
     slot.warm = Math.max(0, slot.warm - 1)
     slot.active.set(running.execId, running)
-    running.watchdog = setTimeout(() => this.#watchdogFired(running), running.limits.timeoutMs + this.#options.watchdogGraceMs)
+    running.watchdog = setTimeout(
+      () => this.#watchdogFired(running),
+      running.limits.timeoutMs + this.#options.watchdogGraceMs,
+    )
     this.#sendTo(slot, {
       type: 'execute',
       execId: running.execId,
@@ -344,7 +372,11 @@ export class SandboxPool {
     }
   }
 
-  async #call(slot: WorkerSlot, running: Running, message: Extract<FromWorker, { type: 'call' }>): Promise<void> {
+  async #call(
+    slot: WorkerSlot,
+    running: Running,
+    message: Extract<FromWorker, { type: 'call' }>,
+  ): Promise<void> {
     running.callsSeen++
     const controller = new AbortController()
     running.calls.set(message.callId, controller)
@@ -352,21 +384,42 @@ export class SandboxPool {
     try {
       const args = JSON.parse(message.argsJson) as Json
       const outcome: SandboxCallOutcome = await running.req.onCall(
-        { server: message.server, tool: message.tool, args, argsBytes: message.argsBytes, index: message.index },
+        {
+          server: message.server,
+          tool: message.tool,
+          args,
+          argsBytes: message.argsBytes,
+          index: message.index,
+        },
         controller.signal,
       )
       answerJson = this.#answerJson(message.server, message.tool, outcome, running.limits)
     } catch {
-      answerJson = JSON.stringify({ ok: false, code: 'INTERNAL', message: `the tool call ${message.server}.${message.tool} failed in the host` })
+      answerJson = JSON.stringify({
+        ok: false,
+        code: 'INTERNAL',
+        message: `the tool call ${message.server}.${message.tool} failed in the host`,
+      })
     } finally {
       running.calls.delete(message.callId)
     }
     if (running.settled || running.worker !== slot) return
-    this.#sendTo(slot, { type: 'answer', execId: running.execId, callId: message.callId, answerJson })
+    this.#sendTo(slot, {
+      type: 'answer',
+      execId: running.execId,
+      callId: message.callId,
+      answerJson,
+    })
   }
 
-  #answerJson(server: string, tool: string, outcome: SandboxCallOutcome, limits: SandboxLimits): string {
-    if (outcome === null || typeof outcome !== 'object') throw new TypeError('onCall must resolve to an outcome')
+  #answerJson(
+    server: string,
+    tool: string,
+    outcome: SandboxCallOutcome,
+    limits: SandboxLimits,
+  ): string {
+    if (outcome === null || typeof outcome !== 'object')
+      throw new TypeError('onCall must resolve to an outcome')
     if (!outcome.ok) {
       return JSON.stringify({
         ok: false,
@@ -412,7 +465,10 @@ export class SandboxPool {
     this.#settle(running, outcome)
   }
 
-  #timings(running: Running, done: { acquireMs: number; transpileMs: number; runMs: number }): SandboxOutcome['timings'] {
+  #timings(
+    running: Running,
+    done: { acquireMs: number; transpileMs: number; runMs: number },
+  ): SandboxOutcome['timings'] {
     const now = performance.now()
     return {
       queueMs: running.postedAt - running.createdAt,
@@ -447,14 +503,18 @@ export class SandboxPool {
     if (running.settled) return
     const queued = this.#queue.indexOf(running)
     if (queued >= 0) this.#queue.splice(queued, 1)
-    else if (running.worker) this.#sendTo(running.worker, { type: 'cancel', execId: running.execId })
+    else if (running.worker)
+      this.#sendTo(running.worker, { type: 'cancel', execId: running.execId })
     this.#fail(running, { code: 'CANCELLED', message: 'the execution was cancelled' })
   }
 
   #watchdogFired(running: Running): void {
     const slot = running.worker
     if (slot === undefined || !slot.active.has(running.execId)) return
-    this.#fail(running, { code: 'TIMEOUT', message: `the execution ran longer than ${running.limits.timeoutMs} ms` })
+    this.#fail(running, {
+      code: 'TIMEOUT',
+      message: `the execution ran longer than ${running.limits.timeoutMs} ms`,
+    })
     void slot.worker.terminate()
     this.#lost(slot)
   }
@@ -475,7 +535,10 @@ export class SandboxPool {
         running.worker = undefined
         requeue.push(running)
       } else {
-        this.#fail(running, { code: 'INTERNAL', message: 'the sandbox worker was restarted during this execution' })
+        this.#fail(running, {
+          code: 'INTERNAL',
+          message: 'the sandbox worker was restarted during this execution',
+        })
       }
     }
     this.#queue.unshift(...requeue)
@@ -509,7 +572,8 @@ export class SandboxPool {
     if (this.#closed) return
     this.#closed = true
     const slots = this.#slots.splice(0)
-    for (const running of this.#queue.splice(0)) this.#fail(running, { code: 'INTERNAL', message: 'the sandbox pool was closed' })
+    for (const running of this.#queue.splice(0))
+      this.#fail(running, { code: 'INTERNAL', message: 'the sandbox pool was closed' })
     await Promise.all(
       slots.map(async (slot) => {
         slot.alive = false

@@ -49,7 +49,12 @@ type Ffi = Record<string, unknown>
  * Runs `build` with some of `ffi`'s functions replaced, and puts the originals back afterwards
  * (so executions call the FFI directly, with nothing in between).
  */
-function withFfi<T>(ffi: Ffi, names: readonly string[], wrap: (name: string, real: FfiFunction) => FfiFunction, build: () => T): T {
+function withFfi<T>(
+  ffi: Ffi,
+  names: readonly string[],
+  wrap: (name: string, real: FfiFunction) => FfiFunction,
+  build: () => T,
+): T {
   const originals = new Map<string, FfiFunction>()
   for (const name of names) {
     const real = ffi[name]
@@ -69,18 +74,32 @@ function withFfi<T>(ffi: Ffi, names: readonly string[], wrap: (name: string, rea
  * zero before the instantiation), recording its FFI calls, and returns its value with the
  * template.
  */
-export function record<T>(ffi: object, memory: Uint8Array, build: () => T): { value: T; template: Template } {
+export function record<T>(
+  ffi: object,
+  memory: Uint8Array,
+  build: () => T,
+): { value: T; template: Template } {
   // Pages the instantiation itself wrote: a replayed instance gets them from the template too.
   const touched = nonZeroPages(memory)
   const tape: TapeEntry[] = []
-  const names = Object.keys(ffi).filter((name) => name.startsWith('QTS_') && typeof (ffi as Ffi)[name] === 'function')
-  const value = withFfi(ffi as Ffi, names, (name, real) => (...args) => {
-    const result = real(...args)
-    tape.push({ name, result })
-    return result
-  }, build)
+  const names = Object.keys(ffi).filter(
+    (name) => name.startsWith('QTS_') && typeof (ffi as Ffi)[name] === 'function',
+  )
+  const value = withFfi(
+    ffi as Ffi,
+    names,
+    (name, real) =>
+      (...args) => {
+        const result = real(...args)
+        tape.push({ name, result })
+        return result
+      },
+    build,
+  )
   for (const page of nonZeroPages(memory)) touched.add(page)
-  const pages = [...touched].sort((a, b) => a - b).map((offset) => ({ offset, bytes: memory.slice(offset, offset + PAGE_BYTES) }))
+  const pages = [...touched]
+    .sort((a, b) => a - b)
+    .map((offset) => ({ offset, bytes: memory.slice(offset, offset + PAGE_BYTES) }))
   return { value, template: { tape, pages, bytes: pages.length * PAGE_BYTES } }
 }
 
@@ -95,15 +114,24 @@ export function replay<T>(ffi: object, memory: Uint8Array, template: Template, b
   const { tape } = template
   let cursor = 0
   const names = [...new Set(tape.map((entry) => entry.name))]
-  const value = withFfi(ffi as Ffi, names, (name) => () => {
-    const entry = tape[cursor++]
-    if (entry?.name !== name) {
-      throw new TemplateMismatch(`the build called ${name} where the template recorded ${entry?.name ?? 'nothing more'}`)
-    }
-    return entry.result
-  }, build)
+  const value = withFfi(
+    ffi as Ffi,
+    names,
+    (name) => () => {
+      const entry = tape[cursor++]
+      if (entry?.name !== name) {
+        throw new TemplateMismatch(
+          `the build called ${name} where the template recorded ${entry?.name ?? 'nothing more'}`,
+        )
+      }
+      return entry.result
+    },
+    build,
+  )
   if (cursor !== tape.length) {
-    throw new TemplateMismatch(`the build made ${cursor} of the ${tape.length} FFI calls the template recorded`)
+    throw new TemplateMismatch(
+      `the build made ${cursor} of the ${tape.length} FFI calls the template recorded`,
+    )
   }
   return value
 }

@@ -51,14 +51,38 @@ function token(name: string, table: Record<string, number> = tt): number {
 /** Statement-starting tokens that never begin an expression statement. */
 const NON_EXPRESSION_STARTS: ReadonlySet<number> = new Set(
   [
-    '_break', '_continue', '_debugger', '_do', '_for', '_function', '_if', '_return', '_switch',
-    '_throw', '_try', '_var', '_let', '_const', '_while', '_with', '_class', '_export',
-    '_declare', '_abstract', '_enum', '_type', 'braceL', 'semi', 'at',
+    '_break',
+    '_continue',
+    '_debugger',
+    '_do',
+    '_for',
+    '_function',
+    '_if',
+    '_return',
+    '_switch',
+    '_throw',
+    '_try',
+    '_var',
+    '_let',
+    '_const',
+    '_while',
+    '_with',
+    '_class',
+    '_export',
+    '_declare',
+    '_abstract',
+    '_enum',
+    '_type',
+    'braceL',
+    'semi',
+    'at',
   ].map((n) => token(n)),
 )
 /** Contextual keywords that start a declaration when another word follows (`type X = …`). */
 const DECLARATION_WORDS: ReadonlySet<number> = new Set(
-  ['_type', '_interface', '_namespace', '_module', '_global', '_declare', '_abstract', '_enum'].map((n) => token(n, ck)),
+  ['_type', '_interface', '_namespace', '_module', '_global', '_declare', '_abstract', '_enum'].map(
+    (n) => token(n, ck),
+  ),
 )
 const T_EOF = token('eof')
 const T_NAME = token('name')
@@ -68,7 +92,13 @@ const T_DOT = token('dot')
 const T_IMPORT = token('_import')
 const T_FUNCTION = token('_function')
 const CK_ASYNC = token('_async', ck)
-const WORD_TOKENS: ReadonlySet<number> = new Set([T_NAME, T_FUNCTION, ...['_class', '_const', '_var', '_let', '_enum', '_abstract', '_declare', '_type'].map((n) => token(n))])
+const WORD_TOKENS: ReadonlySet<number> = new Set([
+  T_NAME,
+  T_FUNCTION,
+  ...['_class', '_const', '_var', '_let', '_enum', '_abstract', '_declare', '_type'].map((n) =>
+    token(n),
+  ),
+])
 
 export interface SourcePosition {
   line: number
@@ -98,7 +128,8 @@ function syntaxError(e: unknown): TranspileError {
   const message = raw.replace(/\s*\(\d+:\d+\)\s*$/, '')
   const line = typeof err.loc?.line === 'number' ? err.loc.line : undefined
   const column = typeof err.loc?.column === 'number' ? err.loc.column : undefined
-  const where = line === undefined ? '' : ` (line ${line}${column === undefined ? '' : `, column ${column}`})`
+  const where =
+    line === undefined ? '' : ` (line ${line}${column === undefined ? '' : `, column ${column}`})`
   return {
     code: 'SYNTAX_ERROR',
     message: `SyntaxError: ${message}${where}`,
@@ -130,11 +161,16 @@ function finalExpressionOffset(source: string): number | undefined {
     const second = range[1]
     if (range.length === 1 && first.type === token('semi')) continue
     if (NON_EXPRESSION_STARTS.has(first.type)) return undefined
-    if (first.type === T_IMPORT && second?.type !== T_PAREN_L && second?.type !== T_DOT) return undefined
+    if (first.type === T_IMPORT && second?.type !== T_PAREN_L && second?.type !== T_DOT)
+      return undefined
     if (first.type === T_NAME) {
       if (second?.type === T_COLON) return undefined
       if (first.contextualKeyword === CK_ASYNC && second?.type === T_FUNCTION) return undefined
-      if (DECLARATION_WORDS.has(first.contextualKeyword) && second !== undefined && WORD_TOKENS.has(second.type)) {
+      if (
+        DECLARATION_WORDS.has(first.contextualKeyword) &&
+        second !== undefined &&
+        WORD_TOKENS.has(second.type)
+      ) {
         return undefined
       }
     }
@@ -197,9 +233,11 @@ export function transpile(code: string): TranspileResult {
       jsLines ??= js.split('\n')
       const tsLine = tsLines[line - 1]
       const jsLine = jsLines[line - 1]
-      let mapped = tsLine === undefined || jsLine === undefined ? column : mapColumn(tsLine, jsLine, column)
+      let mapped =
+        tsLine === undefined || jsLine === undefined ? column : mapColumn(tsLine, jsLine, column)
       if (inserted !== undefined && line === inserted.line && mapped >= inserted.column) {
-        mapped = mapped >= inserted.column + RETURN.length ? mapped - RETURN.length : inserted.column
+        mapped =
+          mapped >= inserted.column + RETURN.length ? mapped - RETURN.length : inserted.column
       }
       return { line, column: Math.max(1, mapped) }
     },

@@ -20,7 +20,8 @@ export interface SandboxCall {
   index: number
 }
 
-export type SandboxCallOutcome = { ok: true; value: Json } | { ok: false; code: string; message: string }
+export type SandboxCallOutcome =
+  { ok: true; value: Json } | { ok: false; code: string; message: string }
 
 export type SandboxLimits = Pick<
   Limits,
@@ -77,7 +78,13 @@ export interface SandboxOutcome {
    * the worker until a ready instance was in hand (0 when none was needed); `totalMs`: wall time
    * of `execute`, which also holds the two message hops.
    */
-  timings: { queueMs: number; acquireMs: number; transpileMs: number; runMs: number; totalMs: number }
+  timings: {
+    queueMs: number
+    acquireMs: number
+    transpileMs: number
+    runMs: number
+    totalMs: number
+  }
   /** Unique per WASM instance ('' when no instance was used, e.g. a syntax error). */
   instanceId: string
   /** Only with `SandboxPoolOptions.inspectMemory` and `ExecuteOptions.inspectMemory`: for tests. */

@@ -56,12 +56,15 @@ interface WasmMemory {
   readonly buffer: ArrayBuffer
 }
 const WasmMemoryCtor = (
-  globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => WasmMemory } }
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => WasmMemory }
+  }
 ).WebAssembly.Memory
 
 // The package's types describe its CommonJS shape; under ESM the variant is the default export.
 const variantBase: QuickJSSyncVariant =
-  (variantImport as unknown as { default?: QuickJSSyncVariant }).default ?? (variantImport as unknown as QuickJSSyncVariant)
+  (variantImport as unknown as { default?: QuickJSSyncVariant }).default ??
+  (variantImport as unknown as QuickJSSyncVariant)
 
 const boot = workerData as WorkerBoot
 // Messages travel on a dedicated channel (a little cheaper per hop than parentPort).
@@ -72,7 +75,10 @@ function send(message: FromWorker): void {
 }
 
 const preludeJs = (() => {
-  const js = transform(boot.preludeSource, { transforms: ['typescript', 'imports'], disableESTransforms: true }).code
+  const js = transform(boot.preludeSource, {
+    transforms: ['typescript', 'imports'],
+    disableESTransforms: true,
+  }).code
   return `(function () {\nvar exports = {};\n${js}\nreturn exports.install;\n})()`
 })()
 
@@ -102,7 +108,10 @@ function countNonZero(memory: WasmMemory): number {
 
 function findNeedles(memory: WasmMemory, needles: readonly string[]): string[] {
   const bytes = Buffer.from(memory.buffer)
-  return needles.filter((n) => bytes.indexOf(Buffer.from(n, 'utf8')) >= 0 || bytes.indexOf(Buffer.from(n, 'utf16le')) >= 0)
+  return needles.filter(
+    (n) =>
+      bytes.indexOf(Buffer.from(n, 'utf8')) >= 0 || bytes.indexOf(Buffer.from(n, 'utf16le')) >= 0,
+  )
 }
 
 /**
@@ -264,9 +273,13 @@ function queueRetired(): void {
     // Under saturation the oldest is dropped unscrubbed (never reused, freed by the GC)
     // rather than queued, so the backlog stays bounded.
     if (scrubbing.length >= SPARE_MEMORIES) scrubbing.shift()
-    const top = typeof heapTopAddress === 'number' ? heapTop(new Uint8Array(memory.buffer), heapTopAddress, SCRUB_CHUNK_BYTES) : undefined
+    const top =
+      typeof heapTopAddress === 'number'
+        ? heapTop(new Uint8Array(memory.buffer), heapTopAddress, SCRUB_CHUNK_BYTES)
+        : undefined
     if (top === undefined) scrubbing.push({ memory, offset: 0, end: size })
-    else if (++scrubCount % SCRUB_AUDIT_EVERY === 0) scrubbing.push({ memory, offset: 0, end: size, auditFrom: top })
+    else if (++scrubCount % SCRUB_AUDIT_EVERY === 0)
+      scrubbing.push({ memory, offset: 0, end: size, auditFrom: top })
     else scrubbing.push({ memory, offset: 0, end: top })
   }
 }
@@ -294,7 +307,9 @@ function scrubStep(job: ScrubJob): boolean {
  */
 function probeHeapTop(): void {
   const memory = new WasmMemoryCtor({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
-  newQuickJSWASMModuleFromVariant(newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }))
+  newQuickJSWASMModuleFromVariant(
+    newVariant(variantBase, { wasmModule: boot.wasmModule as never, wasmMemory: memory as never }),
+  )
     .then((module) => {
       const ctx = module.newRuntime().newContext()
       const probeWhenIdle = (): void => {
@@ -441,13 +456,24 @@ class Execution {
       const dispatch = ctx.newFunction('dispatch', (...args) => this.dispatch(args))
       const log = ctx.newFunction('log', (arg) => this.log(arg))
       const manifest = ctx.newString(manifestJson)
-      const options: GuestOptions = { maxOutputBytes: this.limits.maxOutputBytes, randomSeed: randomSeed() }
+      const options: GuestOptions = {
+        maxOutputBytes: this.limits.maxOutputBytes,
+        randomSeed: randomSeed(),
+      }
       const guestOptions = ctx.newString(JSON.stringify(options))
-      const installed = ctx.callFunction(this.instance.install, ctx.undefined, dispatch, log, manifest, guestOptions)
+      const installed = ctx.callFunction(
+        this.instance.install,
+        ctx.undefined,
+        dispatch,
+        log,
+        manifest,
+        guestOptions,
+      )
       for (const h of [dispatch, log, manifest, guestOptions]) h.dispose()
       const api = ctx.unwrapResult(installed)
 
-      if (this.needles !== undefined) this.needlesAtStart = findNeedles(this.instance.memory, this.needles)
+      if (this.needles !== undefined)
+        this.needlesAtStart = findNeedles(this.instance.memory, this.needles)
 
       const compiled = ctx.evalCode(WRAP_HEAD + this.program.js + WRAP_TAIL, MODEL_FILE)
       if (compiled.error) {
@@ -501,22 +527,32 @@ class Execution {
       this.finish({ ok: false, error: this.engineError(state.error) })
       return true
     }
-    const envelope = this.ctx.typeof(state.value) === 'string' ? this.ctx.getString(state.value) : undefined
+    const envelope =
+      this.ctx.typeof(state.value) === 'string' ? this.ctx.getString(state.value) : undefined
     if (envelope === undefined) {
-      this.finish({ ok: false, error: { code: 'INTERNAL', message: 'the runtime returned no result' } })
+      this.finish({
+        ok: false,
+        error: { code: 'INTERNAL', message: 'the runtime returned no result' },
+      })
     } else if (envelope.startsWith('{"ok":true')) {
       this.finish({ ok: true, envelopeJson: envelope })
     } else {
       const failed = JSON.parse(envelope) as Extract<RunEnvelope, { ok: false }>
       const error: SandboxError =
-        failed.code === 'TIMEOUT' ? timeoutError(this.limits.timeoutMs) : { code: failed.code, message: failed.message }
+        failed.code === 'TIMEOUT'
+          ? timeoutError(this.limits.timeoutMs)
+          : { code: failed.code, message: failed.message }
       this.finish({ ok: false, error: this.withPosition(error, failed.line, failed.column) })
     }
     return true
   }
 
   /** Maps a position in the wrapped JS to the model's source; drops it when outside the body. */
-  private withPosition(error: SandboxError, line: number | undefined, column: number | undefined): SandboxError {
+  private withPosition(
+    error: SandboxError,
+    line: number | undefined,
+    column: number | undefined,
+  ): SandboxError {
     if (line === undefined || line < 1 || line > this.program.js.split('\n').length) return error
     let jsColumn = column ?? 1
     if (line === 1) jsColumn = Math.max(1, jsColumn - WRAP_HEAD.length)
@@ -535,8 +571,16 @@ class Execution {
     } catch {
       this.poisoned = true
     }
-    if (message === 'out of memory') return { code: 'MEMORY_LIMIT', message: 'out of memory: the execution reached its memory limit' }
-    if (message === 'stack overflow') return { code: 'STACK_LIMIT', message: 'stack overflow: the execution reached its stack limit' }
+    if (message === 'out of memory')
+      return {
+        code: 'MEMORY_LIMIT',
+        message: 'out of memory: the execution reached its memory limit',
+      }
+    if (message === 'stack overflow')
+      return {
+        code: 'STACK_LIMIT',
+        message: 'stack overflow: the execution reached its stack limit',
+      }
     if (message === 'interrupted') return timeoutError(this.limits.timeoutMs)
     return { code: 'RUNTIME_ERROR', message: 'the execution failed in the engine' }
   }
@@ -569,7 +613,12 @@ class Execution {
   private dispatch(args: QuickJSHandle[]): QuickJSHandle {
     const { ctx } = this
     const [serverH, toolH, argsH] = args
-    if (serverH === undefined || toolH === undefined || argsH === undefined || [serverH, toolH, argsH].some((h) => ctx.typeof(h) !== 'string')) {
+    if (
+      serverH === undefined ||
+      toolH === undefined ||
+      argsH === undefined ||
+      [serverH, toolH, argsH].some((h) => ctx.typeof(h) !== 'string')
+    ) {
       throw new TypeError('dispatch(server, tool, argsJson) takes three strings')
     }
     const server = ctx.getString(serverH)
@@ -580,11 +629,20 @@ class Execution {
     const name = `${server}.${tool}`
     let refusal: string | undefined
     if (argsBytes > this.limits.maxArgsBytes) {
-      refusal = answerJson('INVALID_ARGS', `arguments of ${name} are ${argsBytes} bytes, over the limit of ${this.limits.maxArgsBytes}`)
+      refusal = answerJson(
+        'INVALID_ARGS',
+        `arguments of ${name} are ${argsBytes} bytes, over the limit of ${this.limits.maxArgsBytes}`,
+      )
     } else if (jsonDepthOver(argsJson, this.limits.maxArgsDepth)) {
-      refusal = answerJson('INVALID_ARGS', `arguments of ${name} are nested deeper than ${this.limits.maxArgsDepth} levels`)
+      refusal = answerJson(
+        'INVALID_ARGS',
+        `arguments of ${name} are nested deeper than ${this.limits.maxArgsDepth} levels`,
+      )
     } else if (this.accepted >= this.limits.maxToolCalls) {
-      refusal = answerJson('CALL_LIMIT', `more than ${this.limits.maxToolCalls} tool calls in one execution`)
+      refusal = answerJson(
+        'CALL_LIMIT',
+        `more than ${this.limits.maxToolCalls} tool calls in one execution`,
+      )
     }
     if (refusal !== undefined) {
       // Answer after the current job batch, never re-entering QuickJS from inside a host call.
@@ -592,7 +650,15 @@ class Execution {
       queueMicrotask(() => this.resolve(deferred, answer))
       return deferred.handle
     }
-    const call: PendingCall = { callId: this.nextCallId++, deferred, server, tool, argsJson, argsBytes, index: this.accepted++ }
+    const call: PendingCall = {
+      callId: this.nextCallId++,
+      deferred,
+      server,
+      tool,
+      argsJson,
+      argsBytes,
+      index: this.accepted++,
+    }
     if (this.inFlight.size < this.limits.maxConcurrentCalls) this.send(call)
     else this.waiting.push(call)
     return deferred.handle
@@ -663,7 +729,11 @@ class Execution {
   }
 
   cancel(): void {
-    if (!this.done) this.finish({ ok: false, error: { code: 'CANCELLED', message: 'the execution was cancelled' } })
+    if (!this.done)
+      this.finish({
+        ok: false,
+        error: { code: 'CANCELLED', message: 'the execution was cancelled' },
+      })
   }
 
   private hostFailure(e: unknown): void {
@@ -685,7 +755,8 @@ class Execution {
     this.done = true
     if (this.timer !== undefined) clearTimeout(this.timer)
     const logs = this.logs
-    if (this.droppedLogBytes > 0) logs.push(`[logs truncated: ${this.droppedLogBytes} bytes dropped]`)
+    if (this.droppedLogBytes > 0)
+      logs.push(`[logs truncated: ${this.droppedLogBytes} bytes dropped]`)
     const done: WorkerDone = {
       ok: result.ok,
       ...(result.envelopeJson === undefined ? {} : { envelopeJson: result.envelopeJson }),
@@ -701,7 +772,8 @@ class Execution {
       // Inspection reads the memory as the run left it, before the scrub.
       done.memory = {
         ...this.instance.inspection,
-        nonZeroBytesBeforeInstantiation: this.instance.inspection?.nonZeroBytesBeforeInstantiation ?? -1,
+        nonZeroBytesBeforeInstantiation:
+          this.instance.inspection?.nonZeroBytesBeforeInstantiation ?? -1,
         needlesAtStart: this.needlesAtStart,
         needlesAfterRun: findNeedles(this.instance.memory, this.needles),
       }
@@ -744,7 +816,15 @@ async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Si
     sink({
       type: 'done',
       execId: message.execId,
-      done: { ok: false, error: { code: 'INTERNAL', message: 'the sandbox could not start an instance' }, logs: [], acquireMs: performance.now() - arrivedAt, transpileMs: 0, runMs: 0, instanceId: '' },
+      done: {
+        ok: false,
+        error: { code: 'INTERNAL', message: 'the sandbox could not start an instance' },
+        logs: [],
+        acquireMs: performance.now() - arrivedAt,
+        transpileMs: 0,
+        runMs: 0,
+        instanceId: '',
+      },
     })
     return
   }
@@ -758,7 +838,15 @@ async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Si
     sink({
       type: 'done',
       execId: message.execId,
-      done: { ok: false, error: program.error, logs: [], acquireMs, transpileMs, runMs: 0, instanceId: '' },
+      done: {
+        ok: false,
+        error: program.error,
+        logs: [],
+        acquireMs,
+        transpileMs,
+        runMs: 0,
+        instanceId: '',
+      },
     })
     return
   }
@@ -819,9 +907,12 @@ async function warmUp(): Promise<void> {
     maxLogBytes: 1024,
   }
   await new Promise<void>((resolve) => {
-    void execute({ type: 'execute', execId: -1, code: WARM_UP_CODE, manifestJson: '{"w":{"f":"f"}}', limits }, (m) => {
-      if (m.type === 'done') resolve()
-    })
+    void execute(
+      { type: 'execute', execId: -1, code: WARM_UP_CODE, manifestJson: '{"w":{"f":"f"}}', limits },
+      (m) => {
+        if (m.type === 'done') resolve()
+      },
+    )
   })
 }
 

@@ -16,5 +16,7 @@ export function isZero(view: Buffer, start: number, end: number): boolean {
 
 /** A Buffer over the same bytes as `memory` (no copy). */
 export function bufferOf(memory: Uint8Array | ArrayBuffer): Buffer {
-  return memory instanceof ArrayBuffer ? Buffer.from(memory) : Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength)
+  return memory instanceof ArrayBuffer
+    ? Buffer.from(memory)
+    : Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength)
 }

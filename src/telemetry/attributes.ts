@@ -60,7 +60,11 @@ export const ALLOWED_ATTRIBUTES = {
 
 export type AllowedAttribute = keyof typeof ALLOWED_ATTRIBUTES
 
-type ValueOf<K extends AttributeKind> = K extends 'string' ? string : K extends 'int' ? number : unknown
+type ValueOf<K extends AttributeKind> = K extends 'string'
+  ? string
+  : K extends 'int'
+    ? number
+    : unknown
 
 /** Attributes a caller may pass; keys are checked at compile time and again at run time. */
 export type SafeAttributes = {
@@ -81,7 +85,11 @@ export interface AttributePolicy {
   readonly maxContentChars: number
 }
 
-const DEFAULT_POLICY: AttributePolicy = Object.freeze({ captureContent: false, enduserId: 'hash', maxContentChars: DEFAULT_MAX_CONTENT_CHARS })
+const DEFAULT_POLICY: AttributePolicy = Object.freeze({
+  captureContent: false,
+  enduserId: 'hash',
+  maxContentChars: DEFAULT_MAX_CONTENT_CHARS,
+})
 
 let policy: AttributePolicy = DEFAULT_POLICY
 
@@ -91,8 +99,10 @@ let policy: AttributePolicy = DEFAULT_POLICY
  */
 export function configureAttributes(options: Partial<AttributePolicy>): void {
   const next = { ...DEFAULT_POLICY, ...options }
-  if (!['hash', 'plain', 'omit'].includes(next.enduserId)) throw new TypeError('enduserId must be hash, plain or omit')
-  if (!Number.isSafeInteger(next.maxContentChars) || next.maxContentChars < 1) throw new TypeError('maxContentChars must be a positive integer')
+  if (!['hash', 'plain', 'omit'].includes(next.enduserId))
+    throw new TypeError('enduserId must be hash, plain or omit')
+  if (!Number.isSafeInteger(next.maxContentChars) || next.maxContentChars < 1)
+    throw new TypeError('maxContentChars must be a positive integer')
   policy = Object.freeze(next)
 }
 
@@ -115,7 +125,10 @@ function hashed(value: string): string {
  * The allowed subset of `attributes` as OTel attributes: unknown keys and values of the wrong
  * kind are dropped, content keys unless `captureContent`, strings are capped, hashed keys hashed.
  */
-export function filterAttributes(attributes: SafeAttributes, current: AttributePolicy = policy): Attributes {
+export function filterAttributes(
+  attributes: SafeAttributes,
+  current: AttributePolicy = policy,
+): Attributes {
   const out: Attributes = {}
   for (const [key, value] of Object.entries(attributes)) {
     if (!Object.hasOwn(SPECS, key) || value === undefined) continue

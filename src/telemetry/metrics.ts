@@ -51,7 +51,11 @@ function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
 }
 
-function renderLabels(names: readonly string[], values: readonly string[], extra?: [string, string]): string {
+function renderLabels(
+  names: readonly string[],
+  values: readonly string[],
+  extra?: [string, string],
+): string {
   const pairs = names.map((name, i) => `${name}="${escapeLabelValue(values[i]!)}"`)
   if (extra) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`)
   return pairs.length === 0 ? '' : `{${pairs.join(',')}}`
@@ -65,12 +69,20 @@ abstract class Metric<L extends string> {
   readonly #maxSeries: number
   readonly #onDrop: (metric: string) => void
 
-  constructor(name: string, help: string, labelNames: readonly L[], maxSeries: number, onDrop: (metric: string) => void) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    maxSeries: number,
+    onDrop: (metric: string) => void,
+  ) {
     if (!METRIC_NAME.test(name)) throw new TypeError(`invalid metric name "${name}"`)
     for (const label of labelNames) {
-      if (!LABEL_NAME.test(label) || label.startsWith('__')) throw new TypeError(`invalid label name "${label}" on ${name}`)
+      if (!LABEL_NAME.test(label) || label.startsWith('__'))
+        throw new TypeError(`invalid label name "${label}" on ${name}`)
     }
-    if (new Set(labelNames).size !== labelNames.length) throw new TypeError(`duplicate label name on ${name}`)
+    if (new Set(labelNames).size !== labelNames.length)
+      throw new TypeError(`duplicate label name on ${name}`)
     this.name = name
     this.help = help
     this.labelNames = Object.freeze([...labelNames])
@@ -100,17 +112,27 @@ abstract class Metric<L extends string> {
 
   protected labelValues(labels: Labels<L>): string[] {
     const given = Object.keys(labels ?? {})
-    if (given.length !== this.labelNames.length || given.some((k) => !(this.labelNames as readonly string[]).includes(k))) {
-      throw new TypeError(`${this.name} takes labels {${this.labelNames.join(', ')}}, got {${given.join(', ')}}`)
+    if (
+      given.length !== this.labelNames.length ||
+      given.some((k) => !(this.labelNames as readonly string[]).includes(k))
+    ) {
+      throw new TypeError(
+        `${this.name} takes labels {${this.labelNames.join(', ')}}, got {${given.join(', ')}}`,
+      )
     }
     return this.labelNames.map((name) => {
       const value = String(labels[name])
-      return value.length <= MAX_LABEL_VALUE_CHARS ? value : `${value.slice(0, MAX_LABEL_VALUE_CHARS)}…`
+      return value.length <= MAX_LABEL_VALUE_CHARS
+        ? value
+        : `${value.slice(0, MAX_LABEL_VALUE_CHARS)}…`
     })
   }
 
   render(): string {
-    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`]
+    const lines = [
+      `# HELP ${this.name} ${escapeHelp(this.help)}`,
+      `# TYPE ${this.name} ${this.type}`,
+    ]
     // A metric without labels has exactly one series, which exists (at zero) before first use.
     if (this.labelNames.length === 0 && this.series.size === 0) this.slot({} as Labels<L>)
     lines.push(...this.renderSeries())
@@ -126,18 +148,24 @@ export class Counter<L extends string = never> extends Metric<L> {
 
   /** Adds `value` (default 1, must be ≥ 0) to the series of `labels`. */
   inc(labels: Labels<L>, value = 1): void {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new TypeError(`${this.name} can only increase by a finite amount ≥ 0`)
+    if (!(value >= 0) || !Number.isFinite(value))
+      throw new TypeError(`${this.name} can only increase by a finite amount ≥ 0`)
     const entry = this.slot(labels)
     if (entry) entry.state = (entry.state as number) + value
   }
 
   /** Current value of one series (0 when unseen). */
   get(labels: Labels<L>): number {
-    return (this.series.get(this.labelValues(labels).join('\u0000'))?.state as number | undefined) ?? 0
+    return (
+      (this.series.get(this.labelValues(labels).join('\u0000'))?.state as number | undefined) ?? 0
+    )
   }
 
   renderSeries(): string[] {
-    return [...this.series.values()].map((s) => `${this.name}${renderLabels(this.labelNames, s.values)} ${formatNumber(s.state as number)}`)
+    return [...this.series.values()].map(
+      (s) =>
+        `${this.name}${renderLabels(this.labelNames, s.values)} ${formatNumber(s.state as number)}`,
+    )
   }
 }
 
@@ -155,7 +183,9 @@ export class Gauge<L extends string = never> extends Metric<L> {
   }
 
   get(labels: Labels<L>): number {
-    return (this.series.get(this.labelValues(labels).join('\u0000'))?.state as number | undefined) ?? 0
+    return (
+      (this.series.get(this.labelValues(labels).join('\u0000'))?.state as number | undefined) ?? 0
+    )
   }
 
   /**
@@ -179,7 +209,10 @@ export class Gauge<L extends string = never> extends Metric<L> {
   }
 
   renderSeries(): string[] {
-    return [...this.series.values()].map((s) => `${this.name}${renderLabels(this.labelNames, s.values)} ${formatNumber(s.state as number)}`)
+    return [...this.series.values()].map(
+      (s) =>
+        `${this.name}${renderLabels(this.labelNames, s.values)} ${formatNumber(s.state as number)}`,
+    )
   }
 }
 
@@ -193,10 +226,21 @@ export class Histogram<L extends string = never> extends Metric<L> {
   readonly type = 'histogram'
   readonly buckets: readonly number[]
 
-  constructor(name: string, help: string, labelNames: readonly L[], buckets: readonly number[], maxSeries: number, onDrop: (metric: string) => void) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    buckets: readonly number[],
+    maxSeries: number,
+    onDrop: (metric: string) => void,
+  ) {
     super(name, help, labelNames, maxSeries, onDrop)
-    if ((labelNames as readonly string[]).includes('le')) throw new TypeError(`histogram ${name} cannot have a label "le"`)
-    if (buckets.length === 0 || buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) {
+    if ((labelNames as readonly string[]).includes('le'))
+      throw new TypeError(`histogram ${name} cannot have a label "le"`)
+    if (
+      buckets.length === 0 ||
+      buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))
+    ) {
       throw new TypeError(`histogram ${name} needs finite, strictly increasing buckets`)
     }
     this.buckets = Object.freeze([...buckets])
@@ -212,7 +256,8 @@ export class Histogram<L extends string = never> extends Metric<L> {
     const entry = this.slot(labels)
     if (!entry) return
     const state = entry.state as HistogramState
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) state.counts[i]! += 1
+    for (let i = 0; i < this.buckets.length; i++)
+      if (value <= this.buckets[i]!) state.counts[i]! += 1
     state.sum += value
     state.count += 1
   }
@@ -222,10 +267,16 @@ export class Histogram<L extends string = never> extends Metric<L> {
     for (const s of this.series.values()) {
       const state = s.state as HistogramState
       this.buckets.forEach((bound, i) => {
-        lines.push(`${this.name}_bucket${renderLabels(this.labelNames, s.values, ['le', formatNumber(bound)])} ${state.counts[i]}`)
+        lines.push(
+          `${this.name}_bucket${renderLabels(this.labelNames, s.values, ['le', formatNumber(bound)])} ${state.counts[i]}`,
+        )
       })
-      lines.push(`${this.name}_bucket${renderLabels(this.labelNames, s.values, ['le', '+Inf'])} ${state.count}`)
-      lines.push(`${this.name}_sum${renderLabels(this.labelNames, s.values)} ${formatNumber(state.sum)}`)
+      lines.push(
+        `${this.name}_bucket${renderLabels(this.labelNames, s.values, ['le', '+Inf'])} ${state.count}`,
+      )
+      lines.push(
+        `${this.name}_sum${renderLabels(this.labelNames, s.values)} ${formatNumber(state.sum)}`,
+      )
       lines.push(`${this.name}_count${renderLabels(this.labelNames, s.values)} ${state.count}`)
     }
     return lines
@@ -245,12 +296,20 @@ export class MetricsRegistry {
 
   constructor(options: RegistryOptions = {}) {
     this.#maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES
-    if (!Number.isSafeInteger(this.#maxSeries) || this.#maxSeries < 1) throw new TypeError('maxSeries must be a positive integer')
-    this.#dropped = new Counter('sluice_metrics_dropped_total', 'Observations dropped because a metric reached its label-set cap.', ['metric'], Number.MAX_SAFE_INTEGER, () => undefined)
+    if (!Number.isSafeInteger(this.#maxSeries) || this.#maxSeries < 1)
+      throw new TypeError('maxSeries must be a positive integer')
+    this.#dropped = new Counter(
+      'sluice_metrics_dropped_total',
+      'Observations dropped because a metric reached its label-set cap.',
+      ['metric'],
+      Number.MAX_SAFE_INTEGER,
+      () => undefined,
+    )
   }
 
   #add<M extends Metric<string>>(metric: M): M {
-    if (this.#metrics.has(metric.name) || metric.name === this.#dropped.name) throw new TypeError(`metric ${metric.name} is already registered`)
+    if (this.#metrics.has(metric.name) || metric.name === this.#dropped.name)
+      throw new TypeError(`metric ${metric.name} is already registered`)
     this.#metrics.set(metric.name, metric)
     return metric
   }
@@ -261,16 +320,31 @@ export class MetricsRegistry {
     this.#dropped.inc({ metric })
   }
 
-  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+  counter<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+  ): Counter<L> {
     return this.#add(new Counter<L>(name, help, labelNames, this.#maxSeries, this.#onDrop))
   }
 
-  gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  gauge<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+  ): Gauge<L> {
     return this.#add(new Gauge<L>(name, help, labelNames, this.#maxSeries, this.#onDrop))
   }
 
-  histogram<L extends string = never>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]): Histogram<L> {
-    return this.#add(new Histogram<L>(name, help, labelNames, buckets, this.#maxSeries, this.#onDrop))
+  histogram<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    buckets: readonly number[],
+  ): Histogram<L> {
+    return this.#add(
+      new Histogram<L>(name, help, labelNames, buckets, this.#maxSeries, this.#onDrop),
+    )
   }
 
   /** Every metric in the text exposition format 0.0.4. */
@@ -282,9 +356,13 @@ export class MetricsRegistry {
 }
 
 /** Buckets of whole-execution durations, seconds. */
-export const EXECUTION_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const
+export const EXECUTION_BUCKETS_SECONDS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+] as const
 /** Buckets of sandbox acquisition from the pool, seconds (the target is sub-millisecond). */
-export const ACQUIRE_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1] as const
+export const ACQUIRE_BUCKETS_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1,
+] as const
 
 /** The sluice metrics on one registry. */
 export function createSluiceMetrics(options: RegistryOptions = {}) {
@@ -292,18 +370,46 @@ export function createSluiceMetrics(options: RegistryOptions = {}) {
   return {
     registry,
     /** `outcome`: `ok` or the error code. */
-    executions: registry.counter('sluice_executions_total', 'Executions of execute_code, by outcome (ok or error code).', ['outcome']),
-    executionDuration: registry.histogram('sluice_execution_duration_seconds', 'Duration of one execution, seconds.', [], EXECUTION_BUCKETS_SECONDS),
+    executions: registry.counter(
+      'sluice_executions_total',
+      'Executions of execute_code, by outcome (ok or error code).',
+      ['outcome'],
+    ),
+    executionDuration: registry.histogram(
+      'sluice_execution_duration_seconds',
+      'Duration of one execution, seconds.',
+      [],
+      EXECUTION_BUCKETS_SECONDS,
+    ),
     /** `outcome`: `ok` or the error code. */
-    toolCalls: registry.counter('sluice_tool_calls_total', 'Inner tool calls, by server, tool and outcome.', ['server', 'tool', 'outcome']),
+    toolCalls: registry.counter(
+      'sluice_tool_calls_total',
+      'Inner tool calls, by server, tool and outcome.',
+      ['server', 'tool', 'outcome'],
+    ),
     /** `decision`: allow, deny, approve. */
-    policyDecisions: registry.counter('sluice_policy_decisions_total', 'Policy decisions for inner calls.', ['decision']),
+    policyDecisions: registry.counter(
+      'sluice_policy_decisions_total',
+      'Policy decisions for inner calls.',
+      ['decision'],
+    ),
     /** `outcome`: the approval answer (approved, declined, timeout, …). */
-    approvals: registry.counter('sluice_approvals_total', 'Human approvals asked, by outcome.', ['outcome']),
+    approvals: registry.counter('sluice_approvals_total', 'Human approvals asked, by outcome.', [
+      'outcome',
+    ]),
     poolSize: registry.gauge('sluice_sandbox_pool_size', 'Prewarmed sandboxes ready in the pool.'),
-    sandboxAcquire: registry.histogram('sluice_sandbox_acquire_seconds', 'Time to acquire a fresh sandbox from the pool, seconds.', [], ACQUIRE_BUCKETS_SECONDS),
+    sandboxAcquire: registry.histogram(
+      'sluice_sandbox_acquire_seconds',
+      'Time to acquire a fresh sandbox from the pool, seconds.',
+      [],
+      ACQUIRE_BUCKETS_SECONDS,
+    ),
     /** 1 when the upstream is connected, 0 otherwise; usually reported by a callback. */
-    upstreamUp: registry.gauge('sluice_upstream_up', 'Whether each upstream MCP server is connected (1) or not (0).', ['server']),
+    upstreamUp: registry.gauge(
+      'sluice_upstream_up',
+      'Whether each upstream MCP server is connected (1) or not (0).',
+      ['server'],
+    ),
     render: () => registry.render(),
   }
 }

@@ -74,7 +74,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       processor = new tracing.BatchSpanProcessor(
         new OTLPTraceExporter({
           ...(options.endpoint ? { url: tracesUrl(options.endpoint) } : {}),
-          ...(options.headers && Object.keys(options.headers).length > 0 ? { headers: { ...options.headers } } : {}),
+          ...(options.headers && Object.keys(options.headers).length > 0
+            ? { headers: { ...options.headers } }
+            : {}),
         }),
       )
       break

@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { context, createTraceState, isSpanContextValid, ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api'
+import {
+  context,
+  createTraceState,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  trace,
+  type Context,
+} from '@opentelemetry/api'
 
 /** What goes into upstream HTTP headers and MCP `_meta`: never `baggage`. */
 export interface TraceCarrier {
@@ -50,7 +57,10 @@ function first(value: unknown): string | undefined {
  * matched lower-case). An absent or malformed `traceparent` gives `base` unchanged, so our spans
  * start a new trace. Several `traceparent` values (an array) are invalid per W3C and ignored.
  */
-export function extractTraceContext(carrier: Readonly<Record<string, unknown>>, options: ExtractOptions = {}): Context {
+export function extractTraceContext(
+  carrier: Readonly<Record<string, unknown>>,
+  options: ExtractOptions = {},
+): Context {
   const base = options.base ?? ROOT_CONTEXT
   const header = first(carrier.traceparent)?.trim().toLowerCase()
   const match = header === undefined ? null : TRACEPARENT.exec(header)
@@ -65,7 +75,9 @@ export function extractTraceContext(carrier: Readonly<Record<string, unknown>>, 
     isRemote: true,
   }
   if (!isSpanContextValid(spanContext)) return base
-  const rawState = Array.isArray(carrier.tracestate) ? carrier.tracestate.filter((s) => typeof s === 'string').join(',') : first(carrier.tracestate)
+  const rawState = Array.isArray(carrier.tracestate)
+    ? carrier.tracestate.filter((s) => typeof s === 'string').join(',')
+    : first(carrier.tracestate)
   if (options.keepTraceState && rawState && rawState.length <= MAX_TRACESTATE_CHARS) {
     return trace.setSpanContext(base, { ...spanContext, traceState: createTraceState(rawState) })
   }

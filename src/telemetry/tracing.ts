@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import {
+  context,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api'
 import { isSluiceError } from '../errors.js'
 import { filterAttributes, setSafeAttributes, type SafeAttributes } from './attributes.js'
 
@@ -54,7 +62,9 @@ export function setSpanError(span: Span, error: unknown): void {
   setSafeAttributes(span, { 'error.type': type })
   span.setStatus({ code: SpanStatusCode.ERROR, message: type })
   if (span.isRecording()) {
-    span.recordException(isSluiceError(error) ? { name: type, message: error.message } : { name: type })
+    span.recordException(
+      isSluiceError(error) ? { name: type, message: error.message } : { name: type },
+    )
   }
 }
 
@@ -67,17 +77,26 @@ export function setSpanError(span: Span, error: unknown): void {
  *   attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'find' } },
  *   async (span) => { … setSafeAttributes(span, { 'sluice.result.bytes': n }) … })
  */
-export function withSpan<T>(name: string, options: WithSpanOptions, fn: (span: Span) => Promise<T> | T): Promise<T> {
+export function withSpan<T>(
+  name: string,
+  options: WithSpanOptions,
+  fn: (span: Span) => Promise<T> | T,
+): Promise<T> {
   const attributes = options.attributes ? filterAttributes(options.attributes) : {}
   const parent = options.parent ?? context.active()
-  return getTracer().startActiveSpan(name, { kind: KINDS[options.kind ?? 'internal'], attributes }, parent, async (span) => {
-    try {
-      return await fn(span)
-    } catch (error) {
-      setSpanError(span, error)
-      throw error
-    } finally {
-      span.end()
-    }
-  })
+  return getTracer().startActiveSpan(
+    name,
+    { kind: KINDS[options.kind ?? 'internal'], attributes },
+    parent,
+    async (span) => {
+      try {
+        return await fn(span)
+      } catch (error) {
+        setSpanError(span, error)
+        throw error
+      } finally {
+        span.end()
+      }
+    },
+  )
 }

@@ -9,7 +9,13 @@
  *
  * @module
  */
-export { Upstream, JSONRPC_INVALID_PARAMS, DEFAULT_STDERR_BYTES, DEFAULT_PROBE_TIMEOUT_MS, MAX_TOOL_LIST_PAGES } from './upstream.js'
+export {
+  Upstream,
+  JSONRPC_INVALID_PARAMS,
+  DEFAULT_STDERR_BYTES,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  MAX_TOOL_LIST_PAGES,
+} from './upstream.js'
 export type {
   UpstreamOptions,
   UpstreamHealth,

@@ -28,8 +28,9 @@ export function sanitizeMessage(text: string, maxChars = MAX_UPSTREAM_MESSAGE_CH
     .replace(URL_USERINFO, '$1')
     .replace(URL_QUERY, '$1')
     // URLs keep their path; only bare filesystem paths are replaced.
-    .replace(/(https?:\/\/\S+)|(?<![\w:/.])\/(?:[\w.@+-]+\/)*[\w.@+-]+\/?/g, (_match: string, url: string | undefined) =>
-      url ?? '<path>',
+    .replace(
+      /(https?:\/\/\S+)|(?<![\w:/.])\/(?:[\w.@+-]+\/)*[\w.@+-]+\/?/g,
+      (_match: string, url: string | undefined) => url ?? '<path>',
     )
     .replace(WINDOWS_PATH, '<path>')
     .replace(/\s+/g, ' ')

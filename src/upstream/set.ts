@@ -5,7 +5,12 @@
  * @module
  */
 import type { ServerConfig } from '../config/index.js'
-import { Upstream, type UpstreamHealth, type UpstreamLogger, type UpstreamOptions } from './upstream.js'
+import {
+  Upstream,
+  type UpstreamHealth,
+  type UpstreamLogger,
+  type UpstreamOptions,
+} from './upstream.js'
 
 /** `clientInfo` sent to upstreams when the caller gives none. */
 export const DEFAULT_CLIENT_INFO = Object.freeze({ name: 'sluice', version: '0.1.0' })
@@ -19,7 +24,9 @@ export interface UpstreamSetOptions {
   onToolsChanged?: (server: string) => void
   logger?: UpstreamLogger
   /** Per-server options (backoff, probe, session headers…) beyond the shared ones. */
-  perServer?: (server: string) => Partial<Omit<UpstreamOptions, 'callTimeoutMs' | 'clientInfo' | 'onToolsChanged' | 'logger'>>
+  perServer?: (
+    server: string,
+  ) => Partial<Omit<UpstreamOptions, 'callTimeoutMs' | 'clientInfo' | 'onToolsChanged' | 'logger'>>
 }
 
 /** All configured upstreams, by config key. */
@@ -35,7 +42,9 @@ export class UpstreamSet {
           ...options.perServer?.(name),
           callTimeoutMs: options.callTimeoutMs,
           clientInfo: options.clientInfo ?? DEFAULT_CLIENT_INFO,
-          ...(options.onToolsChanged === undefined ? {} : { onToolsChanged: () => options.onToolsChanged?.(name) }),
+          ...(options.onToolsChanged === undefined
+            ? {}
+            : { onToolsChanged: () => options.onToolsChanged?.(name) }),
           ...(options.logger === undefined ? {} : { logger: options.logger }),
         }),
       )
@@ -55,7 +64,9 @@ export class UpstreamSet {
 
   /** Health of every server, by config key. */
   health(): Record<string, UpstreamHealth> {
-    return Object.fromEntries([...this.#upstreams].map(([name, upstream]) => [name, upstream.health()]))
+    return Object.fromEntries(
+      [...this.#upstreams].map(([name, upstream]) => [name, upstream.health()]),
+    )
   }
 
   /** Closes every upstream; one that fails to close does not stop the others. */
@@ -63,7 +74,10 @@ export class UpstreamSet {
     const results = await Promise.allSettled([...this.#upstreams.values()].map((u) => u.close()))
     const failed = results.filter((r) => r.status === 'rejected')
     if (failed.length > 0) {
-      throw new AggregateError(failed.map((r) => (r as PromiseRejectedResult).reason), 'some upstreams failed to close')
+      throw new AggregateError(
+        failed.map((r) => (r as PromiseRejectedResult).reason),
+        'some upstreams failed to close',
+      )
     }
   }
 }

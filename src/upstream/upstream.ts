@@ -172,7 +172,10 @@ function isHttp(config: ServerConfig): config is Extract<ServerConfig, { url: st
 }
 
 function isZodError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'ZodError' || Array.isArray((error as { issues?: unknown }).issues))
+  return (
+    error instanceof Error &&
+    (error.name === 'ZodError' || Array.isArray((error as { issues?: unknown }).issues))
+  )
 }
 
 function isParseError(error: unknown): boolean {
@@ -183,7 +186,8 @@ function messageOf(error: unknown): string {
   if (error instanceof Error) {
     const cause = (error as { cause?: unknown }).cause
     // fetch() says only "fetch failed"; the reason (ECONNREFUSED…) is in the cause.
-    if (error.message === 'fetch failed' && cause instanceof Error) return `fetch failed: ${cause.message}`
+    if (error.message === 'fetch failed' && cause instanceof Error)
+      return `fetch failed: ${cause.message}`
     return error.message
   }
   return String(error)
@@ -280,7 +284,10 @@ export class Upstream {
         cursor = result.nextCursor
         if (cursor === undefined) return tools
       }
-      throw new SluiceError('TOOL_ERROR', `upstream ${this.name} paginated tools/list beyond ${MAX_TOOL_LIST_PAGES} pages`)
+      throw new SluiceError(
+        'TOOL_ERROR',
+        `upstream ${this.name} paginated tools/list beyond ${MAX_TOOL_LIST_PAGES} pages`,
+      )
     })
   }
 
@@ -291,20 +298,32 @@ export class Upstream {
    * @throws SluiceError `TOOL_ERROR` (crash, garbage, JSON-RPC error: `details.jsonRpcCode`),
    *   `TOOL_TIMEOUT`, `CANCELLED`, `UPSTREAM_UNAVAILABLE`.
    */
-  async callTool(name: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<ToolCallResult> {
+  async callTool(
+    name: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<ToolCallResult> {
     return this.#run(`tools/call ${name}`, options, async (session, signal, timeoutMs) => {
       // params are built here so nothing from `args` can reach `params._meta`.
-      const params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> } = {
+      const params: {
+        name: string
+        arguments: Record<string, unknown>
+        _meta?: Record<string, unknown>
+      } = {
         name,
         arguments: args,
       }
       if (options.meta !== undefined) params._meta = { ...options.meta }
       // tools/call goes through request() rather than client.callTool(): that one validates
       // structuredContent against the *live* outputSchema, and pinned schemas are the engine's.
-      const result = await session.client.request({ method: 'tools/call', params }, CallToolResultSchema, {
-        signal,
-        timeout: timeoutMs + 1_000,
-      })
+      const result = await session.client.request(
+        { method: 'tools/call', params },
+        CallToolResultSchema,
+        {
+          signal,
+          timeout: timeoutMs + 1_000,
+        },
+      )
       return result as ToolCallResult
     })
   }
@@ -357,8 +376,10 @@ export class Upstream {
     // cancel (which sends notifications/cancelled) synchronously in the context of whoever
     // aborts, so every abort is made inside this call's header scope: the cancellation then
     // carries the same credentials as the call it cancels, and never another call's.
-    const scope = isHttp(this.#config) && options.headers !== undefined ? { ...options.headers } : undefined
-    const inScope = <R>(fn: () => R): R => (scope === undefined ? this.#headers.exit(fn) : this.#headers.run(scope, fn))
+    const scope =
+      isHttp(this.#config) && options.headers !== undefined ? { ...options.headers } : undefined
+    const inScope = <R>(fn: () => R): R =>
+      scope === undefined ? this.#headers.exit(fn) : this.#headers.run(scope, fn)
     const onAbort = (): void => {
       why ??= 'cancelled'
       inScope(() => controller.abort(new Error('cancelled by the caller')))
@@ -371,7 +392,10 @@ export class Upstream {
     }, timeoutMs)
     try {
       // A connect is shared by every call that waits for it, so it runs outside any call's headers.
-      session = await abortable(this.#headers.exit(() => this.#ensureSession()), controller.signal)
+      session = await abortable(
+        this.#headers.exit(() => this.#ensureSession()),
+        controller.signal,
+      )
       const live = session
       const result = await inScope(() => work(live, controller.signal, timeoutMs))
       this.#failures = 0
@@ -398,60 +422,95 @@ export class Upstream {
     if (why === 'cancelled') return this.#cancelled(what)
     if (why === 'timeout') {
       if (session !== undefined) void this.#probe(session)
-      return new SluiceError('TOOL_TIMEOUT', `${what} on upstream ${this.name} did not answer within ${timeoutMs} ms`, {
-        details: { server: this.name, timeoutMs },
-      })
+      return new SluiceError(
+        'TOOL_TIMEOUT',
+        `${what} on upstream ${this.name} did not answer within ${timeoutMs} ms`,
+        {
+          details: { server: this.name, timeoutMs },
+        },
+      )
     }
     if (error instanceof SluiceError) return error
     const server = this.name
     if (session === undefined) {
       // Never reached the server: the connect failed or we are in backoff (already mapped).
-      return new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${server} is unavailable: ${sanitizeMessage(messageOf(error))}`, {
-        details: { server },
-      })
+      return new SluiceError(
+        'UPSTREAM_UNAVAILABLE',
+        `upstream ${server} is unavailable: ${sanitizeMessage(messageOf(error))}`,
+        {
+          details: { server },
+        },
+      )
     }
     if (session.malformed) {
-      return new SluiceError('TOOL_ERROR', `upstream ${server} sent a malformed message (not JSON-RPC) during ${what}`, {
-        details: { server, reason: 'malformed_message' },
-      })
+      return new SluiceError(
+        'TOOL_ERROR',
+        `upstream ${server} sent a malformed message (not JSON-RPC) during ${what}`,
+        {
+          details: { server, reason: 'malformed_message' },
+        },
+      )
     }
     if (session.dead) {
-      return new SluiceError('TOOL_ERROR', `upstream ${server} closed the connection during ${what}`, {
-        details: { server, reason: 'connection_closed' },
-      })
+      return new SluiceError(
+        'TOOL_ERROR',
+        `upstream ${server} closed the connection during ${what}`,
+        {
+          details: { server, reason: 'connection_closed' },
+        },
+      )
     }
     if (error instanceof McpError) {
       const text = sanitizeMessage(stripMcpPrefix(error.message))
       if (error.code === JSONRPC_INVALID_PARAMS) {
-        return new SluiceError('TOOL_ERROR', `invalid params: ${text}`, { details: { server, jsonRpcCode: error.code } })
+        return new SluiceError('TOOL_ERROR', `invalid params: ${text}`, {
+          details: { server, jsonRpcCode: error.code },
+        })
       }
       return new SluiceError('TOOL_ERROR', `upstream ${server} error ${error.code}: ${text}`, {
         details: { server, jsonRpcCode: error.code },
       })
     }
     if (isZodError(error)) {
-      return new SluiceError('TOOL_ERROR', `upstream ${server} returned a malformed result for ${what}`, {
-        details: { server, reason: 'malformed_result' },
-      })
+      return new SluiceError(
+        'TOOL_ERROR',
+        `upstream ${server} returned a malformed result for ${what}`,
+        {
+          details: { server, reason: 'malformed_result' },
+        },
+      )
     }
     if (error instanceof StreamableHTTPError) {
       // The body of an HTTP error is the upstream's and never shown; the status is enough.
       const status = error.code
-      if (status === 404 || status === undefined || status === -1) this.#recycle(session, `HTTP ${status ?? 'error'}`)
-      return new SluiceError('TOOL_ERROR', `upstream ${server} answered HTTP ${status ?? 'error'} to ${what}`, {
-        details: { server, httpStatus: status },
-      })
+      if (status === 404 || status === undefined || status === -1)
+        this.#recycle(session, `HTTP ${status ?? 'error'}`)
+      return new SluiceError(
+        'TOOL_ERROR',
+        `upstream ${server} answered HTTP ${status ?? 'error'} to ${what}`,
+        {
+          details: { server, httpStatus: status },
+        },
+      )
     }
     // Anything else broke the transport (a failed fetch, a closed pipe): start afresh next time.
     this.#recycle(session, messageOf(error))
-    return new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${server} is unavailable: ${sanitizeMessage(messageOf(error))}`, {
-      details: { server },
-    })
+    return new SluiceError(
+      'UPSTREAM_UNAVAILABLE',
+      `upstream ${server} is unavailable: ${sanitizeMessage(messageOf(error))}`,
+      {
+        details: { server },
+      },
+    )
   }
 
   #ensureSession(): Promise<Session> {
     if (this.#closed) {
-      return Promise.reject(new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${this.name} is closed`, { details: { server: this.name } }))
+      return Promise.reject(
+        new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${this.name} is closed`, {
+          details: { server: this.name },
+        }),
+      )
     }
     const current = this.#session
     if (current !== undefined && !current.dead) return Promise.resolve(current)
@@ -460,9 +519,13 @@ export class Upstream {
     if (waitMs > 0) {
       const reason = this.#lastError === undefined ? '' : `: ${this.#lastError}`
       return Promise.reject(
-        new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${this.name} is unavailable, next attempt in ${waitMs} ms${reason}`, {
-          details: { server: this.name, retryInMs: waitMs },
-        }),
+        new SluiceError(
+          'UPSTREAM_UNAVAILABLE',
+          `upstream ${this.name} is unavailable, next attempt in ${waitMs} ms${reason}`,
+          {
+            details: { server: this.name, retryInMs: waitMs },
+          },
+        ),
       )
     }
     const connecting = this.#connect()
@@ -504,21 +567,33 @@ export class Upstream {
     } catch (error) {
       session.dead = true
       await this.#closeSession(session)
-      const reason = error instanceof McpError && error.code === -32001
-        ? `no answer to initialize within ${connectTimeoutMs} ms`
-        : sanitizeMessage(stripMcpPrefix(messageOf(error)))
+      const reason =
+        error instanceof McpError && error.code === -32001
+          ? `no answer to initialize within ${connectTimeoutMs} ms`
+          : sanitizeMessage(stripMcpPrefix(messageOf(error)))
       this.#fail(reason)
-      this.#options.logger?.warn({ server: this.name, err: reason, stderr: this.#stderr.text().slice(-2048) }, 'upstream connect failed')
-      throw new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${this.name} is unavailable: ${reason}`, {
-        cause: error,
-        details: { server: this.name },
-      })
+      this.#options.logger?.warn(
+        { server: this.name, err: reason, stderr: this.#stderr.text().slice(-2048) },
+        'upstream connect failed',
+      )
+      throw new SluiceError(
+        'UPSTREAM_UNAVAILABLE',
+        `upstream ${this.name} is unavailable: ${reason}`,
+        {
+          cause: error,
+          details: { server: this.name },
+        },
+      )
     }
     if (this.#closed || session.dead) {
       await this.#closeSession(session)
-      throw new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${this.name} is ${this.#closed ? 'closed' : 'unavailable'}`, {
-        details: { server: this.name },
-      })
+      throw new SluiceError(
+        'UPSTREAM_UNAVAILABLE',
+        `upstream ${this.name} is ${this.#closed ? 'closed' : 'unavailable'}`,
+        {
+          details: { server: this.name },
+        },
+      )
     }
     const info = client.getServerVersion()
     if (info !== undefined) this.#serverInfo = { name: info.name, version: info.version }
@@ -543,7 +618,8 @@ export class Upstream {
     const store = this.#headers
     const sessionHeaders = this.#options.sessionHeaders
     const fetchWithHeaders = async (url: string | URL, init?: RequestInit): Promise<Response> => {
-      const extra = store.getStore() ?? (sessionHeaders === undefined ? undefined : await sessionHeaders())
+      const extra =
+        store.getStore() ?? (sessionHeaders === undefined ? undefined : await sessionHeaders())
       if (extra === undefined) return fetch(url, init)
       const headers = new Headers(init?.headers)
       for (const [key, value] of Object.entries(extra)) {
@@ -554,7 +630,12 @@ export class Upstream {
     return new StreamableHTTPClientTransport(new URL(config.url), {
       requestInit: { headers: { ...config.headers } },
       fetch: fetchWithHeaders,
-      reconnectionOptions: { initialReconnectionDelay: 500, maxReconnectionDelay: 5_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
+      reconnectionOptions: {
+        initialReconnectionDelay: 500,
+        maxReconnectionDelay: 5_000,
+        reconnectionDelayGrowFactor: 2,
+        maxRetries: 2,
+      },
     })
   }
 
@@ -572,7 +653,10 @@ export class Upstream {
     if (session.closing || this.#closed) return
     const tail = this.#stderr.text().slice(-2048)
     this.#fail('the upstream closed the connection')
-    this.#options.logger?.warn({ server: this.name, stderr: tail }, 'upstream connection closed unexpectedly')
+    this.#options.logger?.warn(
+      { server: this.name, stderr: tail },
+      'upstream connection closed unexpectedly',
+    )
   }
 
   #onError(session: Session, error: Error): void {
@@ -585,7 +669,10 @@ export class Upstream {
       }
       return
     }
-    this.#options.logger?.warn({ server: this.name, err: sanitizeMessage(messageOf(error)) }, 'upstream transport error')
+    this.#options.logger?.warn(
+      { server: this.name, err: sanitizeMessage(messageOf(error)) },
+      'upstream transport error',
+    )
   }
 
   /** Drops a session we no longer trust; in-flight requests fail, the next call reconnects. */
@@ -594,7 +681,10 @@ export class Upstream {
     session.dead = true
     if (this.#session === session) this.#session = undefined
     this.#fail(sanitizeMessage(reason))
-    this.#options.logger?.warn({ server: this.name, reason: this.#lastError }, 'upstream session recycled')
+    this.#options.logger?.warn(
+      { server: this.name, reason: this.#lastError },
+      'upstream session recycled',
+    )
     void this.#closeSession(session)
   }
 
@@ -603,9 +693,12 @@ export class Upstream {
     if (session.dead || session.probing) return
     session.probing = true
     try {
-      await session.client.ping({ timeout: this.#options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS })
+      await session.client.ping({
+        timeout: this.#options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+      })
     } catch {
-      if (!session.dead && this.#session === session) this.#recycle(session, 'no answer to ping after a timeout')
+      if (!session.dead && this.#session === session)
+        this.#recycle(session, 'no answer to ping after a timeout')
     } finally {
       session.probing = false
     }
@@ -615,7 +708,10 @@ export class Upstream {
     session.closing = true
     session.dead = true
     try {
-      if (session.transport instanceof StreamableHTTPClientTransport && session.transport.sessionId !== undefined) {
+      if (
+        session.transport instanceof StreamableHTTPClientTransport &&
+        session.transport.sessionId !== undefined
+      ) {
         // Best effort: a server that is gone must not hold up our shutdown.
         await Promise.race([
           session.transport.terminateSession().catch(() => undefined),

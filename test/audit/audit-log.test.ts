@@ -3,7 +3,14 @@
  * encoding), resume, crash recovery, rotation and signed checkpoints.
  */
 import { createHash } from 'node:crypto'
-import { appendFileSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
@@ -17,7 +24,15 @@ import {
   type AuditEvent,
 } from '../../src/audit/index.js'
 import { isSluiceError } from '../../src/errors.js'
-import { es256Keys, readLines, rehashChain, steppingClock, tempDir, writeLines, writeLog } from './helpers.js'
+import {
+  es256Keys,
+  readLines,
+  rehashChain,
+  steppingClock,
+  tempDir,
+  writeLines,
+  writeLog,
+} from './helpers.js'
 
 let dir: string
 let cleanup: () => void
@@ -29,7 +44,12 @@ beforeEach(() => {
 })
 afterEach(() => cleanup())
 
-const decision = (i: number): AuditEvent => ({ type: 'call.decision', executionId: `exec-${i}`, tool: 'crm.find', decision: 'allow' })
+const decision = (i: number): AuditEvent => ({
+  type: 'call.decision',
+  executionId: `exec-${i}`,
+  tool: 'crm.find',
+  decision: 'allow',
+})
 
 describe('AuditLog.append', () => {
   it('writes one chained JSON line per record and resolves only once the line is in the file', async () => {
@@ -42,13 +62,35 @@ describe('AuditLog.append', () => {
         codeHash: hashArgs('return 1'),
       })
       expect(readLines(file)).toHaveLength(1)
-      const second = await log.append({ ...decision(1), ruleId: 'read-only', argsHash: hashArgs({ q: 'x' }), toolHash: hashArgs({ name: 'find' }) })
+      const second = await log.append({
+        ...decision(1),
+        ruleId: 'read-only',
+        argsHash: hashArgs({ q: 'x' }),
+        toolHash: hashArgs({ name: 'find' }),
+      })
       const lines = readLines(file)
       expect(lines).toHaveLength(2)
       expect(JSON.parse(lines[1]!)).toEqual(second)
-      expect(first).toMatchObject({ seq: 1, time: '2026-01-01T00:00:01.000Z', type: 'execution.start', prev: GENESIS_HASH })
+      expect(first).toMatchObject({
+        seq: 1,
+        time: '2026-01-01T00:00:01.000Z',
+        type: 'execution.start',
+        prev: GENESIS_HASH,
+      })
       expect(second).toMatchObject({ seq: 2, prev: first.hash })
-      expect(Object.keys(second)).toEqual(['seq', 'time', 'type', 'executionId', 'tool', 'toolHash', 'decision', 'ruleId', 'argsHash', 'prev', 'hash'])
+      expect(Object.keys(second)).toEqual([
+        'seq',
+        'time',
+        'type',
+        'executionId',
+        'tool',
+        'toolHash',
+        'decision',
+        'ruleId',
+        'argsHash',
+        'prev',
+        'hash',
+      ])
       expect(Object.isFrozen(second)).toBe(true)
       expect(log).toMatchObject({ lastSeq: 2, headHash: second.hash })
     } finally {
@@ -60,13 +102,19 @@ describe('AuditLog.append', () => {
   it('gives concurrent callers consecutive seqs in call order', async () => {
     const log = await AuditLog.open({ file, fsync: false })
     try {
-      const records = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(decision(i))))
+      const records = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => log.append(decision(i))),
+      )
       expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
-      expect(records.map((r) => r.executionId)).toEqual(Array.from({ length: 50 }, (_, i) => `exec-${i}`))
+      expect(records.map((r) => r.executionId)).toEqual(
+        Array.from({ length: 50 }, (_, i) => `exec-${i}`),
+      )
     } finally {
       await log.close()
     }
-    expect(readLines(file).map((l) => JSON.parse(l).executionId)).toEqual(Array.from({ length: 50 }, (_, i) => `exec-${i}`))
+    expect(readLines(file).map((l) => JSON.parse(l).executionId)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `exec-${i}`),
+    )
     expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 50 })
   })
 
@@ -74,11 +122,23 @@ describe('AuditLog.append', () => {
     const log = await AuditLog.open({ file, fsync: false })
     try {
       const cases: Array<[unknown, string]> = [
-        [{ ...decision(1), args: { password: 'hunter2' } }, 'audit event has an unknown field "args" (content never goes into the audit log; hash it)'],
+        [
+          { ...decision(1), args: { password: 'hunter2' } },
+          'audit event has an unknown field "args" (content never goes into the audit log; hash it)',
+        ],
         [{ type: 'checkpoint' }, 'audit event type "checkpoint" is not one a caller may append'],
-        [{ ...decision(1), argsHash: 'hunter2' }, 'audit event field "argsHash" must be "sha256:<64 hex>" (use hashArgs)'],
-        [{ ...decision(1), principal: { sub: 'a', iss: 'b', token: 'ey…' } }, 'audit principal has an unknown field "token" (only sub, iss, tenant, act)'],
-        [{ ...decision(1), traceId: 'xyz' }, 'audit event field "traceId" must be 32 lower-case hex digits'],
+        [
+          { ...decision(1), argsHash: 'hunter2' },
+          'audit event field "argsHash" must be "sha256:<64 hex>" (use hashArgs)',
+        ],
+        [
+          { ...decision(1), principal: { sub: 'a', iss: 'b', token: 'ey…' } },
+          'audit principal has an unknown field "token" (only sub, iss, tenant, act)',
+        ],
+        [
+          { ...decision(1), traceId: 'xyz' },
+          'audit event field "traceId" must be 32 lower-case hex digits',
+        ],
         [{ ...decision(1), ms: -1 }, 'audit event field "ms" must be a finite number ≥ 0'],
       ]
       for (const [event, message] of cases) {
@@ -103,7 +163,10 @@ describe('AuditLog.append', () => {
     const raw = readFileSync(file, 'utf8')
     expect(raw.split('\n')).toHaveLength(3)
     expect(raw).not.toMatch(/[\r\u001b\u009b\u2028\u2029]/)
-    expect(JSON.parse(readLines(file)[0]!)).toMatchObject({ tool: nasty, principal: { sub: nasty } })
+    expect(JSON.parse(readLines(file)[0]!)).toMatchObject({
+      tool: nasty,
+      principal: { sub: nasty },
+    })
     expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 2 })
   })
 
@@ -134,7 +197,9 @@ describe('AuditLog.append', () => {
   it('refuses a second open of the same file in one process', async () => {
     const log = await AuditLog.open({ file, fsync: false })
     try {
-      await expect(AuditLog.open({ file, fsync: false })).rejects.toThrow(`audit file ${file} is already open in this process`)
+      await expect(AuditLog.open({ file, fsync: false })).rejects.toThrow(
+        `audit file ${file} is already open in this process`,
+      )
     } finally {
       await log.close()
     }
@@ -186,9 +251,19 @@ describe('AuditLog.open', () => {
     const lines = readLines(file)
     expect(lines[3]).toBe(tornText)
     const recovery = JSON.parse(lines[4]!)
-    expect(recovery).toMatchObject({ seq: 4, type: 'recovery', prev: head, torn: { line: 4, bytes: tornText.length + 1 } })
+    expect(recovery).toMatchObject({
+      seq: 4,
+      type: 'recovery',
+      prev: head,
+      torn: { line: 4, bytes: tornText.length + 1 },
+    })
     expect(JSON.parse(lines[5]!)).toMatchObject({ seq: 5, prev: recovery.hash })
-    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 5, recoveries: 1, warnings: [] })
+    expect(await verifyAuditFile(file)).toMatchObject({
+      ok: true,
+      records: 5,
+      recoveries: 1,
+      warnings: [],
+    })
   })
 
   it('detects torn bytes that do not match the recovery record naming them', async () => {
@@ -198,13 +273,19 @@ describe('AuditLog.open', () => {
     const lines = readLines(file)
     lines[2] = '{"seq":3,"tX'
     writeLines(file, lines)
-    expect((await verifyAuditFile(file)).error).toEqual({ line: 3, seq: 3, reason: 'torn bytes at line 3 do not match the recovery record at line 4' })
+    expect((await verifyAuditFile(file)).error).toEqual({
+      line: 3,
+      seq: 3,
+      reason: 'torn bytes at line 3 do not match the recovery record at line 4',
+    })
   })
 
   it('completes a whole last record whose newline was lost', async () => {
     await writeLog(file, 2)
     writeFileSync(file, readFileSync(file, 'utf8').slice(0, -1))
-    expect((await verifyAuditFile(file)).warnings).toEqual(['the last record (seq 2) lacks its newline'])
+    expect((await verifyAuditFile(file)).warnings).toEqual([
+      'the last record (seq 2) lacks its newline',
+    ])
     await writeLog(file, 1, { now: steppingClock(Date.parse('2026-02-01T00:00:00.000Z')) })
     expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 3, warnings: [] })
   })
@@ -217,7 +298,9 @@ describe('AuditLog clock', () => {
     expect(await verifyAuditFile(file)).toMatchObject({
       ok: true,
       lastSeq: 3,
-      warnings: ['time goes backwards at seq 3 (2026-01-01T00:00:01.000Z < 2026-03-01T00:00:02.000Z)'],
+      warnings: [
+        'time goes backwards at seq 3 (2026-01-01T00:00:01.000Z < 2026-03-01T00:00:02.000Z)',
+      ],
     })
   })
 })
@@ -239,20 +322,32 @@ describe('AuditLog rotation', () => {
     expect(await listAuditFiles(over)).toEqual([`${over}.1`, over])
   })
 
-  it('chains each new file to the previous file\'s last hash, with seqs running on', async () => {
+  it("chains each new file to the previous file's last hash, with seqs running on", async () => {
     await writeLog(file, 10, { rotateBytes: 600 })
     const files = await listAuditFiles(file)
     expect(files.length).toBeGreaterThan(2)
     expect(files.slice(0, -1)).toEqual(files.slice(0, -1).map((_, i) => `${file}.${i + 1}`))
     const secondFirst = JSON.parse(readLines(files[1]!)[0]!)
     const firstLast = JSON.parse(readLines(files[0]!).at(-1)!)
-    expect(secondFirst).toMatchObject({ type: 'rotation', from: 'audit.jsonl.1', seq: firstLast.seq + 1, prev: firstLast.hash })
+    expect(secondFirst).toMatchObject({
+      type: 'rotation',
+      from: 'audit.jsonl.1',
+      seq: firstLast.seq + 1,
+      prev: firstLast.hash,
+    })
     const chain = await verifyAuditChain(files)
-    expect(chain).toMatchObject({ ok: true, files: files.length, startsFrom: GENESIS_HASH, warnings: [] })
+    expect(chain).toMatchObject({
+      ok: true,
+      files: files.length,
+      startsFrom: GENESIS_HASH,
+      warnings: [],
+    })
     expect(chain.records - (files.length - 1)).toBe(10)
     const alone = await verifyAuditFile(files[1]!)
     expect(alone.ok).toBe(true)
-    expect(alone.warnings[0]).toMatch(/^chain continues from an earlier file \(seq \d+, audit\.jsonl\.1\); verify the whole chain with verifyAuditChain$/)
+    expect(alone.warnings[0]).toMatch(
+      /^chain continues from an earlier file \(seq \d+, audit\.jsonl\.1\); verify the whole chain with verifyAuditChain$/,
+    )
   })
 
   it('detects a rotated file removed from the middle of the chain', async () => {
@@ -268,8 +363,15 @@ describe('AuditLog rotation', () => {
     await writeLog(file, 3)
     renameSync(file, `${file}.1`)
     await writeLog(file, 1)
-    expect(JSON.parse(readLines(file)[0]!)).toMatchObject({ type: 'rotation', from: 'audit.jsonl.1', seq: 4 })
-    expect(await verifyAuditChain(await listAuditFiles(file))).toMatchObject({ ok: true, lastSeq: 5 })
+    expect(JSON.parse(readLines(file)[0]!)).toMatchObject({
+      type: 'rotation',
+      from: 'audit.jsonl.1',
+      seq: 4,
+    })
+    expect(await verifyAuditChain(await listAuditFiles(file))).toMatchObject({
+      ok: true,
+      lastSeq: 5,
+    })
   })
 })
 
@@ -284,7 +386,12 @@ describe('AuditLog checkpoints', () => {
       ...['call.decision', 'checkpoint'],
     ])
     const report = await verifyAuditFile(file, { publicKey: publicJwk, checkpointEvery: 3 })
-    expect(report).toMatchObject({ ok: true, checkpoints: 3, signaturesChecked: true, lastCheckpoint: { seq: 10 } })
+    expect(report).toMatchObject({
+      ok: true,
+      checkpoints: 3,
+      signaturesChecked: true,
+      lastCheckpoint: { seq: 10 },
+    })
   })
 
   it('reads the signing key from a JWK file', async () => {
@@ -292,7 +399,10 @@ describe('AuditLog checkpoints', () => {
     const keyFile = join(dir, 'audit-key.jwk')
     writeFileSync(keyFile, JSON.stringify(privateJwk))
     await writeLog(file, 2, { checkpointEvery: 2, signingKeyFile: keyFile })
-    expect(await verifyAuditFile(file, { publicKey: publicJwk })).toMatchObject({ ok: true, checkpoints: 1 })
+    expect(await verifyAuditFile(file, { publicKey: publicJwk })).toMatchObject({
+      ok: true,
+      checkpoints: 1,
+    })
   })
 
   it('AUD-08 detects records removed before a checkpoint and the chain rewritten, but only with the key', async () => {
@@ -304,13 +414,20 @@ describe('AuditLog checkpoints', () => {
     expect(await verifyAuditFile(file)).toMatchObject({ ok: true })
     const report = await verifyAuditFile(file, { publicKey: publicJwk })
     expect(report.ok).toBe(false)
-    expect(report.error).toEqual({ line: 3, seq: 3, reason: 'checkpoint signature covers seq 4, not the chain before it (seq 2)' })
+    expect(report.error).toEqual({
+      line: 3,
+      seq: 3,
+      reason: 'checkpoint signature covers seq 4, not the chain before it (seq 2)',
+    })
   })
 
   it('AUD-08 detects stripped checkpoints when told the interval', async () => {
     const { privateJwk } = await es256Keys()
     await writeLog(file, 6, { checkpointEvery: 2, signingKey: privateJwk })
-    writeLines(file, rehashChain(readLines(file).filter((l) => JSON.parse(l).type !== 'checkpoint')))
+    writeLines(
+      file,
+      rehashChain(readLines(file).filter((l) => JSON.parse(l).type !== 'checkpoint')),
+    )
     expect((await verifyAuditFile(file, { checkpointEvery: 2 })).error).toEqual({
       line: 3,
       seq: 3,
@@ -335,7 +452,9 @@ describe('AuditLog checkpoints', () => {
     const anchored = (await verifyAuditFile(file, { publicKey: publicJwk })).lastCheckpoint!
     writeLines(file, readLines(file).slice(0, 5))
     expect(await verifyAuditFile(file, { publicKey: publicJwk })).toMatchObject({ ok: true })
-    expect((await verifyAuditFile(file, { publicKey: publicJwk, expectRecord: anchored })).error).toEqual({
+    expect(
+      (await verifyAuditFile(file, { publicKey: publicJwk, expectRecord: anchored })).error,
+    ).toEqual({
       line: 5,
       reason: `truncated: expected record seq ${anchored.seq} is missing (file ends at seq 5)`,
     })
@@ -343,32 +462,47 @@ describe('AuditLog checkpoints', () => {
 
   it('keeps the interval across restarts and rotations', async () => {
     const { privateJwk, publicJwk } = await es256Keys()
-    for (let run = 0; run < 4; run++) await writeLog(file, 3, { checkpointEvery: 5, signingKey: privateJwk, rotateBytes: 1500 })
+    for (let run = 0; run < 4; run++)
+      await writeLog(file, 3, { checkpointEvery: 5, signingKey: privateJwk, rotateBytes: 1500 })
     const files = await listAuditFiles(file)
     expect(files.length).toBeGreaterThan(1)
-    expect(await verifyAuditChain(files, { publicKey: publicJwk, checkpointEvery: 5 })).toMatchObject({ ok: true })
+    expect(
+      await verifyAuditChain(files, { publicKey: publicJwk, checkpointEvery: 5 }),
+    ).toMatchObject({ ok: true })
   })
 
   it('needs a key when checkpoints are on, and a private one', async () => {
-    await expect(AuditLog.open({ file, checkpointEvery: 2 })).rejects.toThrow(new TypeError('audit checkpointEvery needs signingKey or signingKeyFile'))
+    await expect(AuditLog.open({ file, checkpointEvery: 2 })).rejects.toThrow(
+      new TypeError('audit checkpointEvery needs signingKey or signingKeyFile'),
+    )
     const { publicJwk } = await es256Keys()
-    const error = await AuditLog.open({ file, checkpointEvery: 2, signingKey: publicJwk }).catch((e: unknown) => e)
+    const error = await AuditLog.open({ file, checkpointEvery: 2, signingKey: publicJwk }).catch(
+      (e: unknown) => e,
+    )
     expect(isSluiceError(error, 'CONFIG_INVALID')).toBe(true)
-    expect((error as Error).message).toBe('audit signing key (signingKey) is not a private ES256 JWK or PKCS#8 PEM')
+    expect((error as Error).message).toBe(
+      'audit signing key (signingKey) is not a private ES256 JWK or PKCS#8 PEM',
+    )
     expect(existsSync(file)).toBe(false)
   })
 })
 
 describe('hashArgs', () => {
   it('hashes canonical JSON: key order does not matter, values do', () => {
-    expect(hashArgs({ b: 1, a: { d: [1, 'x'], c: null } })).toBe(hashArgs({ a: { c: null, d: [1, 'x'] }, b: 1 }))
+    expect(hashArgs({ b: 1, a: { d: [1, 'x'], c: null } })).toBe(
+      hashArgs({ a: { c: null, d: [1, 'x'] }, b: 1 }),
+    )
     expect(hashArgs({ a: 1 })).not.toBe(hashArgs({ a: 2 }))
     expect(hashArgs('return 1')).toMatch(/^sha256:[0-9a-f]{64}$/)
   })
 
   it('refuses values JSON cannot hold', () => {
-    expect(() => hashArgs({ n: Number.NaN })).toThrow(new TypeError('canonicalJson: NaN is not a JSON number'))
-    expect(() => hashArgs({ f: () => 1 })).toThrow(new TypeError('canonicalJson: a function is not JSON'))
+    expect(() => hashArgs({ n: Number.NaN })).toThrow(
+      new TypeError('canonicalJson: NaN is not a JSON number'),
+    )
+    expect(() => hashArgs({ f: () => 1 })).toThrow(
+      new TypeError('canonicalJson: a function is not JSON'),
+    )
     const cyclic: Record<string, unknown> = {}
     cyclic.self = cyclic
     expect(() => hashArgs(cyclic)).toThrow(/nesting deeper than 512/)

@@ -21,10 +21,14 @@ const root = resolve(import.meta.dirname, '../..')
 /** Runs the append loop until `minSeq` is acknowledged, then SIGKILLs it; returns the last acknowledged seq. */
 function appendUntilKilled(file: string, minSeq: number): Promise<number> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/audit/fixtures/append-loop.ts'), file], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'test/audit/fixtures/append-loop.ts'), file],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let acknowledged = 0
     let stderr = ''
     let buffered = ''

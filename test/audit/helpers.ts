@@ -16,15 +16,28 @@ export function tempDir(): { dir: string; cleanup: () => void } {
 /** A clock that advances one second per call from a fixed instant, so files are deterministic. */
 export function steppingClock(start = Date.parse('2026-01-01T00:00:00.000Z')): () => Date {
   let t = start
-  return () => new Date((t += 1000))
+  return () => {
+    t += 1000
+    return new Date(t)
+  }
 }
 
 /** Opens a log and appends `count` call decisions; returns the closed log's file. */
-export async function writeLog(file: string, count: number, options: Partial<AuditLogOptions> = {}): Promise<string> {
+export async function writeLog(
+  file: string,
+  count: number,
+  options: Partial<AuditLogOptions> = {},
+): Promise<string> {
   const log = await AuditLog.open({ file, fsync: false, now: steppingClock(), ...options })
   try {
     for (let i = 0; i < count; i++) {
-      await log.append({ type: 'call.decision', executionId: `exec-${i}`, tool: 'crm.find', decision: 'allow', ruleId: 'r1' })
+      await log.append({
+        type: 'call.decision',
+        executionId: `exec-${i}`,
+        tool: 'crm.find',
+        decision: 'allow',
+        ruleId: 'r1',
+      })
     }
   } finally {
     await log.close()
@@ -61,5 +74,8 @@ export function rehashChain(lines: readonly string[]): string[] {
 
 export async function es256Keys(kid = 'audit-1'): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
-  return { privateJwk: { ...(await exportJWK(privateKey)), kid }, publicJwk: { ...(await exportJWK(publicKey)), kid } }
+  return {
+    privateJwk: { ...(await exportJWK(privateKey)), kid },
+    publicJwk: { ...(await exportJWK(publicKey)), kid },
+  }
 }

@@ -21,7 +21,14 @@ describe('verifyAuditFile', () => {
   it('accepts an untouched log and reports its head', async () => {
     const report = await verifyAuditFile(file)
     const lines = readLines(file)
-    expect(report).toMatchObject({ ok: true, records: 6, firstSeq: 1, lastSeq: 6, startsFrom: GENESIS_HASH, warnings: [] })
+    expect(report).toMatchObject({
+      ok: true,
+      records: 6,
+      firstSeq: 1,
+      lastSeq: 6,
+      startsFrom: GENESIS_HASH,
+      warnings: [],
+    })
     expect(report.headHash).toBe(JSON.parse(lines[5]!).hash)
     expect(JSON.parse(lines[0]!).prev).toBe(GENESIS_HASH)
   })
@@ -32,7 +39,11 @@ describe('verifyAuditFile', () => {
     writeLines(file, lines)
     const report = await verifyAuditFile(file)
     expect(report.ok).toBe(false)
-    expect(report.error).toEqual({ line: 3, seq: 3, reason: 'record hash does not match its content (the record was edited)' })
+    expect(report.error).toEqual({
+      line: 3,
+      seq: 3,
+      reason: 'record hash does not match its content (the record was edited)',
+    })
     expect(report.lastSeq).toBe(2)
   })
 
@@ -41,7 +52,11 @@ describe('verifyAuditFile', () => {
     lines.splice(3, 1)
     writeLines(file, lines)
     const report = await verifyAuditFile(file)
-    expect(report.error).toEqual({ line: 4, seq: 5, reason: 'records missing: expected seq 4, found 5' })
+    expect(report.error).toEqual({
+      line: 4,
+      seq: 5,
+      reason: 'records missing: expected seq 4, found 5',
+    })
   })
 
   it('AUD-03 detects two swapped lines', async () => {
@@ -49,7 +64,11 @@ describe('verifyAuditFile', () => {
     ;[lines[1], lines[2]] = [lines[2]!, lines[1]!]
     writeLines(file, lines)
     const report = await verifyAuditFile(file)
-    expect(report.error).toEqual({ line: 2, seq: 3, reason: 'records missing: expected seq 2, found 3' })
+    expect(report.error).toEqual({
+      line: 2,
+      seq: 3,
+      reason: 'records missing: expected seq 2, found 3',
+    })
   })
 
   it('AUD-03 detects a duplicated line', async () => {
@@ -57,7 +76,11 @@ describe('verifyAuditFile', () => {
     lines.splice(2, 0, lines[1]!)
     writeLines(file, lines)
     const report = await verifyAuditFile(file)
-    expect(report.error).toEqual({ line: 3, seq: 2, reason: 'duplicated or reordered record: expected seq 3, found 2' })
+    expect(report.error).toEqual({
+      line: 3,
+      seq: 2,
+      reason: 'duplicated or reordered record: expected seq 3, found 2',
+    })
   })
 
   it('AUD-03 detects bytes cut out of the middle of the file', async () => {
@@ -68,7 +91,9 @@ describe('verifyAuditFile', () => {
     expect(report.ok).toBe(false)
     expect(report.error?.line).toBe(2)
     // The spliced line may or may not still parse as JSON; either way line 2 is named.
-    expect(report.error?.reason).toMatch(/^(unparseable bytes \(\d+\) in the middle of the file|record hash does not match its content)/)
+    expect(report.error?.reason).toMatch(
+      /^(unparseable bytes \(\d+\) in the middle of the file|record hash does not match its content)/,
+    )
   })
 
   it('AUD-03 detects a record edited with its own hash recomputed: the next link breaks', async () => {
@@ -79,7 +104,11 @@ describe('verifyAuditFile', () => {
     lines[2] = JSON.stringify(record)
     writeLines(file, lines)
     const report = await verifyAuditFile(file)
-    expect(report.error).toEqual({ line: 4, seq: 4, reason: 'chain broken: prev does not match the hash of record 3' })
+    expect(report.error).toEqual({
+      line: 4,
+      seq: 4,
+      reason: 'chain broken: prev does not match the hash of record 3',
+    })
   })
 
   it('AUD-03 detects deleted leading records', async () => {
@@ -88,7 +117,8 @@ describe('verifyAuditFile', () => {
     expect(report.error).toEqual({
       line: 1,
       seq: 3,
-      reason: 'first record neither starts the chain nor continues a rotated file (records before it are missing)',
+      reason:
+        'first record neither starts the chain nor continues a rotated file (records before it are missing)',
     })
   })
 
@@ -96,7 +126,11 @@ describe('verifyAuditFile', () => {
     const lines = readLines(file)
     lines[1] = lines[1]!.replace('"seq":2,', '"seq": 2,')
     writeLines(file, lines)
-    expect((await verifyAuditFile(file)).error).toEqual({ line: 2, seq: 2, reason: 'record is not in its canonical single-line encoding (it was edited)' })
+    expect((await verifyAuditFile(file)).error).toEqual({
+      line: 2,
+      seq: 2,
+      reason: 'record is not in its canonical single-line encoding (it was edited)',
+    })
   })
 
   it('AUD-03 cannot see a consistent rewrite without a key (stated limit; checkpoints cover it)', async () => {
@@ -118,12 +152,24 @@ describe('verifyAuditFile', () => {
 
   it('a JSON line that is not a record fails', async () => {
     appendFileSync(file, '[1,2]\n')
-    expect((await verifyAuditFile(file)).error).toEqual({ line: 7, reason: 'not an audit record (seq, type, prev or hash missing or malformed)' })
+    expect((await verifyAuditFile(file)).error).toEqual({
+      line: 7,
+      reason: 'not an audit record (seq, type, prev or hash missing or malformed)',
+    })
   })
 
   it('AUD-01 guest-shaped "records" appended by hand do not verify', async () => {
-    const fake = { seq: 7, time: '2026-01-01T00:00:07.000Z', type: 'call.decision', decision: 'allow', prev: GENESIS_HASH, hash: GENESIS_HASH }
+    const fake = {
+      seq: 7,
+      time: '2026-01-01T00:00:07.000Z',
+      type: 'call.decision',
+      decision: 'allow',
+      prev: GENESIS_HASH,
+      hash: GENESIS_HASH,
+    }
     appendFileSync(file, `${JSON.stringify(fake)}\n`)
-    expect((await verifyAuditFile(file)).error?.reason).toBe('record hash does not match its content (the record was edited)')
+    expect((await verifyAuditFile(file)).error?.reason).toBe(
+      'record hash does not match its content (the record was edited)',
+    )
   })
 })

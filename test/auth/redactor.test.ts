@@ -33,7 +33,16 @@ describe('createRedactor', () => {
     const out = r.redactJson({ [a]: [a, `${b}:${a}`, 1, null, { deep: { deeper: b } }], ok: true })
     expect(JSON.stringify(out)).not.toContain(a)
     expect(JSON.stringify(out)).not.toContain(b)
-    expect(out).toEqual({ '[REDACTED]': ['[REDACTED]', '[REDACTED]:[REDACTED]', 1, null, { deep: { deeper: '[REDACTED]' } }], ok: true })
+    expect(out).toEqual({
+      '[REDACTED]': [
+        '[REDACTED]',
+        '[REDACTED]:[REDACTED]',
+        1,
+        null,
+        { deep: { deeper: '[REDACTED]' } },
+      ],
+      ok: true,
+    })
   })
 
   it(`registers secrets of ${MIN_SECRET_LENGTH} characters and ignores ${MIN_SECRET_LENGTH - 1}`, () => {

@@ -10,7 +10,11 @@ import { checkDeclarations } from '../../src/bindings/typecheck.js'
 import { demoTools, schemaFixtures, schemaTools, tool } from './helpers.js'
 
 /** The top-level shape of a generated dts, read through the TypeScript AST. */
-function shape(dts: string): { aliases: string[]; servers: Record<string, string[]>; statements: number } {
+function shape(dts: string): {
+  aliases: string[]
+  servers: Record<string, string[]>
+  statements: number
+} {
   const file = ts.createSourceFile('tools.d.ts', dts, ts.ScriptTarget.ES2022, true)
   const aliases: string[] = []
   const servers: Record<string, string[]> = {}
@@ -19,15 +23,21 @@ function shape(dts: string): { aliases: string[]; servers: Record<string, string
       aliases.push(st.name.text)
       continue
     }
-    if (!ts.isVariableStatement(st)) throw new Error(`unexpected statement: ${ts.SyntaxKind[st.kind]}`)
+    if (!ts.isVariableStatement(st))
+      throw new Error(`unexpected statement: ${ts.SyntaxKind[st.kind]}`)
     const decl = st.declarationList.declarations
     expect(decl).toHaveLength(1)
     expect(st.modifiers?.map((m) => m.kind)).toEqual([ts.SyntaxKind.DeclareKeyword])
     expect((decl[0]!.name as ts.Identifier).text).toBe('tools')
     const type = decl[0]!.type
-    if (type === undefined || !ts.isTypeLiteralNode(type)) throw new Error('tools is not a type literal')
+    if (type === undefined || !ts.isTypeLiteralNode(type))
+      throw new Error('tools is not a type literal')
     for (const member of type.members) {
-      if (!ts.isPropertySignature(member) || member.type === undefined || !ts.isTypeLiteralNode(member.type)) {
+      if (
+        !ts.isPropertySignature(member) ||
+        member.type === undefined ||
+        !ts.isTypeLiteralNode(member.type)
+      ) {
         throw new Error('unexpected server member')
       }
       servers[(member.name as ts.Identifier).text] = member.type.members.map((m) => {
@@ -84,8 +94,12 @@ describe('generateDeclarations', () => {
     ])
     expect(s.aliases).toContain('Memory_CreateEntitiesInput')
     expect(s.aliases).toContain('Memory_CreateEntitiesOutput')
-    expect(dts).toContain('    read_graph(args?: Memory_ReadGraphInput): Promise<Memory_ReadGraphOutput>')
-    expect(dts).toContain('    search_nodes(args: Memory_SearchNodesInput): Promise<Memory_SearchNodesOutput>')
+    expect(dts).toContain(
+      '    read_graph(args?: Memory_ReadGraphInput): Promise<Memory_ReadGraphOutput>',
+    )
+    expect(dts).toContain(
+      '    search_nodes(args: Memory_SearchNodesInput): Promise<Memory_SearchNodesOutput>',
+    )
     expect(dts).toContain('    get_sum(args: Everything_GetSumInput): Promise<unknown>')
     expect(dts).toContain('Upstream name: "get-sum".')
   })
@@ -97,11 +111,15 @@ describe('generateDeclarations', () => {
     expect(dts).toMatch(/\* A read-only tool\.\n\s+\*\n\s+\* @readonly\n\s+\*\//)
     expect(dts).not.toMatch(/A read-only tool[\s\S]*@destructive[\s\S]*read_only\(/)
     expect(dts).toContain('   * Where to go\n   * @format uri\n   */\n  url: string')
-    expect(dts).toContain('   * How many\n   * @integer\n   * @minimum 1\n   * @maximum 10\n   * @default 3\n')
+    expect(dts).toContain(
+      '   * How many\n   * @integer\n   * @minimum 1\n   * @maximum 10\n   * @default 3\n',
+    )
     expect(dts).toContain('@minLength 1')
     expect(dts).toContain('@maxItems 5')
     expect(dts).toContain('@deprecated')
-    expect(dts).toContain("@returns No outputSchema: the parsed JSON of the tool's text, else the text itself.")
+    expect(dts).toContain(
+      "@returns No outputSchema: the parsed JSON of the tool's text, else the text itself.",
+    )
   })
 
   it('renders each construct of the schema fixtures', () => {
@@ -157,7 +175,9 @@ describe('generateDeclarations', () => {
       'UNSUPPORTED_SCHEMA /inputSchema/properties/dependent/dependentRequired',
       'UNSUPPORTED_SCHEMA /inputSchema/properties/badType/type',
     ])
-    expect(problems.every((p) => p.severity === 'warning' && p.tool === 'fx.unsupported')).toBe(true)
+    expect(problems.every((p) => p.severity === 'warning' && p.tool === 'fx.unsupported')).toBe(
+      true,
+    )
     expect(problems[0]?.message).toBe(
       'fx.unsupported /inputSchema/properties/remote/$ref: only local "$ref"s ("#/…") are resolved, never remote ones; emitted unknown',
     )
@@ -170,7 +190,10 @@ describe('generateDeclarations', () => {
   })
 
   it('types an output without outputSchema as unknown and lists it in the coverage', () => {
-    const { dts, coverage } = generateDeclarations([tool('s', 'a'), tool('s', 'b', { outputSchema: { type: 'object' } })])
+    const { dts, coverage } = generateDeclarations([
+      tool('s', 'a'),
+      tool('s', 'b', { outputSchema: { type: 'object' } }),
+    ])
     expect(dts).toContain('a(args?: S_AInput): Promise<unknown>')
     expect(dts).toContain('b(args?: S_BInput): Promise<S_BOutput>')
     expect(coverage).toEqual({ tools: 2, typedOutputs: 1, unknownOutputs: ['s.a'] })
@@ -191,22 +214,35 @@ describe('generateDeclarations limits (RES-13)', () => {
     return schema
   }
   const limitProblems = (t: BindingTool, limits = {}): string[] =>
-    generateDeclarations([t], { limits }).problems.filter((p) => p.code === 'SCHEMA_LIMIT').map((p) => p.message)
+    generateDeclarations([t], { limits })
+      .problems.filter((p) => p.code === 'SCHEMA_LIMIT')
+      .map((p) => p.message)
 
   it('converts a schema nested maxDepth deep and cuts one nested maxDepth + 1 deep', () => {
     const n = DEFAULT_SCHEMA_LIMITS.maxDepth
     expect(limitProblems(tool('s', 't', { inputSchema: nested(n) }))).toEqual([])
     const deep = tool('s', 't', { inputSchema: nested(n + 1) })
     const pointer = `/inputSchema${'/properties/x'.repeat(n)}`
-    expect(limitProblems(deep)).toEqual([`s.t ${pointer}: schema nesting exceeds maxDepth ${n}; emitted unknown`])
+    expect(limitProblems(deep)).toEqual([
+      `s.t ${pointer}: schema nesting exceeds maxDepth ${n}; emitted unknown`,
+    ])
     expect(checkDeclarations(generateDeclarations([deep]).dts)).toEqual([])
   })
 
   it('converts maxNodes subschemas and cuts at maxNodes + 1', () => {
-    const props = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${i}`, { type: 'string' }]))
+    const props = (count: number) =>
+      Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${i}`, { type: 'string' }]))
     // The root object is one node, each property one more.
-    expect(limitProblems(tool('s', 't', { inputSchema: { type: 'object', properties: props(9) } }), { maxNodes: 10 })).toEqual([])
-    expect(limitProblems(tool('s', 't', { inputSchema: { type: 'object', properties: props(10) } }), { maxNodes: 10 })).toEqual([
+    expect(
+      limitProblems(tool('s', 't', { inputSchema: { type: 'object', properties: props(9) } }), {
+        maxNodes: 10,
+      }),
+    ).toEqual([])
+    expect(
+      limitProblems(tool('s', 't', { inputSchema: { type: 'object', properties: props(10) } }), {
+        maxNodes: 10,
+      }),
+    ).toEqual([
       's.t /inputSchema/properties/p9: schema has more than maxNodes 10 subschemas; the rest is unknown',
     ])
   })
@@ -228,25 +264,44 @@ describe('generateDeclarations limits (RES-13)', () => {
   })
 
   it('keeps maxDescriptionChars of a description and cuts the rest with an ellipsis', () => {
-    const at = generateDeclarations([tool('s', 't', { description: 'x'.repeat(20) })], { limits: { maxDescriptionChars: 20 } })
+    const at = generateDeclarations([tool('s', 't', { description: 'x'.repeat(20) })], {
+      limits: { maxDescriptionChars: 20 },
+    })
     expect(at.dts).toContain(`* ${'x'.repeat(20)}\n`)
-    const over = generateDeclarations([tool('s', 't', { description: 'x'.repeat(21) })], { limits: { maxDescriptionChars: 20 } })
+    const over = generateDeclarations([tool('s', 't', { description: 'x'.repeat(21) })], {
+      limits: { maxDescriptionChars: 20 },
+    })
     expect(over.dts).toContain(`* ${'x'.repeat(20)}…\n`)
   })
 
   it('survives a huge recursive schema without blowing up', () => {
     const defs: Record<string, unknown> = {}
     for (let i = 0; i < 200; i++) {
-      defs[`D${i}`] = { anyOf: [{ $ref: `#/$defs/D${(i + 1) % 200}` }, { type: 'array', items: { $ref: `#/$defs/D${i}` } }] }
+      defs[`D${i}`] = {
+        anyOf: [
+          { $ref: `#/$defs/D${(i + 1) % 200}` },
+          { type: 'array', items: { $ref: `#/$defs/D${i}` } },
+        ],
+      }
     }
-    const { dts, problems } = generateDeclarations([tool('s', 't', { inputSchema: { $defs: defs, $ref: '#/$defs/D0' } })])
+    const { dts, problems } = generateDeclarations([
+      tool('s', 't', { inputSchema: { $defs: defs, $ref: '#/$defs/D0' } }),
+    ])
     expect(problems.some((p) => p.code === 'SCHEMA_LIMIT' || p.code === 'BAD_REF')).toBe(true)
     expect(checkDeclarations(dts)).toEqual([])
   })
 })
 
 describe('generateDeclarations injection (TP-08)', () => {
-  const payloads = ['*/ } ; globalThis.x=1; /*', '`${globalThis.x=1}`', '*/\ndeclare const evil: 1\n/*', '\u2028*/ evil() /*', '"];evil();//', '\\', '/**/']
+  const payloads = [
+    '*/ } ; globalThis.x=1; /*',
+    '`${globalThis.x=1}`',
+    '*/\ndeclare const evil: 1\n/*',
+    '\u2028*/ evil() /*',
+    '"];evil();//',
+    '\\',
+    '/**/',
+  ]
 
   it('TP-08 keeps descriptions, titles, defaults and enum values inside comments and strings', () => {
     const tools = payloads.map((p, i) =>
@@ -258,7 +313,16 @@ describe('generateDeclarations injection (TP-08)', () => {
           type: 'object',
           title: p,
           description: p,
-          properties: { [p]: { type: 'string', description: p, default: p, format: p, enum: [p], examples: [p] } },
+          properties: {
+            [p]: {
+              type: 'string',
+              description: p,
+              default: p,
+              format: p,
+              enum: [p],
+              examples: [p],
+            },
+          },
           required: [p],
         },
         outputSchema: { type: 'object', properties: { v: { const: p, description: p } } },
@@ -291,9 +355,40 @@ describe('generateDeclarations injection (TP-08)', () => {
 
   it('TP-08 fuzz: random hostile text never changes the declarations', () => {
     let seed = 42
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-    const alphabet = ['*/', '/*', '`', '${', '}', '{', '"', "'", '\\', '\n', '\r', '\u2028', '\u2029', ';', 'evil()', ' ', 'a', '//', '<', '>', '@', '\u202e', '\u0000']
-    const text = (): string => Array.from({ length: 1 + Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const alphabet = [
+      '*/',
+      '/*',
+      '`',
+      '${',
+      '}',
+      '{',
+      '"',
+      "'",
+      '\\',
+      '\n',
+      '\r',
+      '\u2028',
+      '\u2029',
+      ';',
+      'evil()',
+      ' ',
+      'a',
+      '//',
+      '<',
+      '>',
+      '@',
+      '\u202e',
+      '\u0000',
+    ]
+    const text = (): string =>
+      Array.from(
+        { length: 1 + Math.floor(random() * 12) },
+        () => alphabet[Math.floor(random() * alphabet.length)],
+      ).join('')
     const checked: string[] = []
     for (let i = 0; i < 200; i++) {
       const key = text()
@@ -303,7 +398,9 @@ describe('generateDeclarations injection (TP-08)', () => {
         inputSchema: {
           type: 'object',
           description: text(),
-          properties: { [key]: { type: 'string', description: text(), default: text(), enum: [text(), text()] } },
+          properties: {
+            [key]: { type: 'string', description: text(), default: text(), enum: [text(), text()] },
+          },
         },
       })
       const { dts } = generateDeclarations([t])
@@ -319,9 +416,17 @@ describe('generateDeclarations injection (TP-08)', () => {
 
 describe('renderBindingsFile', () => {
   it('stamps the file as generated and adds coverage and header lines', () => {
-    const { text, coverage } = renderBindingsFile(demoTools(['everything']), { header: 'Pinned in sluice.lock\n*/ line two' })
-    expect(text.startsWith('// generated by `sluice bindings`; do not edit.\n// Pinned in sluice.lock\n// *\\/ line two\n//\n')).toBe(true)
-    expect(text).toContain('// 13 tools from 1 servers; 12 without outputSchema return unknown.\n\ntype Everything_EchoInput')
+    const { text, coverage } = renderBindingsFile(demoTools(['everything']), {
+      header: 'Pinned in sluice.lock\n*/ line two',
+    })
+    expect(
+      text.startsWith(
+        '// generated by `sluice bindings`; do not edit.\n// Pinned in sluice.lock\n// *\\/ line two\n//\n',
+      ),
+    ).toBe(true)
+    expect(text).toContain(
+      '// 13 tools from 1 servers; 12 without outputSchema return unknown.\n\ntype Everything_EchoInput',
+    )
     expect(coverage.tools).toBe(13)
     expect(checkDeclarations(text)).toEqual([])
   })

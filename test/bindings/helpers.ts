@@ -18,16 +18,23 @@ export function readDefinitions(path: string): ToolDefinition[] {
 /** The real tool lists of the demo servers, with identifiers assigned. */
 export function demoTools(servers: readonly string[] = DEMO_SERVERS): BindingTool[] {
   const entries = servers.flatMap((server) =>
-    readDefinitions(join(fixtures, 'tools', `${server}.json`)).map((definition) => ({ server, name: definition.name, definition })),
+    readDefinitions(join(fixtures, 'tools', `${server}.json`)).map((definition) => ({
+      server,
+      name: definition.name,
+      definition,
+    })),
   )
   const { tools, problems } = assignIdentifiers(entries)
-  if (problems.length > 0) throw new Error(`demo fixtures have problems: ${JSON.stringify(problems)}`)
+  if (problems.length > 0)
+    throw new Error(`demo fixtures have problems: ${JSON.stringify(problems)}`)
   return tools
 }
 
 /** Schema fixture file names (`types.json`, …). */
 export function schemaFixtures(): string[] {
-  return readdirSync(join(fixtures, 'schemas')).filter((f) => f.endsWith('.json')).sort()
+  return readdirSync(join(fixtures, 'schemas'))
+    .filter((f) => f.endsWith('.json'))
+    .sort()
 }
 
 /** One schema fixture's tools under server `fx`. */
@@ -41,7 +48,12 @@ export function schemaTools(file: string): BindingTool[] {
 }
 
 /** A minimal tool for focused tests. */
-export function tool(server: string, name: string, definition: Partial<ToolDefinition> = {}, ident?: string): BindingTool {
+export function tool(
+  server: string,
+  name: string,
+  definition: Partial<ToolDefinition> = {},
+  ident?: string,
+): BindingTool {
   return {
     server,
     name,

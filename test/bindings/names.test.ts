@@ -8,7 +8,11 @@ import {
 } from '../../src/bindings/index.js'
 import { demoTools, tool } from './helpers.js'
 
-const named = (server: string, name: string): NamedTool => ({ server, name, definition: { name, inputSchema: { type: 'object' } } })
+const named = (server: string, name: string): NamedTool => ({
+  server,
+  name,
+  definition: { name, inputSchema: { type: 'object' } },
+})
 
 describe('sanitizeIdentifier', () => {
   it('maps punctuation to underscores', () => {
@@ -40,7 +44,16 @@ describe('sanitizeIdentifier', () => {
   })
 
   it('TP-07 rejects names outside the alphabet', () => {
-    for (const bad of ['a"];evil();//', 'has space', 'homoglyph\u0430', '', 'semi;colon', 'tab\t', 'new\nline', 'émoji']) {
+    for (const bad of [
+      'a"];evil();//',
+      'has space',
+      'homoglyph\u0430',
+      '',
+      'semi;colon',
+      'tab\t',
+      'new\nline',
+      'émoji',
+    ]) {
       expect(sanitizeIdentifier(bad)).toBeUndefined()
     }
   })
@@ -59,13 +72,18 @@ describe('assignIdentifiers', () => {
   })
 
   it('reports a collision after sanitising as an error naming both tools, and exposes neither', () => {
-    const { tools, problems } = assignIdentifiers([named('s', 'get-sum'), named('s', 'get_sum'), named('s', 'ok')])
+    const { tools, problems } = assignIdentifiers([
+      named('s', 'get-sum'),
+      named('s', 'get_sum'),
+      named('s', 'ok'),
+    ])
     expect(tools.map((t) => t.name)).toEqual(['ok'])
     expect(problems).toEqual([
       expect.objectContaining({
         code: 'NAME_COLLISION',
         severity: 'error',
-        message: 'tools "get-sum" and "get_sum" of server "s" all become tools.s.get_sum; neither is exposed',
+        message:
+          'tools "get-sum" and "get_sum" of server "s" all become tools.s.get_sum; neither is exposed',
       }),
     ])
   })
@@ -95,13 +113,18 @@ describe('assignIdentifiers', () => {
     expect(problems).toEqual([
       expect.objectContaining({
         code: 'INVALID_NAME',
-        message: '"s.a\\"];evil();//" is not exposed: a name must be 1 to 128 characters of A-Z a-z 0-9 _ . - /',
+        message:
+          '"s.a\\"];evil();//" is not exposed: a name must be 1 to 128 characters of A-Z a-z 0-9 _ . - /',
       }),
     ])
   })
 
   it('checks server names the same way', () => {
-    const { tools, problems } = assignIdentifiers([named('my-srv', 'a'), named('my_srv', 'b'), named('bad server', 'c')])
+    const { tools, problems } = assignIdentifiers([
+      named('my-srv', 'a'),
+      named('my_srv', 'b'),
+      named('bad server', 'c'),
+    ])
     expect(tools).toEqual([])
     expect(problems.map((p) => p.code).sort()).toEqual(['INVALID_NAME', 'NAME_COLLISION'])
     expect(problems.find((p) => p.code === 'NAME_COLLISION')?.message).toBe(
@@ -126,7 +149,12 @@ describe('buildManifest', () => {
   })
 
   it('leaves out exactly the tools the declarations leave out', () => {
-    const tools = [tool('s', 'ok'), tool('s', 'a"];evil();//', {}, 'evil'), tool('s', 'x', {}, 'bad ident'), tool('s', 'y', {}, 'ok')]
+    const tools = [
+      tool('s', 'ok'),
+      tool('s', 'a"];evil();//', {}, 'evil'),
+      tool('s', 'x', {}, 'bad ident'),
+      tool('s', 'y', {}, 'ok'),
+    ]
     expect(JSON.parse(JSON.stringify(buildManifest(tools)))).toEqual({ s: { ok: 'ok' } })
     const { problems } = generateDeclarations(tools)
     expect(problems.map((p) => p.code)).toEqual(['INVALID_NAME', 'INVALID_NAME', 'NAME_COLLISION'])

@@ -31,24 +31,32 @@ describe('compactIndex', () => {
     const lines = compactIndex(demoTools(['memory', 'everything'])).split('\n')
     expect(lines).toHaveLength(22)
     expect(lines).toContain('tools.memory.read_graph() — Read the entire knowledge graph')
-    expect(lines).toContain('tools.memory.search_nodes({ query }) — Search for nodes in the knowledge graph based on a query')
+    expect(lines).toContain(
+      'tools.memory.search_nodes({ query }) — Search for nodes in the knowledge graph based on a query',
+    )
     expect(lines).toContain(
       'tools.everything.gzip_file_as_resource({ name?, data?, outputType? }) — Compresses a single file using gzip compression.',
     )
   })
 
   it('cuts a long first sentence at 160 characters', () => {
-    const [line] = compactIndex([tool('s', 't', { description: `${'word '.repeat(60)}end.` })]).split('\n')
+    const [line] = compactIndex([
+      tool('s', 't', { description: `${'word '.repeat(60)}end.` }),
+    ]).split('\n')
     expect(line).toMatch(/^tools\.s\.t\(\) — (word ){31}word…$/)
   })
 })
 
 describe('createSearchIndex', () => {
   const index = createSearchIndex(demoTools())
-  const top = (query: string, limit?: number): string[] => index.search(query, limit).map((h) => `${h.server}.${h.name}`)
+  const top = (query: string, limit?: number): string[] =>
+    index.search(query, limit).map((h) => `${h.server}.${h.name}`)
 
   it('ranks by name and description terms', () => {
-    expect(top('knowledge graph entities', 2)).toEqual(['memory.create_entities', 'memory.delete_entities'])
+    expect(top('knowledge graph entities', 2)).toEqual([
+      'memory.create_entities',
+      'memory.delete_entities',
+    ])
     expect(top('read a file')[0]).toBe('filesystem.read_file')
     expect(top('sum two numbers')[0]).toBe('everything.get-sum')
     expect(top('rename or move')[0]).toBe('filesystem.move_file')
@@ -63,7 +71,9 @@ describe('createSearchIndex', () => {
 
   it('weights a match in the name above one in the description', () => {
     const i = createSearchIndex([
-      tool('s', 'archive', { description: 'Moves an item away; never deletes anything, unlike delete.' }),
+      tool('s', 'archive', {
+        description: 'Moves an item away; never deletes anything, unlike delete.',
+      }),
       tool('s', 'delete_item', { description: 'Removes an item.' }),
     ])
     expect(i.search('delete').map((h) => h.name)).toEqual(['delete_item', 'archive'])
@@ -77,7 +87,9 @@ describe('createSearchIndex', () => {
   it('returns 5 hits by default and clamps the limit to 1..MAX_SEARCH_LIMIT', () => {
     expect(index.search('file')).toHaveLength(5)
     expect(index.search('file', 0)).toHaveLength(1)
-    const many = createSearchIndex(Array.from({ length: MAX_SEARCH_LIMIT + 1 }, (_, i) => tool('s', `thing_${i}`)))
+    const many = createSearchIndex(
+      Array.from({ length: MAX_SEARCH_LIMIT + 1 }, (_, i) => tool('s', `thing_${i}`)),
+    )
     expect(many.search('thing', MAX_SEARCH_LIMIT)).toHaveLength(MAX_SEARCH_LIMIT)
     expect(many.search('thing', MAX_SEARCH_LIMIT + 1)).toHaveLength(MAX_SEARCH_LIMIT)
   })
@@ -86,7 +98,9 @@ describe('createSearchIndex', () => {
     const [hit] = index.search('read_graph', 1)
     expect(hit).toMatchObject({ server: 'memory', name: 'read_graph', ident: 'read_graph' })
     expect(hit!.score).toBeGreaterThan(0)
-    expect(hit!.declaration).toContain('tools.memory.read_graph(args?: Memory_ReadGraphInput): Promise<Memory_ReadGraphOutput>\n')
+    expect(hit!.declaration).toContain(
+      'tools.memory.read_graph(args?: Memory_ReadGraphInput): Promise<Memory_ReadGraphOutput>\n',
+    )
     expect(hit!.declaration).toContain('type Memory_ReadGraphOutput = {')
     expect(hit!.declaration).toMatch(/^\/\*\*\n \* Read Graph\n \* Read the entire knowledge graph/)
   })
@@ -97,7 +111,14 @@ describe('renderDescription', () => {
   const full = renderDescription(tools, { budgetBytes: 1_000_000 })
 
   it('explains the contract in its header', () => {
-    for (const needle of ['async function', '`return`', 'tools.<server>.<tool>(args)', '`.code`', 'console.log', 'Promise.all']) {
+    for (const needle of [
+      'async function',
+      '`return`',
+      'tools.<server>.<tool>(args)',
+      '`.code`',
+      'console.log',
+      'Promise.all',
+    ]) {
       expect(EXECUTE_CODE_HEADER).toContain(needle)
     }
     expect(full.startsWith(EXECUTE_CODE_HEADER)).toBe(true)

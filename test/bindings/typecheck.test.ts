@@ -45,16 +45,23 @@ describe('typecheckCode', () => {
 
   it('hints the server name for a misspelt server', () => {
     expect(check('await tools.memroy.read_graph()')).toEqual([
-      { line: 1, column: 13, message: "Property 'memroy' does not exist on tools.", hint: 'did you mean tools.memory?' },
+      {
+        line: 1,
+        column: 13,
+        message: "Property 'memroy' does not exist on tools.",
+        hint: 'did you mean tools.memory?',
+      },
     ])
   })
 
   it('lists the tools of a server when nothing is close', () => {
     const [d] = check('await tools.memory.frobnicate()')
-    expect(d?.hint).toMatch(/^tools\.memory has: add_observations, create_entities, .*search_nodes$/)
+    expect(d?.hint).toMatch(
+      /^tools\.memory has: add_observations, create_entities, .*search_nodes$/,
+    )
   })
 
-  it('hints a misspelt field with TypeScript\'s own suggestion', () => {
+  it("hints a misspelt field with TypeScript's own suggestion", () => {
     expect(check("await tools.memory.search_nodes({ quer: 'x' })")).toEqual([
       {
         line: 1,
@@ -72,12 +79,16 @@ describe('typecheckCode', () => {
   })
 
   it('names the line and the expected fields when a required field is missing', () => {
-    const diagnostics = check("const a = 1\n\nawait tools.memory.create_entities({ entities: [{ name: 'x' }] })")
+    const diagnostics = check(
+      "const a = 1\n\nawait tools.memory.create_entities({ entities: [{ name: 'x' }] })",
+    )
     expect(diagnostics).toHaveLength(1)
     expect(diagnostics[0]).toMatchObject({ line: 3, column: 49 })
     expect(diagnostics[0]!.message).toContain('is missing the following properties')
     expect(diagnostics[0]!.message).toContain('entityType, observations')
-    expect(diagnostics[0]!.hint).toBe('required: name: string; entityType: string; observations: string[]')
+    expect(diagnostics[0]!.hint).toBe(
+      'required: name: string; entityType: string; observations: string[]',
+    )
   })
 
   it('names the missing field of an empty argument', () => {
@@ -94,7 +105,12 @@ describe('typecheckCode', () => {
 
   it('says what type a field expects', () => {
     expect(check("await tools.everything.get_sum({ a: '1', b: 2 })")).toEqual([
-      { line: 1, column: 34, message: "Type 'string' is not assignable to type 'number'.", hint: "field 'a' expects number" },
+      {
+        line: 1,
+        column: 34,
+        message: "Type 'string' is not assignable to type 'number'.",
+        hint: "field 'a' expects number",
+      },
     ])
   })
 
@@ -107,7 +123,9 @@ describe('typecheckCode', () => {
         hint: 'there is no fetch in the sandbox: use tools.<server>.<tool>(args) and console.log',
       },
     ])
-    expect(check('setTimeout(() => 1, 10)')[0]?.hint).toContain('there is no setTimeout in the sandbox')
+    expect(check('setTimeout(() => 1, 10)')[0]?.hint).toContain(
+      'there is no setTimeout in the sandbox',
+    )
   })
 
   it('reports syntax errors at the model line, clamped to the code', () => {
@@ -140,8 +158,8 @@ describe('typecheckCode', () => {
     const code = 'await tools.memory.read_grph()'
     expect(check(code)).toEqual(check(code))
     const other = generateDeclarations(demoTools(['memory'])).dts
-    expect(typecheckCode('await tools.filesystem.read_file({ path: "x" })', other)[0]?.message).toBe(
-      "Property 'filesystem' does not exist on tools.",
-    )
+    expect(
+      typecheckCode('await tools.filesystem.read_file({ path: "x" })', other)[0]?.message,
+    ).toBe("Property 'filesystem' does not exist on tools.")
   })
 })

@@ -2,7 +2,13 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DEFAULT_LIMITS, expandVars, loadConfig, parseConfig, readSecretRef } from '../../src/config/index.js'
+import {
+  DEFAULT_LIMITS,
+  expandVars,
+  loadConfig,
+  parseConfig,
+  readSecretRef,
+} from '../../src/config/index.js'
 import { SluiceError } from '../../src/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'))
@@ -33,9 +39,18 @@ describe('loadConfig', () => {
   })
 
   it('accepts an .mcp.json file as is (mcpServers alias, JSON is YAML)', () => {
-    const file = write('mcp.json', JSON.stringify({ mcpServers: { memory: { command: 'node', args: ['x.js'], env: { A: 'b' } } } }))
+    const file = write(
+      'mcp.json',
+      JSON.stringify({
+        mcpServers: { memory: { command: 'node', args: ['x.js'], env: { A: 'b' } } },
+      }),
+    )
     const config = loadConfig(file)
-    expect(config.servers.memory).toMatchObject({ command: 'node', args: ['x.js'], env: { A: 'b' } })
+    expect(config.servers.memory).toMatchObject({
+      command: 'node',
+      args: ['x.js'],
+      env: { A: 'b' },
+    })
   })
 
   it('names the file, the path and what was expected for a wrong type', () => {
@@ -66,7 +81,9 @@ describe('loadConfig', () => {
 
   it('refuses a passthrough grant at load', () => {
     const e = failure(() =>
-      parseConfig({ servers: { crm: { url: 'http://127.0.0.1:1/mcp', credentials: { grant: 'passthrough' } } } }),
+      parseConfig({
+        servers: { crm: { url: 'http://127.0.0.1:1/mcp', credentials: { grant: 'passthrough' } } },
+      }),
     )
     expect(e.message).toContain('servers.crm.credentials.grant')
     expect(e.message).toContain('refused')
@@ -74,13 +91,22 @@ describe('loadConfig', () => {
 
   it('refuses inline secrets: a static grant value must be env: or file:', () => {
     const e = failure(() =>
-      parseConfig({ servers: { crm: { url: 'http://127.0.0.1:1/mcp', credentials: { grant: 'static', header: 'Authorization', valueFrom: 'Bearer abc' } } } }),
+      parseConfig({
+        servers: {
+          crm: {
+            url: 'http://127.0.0.1:1/mcp',
+            credentials: { grant: 'static', header: 'Authorization', valueFrom: 'Bearer abc' },
+          },
+        },
+      }),
     )
     expect(e.message).toContain('expected "env:NAME" or "file:PATH"')
   })
 
   it('rejects server names that collide once sanitised', () => {
-    const e = failure(() => parseConfig({ servers: { 'my-db': { command: 'a' }, my_db: { command: 'b' } } }))
+    const e = failure(() =>
+      parseConfig({ servers: { 'my-db': { command: 'a' }, my_db: { command: 'b' } } }),
+    )
     expect(e.message).toContain('collides')
   })
 
@@ -98,19 +124,25 @@ describe('loadConfig', () => {
 
   it('checks limits at their bounds', () => {
     expect(parseConfig({ limits: { maxToolCalls: 100_000 } }).limits.maxToolCalls).toBe(100_000)
-    expect(failure(() => parseConfig({ limits: { maxToolCalls: 100_001 } })).message).toContain('limits.maxToolCalls')
+    expect(failure(() => parseConfig({ limits: { maxToolCalls: 100_001 } })).message).toContain(
+      'limits.maxToolCalls',
+    )
   })
 })
 
 describe('expandVars', () => {
   it('expands ${VAR}, ${VAR:-default} and ${SLUICE_CONFIG_DIR}', () => {
     process.env.SLUICE_TEST_VAR = 'v'
-    expect(expandVars('${SLUICE_TEST_VAR}/${SLUICE_NOPE:-d}/${SLUICE_CONFIG_DIR}', '/cfg')).toBe('v/d//cfg')
+    expect(expandVars('${SLUICE_TEST_VAR}/${SLUICE_NOPE:-d}/${SLUICE_CONFIG_DIR}', '/cfg')).toBe(
+      'v/d//cfg',
+    )
     delete process.env.SLUICE_TEST_VAR
   })
 
   it('fails on an unset variable without default instead of using an empty string', () => {
-    const e = failure(() => parseConfig({ servers: { s: { command: 'node', args: ['${SLUICE_SURELY_UNSET}'] } } }))
+    const e = failure(() =>
+      parseConfig({ servers: { s: { command: 'node', args: ['${SLUICE_SURELY_UNSET}'] } } }),
+    )
     expect(e.message).toContain('servers.s: ${SLUICE_SURELY_UNSET} is not set')
   })
 })
@@ -121,7 +153,9 @@ describe('readSecretRef', () => {
     expect(readSecretRef('env:SLUICE_TEST_SECRET', dir)).toBe('s3cret')
     write('secret.txt', 'from-file\n')
     expect(readSecretRef('file:secret.txt', dir)).toBe('from-file')
-    expect(failure(() => readSecretRef('env:SLUICE_UNSET_SECRET', dir)).message).toContain('not set')
+    expect(failure(() => readSecretRef('env:SLUICE_UNSET_SECRET', dir)).message).toContain(
+      'not set',
+    )
     expect(failure(() => readSecretRef('inline', dir)).message).not.toContain('inline')
     delete process.env.SLUICE_TEST_SECRET
   })

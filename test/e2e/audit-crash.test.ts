@@ -5,7 +5,14 @@
  * reported as such and still verifies; the next run recovers the chain and appends after it.
  */
 import { execFile, spawn } from 'node:child_process'
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -41,7 +48,10 @@ beforeAll(() => {
       '',
     ].join('\n'),
   )
-  writeFileSync(join(dir, 'slow.ts'), 'await tools.slow.slow({ ms: 1 })\nreturn await tools.slow.slow({ ms: 600000, tag: "pending" })\n')
+  writeFileSync(
+    join(dir, 'slow.ts'),
+    'await tools.slow.slow({ ms: 1 })\nreturn await tools.slow.slow({ ms: 600000, tag: "pending" })\n',
+  )
   writeFileSync(join(dir, 'quick.ts'), 'return await tools.slow.slow({ ms: 1 })\n')
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -59,7 +69,11 @@ async function verify(): Promise<{ code: number; out: string }> {
 /** Direct children of `pid` (Linux /proc). */
 function childrenOf(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
   } catch {
     return []
   }
@@ -76,11 +90,18 @@ async function until(check: () => boolean, what: string, timeoutMs = 60_000): Pr
 
 describe('sluice run killed mid-run', () => {
   it('leaves a file that verifies up to its last complete record', async () => {
-    const child = spawn(process.execPath, [CLI, 'run', '--config', config, join(dir, 'slow.ts')], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
+    const child = spawn(process.execPath, [CLI, 'run', '--config', config, join(dir, 'slow.ts')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once('exit', (_code, signal) => resolve(signal)),
+    )
     try {
       // The second call's decision is on disk: the call is now pending at the upstream.
-      await until(() => readAudit(auditFile).filter((r) => r.type === 'call.decision').length === 2, 'the pending call')
+      await until(
+        () => readAudit(auditFile).filter((r) => r.type === 'call.decision').length === 2,
+        'the pending call',
+      )
     } finally {
       // The upstream child would outlive its parent (its stdin stays open a while): end it too.
       const upstreams = childrenOf(child.pid!)
@@ -117,7 +138,13 @@ describe('sluice run killed mid-run', () => {
     expect(torn.out).toContain(`ok: ${before.length} records`)
     expect(torn.out).toMatch(/warning: .*line 5/)
 
-    const { stdout } = await runFile(process.execPath, [CLI, 'run', '--config', config, join(dir, 'quick.ts')])
+    const { stdout } = await runFile(process.execPath, [
+      CLI,
+      'run',
+      '--config',
+      config,
+      join(dir, 'quick.ts'),
+    ])
     expect(JSON.parse(stdout)).toMatchObject({ ok: true, result: 'waited 1 ms' })
     const after = await verify()
     expect(after.code).toBe(0)
@@ -126,6 +153,10 @@ describe('sluice run killed mid-run', () => {
     // The torn bytes stay (append-only storage), closed by a newline and accounted for.
     expect(text[4]).toBe('{"seq":5,"time":"2026-01-01T00:00:00.000Z","type":"call.res')
     const recovery = JSON.parse(text[5]!) as { type: string; torn: { line: number }; prev: string }
-    expect(recovery).toMatchObject({ type: 'recovery', torn: { line: 5 }, prev: before.at(-1)!.hash })
+    expect(recovery).toMatchObject({
+      type: 'recovery',
+      torn: { line: 5 },
+      prev: before.at(-1)!.hash,
+    })
   }, 90_000)
 })

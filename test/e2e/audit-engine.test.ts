@@ -47,7 +47,8 @@ budgets:
 
 /** A stdio upstream that reports what the audit file holds when a call reaches it. */
 function probeSource(): string {
-  const sdk = (p: string) => pathToFileURL(join(ROOT, 'node_modules/@modelcontextprotocol/sdk/dist/esm', p)).href
+  const sdk = (p: string) =>
+    pathToFileURL(join(ROOT, 'node_modules/@modelcontextprotocol/sdk/dist/esm', p)).href
   return `
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
@@ -76,9 +77,15 @@ beforeAll(async () => {
   // Pin the rug-pull fixture as it is, then start it already changed: get_weather is quarantined.
   const clean = fixture('rugpull')
   const upstream = new Upstream('weather', clean, { callTimeoutMs: 10_000, clientInfo })
-  let lock
+  let lock: ReturnType<typeof createLock>
   try {
-    lock = createLock({ weather: { config: clean, serverInfo: upstream.health().serverInfo, tools: await upstream.listTools() } })
+    lock = createLock({
+      weather: {
+        config: clean,
+        serverInfo: upstream.health().serverInfo,
+        tools: await upstream.listTools(),
+      },
+    })
   } finally {
     await upstream.close()
   }
@@ -94,7 +101,11 @@ beforeAll(async () => {
     config: {
       servers: {
         weather: fixture('rugpull', { RUGPULL_TRIGGER: join(work, 'trigger') }),
-        wa: { command: process.execPath, args: [join(work, 'probe.mjs')], env: { AUDIT_FILE: auditFile } },
+        wa: {
+          command: process.execPath,
+          args: [join(work, 'probe.mjs')],
+          env: { AUDIT_FILE: auditFile },
+        },
       },
       lock: { file: join(work, 'weather.lock.json'), allowUnpinned: true },
       audit: { file: auditFile, fsync: true },
@@ -103,7 +114,8 @@ beforeAll(async () => {
   await waitForTools(rt, ['rec', 'wa'])
   // The changed weather server must be reconciled (and its quarantine audited) before `start`,
   // or that record lands among the execution's own.
-  for (let i = 0; i < 5 && (rt.engine.health().upstreams.weather?.quarantined ?? 0) === 0; i++) await rt.engine.refresh('weather')
+  for (let i = 0; i < 5 && (rt.engine.health().upstreams.weather?.quarantined ?? 0) === 0; i++)
+    await rt.engine.refresh('weather')
   expect(rt.engine.health().upstreams.weather?.quarantined).toBe(1)
   start = readAudit(auditFile).length
 })
@@ -113,7 +125,8 @@ afterAll(async () => {
 })
 
 /** Records written by the execution with this id, in file order. */
-const ofExecution = (records: AuditLine[], id: unknown) => records.filter((r) => r.executionId === id)
+const ofExecution = (records: AuditLine[], id: unknown) =>
+  records.filter((r) => r.executionId === id)
 
 describe('audit records of one execution through the engine', () => {
   let records: AuditLine[]
@@ -169,10 +182,20 @@ return out`
 
   it('writes the expected records, in order, with the right fields', () => {
     const executionId = records[0]!.executionId
-    expect(records[0]).toMatchObject({ type: 'execution.start', principal: { sub: 'alice', iss: 'test' }, codeHash: expect.stringMatching(/^sha256:/) })
+    expect(records[0]).toMatchObject({
+      type: 'execution.start',
+      principal: { sub: 'alice', iss: 'test' },
+      codeHash: expect.stringMatching(/^sha256:/),
+    })
     const mine = ofExecution(records, executionId)
     expect(mine).toHaveLength(records.length)
-    const summary = mine.map((r) => [r.type, r.tool ?? null, r.decision ?? r.status ?? null, r.ruleId ?? null, r.code ?? null])
+    const summary = mine.map((r) => [
+      r.type,
+      r.tool ?? null,
+      r.decision ?? r.status ?? null,
+      r.ruleId ?? null,
+      r.code ?? null,
+    ])
     expect(summary).toEqual([
       ['execution.start', null, null, null, null],
       ['call.decision', 'wa.probe', 'allow', 'rec-tools', null],
@@ -213,12 +236,16 @@ return out`
 
   it('keeps code, argument values and tokens out of the file', () => {
     const text = readFileSync(auditFile, 'utf8')
-    for (const canary of [CANARY_CODE, CANARY_ARG, CANARY_TOKEN, 'eve@evil.test']) expect(text).not.toContain(canary)
+    for (const canary of [CANARY_CODE, CANARY_ARG, CANARY_TOKEN, 'eve@evil.test'])
+      expect(text).not.toContain(canary)
   })
 
   it('records a failed execution’s end with its code', async () => {
     const from = readAudit(auditFile).length
-    const out = await rt.engine.execute(rt.principal(), 'await tools.rec.send_email({ to: "eve@evil.test", subject: "x" })')
+    const out = await rt.engine.execute(
+      rt.principal(),
+      'await tools.rec.send_email({ to: "eve@evil.test", subject: "x" })',
+    )
     expect(out.error?.code).toBe('TOOL_DENIED')
     const mine = readAudit(auditFile).slice(from)
     expect(mine.map((r) => r.type)).toEqual(['execution.start', 'call.decision', 'execution.end'])
@@ -237,7 +264,10 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
     copy = `${auditFile}.copy`
   })
 
-  async function verify(content: string, flags: string[] = []): Promise<{ code: number; out: string }> {
+  async function verify(
+    content: string,
+    flags: string[] = [],
+  ): Promise<{ code: number; out: string }> {
     writeFileSync(copy, content)
     try {
       const { stdout } = await run(process.execPath, [CLI, 'audit', 'verify', copy, ...flags])
@@ -283,7 +313,9 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
 
   it('names the line of a duplicated record', async () => {
     const at = 4
-    const { code, out } = await verify(join_([...lines.slice(0, at + 1), lines[at]!, ...lines.slice(at + 1)]))
+    const { code, out } = await verify(
+      join_([...lines.slice(0, at + 1), lines[at]!, ...lines.slice(at + 1)]),
+    )
     expect(code).toBe(1)
     expect(out).toContain(`line ${at + 2}`)
   })
@@ -302,13 +334,25 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
     expect((await verify(cut)).code).toBe(0)
     const { code, out } = await verify(cut, ['--expect', `${anchor.seq}:${anchor.hash}`])
     expect(code).toBe(1)
-    expect(out).toBe(`TAMPERED: ${copy}: truncated: expected record seq ${anchor.seq} is missing (chain ends at seq ${anchor.seq - 3})\n`)
+    expect(out).toBe(
+      `TAMPERED: ${copy}: truncated: expected record seq ${anchor.seq} is missing (chain ends at seq ${anchor.seq - 3})\n`,
+    )
     expect((await verify(join_(lines), ['--expect', `${anchor.seq}:${anchor.hash}`])).code).toBe(0)
   })
 
   it('refuses a malformed --expect with a usage error', async () => {
     writeFileSync(copy, join_(lines))
-    const err = await run(process.execPath, [CLI, 'audit', 'verify', copy, '--expect', 'seven']).catch((e: { code: number; stderr: string }) => e)
-    expect(err).toMatchObject({ code: 2, stderr: expect.stringContaining('--expect: expected SEQ:sha256:<64 hex>, got seven') })
+    const err = await run(process.execPath, [
+      CLI,
+      'audit',
+      'verify',
+      copy,
+      '--expect',
+      'seven',
+    ]).catch((e: { code: number; stderr: string }) => e)
+    expect(err).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--expect: expected SEQ:sha256:<64 hex>, got seven'),
+    })
   })
 })

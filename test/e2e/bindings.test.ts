@@ -20,7 +20,10 @@ const DEMO_CONFIG = join(ROOT, 'examples/demo/sluice.yaml')
 const DEMO_LOCK = join(ROOT, 'examples/demo/sluice.lock.json')
 const BINDINGS = join(ROOT, 'tool-bindings')
 
-function sluice(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+function sluice(
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
   const out = spawnSync(process.execPath, [join(ROOT, 'dist/src/main.js'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -38,7 +41,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('committed bindings', () => {
   it('match a fresh generation from the committed lock (sluice bindings --check exits 0)', () => {
-    const out = sluice(['bindings', '--check', '--config', 'examples/demo/sluice.yaml', '--out', 'tool-bindings'])
+    const out = sluice([
+      'bindings',
+      '--check',
+      '--config',
+      'examples/demo/sluice.yaml',
+      '--out',
+      'tool-bindings',
+    ])
     expect(out.stderr).toBe('bindings in tool-bindings match examples/demo/sluice.lock.json\n')
     expect(out.status).toBe(0)
   })
@@ -46,14 +56,16 @@ describe('committed bindings', () => {
   it('are exactly what renderBindings makes of the lock', async () => {
     const { files, problems } = renderBindings(await readLock(DEMO_LOCK))
     expect([...files.keys()].sort()).toEqual(Object.values(BINDINGS_FILES).sort())
-    for (const [name, text] of files) expect(readFileSync(join(BINDINGS, name), 'utf8'), name).toBe(text)
+    for (const [name, text] of files)
+      expect(readFileSync(join(BINDINGS, name), 'utf8'), name).toBe(text)
     expect(problems).toEqual([])
   })
 
   it('declare the three demo servers in one global tools, with a per-server coverage report', () => {
     const dts = readFileSync(join(BINDINGS, BINDINGS_FILES.declarations), 'utf8')
     expect(dts.match(/^declare const tools/gm)).toHaveLength(1)
-    for (const server of ['everything', 'filesystem', 'memory']) expect(dts).toContain(`  readonly ${server}: {`)
+    for (const server of ['everything', 'filesystem', 'memory'])
+      expect(dts).toContain(`  readonly ${server}: {`)
     const coverage = JSON.parse(readFileSync(join(BINDINGS, BINDINGS_FILES.coverage), 'utf8')) as {
       tools: number
       servers: Record<string, { tools: number; typedOutputs: number; unknownOutputs: string[] }>
@@ -67,10 +79,20 @@ describe('committed bindings', () => {
   it('--check exits 1 and names every changed, missing or stray file', () => {
     const out = join(dir, 'stale-bindings')
     cpSync(BINDINGS, out, { recursive: true })
-    writeFileSync(join(out, BINDINGS_FILES.declarations), `${readFileSync(join(out, BINDINGS_FILES.declarations), 'utf8')}// edited\n`)
+    writeFileSync(
+      join(out, BINDINGS_FILES.declarations),
+      `${readFileSync(join(out, BINDINGS_FILES.declarations), 'utf8')}// edited\n`,
+    )
     rmSync(join(out, BINDINGS_FILES.coverage))
     writeFileSync(join(out, 'memory.d.ts'), 'declare const tools: {}\n')
-    const result = sluice(['bindings', '--check', '--config', 'examples/demo/sluice.yaml', '--out', out])
+    const result = sluice([
+      'bindings',
+      '--check',
+      '--config',
+      'examples/demo/sluice.yaml',
+      '--out',
+      out,
+    ])
     expect(result.status).toBe(1)
     expect(result.stderr).toBe(
       [
@@ -98,13 +120,18 @@ describe('the committed demo lock', () => {
       expect(entry.source.type).toBe('stdio')
       if (entry.source.type !== 'stdio') continue
       expect(entry.source.command).toBe('node')
-      expect(entry.source.args[0]).toMatch(/^\$\{SLUICE_CONFIG_DIR\}\/\.\.\/\.\.\/node_modules\/@modelcontextprotocol\/server-[a-z]+\/dist\/index\.js$/)
+      expect(entry.source.args[0]).toMatch(
+        /^\$\{SLUICE_CONFIG_DIR\}\/\.\.\/\.\.\/node_modules\/@modelcontextprotocol\/server-[a-z]+\/dist\/index\.js$/,
+      )
       for (const arg of entry.source.args) expect(arg.startsWith('/')).toBe(false)
     }
     expect(lock.servers.filesystem?.source).toEqual({
       type: 'stdio',
       command: 'node',
-      args: ['${SLUICE_CONFIG_DIR}/../../node_modules/@modelcontextprotocol/server-filesystem/dist/index.js', '${SLUICE_CONFIG_DIR}/files'],
+      args: [
+        '${SLUICE_CONFIG_DIR}/../../node_modules/@modelcontextprotocol/server-filesystem/dist/index.js',
+        '${SLUICE_CONFIG_DIR}/files',
+      ],
     })
   })
 
@@ -132,14 +159,22 @@ describe('the committed demo lock', () => {
         const upstream = upstreams.get(name)!
         const live = await upstream.listTools()
         const result = reconcile(lock.servers[name], live, { allowUnpinned: false })
-        expect({ name, quarantined: result.quarantined, unpinned: result.unpinned, missing: result.missing, duplicates: result.duplicates }).toEqual({
+        expect({
+          name,
+          quarantined: result.quarantined,
+          unpinned: result.unpinned,
+          missing: result.missing,
+          duplicates: result.duplicates,
+        }).toEqual({
           name,
           quarantined: [],
           unpinned: [],
           missing: [],
           duplicates: [],
         })
-        expect(result.exposed.map((e) => e.definition.name)).toEqual(Object.keys(lock.servers[name]!.tools))
+        expect(result.exposed.map((e) => e.definition.name)).toEqual(
+          Object.keys(lock.servers[name]!.tools),
+        )
         expect(upstream.health().serverInfo).toEqual(lock.servers[name]!.server)
       }
     } finally {
@@ -153,12 +188,24 @@ describe('portableSource', () => {
 
   it('keeps command and args as written, so ${...} placeholders never become values', () => {
     const expanded = { command: 'node', args: [`${base}/server.js`, '--token=s3cr3t'], env: {} }
-    const raw = { command: 'node', args: ['${SLUICE_CONFIG_DIR}/server.js', '--token=${API_TOKEN}'], env: { X: '${X}' } }
-    expect(portableSource(expanded, raw, base)).toEqual({ type: 'stdio', command: 'node', args: ['${SLUICE_CONFIG_DIR}/server.js', '--token=${API_TOKEN}'] })
+    const raw = {
+      command: 'node',
+      args: ['${SLUICE_CONFIG_DIR}/server.js', '--token=${API_TOKEN}'],
+      env: { X: '${X}' },
+    }
+    expect(portableSource(expanded, raw, base)).toEqual({
+      type: 'stdio',
+      command: 'node',
+      args: ['${SLUICE_CONFIG_DIR}/server.js', '--token=${API_TOKEN}'],
+    })
   })
 
   it('writes the config folder back as ${SLUICE_CONFIG_DIR} when there is no raw entry', () => {
-    const expanded = { command: `${base}/bin/server`, args: [`${base}/data`, `--root=${base}`, '/usr/share/x'], env: {} }
+    const expanded = {
+      command: `${base}/bin/server`,
+      args: [`${base}/data`, `--root=${base}`, '/usr/share/x'],
+      env: {},
+    }
     expect(portableSource(expanded, undefined, base)).toEqual({
       type: 'stdio',
       command: '${SLUICE_CONFIG_DIR}/bin/server',
@@ -168,11 +215,23 @@ describe('portableSource', () => {
 
   it('keeps an HTTP URL without userinfo, query or fragment, placeholders included', () => {
     const raw = { url: 'https://user:pw@${CRM_HOST}/mcp?key=${CRM_KEY}#x' }
-    expect(portableSource({ url: 'https://user:pw@crm.example.com/mcp?key=abc#x', headers: {} } as never, raw, base)).toEqual({
+    expect(
+      portableSource(
+        { url: 'https://user:pw@crm.example.com/mcp?key=abc#x', headers: {} } as never,
+        raw,
+        base,
+      ),
+    ).toEqual({
       type: 'http',
       url: 'https://${CRM_HOST}/mcp',
     })
-    expect(portableSource({ url: 'https://u:p@crm.example.com/mcp?key=abc', headers: {} } as never, { url: 'https://u:p@crm.example.com/mcp?key=abc' }, base)).toEqual({
+    expect(
+      portableSource(
+        { url: 'https://u:p@crm.example.com/mcp?key=abc', headers: {} } as never,
+        { url: 'https://u:p@crm.example.com/mcp?key=abc' },
+        base,
+      ),
+    ).toEqual({
       type: 'http',
       url: 'https://crm.example.com/mcp',
     })
@@ -196,7 +255,10 @@ describe('sluice lock and bindings on a fresh config', () => {
         '',
       ].join('\n'),
     )
-    const env = { WEATHER_SERVER: join(FIXTURES, 'rugpull.mjs'), WEATHER_TOKEN: 'tok-DO-NOT-PIN-7f3a' }
+    const env = {
+      WEATHER_SERVER: join(FIXTURES, 'rugpull.mjs'),
+      WEATHER_TOKEN: 'tok-DO-NOT-PIN-7f3a',
+    }
     const locked = sluice(['lock', '--config', config], env)
     expect(locked.stderr).toBe(`pinned 2 tools of 1 servers in ${join(dir, 'weather.lock.json')}\n`)
     expect(locked.status).toBe(0)
@@ -204,7 +266,11 @@ describe('sluice lock and bindings on a fresh config', () => {
     expect(text).not.toContain('tok-DO-NOT-PIN-7f3a')
     expect(text).not.toContain(FIXTURES)
     const lock = JSON.parse(text) as LockFile
-    expect(lock.servers.weather?.source).toEqual({ type: 'stdio', command: 'node', args: ['${WEATHER_SERVER}', '--token=${WEATHER_TOKEN}'] })
+    expect(lock.servers.weather?.source).toEqual({
+      type: 'stdio',
+      command: 'node',
+      args: ['${WEATHER_SERVER}', '--token=${WEATHER_TOKEN}'],
+    })
     expect(Object.keys(lock.servers.weather!.tools)).toEqual(['get_weather', 'mutate'])
 
     // No live server and no env from here on: bindings come from the lock alone.
@@ -212,7 +278,11 @@ describe('sluice lock and bindings on a fresh config', () => {
     const generated = sluice(['bindings', '--lock', lockFile, '--out', project])
     expect(generated.stderr).toBe(`wrote 3 files to ${project}\n`)
     expect(generated.status).toBe(0)
-    expect(readFileSync(join(project, 'tools.d.ts'), 'utf8')).toContain('get_weather(args: Weather_GetWeatherInput): Promise<unknown>')
-    expect(sluice(['bindings', '--check', '--lock', lockFile, '--out', project]).stderr).toBe(`bindings in ${project} match ${lockFile}\n`)
+    expect(readFileSync(join(project, 'tools.d.ts'), 'utf8')).toContain(
+      'get_weather(args: Weather_GetWeatherInput): Promise<unknown>',
+    )
+    expect(sluice(['bindings', '--check', '--lock', lockFile, '--out', project]).stderr).toBe(
+      `bindings in ${project} match ${lockFile}\n`,
+    )
   })
 })

@@ -22,7 +22,9 @@ describe('progressive disclosure over a 201-tool catalogue', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-disclosure-'))
     rt = await testRuntime({ config: { servers: { synthetic: syntheticServer(dir, TOOL_COUNT) } } })
-    tools = rt.engine.listTools(rt.principal()).map(({ server, name, ident, definition }) => ({ server, name, ident, definition }))
+    tools = rt.engine
+      .listTools(rt.principal())
+      .map(({ server, name, ident, definition }) => ({ server, name, ident, definition }))
     fullBytes = bytes(renderDescription(tools, { budgetBytes: Number.MAX_SAFE_INTEGER }))
   })
   afterAll(async () => {
@@ -39,7 +41,9 @@ describe('progressive disclosure over a 201-tool catalogue', () => {
     const description = rt.engine.describeExecuteCode(rt.principal())
     expect(fullBytes).toBeGreaterThan(16 * 1024)
     expect(bytes(description)).toBeLessThanOrEqual(16 * 1024)
-    expect(description).toContain(`${TOOL_COUNT + 1} tools; their declarations do not fit here. Call \`search_tools\``)
+    expect(description).toContain(
+      `${TOOL_COUNT + 1} tools; their declarations do not fit here. Call \`search_tools\``,
+    )
     expect(description).not.toContain('declare const tools')
     expect(description).toContain(
       'tools.synthetic.archive_customer_0({ id, limit? }) — The archive operation on customer records, batch 0.',
@@ -60,13 +64,18 @@ describe('progressive disclosure over a 201-tool catalogue', () => {
 
   it('puts the full declarations in the engine description when the configured budget allows', async () => {
     const roomy = await testRuntime({
-      config: { servers: { synthetic: syntheticServer(dir, TOOL_COUNT) }, gateway: { descriptionBudgetBytes: fullBytes } },
+      config: {
+        servers: { synthetic: syntheticServer(dir, TOOL_COUNT) },
+        gateway: { descriptionBudgetBytes: fullBytes },
+      },
     })
     try {
       const description = roomy.engine.describeExecuteCode(roomy.principal())
       expect(bytes(description)).toBe(fullBytes)
       expect(description).toContain(roomy.engine.declarations(roomy.principal()))
-      expect(description).toContain('archive_payment_1(args: Synthetic_ArchivePayment1Input): Promise<Synthetic_ArchivePayment1Output>')
+      expect(description).toContain(
+        'archive_payment_1(args: Synthetic_ArchivePayment1Input): Promise<Synthetic_ArchivePayment1Output>',
+      )
     } finally {
       await roomy.close()
     }
@@ -76,9 +85,16 @@ describe('progressive disclosure over a 201-tool catalogue', () => {
     const hits = rt.engine.searchTools(rt.principal(), 'archive payment records', 3)
     expect(hits).toHaveLength(3)
     // Both batches of archive_payment match every word; they come first.
-    expect(hits.slice(0, 2).map((h) => h.tool).sort()).toEqual(['synthetic.archive_payment_0', 'synthetic.archive_payment_1'])
+    expect(
+      hits
+        .slice(0, 2)
+        .map((h) => h.tool)
+        .sort(),
+    ).toEqual(['synthetic.archive_payment_0', 'synthetic.archive_payment_1'])
     const [best] = hits
-    expect(best!.declaration).toContain(`${best!.tool.replace('synthetic.', 'tools.synthetic.')}(args: Synthetic_ArchivePayment`)
+    expect(best!.declaration).toContain(
+      `${best!.tool.replace('synthetic.', 'tools.synthetic.')}(args: Synthetic_ArchivePayment`,
+    )
     expect(best!.declaration).toMatch(/status: "ok" \| "missing"/)
     expect(hits[0]!.score).toBeGreaterThanOrEqual(hits[2]!.score)
   })
@@ -86,13 +102,18 @@ describe('progressive disclosure over a 201-tool catalogue', () => {
   it('puts an exact tool name first and honours the limit', () => {
     const [first] = rt.engine.searchTools(rt.principal(), 'strict_echo')
     expect(first?.tool).toBe('synthetic.strict_echo')
-    expect(first?.declaration).toContain('tools.synthetic.strict_echo(args: Synthetic_StrictEchoInput): Promise<Synthetic_StrictEchoOutput>')
+    expect(first?.declaration).toContain(
+      'tools.synthetic.strict_echo(args: Synthetic_StrictEchoInput): Promise<Synthetic_StrictEchoOutput>',
+    )
     expect(rt.engine.searchTools(rt.principal(), 'customer', 7)).toHaveLength(7)
     expect(rt.engine.searchTools(rt.principal(), 'zebra quantum')).toEqual([])
   })
 
   it('runs a tool found by search from model code', async () => {
-    const result = await rt.engine.execute(rt.principal(), "return await tools.synthetic.archive_payment_1({ id: 'p-7' })")
+    const result = await rt.engine.execute(
+      rt.principal(),
+      "return await tools.synthetic.archive_payment_1({ id: 'p-7' })",
+    )
     expect(result).toMatchObject({ ok: true, result: { id: 'p-7', status: 'ok' } })
   })
 })

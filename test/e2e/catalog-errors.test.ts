@@ -18,7 +18,11 @@ describe('errors the model sees', () => {
     rt = await testRuntime({
       config: {
         servers: {
-          memory: { command: process.execPath, args: [SERVERS.memory], env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') } },
+          memory: {
+            command: process.execPath,
+            args: [SERVERS.memory],
+            env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') },
+          },
           everything: { command: process.execPath, args: [SERVERS.everything, 'stdio'] },
           synthetic: syntheticServer(dir, 1),
         },
@@ -42,7 +46,11 @@ describe('errors the model sees', () => {
       ].join('\n'),
     )
     expect(result.ok).toBe(false)
-    expect(result.error).toMatchObject({ code: 'UNKNOWN_TOOL', message: 'unknown tool memory.read_graf', line: 3 })
+    expect(result.error).toMatchObject({
+      code: 'UNKNOWN_TOOL',
+      message: 'unknown tool memory.read_graf',
+      line: 3,
+    })
     expect(result.error?.diagnostics).toEqual([
       {
         line: 3,
@@ -72,26 +80,54 @@ describe('errors the model sees', () => {
     })
     const [diagnostic, ...rest] = result.error?.diagnostics ?? []
     expect(rest).toEqual([])
-    expect(diagnostic).toMatchObject({ line: 3, hint: 'required: name: string; entityType: string; observations: string[]' })
+    expect(diagnostic).toMatchObject({
+      line: 3,
+      hint: 'required: name: string; entityType: string; observations: string[]',
+    })
     expect(diagnostic?.message).toContain("Property 'entityType' is missing")
     // Validated on the host: the upstream never saw the call.
-    expect(result.calls).toEqual([expect.objectContaining({ tool: 'memory.create_entities', ok: false, code: 'INVALID_ARGS' })])
+    expect(result.calls).toEqual([
+      expect.objectContaining({ tool: 'memory.create_entities', ok: false, code: 'INVALID_ARGS' }),
+    ])
   })
 
   it('names the line of a wrong type and the type that was expected', async () => {
-    const result = await run(['const first = "1"', 'const second = 2', 'const sum = await tools.everything.get_sum({ a: first, b: second })', 'return sum'].join('\n'))
+    const result = await run(
+      [
+        'const first = "1"',
+        'const second = 2',
+        'const sum = await tools.everything.get_sum({ a: first, b: second })',
+        'return sum',
+      ].join('\n'),
+    )
     expect(result.ok).toBe(false)
-    expect(result.error).toMatchObject({ code: 'INVALID_ARGS', message: 'everything.get-sum: args.a: expected number', line: 3 })
+    expect(result.error).toMatchObject({
+      code: 'INVALID_ARGS',
+      message: 'everything.get-sum: args.a: expected number',
+      line: 3,
+    })
     expect(result.error?.diagnostics).toEqual([
-      { line: 3, column: 46, message: "Type 'string' is not assignable to type 'number'.", hint: "field 'a' expects number" },
+      {
+        line: 3,
+        column: 46,
+        message: "Type 'string' is not assignable to type 'number'.",
+        hint: "field 'a' expects number",
+      },
     ])
   })
 
   it('rejects an extra property where the schema says additionalProperties: false', async () => {
-    const result = await run(["const echoed = await tools.synthetic.strict_echo({ message: 'hi', loud: true })", 'return echoed.message'].join('\n'))
+    const result = await run(
+      [
+        "const echoed = await tools.synthetic.strict_echo({ message: 'hi', loud: true })",
+        'return echoed.message',
+      ].join('\n'),
+    )
     expect(result.ok).toBe(false)
     expect(result.error).toMatchObject({ code: 'INVALID_ARGS', line: 1 })
-    expect(result.error?.message).toBe("synthetic.strict_echo: unexpected field args.loud (not in the tool's input schema)")
+    expect(result.error?.message).toBe(
+      "synthetic.strict_echo: unexpected field args.loud (not in the tool's input schema)",
+    )
     expect(result.error?.diagnostics?.[0]).toMatchObject({ line: 1 })
     expect(result.error?.diagnostics?.[0]?.message).toContain("'loud' does not exist")
   })

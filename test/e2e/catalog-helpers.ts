@@ -10,8 +10,30 @@ import { ROOT } from '../helpers/runtime.js'
 const SDK = join(ROOT, 'node_modules/@modelcontextprotocol/sdk/dist/esm')
 
 /** Domains and verbs of the synthetic catalogue: 10 × 10 names per hundred tools. */
-export const SYNTHETIC_DOMAINS = ['invoice', 'customer', 'ticket', 'shipment', 'payment', 'report', 'user', 'order', 'product', 'warehouse']
-export const SYNTHETIC_VERBS = ['get', 'list', 'create', 'update', 'delete', 'search', 'archive', 'export', 'import', 'sync']
+export const SYNTHETIC_DOMAINS = [
+  'invoice',
+  'customer',
+  'ticket',
+  'shipment',
+  'payment',
+  'report',
+  'user',
+  'order',
+  'product',
+  'warehouse',
+]
+export const SYNTHETIC_VERBS = [
+  'get',
+  'list',
+  'create',
+  'update',
+  'delete',
+  'search',
+  'archive',
+  'export',
+  'import',
+  'sync',
+]
 
 // The server imports the SDK by absolute path: it runs from a temp dir with no node_modules.
 const SERVER_SOURCE = `// Synthetic MCP server for sluice tests: $TOOL_COUNT generated tools plus strict_echo.
@@ -54,7 +76,10 @@ await server.connect(new StdioServerTransport())
 `
 
 /** Writes the synthetic server into `dir` and returns a stdio server entry running it. */
-export function syntheticServer(dir: string, toolCount: number): { command: string; args: string[]; env: Record<string, string> } {
+export function syntheticServer(
+  dir: string,
+  toolCount: number,
+): { command: string; args: string[]; env: Record<string, string> } {
   const file = join(dir, 'synthetic-server.mjs')
   writeFileSync(file, SERVER_SOURCE)
   return {
@@ -70,7 +95,11 @@ export function syntheticServer(dir: string, toolCount: number): { command: stri
 }
 
 /** Polls `check` until it returns true, or throws after `timeoutMs`. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  check: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)

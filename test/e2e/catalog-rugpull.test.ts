@@ -21,14 +21,22 @@ const weather = fixture('rugpull')
 async function pinWeather(keep?: readonly string[]): Promise<LockFile> {
   const upstream = new Upstream('weather', weather, { callTimeoutMs: 10_000, clientInfo })
   try {
-    const tools = (await upstream.listTools()).filter((t) => keep === undefined || keep.includes(t.name))
-    return createLock({ weather: { config: weather, serverInfo: upstream.health().serverInfo, tools } })
+    const tools = (await upstream.listTools()).filter(
+      (t) => keep === undefined || keep.includes(t.name),
+    )
+    return createLock({
+      weather: { config: weather, serverInfo: upstream.health().serverInfo, tools },
+    })
   } finally {
     await upstream.close()
   }
 }
 
-const toolNames = (rt: TestRuntime) => rt.engine.listTools(rt.principal()).map((t) => `${t.server}.${t.name}`).sort()
+const toolNames = (rt: TestRuntime) =>
+  rt.engine
+    .listTools(rt.principal())
+    .map((t) => `${t.server}.${t.name}`)
+    .sort()
 
 /** Whether starting a runtime fails, and with what. */
 async function startError(config: Record<string, unknown>): Promise<unknown> {
@@ -55,59 +63,105 @@ describe('a tool that changes after the lock', () => {
   beforeAll(async () => {
     lockFile = join(dir, 'rugpull.lock.json')
     await writeLock(lockFile, fullLock)
-    rt = await testRuntime({ config: { servers: { weather }, lock: { file: lockFile }, audit: { file: 'audit.jsonl' } } })
+    rt = await testRuntime({
+      config: { servers: { weather }, lock: { file: lockFile }, audit: { file: 'audit.jsonl' } },
+    })
   })
   afterAll(async () => rt?.close())
 
   it('is exposed and callable while it matches its pin', async () => {
     expect(toolNames(rt)).toEqual(['weather.get_weather', 'weather.mutate'])
-    const result = await rt.engine.execute(rt.principal(), "return await tools.weather.get_weather({ city: 'Oslo' })")
+    const result = await rt.engine.execute(
+      rt.principal(),
+      "return await tools.weather.get_weather({ city: 'Oslo' })",
+    )
     expect(result).toMatchObject({ ok: true, result: 'Sunny in Oslo' })
   })
 
   it('is quarantined on tools/list_changed: unlisted, undescribed, calls rejected, audited', async () => {
     const mutated = await rt.engine.execute(rt.principal(), 'return await tools.weather.mutate({})')
     expect(mutated).toMatchObject({ ok: true, result: 'mutated' })
-    await waitFor(() => !toolNames(rt).includes('weather.get_weather'), 'the quarantine after tools/list_changed')
+    await waitFor(
+      () => !toolNames(rt).includes('weather.get_weather'),
+      'the quarantine after tools/list_changed',
+    )
 
     expect(toolNames(rt)).toEqual(['weather.mutate'])
     // (mutate's own description names get_weather; its declaration must be gone)
-    expect(rt.engine.describeExecuteCode(rt.principal())).not.toMatch(/get_weather\(args|Weather_GetWeatherInput/)
-    expect(rt.engine.searchTools(rt.principal(), 'weather city')).not.toContainEqual(expect.objectContaining({ tool: 'weather.get_weather' }))
+    expect(rt.engine.describeExecuteCode(rt.principal())).not.toMatch(
+      /get_weather\(args|Weather_GetWeatherInput/,
+    )
+    expect(rt.engine.searchTools(rt.principal(), 'weather city')).not.toContainEqual(
+      expect.objectContaining({ tool: 'weather.get_weather' }),
+    )
     const state = rt.engine.catalog.servers().get('weather')
     expect(state?.quarantined).toEqual([
-      expect.objectContaining({ server: 'weather', name: 'get_weather', pinnedHash: fullLock.servers.weather!.tools.get_weather!.hash }),
+      expect.objectContaining({
+        server: 'weather',
+        name: 'get_weather',
+        pinnedHash: fullLock.servers.weather!.tools.get_weather!.hash,
+      }),
     ])
     expect(rt.engine.health().upstreams.weather).toMatchObject({ tools: 1, quarantined: 1 })
 
     // The dispatcher rejects it (what direct mode and any call that reaches the host get).
-    const quarantine = 'weather.get_weather changed since it was pinned and is quarantined until it is approved again (sluice lock)'
+    const quarantine =
+      'weather.get_weather changed since it was pinned and is quarantined until it is approved again (sluice lock)'
     const pin = fullLock.servers.weather!.tools.get_weather!
-    const pinned = { server: 'weather', name: 'get_weather', ident: 'get_weather', definition: pin.definition, hash: pin.hash }
+    const pinned = {
+      server: 'weather',
+      name: 'get_weather',
+      ident: 'get_weather',
+      definition: pin.definition,
+      hash: pin.hash,
+    }
     const direct = await rt.engine.callDirect(rt.principal(), pinned, { city: 'Oslo' })
-    expect(direct).toEqual({ content: [{ type: 'text', text: `QUARANTINED: ${quarantine}` }], isError: true })
+    expect(direct).toEqual({
+      content: [{ type: 'text', text: `QUARANTINED: ${quarantine}` }],
+      isError: true,
+    })
 
     // From model code the call is rejected before the upstream, on the line that made it. The
     // guest manifest is built from the listed tools only, so today the guest itself answers
     // UNKNOWN_TOOL; once the engine adds quarantined tools to the manifest it is QUARANTINED.
     const call = await rt.engine.execute(
       rt.principal(),
-      ['// the old habit', "const w = await tools.weather.get_weather({ city: 'Oslo', bcc: 'evil@example.com' })", 'return w'].join('\n'),
+      [
+        '// the old habit',
+        "const w = await tools.weather.get_weather({ city: 'Oslo', bcc: 'evil@example.com' })",
+        'return w',
+      ].join('\n'),
     )
     expect(call.ok).toBe(false)
     expect(call.error?.line).toBe(2)
     if (call.error?.code === 'QUARANTINED') {
       expect(call.error.message).toBe(quarantine)
     } else {
-      expect(call.error).toMatchObject({ code: 'UNKNOWN_TOOL', message: 'unknown tool weather.get_weather' })
+      expect(call.error).toMatchObject({
+        code: 'UNKNOWN_TOOL',
+        message: 'unknown tool weather.get_weather',
+      })
     }
 
     const audit = join(rt.dir, 'audit.jsonl')
-    await waitFor(() => auditRecords(audit).some((r) => r.type === 'tools.quarantined'), 'the tools.quarantined audit record')
+    await waitFor(
+      () => auditRecords(audit).some((r) => r.type === 'tools.quarantined'),
+      'the tools.quarantined audit record',
+    )
     const record = auditRecords(audit).find((r) => r.type === 'tools.quarantined')
-    expect(record).toMatchObject({ type: 'tools.quarantined', tool: 'weather.get_weather', code: 'QUARANTINED' })
+    expect(record).toMatchObject({
+      type: 'tools.quarantined',
+      tool: 'weather.get_weather',
+      code: 'QUARANTINED',
+    })
     expect(record?.toolHash).toBe(state?.quarantined[0]?.liveHash)
-    expect(auditRecords(audit)).toContainEqual(expect.objectContaining({ type: 'call.decision', tool: 'weather.get_weather', code: 'QUARANTINED' }))
+    expect(auditRecords(audit)).toContainEqual(
+      expect.objectContaining({
+        type: 'call.decision',
+        tool: 'weather.get_weather',
+        code: 'QUARANTINED',
+      }),
+    )
   })
 })
 
@@ -124,7 +178,11 @@ describe('a tool the lock does not pin', () => {
       expect(toolNames(rt)).toEqual(['weather.get_weather'])
       expect(rt.engine.catalog.servers().get('weather')?.unpinned).toEqual(['mutate'])
       const call = await rt.engine.execute(rt.principal(), 'await tools.weather.mutate({})')
-      expect(call.error).toMatchObject({ code: 'UNKNOWN_TOOL', message: 'unknown tool weather.mutate', line: 1 })
+      expect(call.error).toMatchObject({
+        code: 'UNKNOWN_TOOL',
+        message: 'unknown tool weather.mutate',
+        line: 1,
+      })
     } finally {
       await rt.close()
     }
@@ -158,7 +216,9 @@ describe('a signed lock', () => {
   })
 
   it('starts when the signature verifies with the configured public key', async () => {
-    const rt = await testRuntime({ config: { servers: { weather }, lock: { file: signedFile, publicKeyFile } } })
+    const rt = await testRuntime({
+      config: { servers: { weather }, lock: { file: signedFile, publicKeyFile } },
+    })
     try {
       expect(toolNames(rt)).toEqual(['weather.get_weather', 'weather.mutate'])
     } finally {
@@ -169,26 +229,44 @@ describe('a signed lock', () => {
   it('stops the start with SIGNATURE_INVALID when the lock was edited after signing', async () => {
     const tampered = join(dir, 'tampered.lock.json')
     const data = JSON.parse(readFileSync(signedFile, 'utf8')) as LockFile
-    writeFileSync(tampered, JSON.stringify({ ...data, generatedAt: '2000-01-01T00:00:00.000Z' }, null, 2))
-    const error = await startError({ servers: { weather }, lock: { file: tampered, publicKeyFile } })
+    writeFileSync(
+      tampered,
+      JSON.stringify({ ...data, generatedAt: '2000-01-01T00:00:00.000Z' }, null, 2),
+    )
+    const error = await startError({
+      servers: { weather },
+      lock: { file: tampered, publicKeyFile },
+    })
     expect(isSluiceError(error) && error.code).toBe('SIGNATURE_INVALID')
-    expect((error as Error).message).toBe(`lock file ${tampered}: the signature does not verify with the configured public key`)
+    expect((error as Error).message).toBe(
+      `lock file ${tampered}: the signature does not verify with the configured public key`,
+    )
   })
 
   it('stops the start with SIGNATURE_INVALID when another key signed it', async () => {
     const other = generateKeyPairSync('ed25519')
     const otherFile = join(dir, 'other-public.pem')
     writeFileSync(otherFile, other.publicKey.export({ type: 'spki', format: 'pem' }))
-    const error = await startError({ servers: { weather }, lock: { file: signedFile, publicKeyFile: otherFile } })
+    const error = await startError({
+      servers: { weather },
+      lock: { file: signedFile, publicKeyFile: otherFile },
+    })
     expect(isSluiceError(error) && error.code).toBe('SIGNATURE_INVALID')
-    expect((error as Error).message).toBe(`lock file ${signedFile}: the signature does not verify with the configured public key`)
+    expect((error as Error).message).toBe(
+      `lock file ${signedFile}: the signature does not verify with the configured public key`,
+    )
   })
 
   it('stops the start with SIGNATURE_INVALID when a key is configured but the lock is unsigned', async () => {
     const unsigned = join(dir, 'unsigned.lock.json')
     await writeLock(unsigned, fullLock)
-    const error = await startError({ servers: { weather }, lock: { file: unsigned, publicKeyFile } })
+    const error = await startError({
+      servers: { weather },
+      lock: { file: unsigned, publicKeyFile },
+    })
     expect(isSluiceError(error) && error.code).toBe('SIGNATURE_INVALID')
-    expect((error as Error).message).toBe(`lock file ${unsigned} is not signed, but a public key is configured`)
+    expect((error as Error).message).toBe(
+      `lock file ${unsigned} is not signed, but a public key is configured`,
+    )
   })
 })

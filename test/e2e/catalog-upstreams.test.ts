@@ -31,7 +31,11 @@ describe('upstreams through engine.execute', () => {
     })
     // The catalogue lists once at start and re-lists only on tools/list_changed; on a loaded
     // machine the first connect can miss the short timeout, so list again until it is there.
-    for (let i = 0; i < 3 && !rt.engine.listTools(rt.principal()).some((t) => t.server === 'stuck'); i++) {
+    for (
+      let i = 0;
+      i < 3 && !rt.engine.listTools(rt.principal()).some((t) => t.server === 'stuck');
+      i++
+    ) {
       await rt.engine.refresh('stuck')
     }
   })
@@ -81,10 +85,18 @@ describe('upstreams through engine.execute', () => {
     const first = await run("return await tools.crashy.echo({ text: 'one' })")
     const pidBefore = /\(pid (\d+)\)$/.exec(String(first.result))?.[1]
     expect(pidBefore).toMatch(/^\d+$/)
-    const crashed = await run(["const before = await tools.crashy.echo({ text: 'one' })", 'await tools.crashy.crash({})', 'return before'].join('\n'))
+    const crashed = await run(
+      [
+        "const before = await tools.crashy.echo({ text: 'one' })",
+        'await tools.crashy.crash({})',
+        'return before',
+      ].join('\n'),
+    )
     expect(crashed.ok).toBe(false)
     expect(crashed.error).toMatchObject({ code: 'TOOL_ERROR', line: 2 })
-    expect(crashed.error?.message).toBe('crashy.crash: upstream crashy closed the connection during tools/call crash')
+    expect(crashed.error?.message).toBe(
+      'crashy.crash: upstream crashy closed the connection during tools/call crash',
+    )
     // The crash's stderr (a host path) never reaches the model.
     expect(JSON.stringify(crashed)).not.toContain('/home/alice')
 
@@ -98,7 +110,15 @@ describe('upstreams through engine.execute', () => {
 
   it('answers TOOL_TIMEOUT within the server timeoutMs when an upstream hangs, and stays usable', async () => {
     const started = performance.now()
-    const hung = await run(['try {', '  await tools.stuck.hang({})', '} catch (e) {', '  return { code: e.code, message: e.message }', '}'].join('\n'))
+    const hung = await run(
+      [
+        'try {',
+        '  await tools.stuck.hang({})',
+        '} catch (e) {',
+        '  return { code: e.code, message: e.message }',
+        '}',
+      ].join('\n'),
+    )
     const elapsedMs = performance.now() - started
     expect(hung.ok).toBe(true)
     expect(hung.result).toEqual({
@@ -107,7 +127,9 @@ describe('upstreams through engine.execute', () => {
     })
     // Bounded by the server's timeout, not by the execution's 30 s wall clock.
     expect(elapsedMs).toBeLessThan(10_000)
-    expect(hung.calls).toEqual([expect.objectContaining({ tool: 'stuck.hang', ok: false, code: 'TOOL_TIMEOUT' })])
+    expect(hung.calls).toEqual([
+      expect.objectContaining({ tool: 'stuck.hang', ok: false, code: 'TOOL_TIMEOUT' }),
+    ])
 
     const uncaught = await run('await tools.stuck.hang({})')
     expect(uncaught.error).toMatchObject({ code: 'TOOL_TIMEOUT', line: 1 })

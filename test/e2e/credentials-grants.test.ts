@@ -10,12 +10,27 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { createLocalJWKSet, decodeJwt, exportJWK, generateKeyPair, calculateJwkThumbprint, jwtVerify } from 'jose'
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  exportJWK,
+  generateKeyPair,
+  calculateJwkThumbprint,
+  jwtVerify,
+} from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { loadOrCreateGatewayKey, publicJwkOf } from '../../src/auth/index.js'
 import { startIdp, type Idp } from '../helpers/idp.js'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
-import { connect, execute, startGateway, startHttpRecorder, waitForTools, type Gateway, type HttpRecorder } from './helpers.js'
+import {
+  connect,
+  execute,
+  startGateway,
+  startHttpRecorder,
+  waitForTools,
+  type Gateway,
+  type HttpRecorder,
+} from './helpers.js'
 
 const AUDIENCE = 'https://sluice.test/mcp'
 const GATEWAY_ID = 'https://sluice.test'
@@ -46,7 +61,12 @@ beforeAll(async () => {
   // The gateway's own key, on disk so the test can tell the STS to trust its actor tokens.
   const { privateKey } = await generateKeyPair('ES256', { extractable: true })
   const jwk = await exportJWK(privateKey)
-  const privateJwk = { ...jwk, kid: await calculateJwkThumbprint(publicJwkOf(jwk)), alg: 'ES256', use: 'sig' }
+  const privateJwk = {
+    ...jwk,
+    kid: await calculateJwkThumbprint(publicJwkOf(jwk)),
+    alg: 'ES256',
+    use: 'sig',
+  }
   const keyFile = join(dir, 'gateway.jwk.json')
   writeFileSync(keyFile, JSON.stringify(privateJwk), { mode: 0o600 })
   await loadOrCreateGatewayKey(keyFile) // fails here, not mid-test, if the file is unusable
@@ -58,12 +78,29 @@ beforeAll(async () => {
   rt = await testRuntime({
     policy: POLICY,
     config: {
-      identity: { audience: AUDIENCE, issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }], tenantClaim: 'tenant' },
+      identity: {
+        audience: AUDIENCE,
+        issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
+        tenantClaim: 'tenant',
+      },
       gateway: { signingKeyFile: keyFile, issuer: GATEWAY_ID },
       servers: {
-        crm: { url: recorder.url, credentials: { grant: 'token-exchange', tokenEndpoint: idp.tokenEndpoint, audience: recorder.url } },
-        statics: { url: recorder.url, credentials: { grant: 'static', header: 'x-static', valueFrom: `env:${staticEnv}` } },
-        signed: { url: recorder.url, credentials: { grant: 'jwt', audience: JWT_AUDIENCE, ttlSeconds: 120 } },
+        crm: {
+          url: recorder.url,
+          credentials: {
+            grant: 'token-exchange',
+            tokenEndpoint: idp.tokenEndpoint,
+            audience: recorder.url,
+          },
+        },
+        statics: {
+          url: recorder.url,
+          credentials: { grant: 'static', header: 'x-static', valueFrom: `env:${staticEnv}` },
+        },
+        signed: {
+          url: recorder.url,
+          credentials: { grant: 'jwt', audience: JWT_AUDIENCE, ttlSeconds: 120 },
+        },
       },
     },
   })
@@ -91,15 +128,24 @@ interface LoggedRequest {
 
 function requests(): LoggedRequest[] {
   if (!existsSync(requestLog)) return []
-  return readFileSync(requestLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedRequest)
+  return readFileSync(requestLog, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LoggedRequest)
 }
 
 /** Authorization headers of the tools/call requests logged since `from`. */
 function callAuthorizations(from: number): Array<string | null> {
-  return requests().slice(from).filter((r) => r.methods.includes('tools/call')).map((r) => r.authorization)
+  return requests()
+    .slice(from)
+    .filter((r) => r.methods.includes('tools/call'))
+    .map((r) => r.authorization)
 }
 
-async function userClient(sub: string, extra: Record<string, unknown> = {}): Promise<{ client: Client; token: string }> {
+async function userClient(
+  sub: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ client: Client; token: string }> {
   const token = await idp.mint({ sub, aud: AUDIENCE, scope: 'crm.read', ...extra })
   const client = await connect(gw.url, { token })
   clients.push(client)
@@ -107,7 +153,7 @@ async function userClient(sub: string, extra: Record<string, unknown> = {}): Pro
 }
 
 describe('token exchange (RFC 8693) through the gateway', () => {
-  it('sends the upstream its own audience-bound token naming the user and the gateway, never the caller\'s', async () => {
+  it("sends the upstream its own audience-bound token naming the user and the gateway, never the caller's", async () => {
     const from = requests().length
     const { client, token } = await userClient('alice', { tenant: 'acme' })
     const out = await execute(client, 'return await tools.crm.whoami({})')
@@ -125,7 +171,10 @@ describe('token exchange (RFC 8693) through the gateway', () => {
     // Not anywhere in any request the upstream received (initialize, list, call).
     for (const r of requests()) expect(r.authorization ?? '').not.toContain(token)
 
-    const { payload } = await jwtVerify(upstreamToken, createLocalJWKSet(idp.jwks()), { issuer: idp.issuer, audience: recorder.url })
+    const { payload } = await jwtVerify(upstreamToken, createLocalJWKSet(idp.jwks()), {
+      issuer: idp.issuer,
+      audience: recorder.url,
+    })
     expect(payload.aud).toBe(recorder.url)
     expect(payload.sub).toBe('alice')
     expect(payload['act']).toEqual({ sub: GATEWAY_ID })
@@ -138,7 +187,7 @@ describe('token exchange (RFC 8693) through the gateway', () => {
     expect(decodeJwt(exchange.form['actor_token']!).sub).toBe(GATEWAY_ID)
   })
 
-  it('exchanges per user: bob\'s upstream token names bob', async () => {
+  it("exchanges per user: bob's upstream token names bob", async () => {
     const from = requests().length
     const { client } = await userClient('bob')
     expect((await execute(client, 'return await tools.crm.whoami({})')).ok).toBe(true)
@@ -146,7 +195,7 @@ describe('token exchange (RFC 8693) through the gateway', () => {
     expect(decodeJwt(sent!.slice(7)).sub).toBe('bob')
   })
 
-  it('refuses an STS that hands back the caller\'s own token; the upstream never sees it', async () => {
+  it("refuses an STS that hands back the caller's own token; the upstream never sees it", async () => {
     idp.misbehave = 'echo-subject'
     const from = requests().length
     const { client, token } = await userClient('carol')
@@ -164,19 +213,27 @@ describe('token exchange (RFC 8693) through the gateway', () => {
     const from = requests().length
     const { client } = await userClient('dave')
     const out = await execute(client, 'return await tools.crm.whoami({})')
-    expect(out.error).toMatchObject({ code: 'TOOL_ERROR', message: expect.stringContaining('HTTP 400 (invalid_target)') })
+    expect(out.error).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: expect.stringContaining('HTTP 400 (invalid_target)'),
+    })
     expect(callAuthorizations(from)).toEqual([])
   })
 })
 
 describe('static and gateway-signed grants through the gateway', () => {
-  it('static: the upstream receives the operator\'s secret in its header; the model sees it redacted', async () => {
+  it("static: the upstream receives the operator's secret in its header; the model sees it redacted", async () => {
     const from = requests().length
     const { client, token } = await userClient('alice')
     const out = await execute(client, 'return await tools.statics.whoami({})')
-    expect(out).toMatchObject({ ok: true, result: { 'x-static': '[REDACTED]', authorization: null } })
+    expect(out).toMatchObject({
+      ok: true,
+      result: { 'x-static': '[REDACTED]', authorization: null },
+    })
     expect(JSON.stringify(out)).not.toContain(staticSecret)
-    const logged = requests().slice(from).filter((r) => r.methods.includes('tools/call'))
+    const logged = requests()
+      .slice(from)
+      .filter((r) => r.methods.includes('tools/call'))
     expect(logged).toHaveLength(1)
     expect(logged[0]!.authorization).toBeNull()
     for (const r of requests()) expect(r.authorization ?? '').not.toContain(token)
@@ -190,10 +247,14 @@ describe('static and gateway-signed grants through the gateway', () => {
     const [sent] = callAuthorizations(from)
     const upstreamToken = sent!.slice('Bearer '.length)
     expect(upstreamToken).not.toBe(token)
-    const { payload } = await jwtVerify(upstreamToken, createLocalJWKSet(gatewayPublicJwks as never), {
-      issuer: GATEWAY_ID,
-      audience: JWT_AUDIENCE,
-    })
+    const { payload } = await jwtVerify(
+      upstreamToken,
+      createLocalJWKSet(gatewayPublicJwks as never),
+      {
+        issuer: GATEWAY_ID,
+        audience: JWT_AUDIENCE,
+      },
+    )
     expect(payload.sub).toBe('alice')
     expect(payload['act']).toEqual({ sub: GATEWAY_ID })
     expect(payload['tenant']).toBe('acme')

@@ -20,6 +20,12 @@ import { connect, execute } from './helpers.js'
 const MAIN = join(ROOT, 'dist', 'src', 'main.js')
 const DEMO = join(ROOT, 'examples', 'demo')
 
+/** The slice of the demo config this test rewrites. */
+interface DemoConfig {
+  identity: { issuers: [{ jwksFile: string }] }
+  audit: { file: string }
+}
+
 let dir: string
 let configFile: string
 let issuerDir: string
@@ -30,7 +36,11 @@ let stderr = ''
 const clients: Client[] = []
 
 function sluice(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -48,7 +58,7 @@ beforeAll(async () => {
   expect(sluice(['token', '--init', '--dir', issuerDir]).status).toBe(0)
   // The demo config as shipped, placed beside it so every relative path still resolves; only the
   // dev issuer's JWKS (a temp folder) and the audit file (temp) differ.
-  const raw = parse(readFileSync(join(DEMO, 'sluice.yaml'), 'utf8')) as Record<string, any>
+  const raw = parse(readFileSync(join(DEMO, 'sluice.yaml'), 'utf8')) as DemoConfig
   raw.identity.issuers[0].jwksFile = join(issuerDir, 'dev-issuer.jwks.json')
   raw.audit.file = join(dir, 'audit.jsonl')
   configFile = join(DEMO, `.test-${process.pid}.sluice.yaml`)
@@ -61,7 +71,10 @@ beforeAll(async () => {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sluice serve did not start:\n${stderr}`)), 50_000)
+    const timer = setTimeout(
+      () => reject(new Error(`sluice serve did not start:\n${stderr}`)),
+      50_000,
+    )
     server!.stderr!.on('data', (c: Buffer) => {
       stderr += c.toString('utf8')
       const m = /sluice gateway listening on (\S+)/.exec(stderr)
@@ -101,7 +114,9 @@ describe('the demo config', () => {
       if (file === undefined) delete process.env['SLUICE_DEMO_MEMORY_FILE']
       else process.env['SLUICE_DEMO_MEMORY_FILE'] = file
       try {
-        const server = loadConfig(join(DEMO, 'sluice.yaml')).servers['memory'] as { env: Record<string, string> }
+        const server = loadConfig(join(DEMO, 'sluice.yaml')).servers['memory'] as {
+          env: Record<string, string>
+        }
         return server.env['MEMORY_FILE_PATH']
       } finally {
         if (saved === undefined) delete process.env['SLUICE_DEMO_MEMORY_FILE']
@@ -115,10 +130,14 @@ describe('the demo config', () => {
   it('agrees with `sluice token` defaults: issuer, audience and the dev issuer JWKS path', () => {
     const config = loadConfig(join(DEMO, 'sluice.yaml'))
     const token = sluice(['token', '--dir', issuerDir, '--sub', 'alice'])
-    const claims = JSON.parse(Buffer.from(token.stdout.trim().split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+    const claims = JSON.parse(
+      Buffer.from(token.stdout.trim().split('.')[1]!, 'base64url').toString('utf8'),
+    ) as Record<string, unknown>
     expect(claims['iss']).toBe(config.identity?.issuers[0]?.issuer)
     expect(claims['aud']).toBe(config.identity?.audience)
-    expect(config.identity?.issuers[0]?.jwksFile).toBe(join(ROOT, '.sluice', 'dev-issuer', 'dev-issuer.jwks.json'))
+    expect(config.identity?.issuers[0]?.jwksFile).toBe(
+      join(ROOT, '.sluice', 'dev-issuer', 'dev-issuer.jwks.json'),
+    )
   })
 })
 
@@ -135,7 +154,11 @@ describe('sluice serve --config examples/demo/sluice.yaml', () => {
     expect(ready.status).toBe(200)
     expect(await ready.json()).toMatchObject({
       status: 'ready',
-      upstreams: { memory: { state: 'ready' }, filesystem: { state: 'ready' }, everything: { state: 'ready' } },
+      upstreams: {
+        memory: { state: 'ready' },
+        filesystem: { state: 'ready' },
+        everything: { state: 'ready' },
+      },
     })
     const metrics = await fetch(`${base}/metrics`)
     expect(metrics.headers.get('content-type')).toContain('text/plain')
@@ -143,7 +166,14 @@ describe('sluice serve --config examples/demo/sluice.yaml', () => {
   })
 
   it('refuses a request without a token, pointing at the resource metadata', async () => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' })
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: '{}',
+    })
     expect(res.status).toBe(401)
     expect(res.headers.get('www-authenticate')).toContain('resource_metadata=')
   })
@@ -191,6 +221,7 @@ describe('sluice serve --config examples/demo/sluice.yaml', () => {
        return codes`,
     )
     expect(out).toMatchObject({ ok: true })
-    for (const code of out.result as string[]) expect(['UNKNOWN_TOOL', 'TOOL_DENIED']).toContain(code)
+    for (const code of out.result as string[])
+      expect(['UNKNOWN_TOOL', 'TOOL_DENIED']).toContain(code)
   })
 })

@@ -20,7 +20,15 @@ import { ROOT } from '../helpers/runtime.js'
 const run = promisify(execFile)
 const CLI = join(ROOT, 'dist', 'src', 'main.js')
 const DEMO = join(ROOT, 'examples', 'demo', 'sluice.yaml')
-const DOMAINS = ['identity', 'access and privilege', 'tool governance', 'observability', 'input and output', 'integrity and recovery', 'governance']
+const DOMAINS = [
+  'identity',
+  'access and privilege',
+  'tool governance',
+  'observability',
+  'input and output',
+  'integrity and recovery',
+  'governance',
+]
 
 async function sluice(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -68,20 +76,32 @@ describe('sluice evidence on the demo config', () => {
 
   it('names the identity config', () => {
     expect(control(report, 'IDN-1').status).toBe('enforced')
-    expect(control(report, 'IDN-1').evidence.join('\n')).toContain('audience http://127.0.0.1:8787/mcp')
+    expect(control(report, 'IDN-1').evidence.join('\n')).toContain(
+      'audience http://127.0.0.1:8787/mcp',
+    )
     expect(control(report, 'IDN-1').evidence.join('\n')).toContain('issuer sluice-dev-issuer')
-    expect(report.facts.identity).toMatchObject({ configured: true, audience: 'http://127.0.0.1:8787/mcp', tenantClaim: 'tenant', localSubject: 'local-user' })
+    expect(report.facts.identity).toMatchObject({
+      configured: true,
+      audience: 'http://127.0.0.1:8787/mcp',
+      tenantClaim: 'tenant',
+      localSubject: 'local-user',
+    })
   })
 
   it('names every policy rule and the case-file results', () => {
     const acc = control(report, 'ACC-1')
     expect(acc.status).toBe('enforced')
     const text = acc.evidence.join('\n')
-    for (const rule of ['memory-read', 'filesystem-read', 'everything-no-env', 'memory-write']) expect(text).toContain(`rule ${rule} (`)
-    expect(report.facts.policy.caseFiles).toEqual([{ file: 'policies/demo.cases.yaml', passed: expect.any(Number), failed: 0 }])
+    for (const rule of ['memory-read', 'filesystem-read', 'everything-no-env', 'memory-write'])
+      expect(text).toContain(`rule ${rule} (`)
+    expect(report.facts.policy.caseFiles).toEqual([
+      { file: 'policies/demo.cases.yaml', passed: expect.any(Number), failed: 0 },
+    ])
     expect(report.facts.policy.caseFiles[0]!.passed).toBeGreaterThan(10)
     expect(control(report, 'GOV-1').status).toBe('enforced')
-    expect(control(report, 'GOV-2').evidence.join('\n')).toContain('approve rule everything-large-sums-need-a-human')
+    expect(control(report, 'GOV-2').evidence.join('\n')).toContain(
+      'approve rule everything-large-sums-need-a-human',
+    )
   })
 
   it('names the lock, its digest and its signature status', () => {
@@ -93,7 +113,9 @@ describe('sluice evidence on the demo config', () => {
     const tgv = control(report, 'TGV-1')
     // Not signature-checked in the demo: pinned, but only partially enforced.
     expect(tgv.status).toBe('partial')
-    expect(tgv.evidence.join('\n')).toMatch(/lock is (not signed|signed, but the signature is not checked)/)
+    expect(tgv.evidence.join('\n')).toMatch(
+      /lock is (not signed|signed, but the signature is not checked)/,
+    )
   })
 
   it('names the audit chain head (or says there are no records yet) and the trace exporter', async () => {
@@ -102,7 +124,8 @@ describe('sluice evidence on the demo config', () => {
     const int = control(report, 'INT-1').evidence.join('\n')
     if (audit.files.length > 0) {
       const verified = await verifyAuditFile(join(ROOT, 'examples/demo/.data/audit.jsonl'))
-      if (verified.ok) expect(int).toContain(`audit chain head: seq ${verified.lastSeq}, ${verified.headHash}`)
+      if (verified.ok)
+        expect(int).toContain(`audit chain head: seq ${verified.lastSeq}, ${verified.headHash}`)
     } else expect(int).toContain('(no records yet)')
     expect(report.facts.telemetry).toMatchObject({ exporter: 'none', captureContent: false })
     expect(control(report, 'OBS-1').evidence[0]).toBe('trace exporter: none')
@@ -110,7 +133,8 @@ describe('sluice evidence on the demo config', () => {
 
   it('renders the same report as Markdown: a domain table, a control table, a section per control', () => {
     expect(markdown.startsWith('# sluice control evidence\n')).toBe(true)
-    for (const d of report.domains) expect(markdown).toContain(`| ${d.domain} | ${d.status} | ${d.controls.join(', ')} |`)
+    for (const d of report.domains)
+      expect(markdown).toContain(`| ${d.domain} | ${d.status} | ${d.controls.join(', ')} |`)
     for (const c of report.controls) {
       expect(markdown).toContain(`| ${c.id} | ${c.domain} |`)
       expect(markdown).toContain(`## ${c.id} ${c.domain}: ${c.status}`)
@@ -139,11 +163,20 @@ describe('sluice evidence on minimal configs', () => {
     writeFileSync(file, 'servers: {}\n')
     const report = await evidenceJson(file)
     expect(report.domains.map((d) => d.domain)).toEqual(DOMAINS)
-    expect(control(report, 'IDN-1')).toMatchObject({ status: 'absent', evidence: [expect.stringContaining('no identity')] })
+    expect(control(report, 'IDN-1')).toMatchObject({
+      status: 'absent',
+      evidence: [expect.stringContaining('no identity')],
+    })
     expect(control(report, 'ACC-1').status).toBe('absent')
     expect(control(report, 'ACC-1').evidence[0]).toContain('no policy files')
-    expect(control(report, 'TGV-1')).toMatchObject({ status: 'absent', evidence: [expect.stringContaining('no lock')] })
-    expect(control(report, 'INT-1')).toMatchObject({ status: 'absent', evidence: ['no audit file configured'] })
+    expect(control(report, 'TGV-1')).toMatchObject({
+      status: 'absent',
+      evidence: [expect.stringContaining('no lock')],
+    })
+    expect(control(report, 'INT-1')).toMatchObject({
+      status: 'absent',
+      evidence: ['no audit file configured'],
+    })
     expect(control(report, 'GOV-2').status).toBe('absent')
     expect(domain(report, 'identity').status).toBe('absent')
     expect(domain(report, 'integrity and recovery').status).toBe('absent')
@@ -154,7 +187,11 @@ describe('sluice evidence on minimal configs', () => {
     const log = await AuditLog.open({ file: auditFile, fsync: false })
     try {
       await log.append({ type: 'gateway.start' })
-      await log.append({ type: 'execution.start', executionId: 'e1', principal: { sub: 'alice', iss: 'test' } })
+      await log.append({
+        type: 'execution.start',
+        executionId: 'e1',
+        principal: { sub: 'alice', iss: 'test' },
+      })
       await log.append({ type: 'execution.end', executionId: 'e1', status: 'ok' })
     } finally {
       await log.close()
@@ -176,10 +213,19 @@ describe('sluice evidence on minimal configs', () => {
     const good = await evidenceJson(file)
     const head = await verifyAuditFile(auditFile)
     expect(control(good, 'INT-1')).toMatchObject({ status: 'enforced' })
-    expect(control(good, 'INT-1').evidence[0]).toBe(`audit chain head: seq 3, ${head.headHash} (3 records in ${auditFile})`)
-    expect(good.facts.audit).toMatchObject({ ok: true, records: 3, lastSeq: 3, head: head.headHash })
+    expect(control(good, 'INT-1').evidence[0]).toBe(
+      `audit chain head: seq 3, ${head.headHash} (3 records in ${auditFile})`,
+    )
+    expect(good.facts.audit).toMatchObject({
+      ok: true,
+      records: 3,
+      lastSeq: 3,
+      head: head.headHash,
+    })
     expect(control(good, 'OBS-1').status).toBe('enforced')
-    expect(control(good, 'OBS-1').evidence[0]).toBe('trace exporter: otlp → https://collector.example.com:4318/ (headers: x-api-key)')
+    expect(control(good, 'OBS-1').evidence[0]).toBe(
+      'trace exporter: otlp → https://collector.example.com:4318/ (headers: x-api-key)',
+    )
     const md = await sluice(['evidence', '--config', file])
     const json = await sluice(['evidence', '--config', file, '--format', 'json'])
     expect(md.stdout + json.stdout).not.toContain(secret)
@@ -195,7 +241,13 @@ describe('sluice evidence on minimal configs', () => {
   })
 
   it('refuses an unknown format with a usage error', async () => {
-    const { code, stderr } = await sluice(['evidence', '--config', join(dir, 'empty.yaml'), '--format', 'xml'])
+    const { code, stderr } = await sluice([
+      'evidence',
+      '--config',
+      join(dir, 'empty.yaml'),
+      '--format',
+      'xml',
+    ])
     expect(code).toBe(2)
     expect(stderr).toContain('--format: expected md or json, got xml')
   })

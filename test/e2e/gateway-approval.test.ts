@@ -33,7 +33,10 @@ beforeAll(async () => {
   rt = await testRuntime({
     recording: true,
     policy: POLICY,
-    config: { audit: { file: 'audit.jsonl', fsync: false }, gateway: { approvalTimeoutMs: APPROVAL_TIMEOUT_MS } },
+    config: {
+      audit: { file: 'audit.jsonl', fsync: false },
+      gateway: { approvalTimeoutMs: APPROVAL_TIMEOUT_MS },
+    },
   })
   auditFile = join(rt.dir, 'audit.jsonl')
   gw = await startGateway(rt)
@@ -46,7 +49,9 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.close()
 })
 
-async function client(answer?: (message: string) => Promise<ElicitResult>): Promise<{ client: Client; asked: string[] }> {
+async function client(
+  answer?: (message: string) => Promise<ElicitResult>,
+): Promise<{ client: Client; asked: string[] }> {
   const c = await connect(gw.url, { elicitation: answer !== undefined })
   clients.push(c)
   const asked: string[] = []
@@ -68,12 +73,17 @@ const paidTo = (to: string) => rt.recorded().filter((r) => r.tool === 'pay' && r
 
 /** The audit decisions of `rec.pay` written since `from` records. */
 function payDecisions(from: number) {
-  return readAudit(auditFile).slice(from).filter((r) => r.type === 'call.decision' && r.tool === 'rec.pay')
+  return readAudit(auditFile)
+    .slice(from)
+    .filter((r) => r.type === 'call.decision' && r.tool === 'rec.pay')
 }
 
 describe('approval through elicitation with the real engine', () => {
   it('runs a small payment without asking', async () => {
-    const { client: c, asked } = await client(async () => ({ action: 'accept', content: { approve: true } }))
+    const { client: c, asked } = await client(async () => ({
+      action: 'accept',
+      content: { approve: true },
+    }))
     const out = await pay(c, 10, 'small')
     expect(out).toMatchObject({ ok: true, result: { paid: 10 } })
     expect(asked).toEqual([])
@@ -82,20 +92,31 @@ describe('approval through elicitation with the real engine', () => {
 
   it('asks the human with tool, arguments and rule, and runs the call on accept', async () => {
     const before = readAudit(auditFile).length
-    const { client: c, asked } = await client(async () => ({ action: 'accept', content: { approve: true } }))
+    const { client: c, asked } = await client(async () => ({
+      action: 'accept',
+      content: { approve: true },
+    }))
     const out = await pay(c, 5000, 'accepted')
     expect(out).toMatchObject({ ok: true, result: { paid: 5000 } })
-    expect(out.calls).toEqual([expect.objectContaining({ tool: 'rec.pay', ok: true, decision: 'approve' })])
+    expect(out.calls).toEqual([
+      expect.objectContaining({ tool: 'rec.pay', ok: true, decision: 'approve' }),
+    ])
     expect(asked).toEqual([
       'Allow the call rec.pay?\nArguments: {"amount":5000,"to":"accepted"}\n' +
         'Policy: rule "big-payments-need-a-human" asks a human to approve this call: payments over 1000 need a human',
     ])
     expect(paidTo('accepted')).toHaveLength(1)
-    expect(payDecisions(before)).toEqual([expect.objectContaining({ decision: 'approved', ruleId: 'big-payments-need-a-human' })])
+    expect(payDecisions(before)).toEqual([
+      expect.objectContaining({ decision: 'approved', ruleId: 'big-payments-need-a-human' }),
+    ])
   })
 
   it('refuses with APPROVAL_DENIED on decline, cancel and approve=false, and never calls the upstream', async () => {
-    const replies: ElicitResult[] = [{ action: 'decline' }, { action: 'cancel' }, { action: 'accept', content: { approve: false } }]
+    const replies: ElicitResult[] = [
+      { action: 'decline' },
+      { action: 'cancel' },
+      { action: 'accept', content: { approve: false } },
+    ]
     for (const [i, reply] of replies.entries()) {
       const before = readAudit(auditFile).length
       const { client: c, asked } = await client(async () => reply)
@@ -104,11 +125,21 @@ describe('approval through elicitation with the real engine', () => {
       expect(out.ok).toBe(false)
       expect(out.error).toMatchObject({
         code: 'APPROVAL_DENIED',
-        message: expect.stringContaining('rec.pay was not run: the human approver declined it (rule big-payments-need-a-human)'),
+        message: expect.stringContaining(
+          'rec.pay was not run: the human approver declined it (rule big-payments-need-a-human)',
+        ),
       })
-      expect(out.calls).toEqual([expect.objectContaining({ tool: 'rec.pay', ok: false, code: 'APPROVAL_DENIED' })])
+      expect(out.calls).toEqual([
+        expect.objectContaining({ tool: 'rec.pay', ok: false, code: 'APPROVAL_DENIED' }),
+      ])
       expect(paidTo(`declined-${i}`)).toEqual([])
-      expect(payDecisions(before)).toEqual([expect.objectContaining({ decision: 'approve', status: 'decline', code: 'APPROVAL_DENIED' })])
+      expect(payDecisions(before)).toEqual([
+        expect.objectContaining({
+          decision: 'approve',
+          status: 'decline',
+          code: 'APPROVAL_DENIED',
+        }),
+      ])
     }
   })
 
@@ -119,10 +150,14 @@ describe('approval through elicitation with the real engine', () => {
     expect(asked).toHaveLength(1)
     expect(out.error).toMatchObject({
       code: 'APPROVAL_DENIED',
-      message: expect.stringContaining('rec.pay was not run: no human answered in time (rule big-payments-need-a-human)'),
+      message: expect.stringContaining(
+        'rec.pay was not run: no human answered in time (rule big-payments-need-a-human)',
+      ),
     })
     expect(paidTo('never')).toEqual([])
-    expect(payDecisions(before)).toEqual([expect.objectContaining({ status: 'timeout', code: 'APPROVAL_DENIED' })])
+    expect(payDecisions(before)).toEqual([
+      expect.objectContaining({ status: 'timeout', code: 'APPROVAL_DENIED' }),
+    ])
   })
 
   it('refuses clearly when the client cannot be asked (no elicitation capability)', async () => {
@@ -136,12 +171,16 @@ describe('approval through elicitation with the real engine', () => {
       ),
     })
     expect(paidTo('unsupported')).toEqual([])
-    expect(payDecisions(before)).toEqual([expect.objectContaining({ status: 'unsupported', code: 'APPROVAL_DENIED' })])
+    expect(payDecisions(before)).toEqual([
+      expect.objectContaining({ status: 'unsupported', code: 'APPROVAL_DENIED' }),
+    ])
   })
 
   it('asks once per call: accepting one payment does not approve the next', async () => {
     let n = 0
-    const { client: c, asked } = await client(async () => (n++ === 0 ? { action: 'accept', content: { approve: true } } : { action: 'decline' }))
+    const { client: c, asked } = await client(async () =>
+      n++ === 0 ? { action: 'accept', content: { approve: true } } : { action: 'decline' },
+    )
     const out = await execute(
       c,
       `const a = await tools.rec.pay({ amount: 2000, to: 'twice-1' })

@@ -31,7 +31,12 @@ beforeAll(async () => {
   rt = await testRuntime({
     recording: true,
     policy: POLICY,
-    config: { identity: { audience: AUDIENCE, issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }] } },
+    config: {
+      identity: {
+        audience: AUDIENCE,
+        issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
+      },
+    },
   })
   gw = await startGateway(rt)
 })
@@ -50,7 +55,8 @@ async function as(sub: string, scope: string): Promise<Client> {
   return c
 }
 
-const deleted = (id: string) => rt.recorded().filter((r) => r.tool === 'delete_item' && r.args['id'] === id)
+const deleted = (id: string) =>
+  rt.recorded().filter((r) => r.tool === 'delete_item' && r.args['id'] === id)
 
 describe('a scope-filtered tool through the HTTP path', () => {
   it('is neither described nor found by search for a principal without the scope', async () => {
@@ -75,9 +81,14 @@ describe('a scope-filtered tool through the HTTP path', () => {
       `tools.rec['delete-item']({ id: 'm6' })`,
     ]
     for (const [i, call] of spellings.entries()) {
-      const out = await execute(c, `try { return await ${call} } catch (e) { return { code: e.code, message: e.message } }`)
+      const out = await execute(
+        c,
+        `try { return await ${call} } catch (e) { return { code: e.code, message: e.message } }`,
+      )
       expect(out.ok, call).toBe(true)
-      expect(['UNKNOWN_TOOL', 'TOOL_DENIED'], call).toContain((out.result as { code?: string } | undefined)?.code)
+      expect(['UNKNOWN_TOOL', 'TOOL_DENIED'], call).toContain(
+        (out.result as { code?: string } | undefined)?.code,
+      )
       expect(deleted(`m${i + 1}`), call).toEqual([])
     }
   })
@@ -88,22 +99,34 @@ describe('a scope-filtered tool through the HTTP path', () => {
     expect(tools.find((t) => t.name === 'execute_code')?.description ?? '').toContain('delete_item')
     const out = await execute(c, `return await tools.rec.delete_item({ id: 'a1' })`)
     expect(out).toMatchObject({ ok: true, result: 'deleted a1' })
-    expect(out.calls).toEqual([expect.objectContaining({ tool: 'rec.delete_item', ok: true, decision: 'allow' })])
+    expect(out.calls).toEqual([
+      expect.objectContaining({ tool: 'rec.delete_item', ok: true, decision: 'allow' }),
+    ])
     expect(deleted('a1')).toHaveLength(1)
   })
 
   it('a scope in another claim or a tampered token does not count', async () => {
     // `scopes` is not the claim the verifier reads; the policy sees no items:delete.
-    const tokenWithOtherClaim = await idp.mint({ sub: 'mallory', aud: AUDIENCE, scopes: ['items:delete'] } as never)
+    const tokenWithOtherClaim = await idp.mint({
+      sub: 'mallory',
+      aud: AUDIENCE,
+      scopes: ['items:delete'],
+    } as never)
     const other = await connect(gw.url, { token: tokenWithOtherClaim })
     clients.push(other)
-    const out = await execute(other, `try { return await tools.rec.delete_item({ id: 'm7' }) } catch (e) { return e.code }`)
+    const out = await execute(
+      other,
+      `try { return await tools.rec.delete_item({ id: 'm7' }) } catch (e) { return e.code }`,
+    )
     expect(['UNKNOWN_TOOL', 'TOOL_DENIED']).toContain(out.result)
     expect(deleted('m7')).toEqual([])
     // A payload edited to add the scope fails signature verification at the door.
     const real = await idp.mint({ sub: 'mallory', aud: AUDIENCE, scope: 'items:read' })
     const [h, p, s] = real.split('.')
-    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as Record<string, unknown>
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'items:read items:delete' })).toString('base64url')}.${s}`
     await expect(connect(gw.url, { token: forged })).rejects.toThrow(/401|invalid|Unauthorized/i)
   })

@@ -23,7 +23,10 @@ export interface Gateway {
 }
 
 /** The gateway in front of `runtime`: identity from the config, or insecure dev mode without it. */
-export async function startGateway(runtime: Runtime, options: { captureLogs?: boolean } = {}): Promise<Gateway> {
+export async function startGateway(
+  runtime: Runtime,
+  options: { captureLogs?: boolean } = {},
+): Promise<Gateway> {
   const logs: string[] = []
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -36,7 +39,9 @@ export async function startGateway(runtime: Runtime, options: { captureLogs?: bo
     config: runtime.config,
     engine: runtime.engine,
     host: '127.0.0.1',
-    ...(identity === undefined ? { insecureDev: true } : { verifier: createTokenVerifier(identity) }),
+    ...(identity === undefined
+      ? { insecureDev: true }
+      : { verifier: createTokenVerifier(identity) }),
     // `debug` so every request line is captured, not only warnings.
     logger: options.captureLogs === true ? { level: 'debug', stream } : false,
   })
@@ -45,13 +50,17 @@ export async function startGateway(runtime: Runtime, options: { captureLogs?: bo
 }
 
 /** A real SDK client; `elicitation: true` declares the form elicitation capability. */
-export async function connect(url: string, options: { token?: string; elicitation?: boolean } = {}): Promise<Client> {
+export async function connect(
+  url: string,
+  options: { token?: string; elicitation?: boolean } = {},
+): Promise<Client> {
   const client = new Client(
     { name: 'e2e', version: '0.0.1' },
     { capabilities: options.elicitation === true ? { elicitation: { form: {} } } : {} },
   )
   const transport = new StreamableHTTPClientTransport(new URL(url), {
-    requestInit: options.token === undefined ? {} : { headers: { authorization: `Bearer ${options.token}` } },
+    requestInit:
+      options.token === undefined ? {} : { headers: { authorization: `Bearer ${options.token}` } },
   })
   await client.connect(transport)
   return client
@@ -88,7 +97,10 @@ export function startHttpRecorder(env: Record<string, string> = {}): Promise<Htt
 }
 
 /** Starts a Streamable HTTP fixture that prints `LISTENING <port>`, and waits for it. */
-export async function startHttpFixture(script: string, env: Record<string, string> = {}): Promise<HttpRecorder> {
+export async function startHttpFixture(
+  script: string,
+  env: Record<string, string> = {},
+): Promise<HttpRecorder> {
   const child = spawn(process.execPath, [script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -118,7 +130,11 @@ export async function startHttpFixture(script: string, env: Record<string, strin
  * Waits until every named upstream has listed its tools, re-listing the ones that failed (a busy
  * machine can miss a short `timeoutMs` on the first initialize, and the engine does not retry).
  */
-export async function waitForTools(runtime: Runtime, servers: string[], attempts = 5): Promise<void> {
+export async function waitForTools(
+  runtime: Runtime,
+  servers: string[],
+  attempts = 5,
+): Promise<void> {
   for (let i = 0; i < attempts; i++) {
     const health = runtime.engine.health()
     const missing = servers.filter((s) => (health.upstreams[s]?.tools ?? 0) === 0)

@@ -10,7 +10,11 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp, listen } from '../../src/gateway/index.js'
-import { EXECUTION_BUCKETS_SECONDS, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../../src/telemetry/index.js'
+import {
+  EXECUTION_BUCKETS_SECONDS,
+  PROMETHEUS_CONTENT_TYPE,
+  renderPrometheus,
+} from '../../src/telemetry/index.js'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
 import { connect, execute, waitForTools } from './helpers.js'
 
@@ -68,7 +72,13 @@ async function scrape(): Promise<Scrape> {
 beforeAll(async () => {
   rt = await testRuntime({ recording: true, policy: POLICY })
   await waitForTools(rt, ['rec'])
-  app = buildApp({ config: rt.config, engine: rt.engine, host: '127.0.0.1', insecureDev: true, metrics: renderPrometheus })
+  app = buildApp({
+    config: rt.config,
+    engine: rt.engine,
+    host: '127.0.0.1',
+    insecureDev: true,
+    metrics: renderPrometheus,
+  })
   const mcpUrl = await listen(app, { host: '127.0.0.1', port: 0, print: () => {} })
   url = mcpUrl.replace(/\/mcp$/, '')
 })
@@ -97,14 +107,24 @@ describe('/metrics after a known workload', () => {
     const yes = await approver('accept')
     const no = await approver('decline')
     const outcomes = [
-      await execute(yes, 'const [a, b] = await Promise.all([tools.rec.read_item({ id: "1" }), tools.rec.read_item({ id: "2" })]); return await tools.rec["get-sum"]({ a: 1, b: 2 })'),
+      await execute(
+        yes,
+        'const [a, b] = await Promise.all([tools.rec.read_item({ id: "1" }), tools.rec.read_item({ id: "2" })]); return await tools.rec["get-sum"]({ a: 1, b: 2 })',
+      ),
       await execute(yes, 'await tools.rec.send_email({ to: "eve@evil.test", subject: "hi" })'),
       await execute(yes, 'throw new Error("boom")'),
       await execute(yes, 'await tools.rec.fail({ why: "test" })'),
       await execute(yes, 'return await tools.rec.pay({ amount: 5000, to: "bob" })'),
       await execute(no, 'return await tools.rec.pay({ amount: 6000, to: "carol" })'),
     ]
-    expect(outcomes.map((o) => (o.ok ? 'ok' : o.error?.code))).toEqual(['ok', 'TOOL_DENIED', 'RUNTIME_ERROR', 'TOOL_ERROR', 'ok', 'APPROVAL_DENIED'])
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.error?.code))).toEqual([
+      'ok',
+      'TOOL_DENIED',
+      'RUNTIME_ERROR',
+      'TOOL_ERROR',
+      'ok',
+      'APPROVAL_DENIED',
+    ])
     after = await scrape()
   })
 
@@ -115,19 +135,26 @@ describe('/metrics after a known workload', () => {
     expect(delta('sluice_executions_total{outcome="RUNTIME_ERROR"}')).toBe(1)
     expect(delta('sluice_executions_total{outcome="TOOL_ERROR"}')).toBe(1)
     expect(delta('sluice_executions_total{outcome="APPROVAL_DENIED"}')).toBe(1)
-    const total = (s: Scrape) => [...s.series].filter(([k]) => k.startsWith('sluice_executions_total{')).reduce((n, [, v]) => n + v, 0)
+    const total = (s: Scrape) =>
+      [...s.series]
+        .filter(([k]) => k.startsWith('sluice_executions_total{'))
+        .reduce((n, [, v]) => n + v, 0)
     expect(total(after) - total(before)).toBe(6)
   })
 
   it('counts inner calls by server, tool and outcome', () => {
-    const calls = (tool: string, outcome: string) => delta(`sluice_tool_calls_total{server="rec",tool="${tool}",outcome="${outcome}"}`)
+    const calls = (tool: string, outcome: string) =>
+      delta(`sluice_tool_calls_total{server="rec",tool="${tool}",outcome="${outcome}"}`)
     expect(calls('read_item', 'ok')).toBe(2)
     expect(calls('get-sum', 'ok')).toBe(1)
     expect(calls('send_email', 'TOOL_DENIED')).toBe(1)
     expect(calls('fail', 'TOOL_ERROR')).toBe(1)
     expect(calls('pay', 'ok')).toBe(1)
     expect(calls('pay', 'APPROVAL_DENIED')).toBe(1)
-    const total = (s: Scrape) => [...s.series].filter(([k]) => k.startsWith('sluice_tool_calls_total{')).reduce((n, [, v]) => n + v, 0)
+    const total = (s: Scrape) =>
+      [...s.series]
+        .filter(([k]) => k.startsWith('sluice_tool_calls_total{'))
+        .reduce((n, [, v]) => n + v, 0)
     expect(total(after) - total(before)).toBe(7)
   })
 
@@ -143,11 +170,13 @@ describe('/metrics after a known workload', () => {
     expect(after.types.get('sluice_execution_duration_seconds')).toBe('histogram')
     expect(delta('sluice_execution_duration_seconds_count')).toBe(6)
     expect(delta('sluice_execution_duration_seconds_sum')).toBeGreaterThan(0)
-    const bucket = (s: Scrape, le: string) => s.series.get(`sluice_execution_duration_seconds_bucket{le="${le}"}`)
+    const bucket = (s: Scrape, le: string) =>
+      s.series.get(`sluice_execution_duration_seconds_bucket{le="${le}"}`)
     const les = [...EXECUTION_BUCKETS_SECONDS.map(String), '+Inf']
     const counts = les.map((le) => bucket(after, le))
     expect(counts.every((c) => typeof c === 'number')).toBe(true)
-    for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThanOrEqual(counts[i - 1]!)
+    for (let i = 1; i < counts.length; i++)
+      expect(counts[i]!).toBeGreaterThanOrEqual(counts[i - 1]!)
     expect(bucket(after, '+Inf')).toBe(after.series.get('sluice_execution_duration_seconds_count'))
     expect(bucket(after, '+Inf')! - (bucket(before, '+Inf') ?? 0)).toBe(6)
   })
@@ -155,7 +184,8 @@ describe('/metrics after a known workload', () => {
   it('reports the sandbox pool size as the ready sandboxes at scrape time', async () => {
     expect(after.types.get('sluice_sandbox_pool_size')).toBe('gauge')
     // The spare sandbox is re-warmed off the critical path: wait for it, then scrape again.
-    for (let i = 0; i < 200 && rt.engine.health().pool.ready < 1; i++) await new Promise((r) => setTimeout(r, 10))
+    for (let i = 0; i < 200 && rt.engine.health().pool.ready < 1; i++)
+      await new Promise((r) => setTimeout(r, 10))
     const ready = rt.engine.health().pool.ready
     expect(ready).toBe(1)
     expect((await scrape()).series.get('sluice_sandbox_pool_size')).toBe(ready)

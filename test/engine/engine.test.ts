@@ -10,21 +10,28 @@ import { SERVERS, testRuntime, type TestRuntime } from '../helpers/runtime.js'
 
 describe('mapToolResult', () => {
   it('prefers structuredContent, then parsed JSON text, then text, then the content array', () => {
-    expect(mapToolResult({ content: [{ type: 'text', text: '{"a":1}' }], structuredContent: { b: 2 } })).toEqual({ b: 2 })
+    expect(
+      mapToolResult({ content: [{ type: 'text', text: '{"a":1}' }], structuredContent: { b: 2 } }),
+    ).toEqual({ b: 2 })
     expect(mapToolResult({ content: [{ type: 'text', text: '{"a":1}' }] })).toEqual({ a: 1 })
     expect(mapToolResult({ content: [{ type: 'text', text: '[1,2]' }] })).toEqual([1, 2])
     expect(mapToolResult({ content: [{ type: 'text', text: '{not json' }] })).toBe('{not json')
     expect(mapToolResult({ content: [{ type: 'text', text: 'plain' }] })).toBe('plain')
     expect(mapToolResult({ content: [{ type: 'text', text: '42' }] })).toBe(42)
     expect(mapToolResult({ content: [{ type: 'text', text: '42 apples' }] })).toBe('42 apples')
-    const two = [{ type: 'text', text: 'a' }, { type: 'image', data: 'AA==', mimeType: 'image/png' }]
+    const two = [
+      { type: 'text', text: 'a' },
+      { type: 'image', data: 'AA==', mimeType: 'image/png' },
+    ]
     expect(mapToolResult({ content: two })).toEqual(two)
   })
 })
 
 describe('sanitizeMessage', () => {
   it('drops stack frames, node_modules paths and control characters, and caps the length', () => {
-    const m = sanitizeMessage('boom at /work/main/node_modules/x/index.js:1\n    at f (/srv/a.js:1:2)\u001b[31m')
+    const m = sanitizeMessage(
+      'boom at /work/main/node_modules/x/index.js:1\n    at f (/srv/a.js:1:2)\u001b[31m',
+    )
     expect(m).not.toMatch(/node_modules|\n|\u001b|at f/)
     expect(sanitizeMessage('x'.repeat(10_000)).length).toBeLessThanOrEqual(500)
   })
@@ -37,7 +44,11 @@ describe('Engine with real upstreams', () => {
       recording: true,
       config: {
         servers: {
-          memory: { command: process.execPath, args: [SERVERS.memory], env: { MEMORY_FILE_PATH: '/tmp/sluice-engine-memory-placeholder.jsonl' } },
+          memory: {
+            command: process.execPath,
+            args: [SERVERS.memory],
+            env: { MEMORY_FILE_PATH: '/tmp/sluice-engine-memory-placeholder.jsonl' },
+          },
         },
         audit: { file: 'audit.jsonl' },
       },
@@ -74,7 +85,10 @@ describe('Engine with real upstreams', () => {
 
   it('rejects invalid arguments before the upstream, naming the path and what was expected', async () => {
     const before = rt.recorded().length
-    const result = await rt.engine.execute(rt.principal(), `return await tools.rec.get_sum({ a: 'two', b: 1 })`)
+    const result = await rt.engine.execute(
+      rt.principal(),
+      `return await tools.rec.get_sum({ a: 'two', b: 1 })`,
+    )
     expect(result.ok).toBe(false)
     expect(result.error?.code).toBe('INVALID_ARGS')
     expect(result.error?.message).toContain('args.a')
@@ -83,7 +97,10 @@ describe('Engine with real upstreams', () => {
   })
 
   it('names a missing required field', async () => {
-    const result = await rt.engine.execute(rt.principal(), `return await tools.rec.send_email({ to: 'a@example.com' })`)
+    const result = await rt.engine.execute(
+      rt.principal(),
+      `return await tools.rec.send_email({ to: 'a@example.com' })`,
+    )
     expect(result.error?.code).toBe('INVALID_ARGS')
     expect(result.error?.message).toContain('missing required field args.subject')
   })
@@ -98,7 +115,10 @@ describe('Engine with real upstreams', () => {
   })
 
   it('gives the model type-check diagnostics with a "did you mean" for a misspelt tool', async () => {
-    const result = await rt.engine.execute(rt.principal(), `const g = await tools.memory.read_grph({})\nreturn g`)
+    const result = await rt.engine.execute(
+      rt.principal(),
+      `const g = await tools.memory.read_grph({})\nreturn g`,
+    )
     expect(result.ok).toBe(false)
     expect(result.error?.diagnostics?.[0]).toMatchObject({ line: 1 })
     expect(JSON.stringify(result.error?.diagnostics)).toMatch(/read_graph/)
@@ -106,7 +126,10 @@ describe('Engine with real upstreams', () => {
 
   it('writes an audit record for every execution and decision, chained', async () => {
     await rt.engine.execute(rt.principal(), `return await tools.rec.read_item({ id: 'audited' })`)
-    const lines = readFileSync(join(rt.dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const lines = readFileSync(join(rt.dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     const types = lines.map((l) => l.type)
     expect(types).toContain('execution.start')
     expect(types).toContain('call.decision')

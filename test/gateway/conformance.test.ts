@@ -38,25 +38,35 @@ afterAll(() => app.close())
 function conformance(args: string[]): Promise<{ code: number; output: string }> {
   const bin = join(root, 'node_modules/@modelcontextprotocol/conformance/dist/index.js')
   return new Promise((done) => {
-    execFile(process.execPath, [bin, ...args], { cwd: root, timeout: 55_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
-      done({ code, output: `${stdout}\n${stderr}` })
-    })
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd: root, timeout: 55_000, maxBuffer: 8 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+        done({ code, output: `${stdout}\n${stderr}` })
+      },
+    )
   })
 }
 
 describe('MCP conformance 0.1.13 (server)', () => {
-  it('passes every scenario except the fixture-only ones in the baseline', { timeout: 60_000 }, async () => {
-    const { code, output } = await conformance([
-      'server',
-      '--url',
-      url,
-      '--expected-failures',
-      'test/gateway/conformance-baseline.yml',
-    ])
-    expect(output, output).toContain('Baseline check passed')
-    expect(code, output).toBe(0)
-    // The scenarios that apply to sluice must really pass (a WARNING shows as "0 passed, 0 failed").
-    for (const scenario of RELEVANT) expect(output, scenario).toMatch(new RegExp(`✓ ${scenario}: [1-9]\\d* passed, 0 failed`))
-  })
+  it(
+    'passes every scenario except the fixture-only ones in the baseline',
+    { timeout: 60_000 },
+    async () => {
+      const { code, output } = await conformance([
+        'server',
+        '--url',
+        url,
+        '--expected-failures',
+        'test/gateway/conformance-baseline.yml',
+      ])
+      expect(output, output).toContain('Baseline check passed')
+      expect(code, output).toBe(0)
+      // The scenarios that apply to sluice must really pass (a WARNING shows as "0 passed, 0 failed").
+      for (const scenario of RELEVANT)
+        expect(output, scenario).toMatch(new RegExp(`✓ ${scenario}: [1-9]\\d* passed, 0 failed`))
+    },
+  )
 })

@@ -32,7 +32,11 @@ const echoTool: CatalogTool = {
   definition: {
     name: 'echo',
     description: 'Echoes the message.',
-    inputSchema: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
+    inputSchema: {
+      type: 'object',
+      properties: { message: { type: 'string' } },
+      required: ['message'],
+    },
   },
 }
 
@@ -41,14 +45,25 @@ const echoTool: CatalogTool = {
  * position; `throw` throws (an engine bug); `wait` waits for the abort signal; `progress` reports
  * progress; anything else succeeds with `{ sub, code }` and one log line.
  */
-export function fakeEngine(health?: ReturnType<GatewayEngine['health']>): GatewayEngine & { seen: Seen } {
+export function fakeEngine(
+  health?: ReturnType<GatewayEngine['health']>,
+): GatewayEngine & { seen: Seen } {
   const seen: Seen = {}
   return {
     seen,
     listTools: () => [echoTool],
-    describeExecuteCode: (p) => `Declarations for ${p.sub}: declare const tools: { demo: { echo(a: { message: string }): Promise<unknown> } }`,
+    describeExecuteCode: (p) =>
+      `Declarations for ${p.sub}: declare const tools: { demo: { echo(a: { message: string }): Promise<unknown> } }`,
     searchTools: (_p, query, limit) =>
-      [{ tool: 'demo.echo', declaration: 'echo(args: { message: string }): Promise<unknown>', score: 1 }].slice(0, limit ?? 5).filter(() => query !== 'nothing'),
+      [
+        {
+          tool: 'demo.echo',
+          declaration: 'echo(args: { message: string }): Promise<unknown>',
+          score: 1,
+        },
+      ]
+        .slice(0, limit ?? 5)
+        .filter(() => query !== 'nothing'),
     async execute(principal, code, options): Promise<ExecutionResult> {
       seen.principal = principal
       seen.options = options
@@ -61,17 +76,36 @@ export function fakeEngine(health?: ReturnType<GatewayEngine['health']>): Gatewa
           reason: 'payments over 1000 need a human',
         })
         return answer === 'accept'
-          ? { ok: true, result: { answer }, logs: [], calls: [{ tool: 'payments.pay', ok: true, ms: 1, decision: 'approve' }] }
+          ? {
+              ok: true,
+              result: { answer },
+              logs: [],
+              calls: [{ tool: 'payments.pay', ok: true, ms: 1, decision: 'approve' }],
+            }
           : {
               ok: false,
               result: undefined,
               logs: [],
-              calls: [{ tool: 'payments.pay', ok: false, ms: 1, decision: 'APPROVAL_DENIED', code: 'APPROVAL_DENIED' }],
+              calls: [
+                {
+                  tool: 'payments.pay',
+                  ok: false,
+                  ms: 1,
+                  decision: 'APPROVAL_DENIED',
+                  code: 'APPROVAL_DENIED',
+                },
+              ],
               error: { code: 'APPROVAL_DENIED', message: `approval ${answer}` },
             }
       }
       if (code === 'fail') {
-        return { ok: false, result: undefined, logs: ['before'], calls: [], error: { code: 'RUNTIME_ERROR', message: 'x is not defined', line: 2, column: 5 } }
+        return {
+          ok: false,
+          result: undefined,
+          logs: ['before'],
+          calls: [],
+          error: { code: 'RUNTIME_ERROR', message: 'x is not defined', line: 2, column: 5 },
+        }
       }
       if (code === 'throw') throw new Error('secret host detail /srv/secret')
       if (code === 'wait') {
@@ -80,7 +114,13 @@ export function fakeEngine(health?: ReturnType<GatewayEngine['health']>): Gatewa
           options?.signal?.addEventListener('abort', () => resolve(), { once: true })
         })
         seen.aborted = options?.signal?.aborted ?? false
-        return { ok: false, result: undefined, logs: [], calls: [], error: { code: 'CANCELLED', message: 'cancelled' } }
+        return {
+          ok: false,
+          result: undefined,
+          logs: [],
+          calls: [],
+          error: { code: 'CANCELLED', message: 'cancelled' },
+        }
       }
       if (code === 'progress') {
         options?.onProgress?.('step one')
@@ -114,13 +154,26 @@ export async function makeIdentity(): Promise<Identity> {
   return {
     dir,
     config: (gateway = {}) =>
-      parseConfig({ identity: { audience: AUDIENCE, issuers: [{ issuer: ISSUER, jwksFile, algorithms: ['ES256'] }] }, gateway }, join(dir, 'sluice.yaml'), dir),
+      parseConfig(
+        {
+          identity: {
+            audience: AUDIENCE,
+            issuers: [{ issuer: ISSUER, jwksFile, algorithms: ['ES256'] }],
+          },
+          gateway,
+        },
+        join(dir, 'sluice.yaml'),
+        dir,
+      ),
     token: (claims = {}) => sign(privateKey, claims),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   }
 }
 
-async function sign(key: CryptoKey, claims: { sub?: string; exp?: number; aud?: string }): Promise<string> {
+async function sign(
+  key: CryptoKey,
+  claims: { sub?: string; exp?: number; aud?: string },
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   return new SignJWT({ scope: 'mcp' })
     .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
@@ -141,7 +194,11 @@ export const INIT_BODY = {
   jsonrpc: '2.0',
   id: 1,
   method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+  params: {
+    protocolVersion: '2025-06-18',
+    capabilities: {},
+    clientInfo: { name: 't', version: '1' },
+  },
 } as const
 
 export const MCP_HEADERS = {
@@ -164,10 +221,17 @@ export interface ClientOptions {
 }
 
 /** A real SDK client connected to `url`. */
-export async function connectClient(url: string, options: ClientOptions = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const client = new Client({ name: 'gateway-test', version: '0.0.1' }, { capabilities: options.capabilities ?? {} })
+export async function connectClient(
+  url: string,
+  options: ClientOptions = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client(
+    { name: 'gateway-test', version: '0.0.1' },
+    { capabilities: options.capabilities ?? {} },
+  )
   const transport = new StreamableHTTPClientTransport(new URL(url), {
-    requestInit: options.token === undefined ? {} : { headers: { authorization: `Bearer ${options.token}` } },
+    requestInit:
+      options.token === undefined ? {} : { headers: { authorization: `Bearer ${options.token}` } },
   })
   await client.connect(transport)
   return { client, transport }

@@ -96,16 +96,26 @@ export async function makeKey(alg = 'RS256'): Promise<IdpKey> {
 }
 
 export function b64url(value: unknown): string {
-  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString(
+    'base64url',
+  )
 }
 
 /** An unsigned token (`alg: none` by default) with an optional signature segment. */
-export function unsignedToken(payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'none' }, signature = ''): string {
+export function unsignedToken(
+  payload: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'none' },
+  signature = '',
+): string {
   return `${b64url(header)}.${b64url(payload)}.${signature}`
 }
 
 /** An HS256 token whose HMAC secret is `secret` (e.g. an RSA public key's PEM). */
-export function hmacToken(secret: string | Buffer, payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+export function hmacToken(
+  secret: string | Buffer,
+  payload: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): string {
   const input = `${b64url(header)}.${b64url(payload)}`
   const sig = createHmac('sha256', secret).update(input).digest('base64url')
   return `${input}.${sig}`
@@ -115,9 +125,14 @@ export function hmacToken(secret: string | Buffer, payload: Record<string, unkno
  * Signs with an arbitrary protected header (the claims are used as given). Headers jose refuses
  * to produce (e.g. an unknown `crit`) are signed by hand with node:crypto.
  */
-export async function signWith(key: IdpKey, payload: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+export async function signWith(
+  key: IdpKey,
+  payload: JWTPayload,
+  header: Record<string, unknown> = {},
+): Promise<string> {
   const protectedHeader = { alg: key.alg, kid: key.kid, ...header }
-  if (!('crit' in header)) return new SignJWT(payload).setProtectedHeader(protectedHeader).sign(key.privateKey)
+  if (!('crit' in header))
+    return new SignJWT(payload).setProtectedHeader(protectedHeader).sign(key.privateKey)
   const input = `${b64url(protectedHeader)}.${b64url(payload)}`
   const hash = `sha${key.alg.slice(2)}`
   const sig = nodeSign(hash, Buffer.from(input), {
@@ -182,7 +197,13 @@ export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
     async mint(claims, o = {}) {
       const key = o.key ?? keys[keys.length - 1]!
       const now = Math.floor(Date.now() / 1000)
-      const payload: JWTPayload = { iss: url, iat: now, jti: randomUUID(), ...(o.noExp ? {} : { exp: now + 300 }), ...claims }
+      const payload: JWTPayload = {
+        iss: url,
+        iat: now,
+        jti: randomUUID(),
+        ...(o.noExp ? {} : { exp: now + 300 }),
+        ...claims,
+      }
       return signWith(key, payload, o.header ?? {})
     },
     close: async () => {
@@ -194,8 +215,16 @@ export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req)
     const form = Object.fromEntries(new URLSearchParams(body))
-    tokenRequests.push({ form, authorization: req.headers.authorization, contentType: req.headers['content-type'] })
-    const bad = (error: string): void => json(res, 400, { error, error_description: `rejected subject ${form['subject_token'] ?? ''}` })
+    tokenRequests.push({
+      form,
+      authorization: req.headers.authorization,
+      contentType: req.headers['content-type'],
+    })
+    const bad = (error: string): void =>
+      json(res, 400, {
+        error,
+        error_description: `rejected subject ${form['subject_token'] ?? ''}`,
+      })
 
     switch (idp.misbehave) {
       case 'status-500':
@@ -216,15 +245,24 @@ export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
     const clientIds = Object.keys(idp.clients)
     if (clientIds.length > 0) {
       const auth = req.headers.authorization ?? ''
-      const decoded = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : ''
+      const decoded = auth.startsWith('Basic ')
+        ? Buffer.from(auth.slice(6), 'base64').toString('utf8')
+        : ''
       const [id, secret] = decoded.split(':').map((s) => decodeURIComponent(s))
-      if (id === undefined || idp.clients[id] !== secret) return json(res, 401, { error: 'invalid_client' })
+      if (id === undefined || idp.clients[id] !== secret)
+        return json(res, 401, { error: 'invalid_client' })
     }
-    if (form['grant_type'] !== 'urn:ietf:params:oauth:grant-type:token-exchange') return bad('unsupported_grant_type')
-    if (form['subject_token_type'] !== 'urn:ietf:params:oauth:token-type:access_token') return bad('invalid_request')
+    if (form['grant_type'] !== 'urn:ietf:params:oauth:grant-type:token-exchange')
+      return bad('unsupported_grant_type')
+    if (form['subject_token_type'] !== 'urn:ietf:params:oauth:token-type:access_token')
+      return bad('invalid_request')
     let subject: JWTPayload
     try {
-      ;({ payload: subject } = await jwtVerify(form['subject_token'] ?? '', createLocalJWKSet(idp.jwks()), { issuer: url }))
+      ;({ payload: subject } = await jwtVerify(
+        form['subject_token'] ?? '',
+        createLocalJWKSet(idp.jwks()),
+        { issuer: url },
+      ))
     } catch {
       return bad('invalid_request')
     }
@@ -232,7 +270,9 @@ export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
     if (form['actor_token'] !== undefined) {
       if (form['actor_token_type'] === undefined) return bad('invalid_request')
       try {
-        const { payload } = await jwtVerify(form['actor_token'], createLocalJWKSet(actorJwks), { audience: idp.tokenEndpoint })
+        const { payload } = await jwtVerify(form['actor_token'], createLocalJWKSet(actorJwks), {
+          audience: idp.tokenEndpoint,
+        })
         actorSub = payload.sub
       } catch {
         return bad('invalid_request')
@@ -242,7 +282,8 @@ export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
     if (audience === undefined) return bad('invalid_target')
     const now = Math.floor(Date.now() / 1000)
     const lifetime = idp.misbehave === 'long-expiry' ? 30 * 86_400 : 300
-    const scope = idp.misbehave === 'broad-scope' ? `${form['scope'] ?? ''} admin`.trim() : form['scope']
+    const scope =
+      idp.misbehave === 'broad-scope' ? `${form['scope'] ?? ''} admin`.trim() : form['scope']
     const claims: JWTPayload = {
       sub: subject.sub,
       aud: idp.misbehave === 'wrong-audience' ? 'https://elsewhere.example' : audience,
@@ -251,7 +292,8 @@ export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
       ...(scope === undefined ? {} : { scope }),
       ...(subject['tenant'] === undefined ? {} : { tenant: subject['tenant'] }),
     }
-    const accessToken = idp.misbehave === 'echo-subject' ? form['subject_token'] : await idp.mint(claims)
+    const accessToken =
+      idp.misbehave === 'echo-subject' ? form['subject_token'] : await idp.mint(claims)
     json(res, 200, {
       access_token: accessToken,
       issued_token_type:

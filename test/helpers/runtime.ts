@@ -37,9 +37,17 @@ export async function testRuntime(options: {
   const recordFile = join(dir, 'calls.jsonl')
   const servers: Record<string, unknown> = { ...((options.config?.servers as object) ?? {}) }
   if (options.recording) {
-    servers.rec = { command: process.execPath, args: [SERVERS.recording], env: { RECORD_FILE: recordFile, ...options.env } }
+    servers.rec = {
+      command: process.execPath,
+      args: [SERVERS.recording],
+      env: { RECORD_FILE: recordFile, ...options.env },
+    }
   }
-  const raw: Record<string, unknown> = { sandbox: { workers: 1, prewarm: 1 }, ...options.config, servers }
+  const raw: Record<string, unknown> = {
+    sandbox: { workers: 1, prewarm: 1 },
+    ...options.config,
+    servers,
+  }
   if (options.policy !== undefined) {
     writeFileSync(join(dir, 'policy.yaml'), options.policy)
     raw.policies = ['policy.yaml']
@@ -58,7 +66,11 @@ export async function testRuntime(options: {
     recordFile,
     recorded: () =>
       existsSync(recordFile)
-        ? readFileSync(recordFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+        ? readFileSync(recordFile, 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l))
         : [],
     principal: (overrides = {}) => ({
       sub: 'alice',

@@ -31,7 +31,9 @@ const mail = tool('mail', 'send_email')
 
 describe('PolicySet.budgetsFor', () => {
   it('returns the budgets whose when matches, with their limits', () => {
-    expect(set.budgetsFor(call(mail, { size: 10 }))).toEqual([{ id: 'mail-rate', maxCallsPerExecution: 3 }])
+    expect(set.budgetsFor(call(mail, { size: 10 }))).toEqual([
+      { id: 'mail-rate', maxCallsPerExecution: 3 },
+    ])
     expect(set.budgetsFor(call(mail, { size: 5000 }))).toEqual([
       { id: 'mail-rate', maxCallsPerExecution: 3 },
       { id: 'big-mail', maxCallsPerExecution: 1 },
@@ -40,11 +42,17 @@ describe('PolicySet.budgetsFor', () => {
   })
 
   it('counts a budget whose when fails to evaluate as matched (fail closed)', () => {
-    expect(set.budgetsFor(call(tool('files', 'write')))).toEqual([{ id: 'broken', maxCallsPerExecution: 2 }])
+    expect(set.budgetsFor(call(tool('files', 'write')))).toEqual([
+      { id: 'broken', maxCallsPerExecution: 2 },
+    ])
   })
 
   it('counts every budget when the input cannot be converted', () => {
-    expect(set.budgetsFor(call(mail, { f: () => 1 })).map((b) => b.id)).toEqual(['mail-rate', 'big-mail', 'broken'])
+    expect(set.budgetsFor(call(mail, { f: () => 1 })).map((b) => b.id)).toEqual([
+      'mail-rate',
+      'big-mail',
+      'broken',
+    ])
   })
 })
 
@@ -54,7 +62,11 @@ describe('BudgetTracker', () => {
     const matched = set.budgetsFor(call(mail, { size: 1 }))
     for (let i = 0; i < 3; i++) expect(tracker.tryConsume(matched)).toEqual({ ok: true })
     expect(tracker.used('mail-rate')).toBe(3)
-    expect(tracker.tryConsume(matched)).toEqual({ ok: false, budgetId: 'mail-rate', maxCallsPerExecution: 3 })
+    expect(tracker.tryConsume(matched)).toEqual({
+      ok: false,
+      budgetId: 'mail-rate',
+      maxCallsPerExecution: 3,
+    })
     expect(tracker.used('mail-rate')).toBe(3)
   })
 
@@ -62,7 +74,11 @@ describe('BudgetTracker', () => {
     const tracker = new BudgetTracker()
     const big = set.budgetsFor(call(mail, { size: 5000 }))
     expect(tracker.tryConsume(big)).toEqual({ ok: true })
-    expect(tracker.tryConsume(big)).toEqual({ ok: false, budgetId: 'big-mail', maxCallsPerExecution: 1 })
+    expect(tracker.tryConsume(big)).toEqual({
+      ok: false,
+      budgetId: 'big-mail',
+      maxCallsPerExecution: 1,
+    })
     // The refused call did not consume mail-rate: two more small mails still fit.
     expect(tracker.used('mail-rate')).toBe(1)
     const small = set.budgetsFor(call(mail, { size: 1 }))

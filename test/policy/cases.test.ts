@@ -36,10 +36,34 @@ describe('runPolicyCases', () => {
 
   it('denies the demo path attacks by matching, not by evaluation errors', () => {
     const set = loadPolicies([demoPolicy])
-    const carol = { sub: 'carol', iss: 'local', scopes: ['files:write'], claims: {}, authMethod: 'local' as const }
-    for (const path of ['README.md', 'notes/../README.md', 'notes/%2e%2e/x', 'notes\\x', 'notes//x', 'notes/a\nb', '/etc/passwd', '~/x']) {
-      const d = set.decide({ principal: carol, tool: { server: 'filesystem', name: 'write_file', annotations: {}, hash: '' }, args: { path, content: 'x' } })
-      expect(d, path).toMatchObject({ effect: 'deny', ruleId: 'filesystem-write-only-in-notes', reason: 'denied by rule "filesystem-write-only-in-notes": file writes stay inside notes/ and use canonical relative paths' })
+    const carol = {
+      sub: 'carol',
+      iss: 'local',
+      scopes: ['files:write'],
+      claims: {},
+      authMethod: 'local' as const,
+    }
+    for (const path of [
+      'README.md',
+      'notes/../README.md',
+      'notes/%2e%2e/x',
+      'notes\\x',
+      'notes//x',
+      'notes/a\nb',
+      '/etc/passwd',
+      '~/x',
+    ]) {
+      const d = set.decide({
+        principal: carol,
+        tool: { server: 'filesystem', name: 'write_file', annotations: {}, hash: '' },
+        args: { path, content: 'x' },
+      })
+      expect(d, path).toMatchObject({
+        effect: 'deny',
+        ruleId: 'filesystem-write-only-in-notes',
+        reason:
+          'denied by rule "filesystem-write-only-in-notes": file writes stay inside notes/ and use canonical relative paths',
+      })
     }
   })
 
@@ -75,7 +99,14 @@ cases:
     )
     const report = runPolicyCases(file)
     expect(report).toMatchObject({ file, passed: 1, failed: 3 })
-    expect(report.results[0]).toEqual({ name: 'reads run', ok: true, expected: 'allow', actual: 'allow', ruleId: 'read', message: 'allow by "read"' })
+    expect(report.results[0]).toEqual({
+      name: 'reads run',
+      ok: true,
+      expected: 'allow',
+      actual: 'allow',
+      ruleId: 'read',
+      message: 'allow by "read"',
+    })
     expect(report.results[1]).toMatchObject({
       ok: false,
       expected: 'allow',
@@ -111,18 +142,30 @@ cases:
   })
 
   it('refuses a case file without policy files when no policy set is given', () => {
-    const file = tmp.write('nopolicy.cases.yaml', 'cases:\n  - { name: a, principal: { sub: a }, tool: { server: s, name: t }, expect: deny }\n')
-    expect(failure(() => runPolicyCases(file)).message).toContain('policy: name the policy files to test')
-    expect(runPolicyCases(loadPolicies([tmp.write('empty.yaml', 'rules: []\n')]), file).passed).toBe(1)
+    const file = tmp.write(
+      'nopolicy.cases.yaml',
+      'cases:\n  - { name: a, principal: { sub: a }, tool: { server: s, name: t }, expect: deny }\n',
+    )
+    expect(failure(() => runPolicyCases(file)).message).toContain(
+      'policy: name the policy files to test',
+    )
+    expect(
+      runPolicyCases(loadPolicies([tmp.write('empty.yaml', 'rules: []\n')]), file).passed,
+    ).toBe(1)
   })
 
   it('refuses a missing case file', () => {
-    expect(failure(() => runPolicyCases(`${tmp.dir}/nope.cases.yaml`)).message).toContain('file not found')
+    expect(failure(() => runPolicyCases(`${tmp.dir}/nope.cases.yaml`)).message).toContain(
+      'file not found',
+    )
   })
 
   it('passes a case file policy load failure through as POLICY_INVALID', () => {
     tmp.write('broken.yaml', 'rules:\n  - { id: b, effect: allow, when: "nope" }\n')
-    const file = tmp.write('broken.cases.yaml', 'policy: [broken.yaml]\ncases:\n  - { name: a, principal: { sub: a }, tool: { server: s, name: t }, expect: deny }\n')
+    const file = tmp.write(
+      'broken.cases.yaml',
+      'policy: [broken.yaml]\ncases:\n  - { name: a, principal: { sub: a }, tool: { server: s, name: t }, expect: deny }\n',
+    )
     const err = failure(() => runPolicyCases(file))
     expect(err.message).toContain('Unknown variable: nope')
   })

@@ -36,7 +36,11 @@ describe('PolicySet.decide', () => {
   })
 
   it('allows when an allow rule matches and no deny rule does', () => {
-    expect(set.decide(call(mail, { to: 'bob@corp.com' }))).toMatchObject({ effect: 'allow', ruleId: 'mail', reason: 'allowed by rule "mail"' })
+    expect(set.decide(call(mail, { to: 'bob@corp.com' }))).toMatchObject({
+      effect: 'allow',
+      ruleId: 'mail',
+      reason: 'allowed by rule "mail"',
+    })
   })
 
   it('lets a deny rule win over a matching allow rule', () => {
@@ -97,11 +101,20 @@ describe('PolicySet.decide', () => {
   })
 
   it('leaves an absent tenant absent: has() is false, comparing it is an evaluation error', () => {
-    const s = policyFrom(tmp, rules(['no-tenant', 'allow', '!has(principal.tenant)'], ['acme', 'deny', 'principal.tenant != "acme"']))
+    const s = policyFrom(
+      tmp,
+      rules(
+        ['no-tenant', 'allow', '!has(principal.tenant)'],
+        ['acme', 'deny', 'principal.tenant != "acme"'],
+      ),
+    )
     const d = s.decide(call(mail))
     expect(d).toMatchObject({ effect: 'deny', ruleId: 'acme' })
     expect(d.reason).toContain('evaluation error (no_such_key')
-    expect(s.decide({ ...call(mail), principal: principal({ tenant: 'acme' }) })).toMatchObject({ effect: 'deny', ruleId: 'default-deny' })
+    expect(s.decide({ ...call(mail), principal: principal({ tenant: 'acme' }) })).toMatchObject({
+      effect: 'deny',
+      ruleId: 'default-deny',
+    })
   })
 
   it('uses the current time when now is not given', () => {
@@ -127,7 +140,9 @@ describe('PolicySet.decide fails closed (AUTHZ-11)', () => {
       const d = s.decide(input)
       expect(d.effect).toBe('deny')
       expect(d.ruleId).toBe('broken')
-      expect(d.reason).toMatch(/^denied by rule "broken": evaluation error \([a-z_]+ at 1:\d+\); a deny rule that cannot be evaluated denies$/)
+      expect(d.reason).toMatch(
+        /^denied by rule "broken": evaluation error \([a-z_]+ at 1:\d+\); a deny rule that cannot be evaluated denies$/,
+      )
       expect(d.diagnostics).toHaveLength(1)
     })
 
@@ -135,26 +150,37 @@ describe('PolicySet.decide fails closed (AUTHZ-11)', () => {
       const s = policyFrom(tmp, rules(['broken', 'allow', when]))
       const d = s.decide(input)
       expect(d).toMatchObject({ effect: 'deny', ruleId: 'default-deny' })
-      expect(d.reason).toMatch(/^denied: no rule allows this call \(deny by default\); rule "broken": evaluation error [a-z_]+ at 1:\d+$/)
+      expect(d.reason).toMatch(
+        /^denied: no rule allows this call \(deny by default\); rule "broken": evaluation error [a-z_]+ at 1:\d+$/,
+      )
     })
   }
 
   it('uses a later allow rule when an earlier one fails', () => {
-    const s = policyFrom(tmp, rules(['broken', 'allow', 'args.missing == 1'], ['ok', 'allow', 'true']))
+    const s = policyFrom(
+      tmp,
+      rules(['broken', 'allow', 'args.missing == 1'], ['ok', 'allow', 'true']),
+    )
     const d = s.decide(call(mail))
     expect(d).toMatchObject({ effect: 'allow', ruleId: 'ok' })
     expect(d.diagnostics).toEqual(['rule "broken": evaluation error no_such_key at 1:6'])
   })
 
   it('denies when an approve rule fails while an allow rule matches (no silent skip of the human)', () => {
-    const s = policyFrom(tmp, rules(['pay', 'allow', 'true'], ['big', 'approve', 'args.amount > 1000']))
+    const s = policyFrom(
+      tmp,
+      rules(['pay', 'allow', 'true'], ['big', 'approve', 'args.amount > 1000']),
+    )
     const d = s.decide(call(pay, { amount: '5000' }))
     expect(d).toMatchObject({ effect: 'deny', ruleId: 'big' })
     expect(d.reason).toContain('approval rule "big" could not be evaluated (evaluation error')
   })
 
   it('still asks a human when one approve rule fails and another matches', () => {
-    const s = policyFrom(tmp, rules(['broken', 'approve', 'args.missing > 1'], ['human', 'approve', 'true']))
+    const s = policyFrom(
+      tmp,
+      rules(['broken', 'approve', 'args.missing > 1'], ['human', 'approve', 'true']),
+    )
     expect(s.decide(call(pay))).toMatchObject({ effect: 'approve', ruleId: 'human' })
   })
 
@@ -173,7 +199,10 @@ describe('PolicySet.decide fails closed (AUTHZ-11)', () => {
   })
 
   it('keeps argument values out of reasons and diagnostics', () => {
-    const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['conv', 'deny', 'int(args.secret) > 1']))
+    const s = policyFrom(
+      tmp,
+      rules(['all', 'allow', 'true'], ['conv', 'deny', 'int(args.secret) > 1']),
+    )
     const d = s.decide(call(mail, { secret: 'hunter2-token' }))
     expect(d.effect).toBe('deny')
     expect(JSON.stringify(d)).not.toContain('hunter2')
@@ -203,14 +232,23 @@ describe('PolicySet.decide input conversion', () => {
   })
 
   it('treats __proto__ and constructor as plain keys', () => {
-    const s = policyFrom(tmp, rules(['proto', 'allow', 'has(args.__proto__) && !has(args.constructor)']))
-    expect(s.decide(call(mail, JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>)).effect).toBe('allow')
+    const s = policyFrom(
+      tmp,
+      rules(['proto', 'allow', 'has(args.__proto__) && !has(args.constructor)']),
+    )
+    expect(
+      s.decide(
+        call(mail, JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>),
+      ).effect,
+    ).toBe('allow')
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
 
   it('denies a non-integer execution.callCount', () => {
     const s = policyFrom(tmp, rules(['all', 'allow', 'true']))
-    expect(s.decide({ ...call(mail), execution: { id: 'e', callCount: 1.5 } }).ruleId).toBe('invalid-input')
+    expect(s.decide({ ...call(mail), execution: { id: 'e', callCount: 1.5 } }).ruleId).toBe(
+      'invalid-input',
+    )
   })
 })
 
@@ -245,15 +283,24 @@ describe('numbers: JSON numbers as CEL int and double', () => {
   it('converts numbers inside lists, maps and claims', () => {
     const s = policyFrom(
       tmp,
-      rules(['n', 'allow', 'args.items.all(i, i.qty > 0 && i.qty + 1 > 1) && principal.claims.exp > 1700000000']),
+      rules([
+        'n',
+        'allow',
+        'args.items.all(i, i.qty > 0 && i.qty + 1 > 1) && principal.claims.exp > 1700000000',
+      ]),
     )
-    const input = { ...call(pay, { items: [{ qty: 1 }, { qty: 2 }] }), principal: principal({ claims: { exp: 1800000000 } }) }
+    const input = {
+      ...call(pay, { items: [{ qty: 1 }, { qty: 2 }] }),
+      principal: principal({ claims: { exp: 1800000000 } }),
+    }
     expect(s.decide(input).effect).toBe('allow')
   })
 
   it('does not compare a number sent as a string with a number (an error, so no match)', () => {
     const s = policyFrom(tmp, rules(['n', 'allow', 'args.amount > 1000']))
-    expect(s.decide(call(pay, { amount: '1500' })).reason).toContain('evaluation error no_such_overload')
+    expect(s.decide(call(pay, { amount: '1500' })).reason).toContain(
+      'evaluation error no_such_overload',
+    )
   })
 })
 
@@ -261,7 +308,10 @@ describe('allowAllPolicy', () => {
   const all: PolicySet = allowAllPolicy()
 
   it('allows and lists every tool with rule id no-policies, and has no budgets', () => {
-    expect(all.decide(call(tool('any', 'thing'), { x: 1 }))).toMatchObject({ effect: 'allow', ruleId: 'no-policies' })
+    expect(all.decide(call(tool('any', 'thing'), { x: 1 }))).toMatchObject({
+      effect: 'allow',
+      ruleId: 'no-policies',
+    })
     expect(all.canList({ principal: principal(), tool: tool('any', 'thing') })).toBe(true)
     expect(all.budgetsFor(call(mail))).toEqual([])
     expect(all.ruleIds).toEqual(['no-policies'])

@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { SluiceError } from '../../src/errors.js'
-import { loadPolicies, type PolicyInput, type PolicySet, type PolicyToolInput } from '../../src/policy/index.js'
+import {
+  loadPolicies,
+  type PolicyInput,
+  type PolicySet,
+  type PolicyToolInput,
+} from '../../src/policy/index.js'
 import type { Principal } from '../../src/types.js'
 
 export interface TempDir {
@@ -40,12 +45,26 @@ export function principal(overrides: Partial<Principal> = {}): Principal {
   return { sub: 'alice', iss: 'local', scopes: [], claims: {}, authMethod: 'local', ...overrides }
 }
 
-export function tool(server: string, name: string, annotations: Record<string, unknown> = {}): PolicyToolInput {
+export function tool(
+  server: string,
+  name: string,
+  annotations: Record<string, unknown> = {},
+): PolicyToolInput {
   return { server, name, annotations, hash: 'sha256:test' }
 }
 
-export function call(t: PolicyToolInput, args: Record<string, unknown> = {}, extra: Partial<PolicyInput> = {}): PolicyInput {
-  return { principal: principal(), tool: t, args, execution: { id: 'exec-1', callCount: 0 }, ...extra }
+export function call(
+  t: PolicyToolInput,
+  args: Record<string, unknown> = {},
+  extra: Partial<PolicyInput> = {},
+): PolicyInput {
+  return {
+    principal: principal(),
+    tool: t,
+    args,
+    execution: { id: 'exec-1', callCount: 0 },
+    ...extra,
+  }
 }
 
 /** Runs `fn` and returns the SluiceError it throws. */

@@ -11,7 +11,10 @@ afterAll(() => tmp.cleanup())
 const rules = (...list: Array<[id: string, effect: string, when: string]>): string =>
   `rules:\n${list.map(([id, effect, when]) => `  - id: ${id}\n    effect: ${effect}\n    when: ${JSON.stringify(when)}\n`).join('')}`
 
-const listing = (t: ReturnType<typeof tool>, scopes: string[] = []) => ({ principal: principal({ scopes }), tool: t })
+const listing = (t: ReturnType<typeof tool>, scopes: string[] = []) => ({
+  principal: principal({ scopes }),
+  tool: t,
+})
 
 describe('PolicySet.canList', () => {
   it('lists a tool an allow rule matches without arguments', () => {
@@ -26,13 +29,19 @@ describe('PolicySet.canList', () => {
   })
 
   it('follows the principal: scopes decide what is listed', () => {
-    const s = policyFrom(tmp, rules(['write', 'allow', 'tool.name == "write" && "w" in principal.scopes']))
+    const s = policyFrom(
+      tmp,
+      rules(['write', 'allow', 'tool.name == "write" && "w" in principal.scopes']),
+    )
     expect(s.canList(listing(tool('m', 'write'), ['w']))).toBe(true)
     expect(s.canList(listing(tool('m', 'write'), []))).toBe(false)
   })
 
   it('lists a tool whose allow rule needs args ("could match")', () => {
-    const s = policyFrom(tmp, rules(['small', 'allow', 'tool.server == "payments" && args.amount <= 1000']))
+    const s = policyFrom(
+      tmp,
+      rules(['small', 'allow', 'tool.server == "payments" && args.amount <= 1000']),
+    )
     expect(s.canList(listing(tool('payments', 'pay')))).toBe(true)
     // The part without args still decides: another server's tools are not listed.
     expect(s.canList(listing(tool('memory', 'read_graph')))).toBe(false)
@@ -41,7 +50,10 @@ describe('PolicySet.canList', () => {
   it('does not hide a tool for a deny rule that needs args (decided per call)', () => {
     const s = policyFrom(
       tmp,
-      rules(['mail', 'allow', 'tool.server == "mail"'], ['external', 'deny', '!args.to.endsWith("@corp.com")']),
+      rules(
+        ['mail', 'allow', 'tool.server == "mail"'],
+        ['external', 'deny', '!args.to.endsWith("@corp.com")'],
+      ),
     )
     expect(s.canList(listing(tool('mail', 'send_email')))).toBe(true)
     // ...while the call itself is decided with its arguments.
@@ -49,24 +61,38 @@ describe('PolicySet.canList', () => {
   })
 
   it('hides a tool a deny rule matches without args', () => {
-    const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['no-env', 'deny', 'tool.name == "get-env"']))
+    const s = policyFrom(
+      tmp,
+      rules(['all', 'allow', 'true'], ['no-env', 'deny', 'tool.name == "get-env"']),
+    )
     expect(s.canList(listing(tool('everything', 'get-env')))).toBe(false)
     expect(s.canList(listing(tool('everything', 'echo')))).toBe(true)
   })
 
   it('hides a tool a deny rule matches whatever the args are', () => {
-    const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['d', 'deny', 'tool.name == "x" || args.y == 1']))
+    const s = policyFrom(
+      tmp,
+      rules(['all', 'allow', 'true'], ['d', 'deny', 'tool.name == "x" || args.y == 1']),
+    )
     expect(s.canList(listing(tool('s', 'x')))).toBe(false)
     expect(s.canList(listing(tool('s', 'z')))).toBe(true)
   })
 
   it('treats execution like args: per call, never a reason to hide', () => {
-    const s = policyFrom(tmp, rules(['all', 'allow', 'execution.callCount < 3'], ['d', 'deny', 'execution.callCount > 10']))
-    expect(s.canList({ ...listing(tool('s', 'x')), execution: { id: 'e', callCount: 50 } })).toBe(true)
+    const s = policyFrom(
+      tmp,
+      rules(['all', 'allow', 'execution.callCount < 3'], ['d', 'deny', 'execution.callCount > 10']),
+    )
+    expect(s.canList({ ...listing(tool('s', 'x')), execution: { id: 'e', callCount: 50 } })).toBe(
+      true,
+    )
   })
 
   it('hides a tool when a deny rule without args fails to evaluate (fail closed)', () => {
-    const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['d', 'deny', 'tool.annotations.destructiveHint == true']))
+    const s = policyFrom(
+      tmp,
+      rules(['all', 'allow', 'true'], ['d', 'deny', 'tool.annotations.destructiveHint == true']),
+    )
     expect(s.canList(listing(tool('s', 'no-annotations')))).toBe(false)
     expect(s.canList(listing(tool('s', 'safe', { destructiveHint: false })))).toBe(true)
   })
@@ -78,7 +104,10 @@ describe('PolicySet.canList', () => {
   })
 
   it('hides a tool whose approve rule fails regardless of args, as every call to it is denied', () => {
-    const s = policyFrom(tmp, rules(['all', 'allow', 'true'], ['human', 'approve', 'tool.annotations.risky == true']))
+    const s = policyFrom(
+      tmp,
+      rules(['all', 'allow', 'true'], ['human', 'approve', 'tool.annotations.risky == true']),
+    )
     expect(s.canList(listing(tool('s', 'x')))).toBe(false)
     expect(s.decide(call(tool('s', 'x'))).effect).toBe('deny')
     expect(s.canList(listing(tool('s', 'x', { risky: false })))).toBe(true)

@@ -34,7 +34,10 @@ describe('loadPolicies', () => {
   })
 
   it('keeps a description in the summary', () => {
-    const set = policyFrom(tmp, 'rules:\n  - id: r\n    effect: allow\n    description: why\n    when: "true"\n')
+    const set = policyFrom(
+      tmp,
+      'rules:\n  - id: r\n    effect: allow\n    description: why\n    when: "true"\n',
+    )
     expect(set.describe().rules[0]).toMatchObject({ id: 'r', description: 'why' })
   })
 
@@ -43,7 +46,10 @@ describe('loadPolicies', () => {
   })
 
   it('refuses unknown keys at the top level and in a rule, naming the file and the rule', () => {
-    const file = tmp.write('unknown.yaml', `rule: []\nrules:\n${rule('r', 'true')}    effects: deny\n`)
+    const file = tmp.write(
+      'unknown.yaml',
+      `rule: []\nrules:\n${rule('r', 'true')}    effects: deny\n`,
+    )
     const err = failure(() => loadPolicies([file]))
     expect(err.code).toBe('POLICY_INVALID')
     expect(err.message).toContain(`invalid policy ${file}:`)
@@ -52,7 +58,10 @@ describe('loadPolicies', () => {
   })
 
   it('refuses an unknown key inside a rule with the rule id', () => {
-    const file = tmp.write('unknown-in-rule.yaml', `rules:\n${rule('r', 'true')}    effects: deny\n`)
+    const file = tmp.write(
+      'unknown-in-rule.yaml',
+      `rules:\n${rule('r', 'true')}    effects: deny\n`,
+    )
     const err = failure(() => loadPolicies([file]))
     expect(err.message).toContain('rules[0] (id "r"): unknown key "effects"')
     expect(err.details).toMatchObject({ file, ruleId: 'r' })
@@ -72,16 +81,25 @@ describe('loadPolicies', () => {
   })
 
   it('accepts an id of 128 characters and refuses 129', () => {
-    expect(policyFrom(tmp, `rules:\n${rule('a'.repeat(128), 'true')}`).ruleIds).toEqual(['a'.repeat(128)])
-    expect(failure(() => policyFrom(tmp, `rules:\n${rule('b'.repeat(129), 'true')}`)).message).toContain('an id must match')
+    expect(policyFrom(tmp, `rules:\n${rule('a'.repeat(128), 'true')}`).ruleIds).toEqual([
+      'a'.repeat(128),
+    ])
+    expect(
+      failure(() => policyFrom(tmp, `rules:\n${rule('b'.repeat(129), 'true')}`)).message,
+    ).toContain('an id must match')
   })
 
   it('refuses duplicate ids across files, naming both places', () => {
     const a = tmp.write('dup-a.yaml', `rules:\n${rule('same', 'true')}`)
-    const b = tmp.write('dup-b.yaml', `budgets:\n  - id: same\n    when: "true"\n    maxCallsPerExecution: 1\n`)
+    const b = tmp.write(
+      'dup-b.yaml',
+      `budgets:\n  - id: same\n    when: "true"\n    maxCallsPerExecution: 1\n`,
+    )
     const err = failure(() => loadPolicies([a, b]))
     expect(err.message).toContain(`invalid policy ${b}:`)
-    expect(err.message).toContain(`budgets[0] (id "same"): duplicate id "same" (also in ${a} rules[0])`)
+    expect(err.message).toContain(
+      `budgets[0] (id "same"): duplicate id "same" (also in ${a} rules[0])`,
+    )
   })
 
   it('refuses the same file listed twice', () => {
@@ -92,7 +110,9 @@ describe('loadPolicies', () => {
   it('refuses a CEL syntax error with its position and a source excerpt', () => {
     const file = tmp.write('syntax.yaml', `rules:\n${rule('broken', 'tool.name == "a" &&')}`)
     const err = failure(() => loadPolicies([file]))
-    expect(err.message).toContain('rules[0].when (id "broken"): does not parse: Unexpected token: EOF at line 1, column 20')
+    expect(err.message).toContain(
+      'rules[0].when (id "broken"): does not parse: Unexpected token: EOF at line 1, column 20',
+    )
     expect(err.message).toContain('>    1 | tool.name == "a" &&')
   })
 
@@ -100,7 +120,9 @@ describe('loadPolicies', () => {
     const file = tmp.write('unknown-var.yaml', `rules:\n${rule('typo', 'user.sub == "a"')}`)
     const err = failure(() => loadPolicies([file]))
     expect(err.message).toContain(file)
-    expect(err.message).toContain('rules[0].when (id "typo"): does not type-check: Unknown variable: user at line 1, column 1')
+    expect(err.message).toContain(
+      'rules[0].when (id "typo"): does not type-check: Unknown variable: user at line 1, column 1',
+    )
   })
 
   it('fails the load on an unknown field of a typed variable', () => {
@@ -114,16 +136,25 @@ describe('loadPolicies', () => {
   })
 
   it('fails the load when when is not bool, naming file and id', () => {
-    const file = tmp.write('not-bool.yaml', `rules:\n${rule('ok', 'true')}${rule('name-only', 'tool.name')}`)
+    const file = tmp.write(
+      'not-bool.yaml',
+      `rules:\n${rule('ok', 'true')}${rule('name-only', 'tool.name')}`,
+    )
     const err = failure(() => loadPolicies([file]))
     expect(err.message).toContain(`invalid policy ${file}:`)
-    expect(err.message).toContain('rules[1].when (id "name-only"): must be a bool expression, but its type is string')
+    expect(err.message).toContain(
+      'rules[1].when (id "name-only"): must be a bool expression, but its type is string',
+    )
     expect(err.details).toMatchObject({ file, ruleId: 'name-only' })
   })
 
   it('refuses a dyn when and says how to fix it', () => {
-    const err = failure(() => policyFrom(tmp, `rules:\n${rule('d', 'tool.annotations.readOnlyHint')}`))
-    expect(err.message).toContain('must be a bool expression, but its type is dyn (compare the value, e.g. `args.flag == true`)')
+    const err = failure(() =>
+      policyFrom(tmp, `rules:\n${rule('d', 'tool.annotations.readOnlyHint')}`),
+    )
+    expect(err.message).toContain(
+      'must be a bool expression, but its type is dyn (compare the value, e.g. `args.flag == true`)',
+    )
   })
 
   it('checks budget conditions like rule conditions', () => {
@@ -144,19 +175,23 @@ describe('loadPolicies', () => {
     const a = tmp.write('many-a.yaml', `rules:\n${rule('x', 'foo == 1')}${rule('y', 'tool.name')}`)
     const b = tmp.write('many-b.yaml', `rules:\n${rule('z', '1 +')}`)
     const err = failure(() => loadPolicies([a, b]))
-    expect((err.details?.problems as unknown[]).length).toBe(3)
+    expect(err.details?.problems).toHaveLength(3)
     expect(err.message).toContain(`invalid policy ${a}:`)
     expect(err.message).toContain(`invalid policy ${b}:`)
   })
 
   it('refuses a missing file, invalid YAML, duplicate YAML keys and a non-mapping', () => {
-    expect(failure(() => loadPolicies([`${tmp.dir}/missing.yaml`])).message).toContain('file: file not found')
+    expect(failure(() => loadPolicies([`${tmp.dir}/missing.yaml`])).message).toContain(
+      'file: file not found',
+    )
     const bad = tmp.write('bad.yaml', 'rules: [\n')
     expect(failure(() => loadPolicies([bad])).message).toContain('file: not valid YAML')
     const dupKey = tmp.write('dupkey.yaml', 'rules: []\nrules: []\n')
     expect(failure(() => loadPolicies([dupKey])).message).toContain('not valid YAML')
     const list = tmp.write('list.yaml', '- id: a\n')
-    expect(failure(() => loadPolicies([list])).message).toContain('expected a mapping with `rules:` and/or `budgets:`')
+    expect(failure(() => loadPolicies([list])).message).toContain(
+      'expected a mapping with `rules:` and/or `budgets:`',
+    )
     const empty = tmp.write('empty.yaml', '')
     expect(failure(() => loadPolicies([empty])).message).toContain('expected a mapping')
   })

@@ -23,14 +23,33 @@ afterAll(() => dir.remove())
 let seq = 0
 const path = (name = 'sluice.lock.json'): string => join(dir.path, `${seq++}-${name}`)
 
-const echo: ToolDefinition = { name: 'echo', description: 'Echo', inputSchema: { type: 'object', properties: { text: { type: 'string' } } }, _meta: { x: 1 } }
-const sum: ToolDefinition = { name: 'get-sum', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } }
+const echo: ToolDefinition = {
+  name: 'echo',
+  description: 'Echo',
+  inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+  _meta: { x: 1 },
+}
+const sum: ToolDefinition = {
+  name: 'get-sum',
+  inputSchema: { type: 'object' },
+  annotations: { readOnlyHint: true },
+}
 
 function sampleLock(): LockFile {
   return createLock(
     {
-      everything: { config: { command: 'node', args: ['server.js'], env: { TOKEN: 'secret-env' } }, serverInfo: { name: 'mcp-servers/everything', version: '2.0.0' }, tools: [sum, echo] },
-      remote: { config: { url: 'https://user:pw@api.example.com/mcp?key=secret#x', headers: { Authorization: 'Bearer secret-header' } }, tools: [] },
+      everything: {
+        config: { command: 'node', args: ['server.js'], env: { TOKEN: 'secret-env' } },
+        serverInfo: { name: 'mcp-servers/everything', version: '2.0.0' },
+        tools: [sum, echo],
+      },
+      remote: {
+        config: {
+          url: 'https://user:pw@api.example.com/mcp?key=secret#x',
+          headers: { Authorization: 'Bearer secret-header' },
+        },
+        tools: [],
+      },
     },
     { generatedAt: new Date('2026-01-02T03:04:05.000Z') },
   )
@@ -57,25 +76,49 @@ describe('createLock', () => {
           server: { name: 'mcp-servers/everything', version: '2.0.0' },
           source: { type: 'stdio', command: 'node', args: ['server.js'] },
           tools: {
-            echo: { hash: hashDefinition(echo), definition: { name: 'echo', description: 'Echo', inputSchema: echo.inputSchema } },
+            echo: {
+              hash: hashDefinition(echo),
+              definition: { name: 'echo', description: 'Echo', inputSchema: echo.inputSchema },
+            },
             'get-sum': { hash: hashDefinition(sum), definition: sum },
           },
         },
-        remote: { server: { name: 'remote', version: 'unknown' }, source: { type: 'http', url: 'https://api.example.com/mcp' }, tools: {} },
+        remote: {
+          server: { name: 'remote', version: 'unknown' },
+          source: { type: 'http', url: 'https://api.example.com/mcp' },
+          tools: {},
+        },
       },
     })
     expect(JSON.stringify(lock)).not.toMatch(/secret/)
   })
 
   it('refuses to pin a server that lists a tool name twice', () => {
-    expect(() => createLock({ s: { source: { type: 'http', url: 'http://127.0.0.1/mcp' }, tools: [echo, { ...echo, description: 'other' }] } })).toThrowError(
-      expect.objectContaining({ code: 'LOCK_INVALID', message: 'server s lists tool "echo" twice; refusing to pin it' }),
+    expect(() =>
+      createLock({
+        s: {
+          source: { type: 'http', url: 'http://127.0.0.1/mcp' },
+          tools: [echo, { ...echo, description: 'other' }],
+        },
+      }),
+    ).toThrowError(
+      expect.objectContaining({
+        code: 'LOCK_INVALID',
+        message: 'server s lists tool "echo" twice; refusing to pin it',
+      }),
     )
   })
 
   it('takes the source from the config: stdio command and args, http URL without credentials', () => {
-    expect(lockSourceOf({ command: 'npx', args: ['-y', 'pkg'], env: { A: 'b' } })).toEqual({ type: 'stdio', command: 'npx', args: ['-y', 'pkg'] })
-    expect(lockSourceOf({ url: 'http://u:p@127.0.0.1:8080/mcp?t=1', headers: {} })).toEqual({ type: 'http', url: 'http://127.0.0.1:8080/mcp' })
+    expect(lockSourceOf({ command: 'npx', args: ['-y', 'pkg'], env: { A: 'b' } })).toEqual({
+      type: 'stdio',
+      command: 'npx',
+      args: ['-y', 'pkg'],
+    })
+    expect(lockSourceOf({ url: 'http://u:p@127.0.0.1:8080/mcp?t=1', headers: {} })).toEqual({
+      type: 'http',
+      url: 'http://127.0.0.1:8080/mcp',
+    })
   })
 })
 
@@ -103,12 +146,17 @@ describe('writeLock and readLock (unsigned)', () => {
     writeFileSync(file, '{ "lockVersion": 1,')
     const err = await failure(readLock(file))
     expect(err.code).toBe('LOCK_INVALID')
-    expect(err.message).toMatch(new RegExp(`^invalid lock file ${file}:\\n  - \\(parse\\): not valid JSON: `))
+    expect(err.message).toMatch(
+      new RegExp(`^invalid lock file ${file}:\\n  - \\(parse\\): not valid JSON: `),
+    )
   })
 
   it('names the path of each schema problem', async () => {
     const file = path()
-    const lock = sampleLock() as unknown as { lockVersion: number; servers: Record<string, { tools: Record<string, { hash: string }>; extra?: number }> }
+    const lock = sampleLock() as unknown as {
+      lockVersion: number
+      servers: Record<string, { tools: Record<string, { hash: string }>; extra?: number }>
+    }
     lock.lockVersion = 2
     lock.servers.everything!.tools.echo!.hash = 'md5:abc'
     lock.servers.everything!.extra = 1
@@ -141,18 +189,26 @@ describe('writeLock and readLock (unsigned)', () => {
 })
 
 describe('lock signatures', () => {
-  it.each(['EdDSA', 'ES256', 'RS256'] as const)('signs and verifies with %s jose keys', async (alg) => {
-    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
-    const privateJwk = await exportJWK(privateKey)
-    const publicJwk = await exportJWK(publicKey)
-    const file = path()
-    const written = await writeLock(file, sampleLock(), { signingKey: privateJwk })
-    expect(written.signature).toMatch(/^[\w-]+\.\.[\w-]+$/)
-    const header = JSON.parse(Buffer.from(written.signature!.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>
-    expect(header).toMatchObject({ alg, typ: 'sluice-lock+jws', kid: expect.any(String) })
-    const read = await readLock(file, { publicKey: publicJwk })
-    expect(read).toEqual(written)
-  })
+  it.each(['EdDSA', 'ES256', 'RS256'] as const)(
+    'signs and verifies with %s jose keys',
+    async (alg) => {
+      const { privateKey, publicKey } = await generateKeyPair(alg, {
+        extractable: true,
+        ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+      })
+      const privateJwk = await exportJWK(privateKey)
+      const publicJwk = await exportJWK(publicKey)
+      const file = path()
+      const written = await writeLock(file, sampleLock(), { signingKey: privateJwk })
+      expect(written.signature).toMatch(/^[\w-]+\.\.[\w-]+$/)
+      const header = JSON.parse(
+        Buffer.from(written.signature!.split('.')[0]!, 'base64url').toString('utf8'),
+      ) as Record<string, unknown>
+      expect(header).toMatchObject({ alg, typ: 'sluice-lock+jws', kid: expect.any(String) })
+      const read = await readLock(file, { publicKey: publicJwk })
+      expect(read).toEqual(written)
+    },
+  )
 
   it('reads keys from JWK and PEM files', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519')
@@ -195,8 +251,12 @@ describe('lock signatures', () => {
     const file = path()
     await writeLock(file, sampleLock(), { signingKey: signer.privateKey })
     await expect(readLock(file, { publicKey: signer.publicKey })).resolves.toBeDefined()
-    expect((await failure(readLock(file, { publicKey: other.publicKey }))).code).toBe('SIGNATURE_INVALID')
-    expect((await failure(readLock(file, { publicKey: rsa.publicKey }))).code).toBe('SIGNATURE_INVALID')
+    expect((await failure(readLock(file, { publicKey: other.publicKey }))).code).toBe(
+      'SIGNATURE_INVALID',
+    )
+    expect((await failure(readLock(file, { publicKey: rsa.publicKey }))).code).toBe(
+      'SIGNATURE_INVALID',
+    )
   })
 
   it('fails with SIGNATURE_INVALID when a key is configured and the lock is unsigned', async () => {
@@ -221,10 +281,18 @@ describe('lock signatures', () => {
   })
 
   it('refuses a shared-secret key and names an unreadable key file', async () => {
-    const err = await failure(writeLock(path(), sampleLock(), { signingKey: { kty: 'oct', k: 'c2VjcmV0' } }))
-    expect(err).toEqual({ code: 'SIGNATURE_INVALID', message: 'a lock key must be asymmetric, not a shared secret' })
+    const err = await failure(
+      writeLock(path(), sampleLock(), { signingKey: { kty: 'oct', k: 'c2VjcmV0' } }),
+    )
+    expect(err).toEqual({
+      code: 'SIGNATURE_INVALID',
+      message: 'a lock key must be asymmetric, not a shared secret',
+    })
     const missing = join(dir.path, 'nope.pem')
-    expect(await failure(readLockKey(missing, 'sign'))).toEqual({ code: 'SIGNATURE_INVALID', message: `lock key ${missing}: file not found` })
+    expect(await failure(readLockKey(missing, 'sign'))).toEqual({
+      code: 'SIGNATURE_INVALID',
+      message: `lock key ${missing}: file not found`,
+    })
     const junk = join(dir.path, 'junk.pem')
     writeFileSync(junk, 'not a key')
     expect(await failure(readLockKey(junk, 'verify'))).toEqual({

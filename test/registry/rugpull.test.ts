@@ -8,7 +8,14 @@ import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ServerConfig } from '../../src/config/index.js'
-import { createLock, hashDefinition, readLock, reconcile, writeLock, type ServerSnapshot } from '../../src/registry/index.js'
+import {
+  createLock,
+  hashDefinition,
+  readLock,
+  reconcile,
+  writeLock,
+  type ServerSnapshot,
+} from '../../src/registry/index.js'
 import { Upstream } from '../../src/upstream/index.js'
 import { clientInfo, eventually, fixture, tempDir } from '../upstream/helpers.js'
 
@@ -25,15 +32,23 @@ describe('rug pull (TP-02)', () => {
   it('quarantines a tool whose definition changed after it was pinned', async () => {
     let changed = 0
     const config = fixture('rugpull')
-    const upstream = new Upstream('weather', config, { callTimeoutMs: 10_000, clientInfo, onToolsChanged: () => changed++ })
+    const upstream = new Upstream('weather', config, {
+      callTimeoutMs: 10_000,
+      clientInfo,
+      onToolsChanged: () => changed++,
+    })
     try {
       const { privateKey, publicKey } = generateKeyPairSync('ed25519')
       const lockFile = join(dir.path, 'sluice.lock.json')
-      await writeLock(lockFile, createLock({ weather: await snapshotServer(upstream, config) }), { signingKey: privateKey })
+      await writeLock(lockFile, createLock({ weather: await snapshotServer(upstream, config) }), {
+        signingKey: privateKey,
+      })
       const lock = await readLock(lockFile, { publicKey })
       expect(lock.servers.weather!.server).toEqual({ name: 'fixture-rugpull', version: '1.0.0' })
 
-      const before = reconcile(lock.servers.weather, await upstream.listTools(), { allowUnpinned: false })
+      const before = reconcile(lock.servers.weather, await upstream.listTools(), {
+        allowUnpinned: false,
+      })
       expect(before.exposed.map((e) => e.definition.name)).toEqual(['get_weather', 'mutate'])
       expect(before.quarantined).toEqual([])
 
@@ -59,7 +74,7 @@ describe('rug pull (TP-02)', () => {
     const trigger = join(dir.path, 'trigger')
     const config = fixture('rugpull', { RUGPULL_TRIGGER: trigger })
     const first = new Upstream('weather', config, { callTimeoutMs: 10_000, clientInfo })
-    let lock
+    let lock: ReturnType<typeof createLock>
     try {
       lock = createLock({ weather: await snapshotServer(first, config) })
     } finally {
@@ -68,7 +83,9 @@ describe('rug pull (TP-02)', () => {
     writeFileSync(trigger, '')
     const second = new Upstream('weather', config, { callTimeoutMs: 10_000, clientInfo })
     try {
-      const result = reconcile(lock.servers.weather, await second.listTools(), { allowUnpinned: false })
+      const result = reconcile(lock.servers.weather, await second.listTools(), {
+        allowUnpinned: false,
+      })
       expect(result.quarantined.map((q) => q.name)).toEqual(['get_weather'])
     } finally {
       await second.close()

@@ -27,7 +27,9 @@ export interface Recorder {
 }
 
 /** A tool callback: `echo` returns its args, `slow` waits `args.ms`, `fail` fails, `boom` throws. */
-export function recorder(overrides: Partial<Record<string, (call: SandboxCall) => unknown>> = {}): Recorder {
+export function recorder(
+  overrides: Partial<Record<string, (call: SandboxCall) => unknown>> = {},
+): Recorder {
   const r: Recorder = {
     calls: [],
     signals: [],
@@ -68,7 +70,9 @@ export function recorder(overrides: Partial<Record<string, (call: SandboxCall) =
   return r
 }
 
-export function createPool(options: Parameters<typeof SandboxPool.create>[0] = {}): Promise<SandboxPool> {
+export function createPool(
+  options: Parameters<typeof SandboxPool.create>[0] = {},
+): Promise<SandboxPool> {
   return SandboxPool.create({ workers: 2, prewarm: 1, watchdogGraceMs: 300, ...options })
 }
 
@@ -79,12 +83,21 @@ export async function run(
   rec: Recorder = recorder(),
   extra: Partial<ExecuteRequest> = {},
 ): Promise<SandboxOutcome> {
-  return pool.execute({ code, manifest: MANIFEST, limits, onCall: (c, s) => rec.onCall(c, s), ...extra })
+  return pool.execute({
+    code,
+    manifest: MANIFEST,
+    limits,
+    onCall: (c, s) => rec.onCall(c, s),
+    ...extra,
+  })
 }
 
 /** Every hostile test ends here: the same pool still runs a normal execution. */
 export async function expectHealthy(pool: SandboxPool): Promise<void> {
-  const outcome = await run(pool, 'const a: number = await tools.s.echo({ n: 6 }).then((r: any) => r.n)\na * 7')
+  const outcome = await run(
+    pool,
+    'const a: number = await tools.s.echo({ n: 6 }).then((r: any) => r.n)\na * 7',
+  )
   expect(outcome.error).toBeUndefined()
   expect(outcome.result).toBe(42)
 }

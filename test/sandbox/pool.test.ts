@@ -5,7 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../src/config/index.js'
 import { SANDBOX_DEFAULT_LIMITS, type SandboxPool } from '../../src/sandbox/index.js'
-import { createPool, expectHealthy, expectNoHostDetail, MANIFEST, recorder, run } from './harness.js'
+import {
+  createPool,
+  expectHealthy,
+  expectNoHostDetail,
+  MANIFEST,
+  recorder,
+  run,
+} from './harness.js'
 
 let pool: SandboxPool
 
@@ -20,7 +27,9 @@ afterAll(async () => {
 describe('SandboxPool results', () => {
   it('uses a final expression statement, or return, as the result', async () => {
     expect((await run(pool, 'const x: number = 2\nx * 21')).result).toBe(42)
-    expect((await run(pool, 'if (true) { return { a: [1, "b", null] } }\n7')).result).toEqual({ a: [1, 'b', null] })
+    expect((await run(pool, 'if (true) { return { a: [1, "b", null] } }\n7')).result).toEqual({
+      a: [1, 'b', null],
+    })
     expect((await run(pool, 'await Promise.resolve(3)')).result).toBe(3)
   })
 
@@ -36,10 +45,14 @@ describe('SandboxPool results', () => {
   it('refuses a BigInt or a cycle in the result with RUNTIME_ERROR and a clear message', async () => {
     const big = await run(pool, '10n')
     expect(big.error?.code).toBe('RUNTIME_ERROR')
-    expect(big.error?.message).toBe('the result is not JSON-serialisable: TypeError: Do not know how to serialize a BigInt')
+    expect(big.error?.message).toBe(
+      'the result is not JSON-serialisable: TypeError: Do not know how to serialize a BigInt',
+    )
     const cycle = await run(pool, 'const o: any = {}; o.self = o; o')
     expect(cycle.error?.code).toBe('RUNTIME_ERROR')
-    expect(cycle.error?.message).toBe('the result is not JSON-serialisable: TypeError: circular reference')
+    expect(cycle.error?.message).toBe(
+      'the result is not JSON-serialisable: TypeError: circular reference',
+    )
   })
 
   it('reports a syntax error at its line and column in the model source', async () => {
@@ -50,7 +63,10 @@ describe('SandboxPool results', () => {
   })
 
   it('reports a runtime error at the throwing frame in the model source', async () => {
-    const outcome = await run(pool, 'const a: { b?: { c: number } } = {}\n\nfunction f(x: any) {\n  return x.b.c\n}\nf(a)')
+    const outcome = await run(
+      pool,
+      'const a: { b?: { c: number } } = {}\n\nfunction f(x: any) {\n  return x.b.c\n}\nf(a)',
+    )
     expect(outcome.error).toEqual({
       code: 'RUNTIME_ERROR',
       message: "TypeError: cannot read property 'c' of undefined",
@@ -62,7 +78,12 @@ describe('SandboxPool results', () => {
 
   it('carries the code of an uncaught tool failure', async () => {
     const outcome = await run(pool, 'const x = 1\nawait tools.s.fail({})')
-    expect(outcome.error).toEqual({ code: 'TOOL_ERROR', message: 'the upstream reported an error', line: 2, column: 19 })
+    expect(outcome.error).toEqual({
+      code: 'TOOL_ERROR',
+      message: 'the upstream reported an error',
+      line: 2,
+      column: 19,
+    })
   })
 
   it('formats console output: strings as is, values as JSON, warn and error prefixed', async () => {
@@ -70,7 +91,13 @@ describe('SandboxPool results', () => {
       pool,
       'console.log("a", 1, { b: [2] }); console.info("i"); console.debug(undefined); console.warn("w"); console.error(new TypeError("t"))',
     )
-    expect(outcome.logs).toEqual(['a 1 {"b":[2]}', 'i', 'undefined', '[warn] w', '[error] TypeError: t'])
+    expect(outcome.logs).toEqual([
+      'a 1 {"b":[2]}',
+      'i',
+      'undefined',
+      '[warn] w',
+      '[error] TypeError: t',
+    ])
   })
 
   it('keeps logs written before a failure', async () => {
@@ -101,7 +128,12 @@ describe('SandboxPool tool calls', () => {
 
   it('rejects an unknown tool with UNKNOWN_TOOL before any host call', async () => {
     const rec = recorder()
-    const outcome = await run(pool, 'let r; try { await tools.s.nope({}) } catch (e: any) { r = [e.code, e.message] }\nr', {}, rec)
+    const outcome = await run(
+      pool,
+      'let r; try { await tools.s.nope({}) } catch (e: any) { r = [e.code, e.message] }\nr',
+      {},
+      rec,
+    )
     expect(outcome.result).toEqual(['UNKNOWN_TOOL', 'unknown tool s.nope'])
     const server = await run(pool, 'await tools.ghost.x()', {}, rec)
     expect(server.error).toMatchObject({ code: 'UNKNOWN_TOOL', message: 'unknown tool ghost.x' })
@@ -110,7 +142,12 @@ describe('SandboxPool tool calls', () => {
 
   it('runs calls in parallel under Promise.all', async () => {
     const rec = recorder()
-    const outcome = await run(pool, 'await Promise.all([1, 2, 3, 4].map(() => tools.s.slow({ ms: 40 })))', {}, rec)
+    const outcome = await run(
+      pool,
+      'await Promise.all([1, 2, 3, 4].map(() => tools.s.slow({ ms: 40 })))',
+      {},
+      rec,
+    )
     expect(outcome.ok).toBe(true)
     expect(rec.maxInFlight).toBe(4)
   })
@@ -120,22 +157,34 @@ describe('SandboxPool tool calls', () => {
       pool,
       'try { await tools.s.fail({}) } catch (e: any) { return { names: Object.getOwnPropertyNames(e).sort(), isError: e instanceof Error, stack: e.stack } }',
     )
-    const { names, isError, stack } = outcome.result as { names: string[]; isError: boolean; stack: string }
+    const { names, isError, stack } = outcome.result as {
+      names: string[]
+      isError: boolean
+      stack: string
+    }
     expect(isError).toBe(true)
     // QuickJS adds a stack when the rejection is thrown into the awaiting function: only model frames.
     expect(names.filter((n) => n !== 'stack')).toEqual(['code', 'message'])
-    expect(stack).toMatch(/^    at <anonymous> \(model\.ts:1:\d+\)\n$/)
+    expect(stack).toMatch(/^ {4}at <anonymous> \(model\.ts:1:\d+\)\n$/)
   })
 
   it('turns a throwing host callback into INTERNAL with a fixed message', async () => {
     const outcome = await run(pool, 'await tools.s.boom({})')
-    expect(outcome.error).toMatchObject({ code: 'INTERNAL', message: 'the tool call s.boom failed in the host' })
+    expect(outcome.error).toMatchObject({
+      code: 'INTERNAL',
+      message: 'the tool call s.boom failed in the host',
+    })
     expectNoHostDetail(outcome)
   })
 
   it('finishes with un-awaited calls pending and aborts them on the host', async () => {
     const rec = recorder()
-    const outcome = await run(pool, 'tools.s.slow({ ms: 5000 }); tools.s.slow({ ms: 5000 }); "done"', {}, rec)
+    const outcome = await run(
+      pool,
+      'tools.s.slow({ ms: 5000 }); tools.s.slow({ ms: 5000 }); "done"',
+      {},
+      rec,
+    )
     expect(outcome.result).toBe('done')
     await expect.poll(() => rec.signals.length).toBe(2)
     await expect.poll(() => rec.signals.every((s) => s.aborted)).toBe(true)
@@ -148,7 +197,10 @@ describe('SandboxPool limits (N and N+1)', () => {
     const at = await run(pool, '1' + ' '.repeat(99), { maxSourceBytes: 100 })
     expect(at.result).toBe(1)
     const over = await run(pool, '1' + ' '.repeat(100), { maxSourceBytes: 100 })
-    expect(over.error).toEqual({ code: 'SOURCE_LIMIT', message: 'the code is 101 bytes, over the limit of 100' })
+    expect(over.error).toEqual({
+      code: 'SOURCE_LIMIT',
+      message: 'the code is 101 bytes, over the limit of 100',
+    })
   })
 
   it('maxToolCalls: call N+1 rejects with CALL_LIMIT and never reaches the host', async () => {
@@ -157,12 +209,16 @@ describe('SandboxPool limits (N and N+1)', () => {
     expect((await run(pool, code(3), { maxToolCalls: 3 }, rec)).result).toBe(3)
     const rec2 = recorder()
     const over = await run(pool, code(4), { maxToolCalls: 3 }, rec2)
-    expect(over.error).toMatchObject({ code: 'CALL_LIMIT', message: 'more than 3 tool calls in one execution' })
+    expect(over.error).toMatchObject({
+      code: 'CALL_LIMIT',
+      message: 'more than 3 tool calls in one execution',
+    })
     expect(rec2.calls).toHaveLength(3)
   })
 
   it('maxConcurrentCalls: excess calls are queued, never more than N in flight', async () => {
-    const code = 'const r = await Promise.all(Array.from({ length: 7 }, () => tools.s.slow({ ms: 15 }))); r.length'
+    const code =
+      'const r = await Promise.all(Array.from({ length: 7 }, () => tools.s.slow({ ms: 15 }))); r.length'
     const rec = recorder()
     expect((await run(pool, code, { maxConcurrentCalls: 3 }, rec)).result).toBe(7)
     expect(rec.maxInFlight).toBe(3)
@@ -174,52 +230,84 @@ describe('SandboxPool limits (N and N+1)', () => {
   it('maxArgsBytes: INVALID_ARGS before the host callback', async () => {
     // {"s":"…"} is 8 bytes plus the string.
     const rec = recorder()
-    expect((await run(pool, 'await tools.s.echo({ s: "x".repeat(92) }); 1', { maxArgsBytes: 100 }, rec)).result).toBe(1)
+    expect(
+      (await run(pool, 'await tools.s.echo({ s: "x".repeat(92) }); 1', { maxArgsBytes: 100 }, rec))
+        .result,
+    ).toBe(1)
     expect(rec.calls[0]!.argsBytes).toBe(100)
     const rec2 = recorder()
-    const over = await run(pool, 'await tools.s.echo({ s: "x".repeat(93) })', { maxArgsBytes: 100 }, rec2)
-    expect(over.error).toMatchObject({ code: 'INVALID_ARGS', message: 'arguments of s.echo are 101 bytes, over the limit of 100' })
+    const over = await run(
+      pool,
+      'await tools.s.echo({ s: "x".repeat(93) })',
+      { maxArgsBytes: 100 },
+      rec2,
+    )
+    expect(over.error).toMatchObject({
+      code: 'INVALID_ARGS',
+      message: 'arguments of s.echo are 101 bytes, over the limit of 100',
+    })
     expect(rec2.calls).toHaveLength(0)
   })
 
   it('maxArgsDepth: INVALID_ARGS before the host callback', async () => {
-    const nest = (depth: number) => `let a: any = 0; for (let i = 0; i < ${depth - 1}; i++) a = [a]; await tools.s.echo({ a }); 1`
+    const nest = (depth: number) =>
+      `let a: any = 0; for (let i = 0; i < ${depth - 1}; i++) a = [a]; await tools.s.echo({ a }); 1`
     const rec = recorder()
     expect((await run(pool, nest(5), { maxArgsDepth: 5 }, rec)).result).toBe(1)
     const over = await run(pool, nest(6), { maxArgsDepth: 5 }, rec)
-    expect(over.error).toMatchObject({ code: 'INVALID_ARGS', message: 'arguments of s.echo are nested deeper than 5 levels' })
+    expect(over.error).toMatchObject({
+      code: 'INVALID_ARGS',
+      message: 'arguments of s.echo are nested deeper than 5 levels',
+    })
     expect(rec.calls).toHaveLength(1)
   })
 
   it('maxResultBytes: a larger tool result rejects that call with OUTPUT_LIMIT', async () => {
     const rec = recorder({ big: (c) => 'x'.repeat((c.args as { n: number }).n) })
     // A string result of n characters is n + 2 bytes of JSON.
-    expect((await run(pool, '(await tools.s.big({ n: 98 })).length', { maxResultBytes: 100 }, rec)).result).toBe(98)
+    expect(
+      (await run(pool, '(await tools.s.big({ n: 98 })).length', { maxResultBytes: 100 }, rec))
+        .result,
+    ).toBe(98)
     const over = await run(
       pool,
       'try { await tools.s.big({ n: 99 }) } catch (e: any) { return [e.code, e.message] }',
       { maxResultBytes: 100 },
       rec,
     )
-    expect(over.result).toEqual(['OUTPUT_LIMIT', 'the result of s.big is 101 bytes, over the limit of 100'])
+    expect(over.result).toEqual([
+      'OUTPUT_LIMIT',
+      'the result of s.big is 101 bytes, over the limit of 100',
+    ])
   })
 
   it('maxOutputBytes: the serialised result of the execution', async () => {
     expect((await run(pool, '"é".repeat(49)', { maxOutputBytes: 100 })).result).toBe('é'.repeat(49))
     const over = await run(pool, '"é".repeat(49) + "x"', { maxOutputBytes: 100 })
-    expect(over.error).toEqual({ code: 'OUTPUT_LIMIT', message: 'the result is larger than 100 bytes once serialised' })
+    expect(over.error).toEqual({
+      code: 'OUTPUT_LIMIT',
+      message: 'the result is larger than 100 bytes once serialised',
+    })
   })
 
   it('maxLogBytes: logs are truncated with a marker, never an error', async () => {
-    const at = await run(pool, 'console.log("x".repeat(60)); console.log("y".repeat(40)); 1', { maxLogBytes: 100 })
+    const at = await run(pool, 'console.log("x".repeat(60)); console.log("y".repeat(40)); 1', {
+      maxLogBytes: 100,
+    })
     expect(at.logs).toEqual(['x'.repeat(60), 'y'.repeat(40)])
-    const over = await run(pool, 'console.log("x".repeat(60)); console.log("y".repeat(41)); console.log("z"); 1', { maxLogBytes: 100 })
+    const over = await run(
+      pool,
+      'console.log("x".repeat(60)); console.log("y".repeat(41)); console.log("z"); 1',
+      { maxLogBytes: 100 },
+    )
     expect(over.ok).toBe(true)
     expect(over.logs).toEqual(['x'.repeat(60), '[logs truncated: 42 bytes dropped]'])
   })
 
   it('timeoutMs: a slow call within the budget succeeds, a stalled one times out', async () => {
-    expect((await run(pool, '(await tools.s.slow({ ms: 30 })).waited', { timeoutMs: 2000 })).result).toBe(30)
+    expect(
+      (await run(pool, '(await tools.s.slow({ ms: 30 })).waited', { timeoutMs: 2000 })).result,
+    ).toBe(30)
     const over = await run(pool, 'await tools.s.slow({ ms: 3000 })', { timeoutMs: 300 })
     expect(over.error).toEqual({ code: 'TIMEOUT', message: 'the execution ran longer than 300 ms' })
   })
@@ -244,7 +332,9 @@ describe('SandboxPool lifecycle', () => {
   it('cancels an execution when its signal aborts', async () => {
     const controller = new AbortController()
     const rec = recorder()
-    const pending = run(pool, 'await tools.s.slow({ ms: 5000 })', {}, rec, { signal: controller.signal })
+    const pending = run(pool, 'await tools.s.slow({ ms: 5000 })', {}, rec, {
+      signal: controller.signal,
+    })
     await expect.poll(() => rec.calls.length).toBe(1)
     controller.abort()
     const outcome = await pending
@@ -254,7 +344,10 @@ describe('SandboxPool lifecycle', () => {
   })
 
   it('runs every execution in its own WASM instance; globals never carry over', async () => {
-    const first = await run(pool, '(globalThis as any).leak = "from run 1"; (tools as any).extra = 1; 1')
+    const first = await run(
+      pool,
+      '(globalThis as any).leak = "from run 1"; (tools as any).extra = 1; 1',
+    )
     const second = await run(pool, 'typeof (globalThis as any).leak')
     expect(second.result).toBe('undefined')
     expect(first.instanceId).not.toBe('')
@@ -270,7 +363,13 @@ describe('SandboxPool lifecycle', () => {
   it('reports how long the worker took to hand over an instance, within the total', async () => {
     const outcome = await run(pool, '1')
     const t = outcome.timings
-    expect(Object.keys(t).sort()).toEqual(['acquireMs', 'queueMs', 'runMs', 'totalMs', 'transpileMs'])
+    expect(Object.keys(t).sort()).toEqual([
+      'acquireMs',
+      'queueMs',
+      'runMs',
+      'totalMs',
+      'transpileMs',
+    ])
     expect(t.acquireMs).toBeGreaterThanOrEqual(0)
     expect(t.queueMs + t.acquireMs + t.transpileMs + t.runMs).toBeLessThanOrEqual(t.totalMs)
   })
@@ -280,12 +379,21 @@ describe('SandboxPool lifecycle', () => {
     expect(stats.workers).toBe(2)
     expect(stats.executions).toBeGreaterThan(0)
     expect(stats.queued).toBe(0)
-    expect(Object.keys(stats).sort()).toEqual(['busy', 'executions', 'queued', 'ready', 'respawns', 'workers'])
+    expect(Object.keys(stats).sort()).toEqual([
+      'busy',
+      'executions',
+      'queued',
+      'ready',
+      'respawns',
+      'workers',
+    ])
   })
 
   it('queues executions beyond what the workers hold and runs them all', async () => {
     const outcomes = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => run(pool, `(await tools.s.slow({ ms: 10 })).waited + ${i}`)),
+      Array.from({ length: 24 }, (_, i) =>
+        run(pool, `(await tools.s.slow({ ms: 10 })).waited + ${i}`),
+      ),
     )
     expect(outcomes.map((o) => o.result)).toEqual(Array.from({ length: 24 }, (_, i) => 10 + i))
   })
@@ -293,7 +401,11 @@ describe('SandboxPool lifecycle', () => {
   it('ends executions with INTERNAL once closed', async () => {
     const other = await createPool({ workers: 1 })
     await other.close()
-    const outcome = await other.execute({ code: '1', manifest: MANIFEST, onCall: async () => ({ ok: true, value: null }) })
+    const outcome = await other.execute({
+      code: '1',
+      manifest: MANIFEST,
+      onCall: async () => ({ ok: true, value: null }),
+    })
     expect(outcome.error).toEqual({ code: 'INTERNAL', message: 'the sandbox pool is closed' })
   })
 })
@@ -306,7 +418,10 @@ describe('SandboxPool memory isolation', () => {
     for (const xs of sequences) for (const x of xs) expect(x >= 0 && x < 1).toBe(true)
     expect(new Set(sequences.map((xs) => xs.join())).size).toBe(sequences.length)
     // The guest's own Math.imul cannot bend the generator it relies on.
-    const bent = await run(pool, 'Math.imul = () => 0; new Set([Math.random(), Math.random()]).size')
+    const bent = await run(
+      pool,
+      'Math.imul = () => 0; new Set([Math.random(), Math.random()]).size',
+    )
     expect(bent.result).toBe(2)
   })
 
@@ -316,7 +431,11 @@ describe('SandboxPool memory isolation', () => {
     try {
       const secret = 'SECRET-7f3a9c2e-do-not-leak'
       const first = await inspecting.execute(
-        { code: `const s = "${secret}"; const kept = [s, s + "!"]; console.log(kept.length); 1`, manifest: MANIFEST, onCall: async () => ({ ok: true, value: null }) },
+        {
+          code: `const s = "${secret}"; const kept = [s, s + "!"]; console.log(kept.length); 1`,
+          manifest: MANIFEST,
+          onCall: async () => ({ ok: true, value: null }),
+        },
         { inspectMemory: { needles: [secret] } },
       )
       expect(first.ok).toBe(true)
@@ -351,12 +470,19 @@ describe('SandboxPool memory isolation', () => {
       // ≈8 MiB and the secret last.
       await new Promise((resolve) => setTimeout(resolve, 1500))
       const first = await inspecting.execute(
-        { code: `const s = "x".repeat(8e6) + "${secret}"; s.length`, manifest: MANIFEST, onCall: call },
+        {
+          code: `const s = "x".repeat(8e6) + "${secret}"; s.length`,
+          manifest: MANIFEST,
+          onCall: call,
+        },
         { inspectMemory: { needles: [secret] } },
       )
       expect(first.memory?.needlesAfterRun).toEqual([secret])
       await new Promise((resolve) => setTimeout(resolve, 100))
-      const next = await inspecting.execute({ code: '2', manifest: MANIFEST, onCall: call }, { inspectMemory: { needles: [secret] } })
+      const next = await inspecting.execute(
+        { code: '2', manifest: MANIFEST, onCall: call },
+        { inspectMemory: { needles: [secret] } },
+      )
       expect(next.memory?.recycledFrom).toBe(first.instanceId)
       // The whole 16 MiB was zero before the instance was created, though the scrub examined less.
       expect(next.memory?.nonZeroBytesBeforeInstantiation).toBe(0)
@@ -365,7 +491,10 @@ describe('SandboxPool memory isolation', () => {
       expect(next.memory?.needlesAtStart).toEqual([])
       // And a small run afterwards is scrubbed to its own, lower top.
       await new Promise((resolve) => setTimeout(resolve, 100))
-      const after = await inspecting.execute({ code: '3', manifest: MANIFEST, onCall: call }, { inspectMemory: { needles: [secret] } })
+      const after = await inspecting.execute(
+        { code: '3', manifest: MANIFEST, onCall: call },
+        { inspectMemory: { needles: [secret] } },
+      )
       expect(after.memory?.scrubbedBytes).toBeLessThan(next.memory!.scrubbedBytes!)
     } finally {
       await inspecting.close()

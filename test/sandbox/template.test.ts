@@ -7,7 +7,8 @@ import type { QuickJSWASMModule } from 'quickjs-emscripten-core'
 import { record, replay, TemplateMismatch } from '../../src/sandbox/template.js'
 import { freshModule } from './quickjs.js'
 
-const SETUP = 'globalThis.greet = (name) => "hello " + name; globalThis.kept = Array.from({ length: 1000 }, (_, i) => i); 1'
+const SETUP =
+  'globalThis.greet = (name) => "hello " + name; globalThis.kept = Array.from({ length: 1000 }, (_, i) => i); 1'
 
 function build(module: QuickJSWASMModule, source: string) {
   return () => {
@@ -21,7 +22,11 @@ function build(module: QuickJSWASMModule, source: string) {
 describe('instance templates', () => {
   it('replays into a fresh instance that runs, allocates and disposes like one built in full', async () => {
     const first = await freshModule()
-    const { value: original, template } = record(first.module.getFFI(), first.memory, build(first.module, SETUP))
+    const { value: original, template } = record(
+      first.module.getFFI(),
+      first.memory,
+      build(first.module, SETUP),
+    )
     // The stamp is the few pages QuickJS wrote, not the 16 MiB memory.
     expect(template.bytes).toBeGreaterThan(0)
     expect(template.bytes).toBeLessThan(1024 * 1024)
@@ -35,15 +40,25 @@ describe('instance templates', () => {
 
     const second = await freshModule()
     // The source is not evaluated again: state comes from the stamped pages.
-    const { rt, ctx } = replay(second.module.getFFI(), second.memory, template, build(second.module, '0'))
-    expect(ctx.dump(ctx.unwrapResult(ctx.evalCode('greet("replay") + " " + kept.length')))).toBe('hello replay 1000')
-    const churn = 'let a = []; for (let i = 0; i < 20000; i++) a.push({ i, s: "x" + i }); a = null; kept.reduce((s, n) => s + n, 0)'
+    const { rt, ctx } = replay(
+      second.module.getFFI(),
+      second.memory,
+      template,
+      build(second.module, '0'),
+    )
+    expect(ctx.dump(ctx.unwrapResult(ctx.evalCode('greet("replay") + " " + kept.length')))).toBe(
+      'hello replay 1000',
+    )
+    const churn =
+      'let a = []; for (let i = 0; i < 20000; i++) a.push({ i, s: "x" + i }); a = null; kept.reduce((s, n) => s + n, 0)'
     expect(ctx.dump(ctx.unwrapResult(ctx.evalCode(churn)))).toBe(499500)
     ctx.dispose()
     rt.dispose()
 
     // The original is untouched by the replay into another memory.
-    expect(original.ctx.dump(original.ctx.unwrapResult(original.ctx.evalCode('greet("template")')))).toBe('hello template')
+    expect(
+      original.ctx.dump(original.ctx.unwrapResult(original.ctx.evalCode('greet("template")'))),
+    ).toBe('hello template')
     original.ctx.dispose()
     original.rt.dispose()
   })
@@ -54,7 +69,9 @@ describe('instance templates', () => {
 
     const other = await freshModule()
     const differentOrder = () => [other.module.newRuntime(), other.module.newRuntime()]
-    expect(() => replay(other.module.getFFI(), other.memory, template, differentOrder)).toThrow(TemplateMismatch)
+    expect(() => replay(other.module.getFFI(), other.memory, template, differentOrder)).toThrow(
+      TemplateMismatch,
+    )
     expect(() => replay(other.module.getFFI(), other.memory, template, differentOrder)).toThrow(
       'the build called QTS_NewRuntime where the template recorded QTS_NewContext',
     )

@@ -14,9 +14,13 @@ function js(code: string): string {
 describe('transpile', () => {
   it('returns the value of a final expression statement', () => {
     expect(js('const x: number = 1\nx')).toBe('const x = 1\nreturn x')
-    expect(js('await foo()\n// trailing comment\n')).toBe('return await foo()\n// trailing comment\n')
+    expect(js('await foo()\n// trailing comment\n')).toBe(
+      'return await foo()\n// trailing comment\n',
+    )
     expect(js('x;;')).toBe('return x;;')
-    expect(js('let y = 2\ny + 1 // note\ninterface I { a: 1 }')).toBe('let y = 2\nreturn y + 1 // note\n')
+    expect(js('let y = 2\ny + 1 // note\ninterface I { a: 1 }')).toBe(
+      'let y = 2\nreturn y + 1 // note\n',
+    )
   })
 
   it('leaves statements that are not expressions alone', () => {
@@ -60,6 +64,9 @@ describe('transpile', () => {
     const r = transpile(code)
     if (!r.ok) throw new Error('expected ok')
     const jsColumn = r.js.indexOf('foo') + 1
-    expect(r.toSource({ line: 1, column: jsColumn })).toEqual({ line: 1, column: code.indexOf('foo') + 1 })
+    expect(r.toSource({ line: 1, column: jsColumn })).toEqual({
+      line: 1,
+      column: code.indexOf('foo') + 1,
+    })
   })
 })

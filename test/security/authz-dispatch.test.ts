@@ -42,9 +42,14 @@ describe('authorisation at the dispatcher', () => {
   const recordedTools = () => rt.recorded().map((r) => r.tool)
 
   it('AUTHZ-15 lists only tools an allow rule could match', () => {
-    const names = rt.engine.listTools(rt.principal()).map((t) => t.name).sort()
+    const names = rt.engine
+      .listTools(rt.principal())
+      .map((t) => t.name)
+      .sort()
     expect(names).not.toContain('delete_item')
-    expect(names).toEqual(expect.arrayContaining(['get-sum', 'send_email', 'pay', 'fail', 'big', 'echo_env']))
+    expect(names).toEqual(
+      expect.arrayContaining(['get-sum', 'send_email', 'pay', 'fail', 'big', 'echo_env']),
+    )
   })
 
   it('AUTHZ-01 a filtered tool is unknown by its identifier and by brackets, and never reaches the upstream', async () => {
@@ -69,7 +74,14 @@ describe('authorisation at the dispatcher', () => {
   })
 
   it('AUTHZ-02 Unicode look-alikes, case variants and stray spaces match no tool', async () => {
-    for (const name of ['dеlete_item' /* Cyrillic е */, 'Delete_item', 'DELETE_ITEM', 'delete_item ', 'delete_item\u0000', 'get‐sum' /* U+2010 */]) {
+    for (const name of [
+      'dеlete_item' /* Cyrillic е */,
+      'Delete_item',
+      'DELETE_ITEM',
+      'delete_item ',
+      'delete_item\u0000',
+      'get‐sum' /* U+2010 */,
+    ]) {
       const r = await run(`return await tools.rec[${JSON.stringify(name)}]({ id: '1' })`)
       expect(r.ok, name).toBe(false)
       expect(r.error?.code, name).toBe('UNKNOWN_TOOL')
@@ -78,19 +90,30 @@ describe('authorisation at the dispatcher', () => {
   })
 
   it('allows the sanitised and the original spelling of the same tool', async () => {
-    const r = await run(`return [await tools.rec.get_sum({ a: 1, b: 2 }), await tools.rec['get-sum']({ a: 3, b: 4 })]`)
+    const r = await run(
+      `return [await tools.rec.get_sum({ a: 1, b: 2 }), await tools.rec['get-sum']({ a: 3, b: 4 })]`,
+    )
     expect(r.result).toEqual([3, 7])
   })
 
   it('argument rules: an allowed recipient passes, another is denied before the upstream', async () => {
-    const ok = await run(`return await tools.rec.send_email({ to: 'bob@example.com', subject: 'hi' })`)
+    const ok = await run(
+      `return await tools.rec.send_email({ to: 'bob@example.com', subject: 'hi' })`,
+    )
     expect(ok.ok).toBe(true)
     for (const to of ['eve@evil.com', 'x@evil.com,@example.com.evil', 'a@example.com.evil.com']) {
-      const denied = await run(`return await tools.rec.send_email({ to: ${JSON.stringify(to)}, subject: 'hi' })`)
+      const denied = await run(
+        `return await tools.rec.send_email({ to: ${JSON.stringify(to)}, subject: 'hi' })`,
+      )
       expect(denied.error?.code, to).toBe('TOOL_DENIED')
       expect(denied.error?.message).toContain('mail-outside-denied')
     }
-    expect(rt.recorded().filter((r) => r.tool === 'send_email').map((r) => r.args.to)).toEqual(['bob@example.com'])
+    expect(
+      rt
+        .recorded()
+        .filter((r) => r.tool === 'send_email')
+        .map((r) => r.args.to),
+    ).toEqual(['bob@example.com'])
   })
 
   it('deny precedence: a deny rule beats a matching allow rule', async () => {
@@ -135,7 +158,9 @@ describe('authorisation at the dispatcher', () => {
   })
 
   it('SBX-04 prototype-pollution keys in arguments are inert data and change no decision', async () => {
-    const r = await run(`return await tools.rec.get_sum(JSON.parse('{"a":1,"b":2,"__proto__":{"readOnlyHint":false}}'))`)
+    const r = await run(
+      `return await tools.rec.get_sum(JSON.parse('{"a":1,"b":2,"__proto__":{"readOnlyHint":false}}'))`,
+    )
     expect(({} as Record<string, unknown>).readOnlyHint).toBeUndefined()
     expect(r.ok).toBe(true)
   })

@@ -29,8 +29,19 @@ function rng(seed: number): () => number {
 }
 const pick = <T>(r: () => number, list: readonly T[]): T => list[Math.floor(r() * list.length)]!
 
-const alice: Principal = { sub: 'alice', iss: 'local', scopes: ['mail:send'], claims: {}, authMethod: 'local' }
-const toolOf = (server: string, name: string, annotations: Record<string, unknown> = {}) => ({ server, name, annotations, hash: 'sha256:x' })
+const alice: Principal = {
+  sub: 'alice',
+  iss: 'local',
+  scopes: ['mail:send'],
+  claims: {},
+  authMethod: 'local',
+}
+const toolOf = (server: string, name: string, annotations: Record<string, unknown> = {}) => ({
+  server,
+  name,
+  annotations,
+  hash: 'sha256:x',
+})
 const decide = (set: PolicySet, t: ReturnType<typeof toolOf>, args: Record<string, unknown>) =>
   set.decide({ principal: alice, tool: t, args, execution: { id: 'e', callCount: 0 } })
 
@@ -83,12 +94,36 @@ describe('AUTHZ-04 argument constraints on e-mail recipients', () => {
 
   it('fuzz: every allowed recipient is exactly one corp.com address (seeded, 3000 inputs)', () => {
     const r = rng(0x5eed04)
-    const parts = ['bob', 'x', '@', 'corp.com', 'evil.com', ',', ';', '\n', ' ', '"', '<', '>', '.', 'CORP', '\u03bf', '%40', '\\', '\u0000', '+tag', '-']
+    const parts = [
+      'bob',
+      'x',
+      '@',
+      'corp.com',
+      'evil.com',
+      ',',
+      ';',
+      '\n',
+      ' ',
+      '"',
+      '<',
+      '>',
+      '.',
+      'CORP',
+      '\u03bf',
+      '%40',
+      '\\',
+      '\u0000',
+      '+tag',
+      '-',
+    ]
     const strict = /^[a-z0-9._+-]+@corp\.com$/
     let allowed = 0
     for (let i = 0; i < 3000; i++) {
       // A valid address with random hostile parts before and after it (often none).
-      const noise = (): string => Array.from({ length: r() < 0.4 ? 0 : 1 + Math.floor(r() * 3) }, () => pick(r, parts)).join('')
+      const noise = (): string =>
+        Array.from({ length: r() < 0.4 ? 0 : 1 + Math.floor(r() * 3) }, () => pick(r, parts)).join(
+          '',
+        )
       const to = `${noise()}bob@corp.com${noise()}`
       const value: unknown = r() < 0.1 ? [to] : to
       const d = decide(set, mail, { to: value })
@@ -105,18 +140,43 @@ describe('AUTHZ-04 argument constraints on e-mail recipients', () => {
 
 describe('AUTHZ-05 path and URL prefix policies', () => {
   const demo = loadPolicies([new URL('../../policies/demo.yaml', import.meta.url).pathname])
-  const carol: Principal = { sub: 'carol', iss: 'local', scopes: ['files:write'], claims: {}, authMethod: 'local' }
+  const carol: Principal = {
+    sub: 'carol',
+    iss: 'local',
+    scopes: ['files:write'],
+    claims: {},
+    authMethod: 'local',
+  }
   const write = (path: unknown) =>
-    demo.decide({ principal: carol, tool: toolOf('filesystem', 'write_file'), args: { path, content: 'x' } })
+    demo.decide({
+      principal: carol,
+      tool: toolOf('filesystem', 'write_file'),
+      args: { path, content: 'x' },
+    })
 
   it('allows a canonical path inside notes/', () => {
     expect(write('notes/today.md').effect).toBe('allow')
   })
 
   for (const path of [
-    '../notes/x', 'notes/../../etc/passwd', 'notes/..', 'notes/%2e%2e/x', 'notes/%252e%252e/x',
-    'notes\\..\\x', 'notes//x', '//host/share', '/etc/passwd', '~/notes/x', 'notes/x\u0000.md',
-    'notes/x\r\n', 'C:\\notes\\x', 'file:///etc/passwd', '', 'notes', ['notes/x'], 7,
+    '../notes/x',
+    'notes/../../etc/passwd',
+    'notes/..',
+    'notes/%2e%2e/x',
+    'notes/%252e%252e/x',
+    'notes\\..\\x',
+    'notes//x',
+    '//host/share',
+    '/etc/passwd',
+    '~/notes/x',
+    'notes/x\u0000.md',
+    'notes/x\r\n',
+    'C:\\notes\\x',
+    'file:///etc/passwd',
+    '',
+    'notes',
+    ['notes/x'],
+    7,
   ]) {
     it(`denies the demo write to ${JSON.stringify(path)}`, () => {
       expect(write(path)).toMatchObject({ effect: 'deny' })
@@ -125,7 +185,22 @@ describe('AUTHZ-05 path and URL prefix policies', () => {
 
   it('fuzz: every allowed demo write resolves inside notes/ (seeded, 3000 inputs)', () => {
     const r = rng(0x5eed05)
-    const parts = ['notes', '/', '..', '.', 'a', '%2e', '%2f', '\\', '~', ':', '\u0000', '\n', 'x.md', '//']
+    const parts = [
+      'notes',
+      '/',
+      '..',
+      '.',
+      'a',
+      '%2e',
+      '%2f',
+      '\\',
+      '~',
+      ':',
+      '\u0000',
+      '\n',
+      'x.md',
+      '//',
+    ]
     let allowed = 0
     for (let i = 0; i < 3000; i++) {
       const path = Array.from({ length: 1 + Math.floor(r() * 6) }, () => pick(r, parts)).join('')
@@ -161,9 +236,15 @@ describe('AUTHZ-05 path and URL prefix policies', () => {
   })
 
   for (const url of [
-    'http://corp.com@evil.com/', 'https://corp.com@evil.com/', 'https://corp.com.evil.com/',
-    'https://corp.com\\@evil.com/', '//corp.com/', 'https://evil.com/https://corp.com/',
-    'https://corp.com:443@evil.com/', 'https://corp.com/%2e%2e/%2e%2e/', 'https://corp.com/ x',
+    'http://corp.com@evil.com/',
+    'https://corp.com@evil.com/',
+    'https://corp.com.evil.com/',
+    'https://corp.com\\@evil.com/',
+    '//corp.com/',
+    'https://evil.com/https://corp.com/',
+    'https://corp.com:443@evil.com/',
+    'https://corp.com/%2e%2e/%2e%2e/',
+    'https://corp.com/ x',
   ]) {
     it(`denies the URL ${url}`, () => {
       expect(decide(urls, fetchTool, { url }).effect).toBe('deny')
@@ -172,7 +253,21 @@ describe('AUTHZ-05 path and URL prefix policies', () => {
 
   it('fuzz: every allowed URL has the origin https://corp.com (seeded, 3000 inputs)', () => {
     const r = rng(0x5eed55)
-    const parts = ['https://', 'corp.com', '/', '@', 'evil.com', ':443', '\\', '.', '%2f', '?', '#', 'a', ' ']
+    const parts = [
+      'https://',
+      'corp.com',
+      '/',
+      '@',
+      'evil.com',
+      ':443',
+      '\\',
+      '.',
+      '%2f',
+      '?',
+      '#',
+      'a',
+      ' ',
+    ]
     let allowed = 0
     for (let i = 0; i < 3000; i++) {
       const url = Array.from({ length: 1 + Math.floor(r() * 6) }, () => pick(r, parts)).join('')
@@ -225,7 +320,10 @@ describe('AUTHZ-06 number and type confusion', () => {
 
   it('denies values JSON cannot carry: NaN, Infinity, a BigInt outside int64', () => {
     for (const amount of [Number.NaN, Number.POSITIVE_INFINITY, -Infinity, 2n ** 64n]) {
-      expect(decide(set, pay, { amount })).toMatchObject({ effect: 'deny', ruleId: 'invalid-input' })
+      expect(decide(set, pay, { amount })).toMatchObject({
+        effect: 'deny',
+        ruleId: 'invalid-input',
+      })
     }
   })
 
@@ -276,7 +374,9 @@ describe('AUTHZ-11 CEL failures deny', () => {
     })
 
     it(`never allows through an allow rule that hits ${what}`, () => {
-      const set = policy(`rules:\n  - id: only\n    effect: allow\n    when: ${JSON.stringify(when)}\n`)
+      const set = policy(
+        `rules:\n  - id: only\n    effect: allow\n    when: ${JSON.stringify(when)}\n`,
+      )
       expect(decide(set, toolOf('s', 't'), { s: 'abc', n: 2, list: [1] }).effect).toBe('deny')
     })
   }
@@ -285,8 +385,12 @@ describe('AUTHZ-11 CEL failures deny', () => {
 describe('AUTHZ-15 listing agrees with the dispatcher', () => {
   const atoms = {
     plain: [
-      'tool.server == "a"', 'tool.server == "b"', 'tool.name == "x"', 'tool.name == "y"',
-      '"s1" in principal.scopes', '"s2" in principal.scopes',
+      'tool.server == "a"',
+      'tool.server == "b"',
+      'tool.name == "x"',
+      'tool.name == "y"',
+      '"s1" in principal.scopes',
+      '"s2" in principal.scopes',
       'principal.tenant == "t"', // an error when the principal has no tenant
       'tool.annotations.ro == true', // an error when the tool has no such annotation
     ],
@@ -312,11 +416,32 @@ describe('AUTHZ-15 listing agrees with the dispatcher', () => {
     { sub: 'p2', iss: 'local', scopes: ['s1', 's2'], claims: {}, authMethod: 'local', tenant: 'u' },
   ]
   const tools = ['a', 'b'].flatMap((server) =>
-    ['x', 'y'].flatMap((name) => [toolOf(server, name), toolOf(server, name, { ro: true }), toolOf(server, name, { ro: false })]),
+    ['x', 'y'].flatMap((name) => [
+      toolOf(server, name),
+      toolOf(server, name, { ro: true }),
+      toolOf(server, name, { ro: false }),
+    ]),
   )
-  const argSamples: Array<Record<string, unknown>> = [{}, { n: 0 }, { n: 10 }, { n: 'z' }, { s: 'abc', n: 6 }, { s: ['a'] }]
-  const runs = (set: PolicySet, p: Principal, t: ReturnType<typeof toolOf>, args: Record<string, unknown>) => {
-    const effect = set.decide({ principal: p, tool: t, args, execution: { id: 'e', callCount: 0 } }).effect
+  const argSamples: Array<Record<string, unknown>> = [
+    {},
+    { n: 0 },
+    { n: 10 },
+    { n: 'z' },
+    { s: 'abc', n: 6 },
+    { s: ['a'] },
+  ]
+  const runs = (
+    set: PolicySet,
+    p: Principal,
+    t: ReturnType<typeof toolOf>,
+    args: Record<string, unknown>,
+  ) => {
+    const effect = set.decide({
+      principal: p,
+      tool: t,
+      args,
+      execution: { id: 'e', callCount: 0 },
+    }).effect
     return effect === 'allow' || effect === 'approve'
   }
 
@@ -327,9 +452,10 @@ describe('AUTHZ-15 listing agrees with the dispatcher', () => {
       const set = policy(text)
       for (const p of principals) {
         for (const t of tools) {
-          expect(set.canList({ principal: p, tool: t }), `${text}\n${p.sub} ${t.server}.${t.name} ${JSON.stringify(t.annotations)}`).toBe(
-            runs(set, p, t, {}),
-          )
+          expect(
+            set.canList({ principal: p, tool: t }),
+            `${text}\n${p.sub} ${t.server}.${t.name} ${JSON.stringify(t.annotations)}`,
+          ).toBe(runs(set, p, t, {}))
         }
       }
     }
@@ -343,7 +469,10 @@ describe('AUTHZ-15 listing agrees with the dispatcher', () => {
       for (const p of principals) {
         for (const t of tools) {
           if (!argSamples.some((args) => runs(set, p, t, args))) continue
-          expect(set.canList({ principal: p, tool: t }), `${text}\n${p.sub} ${t.server}.${t.name} ${JSON.stringify(t.annotations)}`).toBe(true)
+          expect(
+            set.canList({ principal: p, tool: t }),
+            `${text}\n${p.sub} ${t.server}.${t.name} ${JSON.stringify(t.annotations)}`,
+          ).toBe(true)
         }
       }
     }

@@ -23,7 +23,14 @@ import { renderPrometheus } from '../../src/telemetry/index.js'
 import { startTelemetry, type TelemetryHandle } from '../../src/telemetry/sdk.js'
 import { startIdp, type Idp } from '../helpers/idp.js'
 import { SERVERS } from '../helpers/runtime.js'
-import { connect, startGateway, startHttpFixture, waitForTools, type Gateway, type HttpRecorder } from '../e2e/helpers.js'
+import {
+  connect,
+  startGateway,
+  startHttpFixture,
+  waitForTools,
+  type Gateway,
+  type HttpRecorder,
+} from '../e2e/helpers.js'
 
 const AUDIENCE = 'https://sluice.test/mcp'
 const GATEWAY_ID = 'https://sluice.test'
@@ -65,17 +72,28 @@ beforeAll(async () => {
   process.env[staticEnv] = staticCanary
   telemetry = await startTelemetry({ serviceName: 'sluice-canary', exporter: 'memory' })
   idp = await startIdp()
-  echo = await startHttpFixture(join(import.meta.dirname, '..', 'e2e', 'fixtures', 'echo-headers.mjs'), { REQUEST_LOG: requestLog })
+  echo = await startHttpFixture(
+    join(import.meta.dirname, '..', 'e2e', 'fixtures', 'echo-headers.mjs'),
+    { REQUEST_LOG: requestLog },
+  )
   const { privateKey } = await generateKeyPair('ES256', { extractable: true })
   const jwk = await exportJWK(privateKey)
-  const privateJwk = { ...jwk, kid: await calculateJwkThumbprint(publicJwkOf(jwk)), alg: 'ES256', use: 'sig' }
+  const privateJwk = {
+    ...jwk,
+    kid: await calculateJwkThumbprint(publicJwkOf(jwk)),
+    alg: 'ES256',
+    use: 'sig',
+  }
   writeFileSync(join(dir, 'gateway.jwk.json'), JSON.stringify(privateJwk), { mode: 0o600 })
   idp.trustActor({ keys: [publicJwkOf(privateJwk)] } as Parameters<Idp['trustActor']>[0])
   writeFileSync(join(dir, 'policy.yaml'), POLICY)
 
   const config = parseConfig(
     {
-      identity: { audience: AUDIENCE, issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }] },
+      identity: {
+        audience: AUDIENCE,
+        issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
+      },
       gateway: { signingKeyFile: 'gateway.jwk.json', issuer: GATEWAY_ID, approvalTimeoutMs: 300 },
       audit: { file: 'audit.jsonl', fsync: false },
       sandbox: { workers: 1, prewarm: 1 },
@@ -84,10 +102,23 @@ beforeAll(async () => {
         ex: {
           url: echo.url,
           timeoutMs: 2000,
-          credentials: { grant: 'token-exchange', tokenEndpoint: idp.tokenEndpoint, audience: echo.url, timeoutMs: 1000 },
+          credentials: {
+            grant: 'token-exchange',
+            tokenEndpoint: idp.tokenEndpoint,
+            audience: echo.url,
+            timeoutMs: 1000,
+          },
         },
-        st: { url: echo.url, timeoutMs: 2000, credentials: { grant: 'static', header: 'x-static', valueFrom: `env:${staticEnv}` } },
-        rec: { command: process.execPath, args: [SERVERS.recording], env: { RECORD_FILE: recordFile, FIXTURE_SECRET: staticCanary } },
+        st: {
+          url: echo.url,
+          timeoutMs: 2000,
+          credentials: { grant: 'static', header: 'x-static', valueFrom: `env:${staticEnv}` },
+        },
+        rec: {
+          command: process.execPath,
+          args: [SERVERS.recording],
+          env: { RECORD_FILE: recordFile, FIXTURE_SECRET: staticCanary },
+        },
       },
     },
     join(dir, 'sluice.yaml'),
@@ -122,17 +153,26 @@ async function user(sub: string, options: { elicitation?: boolean } = {}): Promi
   const token = await idp.mint({ sub, aud: AUDIENCE, scope: 'everything' })
   inboundTokens.push(token)
   const client = await connect(gw.url, { token, ...options })
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void received.push(JSON.stringify(n)))
+  client.setNotificationHandler(
+    LoggingMessageNotificationSchema,
+    (n) => void received.push(JSON.stringify(n)),
+  )
   clients.push(client)
   return client
 }
 
-async function run(client: Client, code: string): Promise<{ ok: boolean; error?: { code: string; message: string }; result?: unknown; logs: string[] }> {
-  const res = await client.callTool(
-    { name: 'execute_code', arguments: { code } },
-    undefined,
-    { onprogress: (p) => void received.push(JSON.stringify(p)) },
-  )
+async function run(
+  client: Client,
+  code: string,
+): Promise<{
+  ok: boolean
+  error?: { code: string; message: string }
+  result?: unknown
+  logs: string[]
+}> {
+  const res = await client.callTool({ name: 'execute_code', arguments: { code } }, undefined, {
+    onprogress: (p) => void received.push(JSON.stringify(p)),
+  })
   received.push(JSON.stringify(res))
   return res.structuredContent as never
 }
@@ -147,7 +187,9 @@ function issuedTokens(): string[] {
     .map((l) => (JSON.parse(l) as { authorization: string | null }).authorization)
     .filter((a): a is string => a !== null)
     .map((a) => a.replace(/^Bearer /, ''))
-  const actors = idp.tokenRequests.map((r) => r.form['actor_token']).filter((t): t is string => t !== undefined)
+  const actors = idp.tokenRequests
+    .map((r) => r.form['actor_token'])
+    .filter((t): t is string => t !== undefined)
   return [...new Set([...exchanged, ...actors])]
 }
 
@@ -180,11 +222,17 @@ async function expectNoCanary(): Promise<void> {
   const leaks: string[] = []
   for (const [sink, text] of Object.entries(await sinks())) {
     for (const [kind, value] of canaries) {
-      const forms = [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('base64url'), encodeURIComponent(value)]
+      const forms = [
+        value,
+        Buffer.from(value).toString('base64'),
+        Buffer.from(value).toString('base64url'),
+        encodeURIComponent(value),
+      ]
       // A cut-off secret is still a leak: a JWT's signature alone, or its signing input plus the
       // start of the signature; for an opaque secret, its first 24 characters.
       const parts = value.split('.')
-      if (parts.length === 3 && parts[2]!.length >= 16) forms.push(parts[2]!, value.slice(0, parts[0]!.length + parts[1]!.length + 2 + 16))
+      if (parts.length === 3 && parts[2]!.length >= 16)
+        forms.push(parts[2]!, value.slice(0, parts[0]!.length + parts[1]!.length + 2 + 16))
       else forms.push(value.slice(0, 24))
       if (forms.some((f) => text.includes(f))) leaks.push(`${kind} in ${sink}`)
     }
@@ -195,14 +243,20 @@ async function expectNoCanary(): Promise<void> {
 describe('canaries never leave the gateway', () => {
   it('static grant value: success, isError quoting it, a thrown error, chatter, a timeout', async () => {
     const c = await user('alice')
-    const ok = await run(c, `const r = await tools.st.whoami({}); console.log('got', JSON.stringify(r)); return r`)
+    const ok = await run(
+      c,
+      `const r = await tools.st.whoami({}); console.log('got', JSON.stringify(r)); return r`,
+    )
     expect(ok).toMatchObject({ ok: true, result: { 'x-static': '[REDACTED]' } })
     expect(ok.logs.join('\n')).toContain('[REDACTED]')
     // The upstream did receive it: the test is not vacuous.
     expect(lines(requestLog).some((l) => l.includes(staticCanary))).toBe(true)
 
     const failed = await run(c, 'return await tools.st.echo_error({})')
-    expect(failed.error).toMatchObject({ code: 'TOOL_ERROR', message: expect.stringContaining('X-Static=[REDACTED]') })
+    expect(failed.error).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: expect.stringContaining('X-Static=[REDACTED]'),
+    })
     const thrown = await run(c, 'return await tools.st.throw_error({})')
     expect(thrown.ok).toBe(false)
     expect(thrown.error?.message).toContain('[REDACTED]')
@@ -214,7 +268,10 @@ describe('canaries never leave the gateway', () => {
 
   it('exchanged and inbound tokens: success, chatter, a timeout', async () => {
     const c = await user('bob')
-    const ok = await run(c, 'const r = await tools.ex.whoami({}); console.log(r.authorization); return r')
+    const ok = await run(
+      c,
+      'const r = await tools.ex.whoami({}); console.log(r.authorization); return r',
+    )
     expect(ok).toMatchObject({ ok: true, result: { authorization: 'Bearer [REDACTED]' } })
     expect(issuedTokens().length).toBeGreaterThanOrEqual(2)
     expect((await run(c, 'return await tools.ex.chatty({})')).ok).toBe(true)
@@ -227,9 +284,15 @@ describe('canaries never leave the gateway', () => {
   it('an isError result and a thrown error quoting an exchanged token past the message cap', async () => {
     const c = await user('bea')
     const failed = await run(c, 'return await tools.ex.echo_error({})')
-    expect(failed.error).toMatchObject({ code: 'TOOL_ERROR', message: expect.stringContaining('Authorization=Bearer [REDACTED]') })
+    expect(failed.error).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: expect.stringContaining('Authorization=Bearer [REDACTED]'),
+    })
     const thrown = await run(c, 'return await tools.ex.throw_error({})')
-    expect(thrown.error).toMatchObject({ code: 'TOOL_ERROR', message: expect.stringContaining('boom with Bearer [REDACTED]') })
+    expect(thrown.error).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: expect.stringContaining('boom with Bearer [REDACTED]'),
+    })
     await expectNoCanary()
   })
 
@@ -243,7 +306,9 @@ describe('canaries never leave the gateway', () => {
        throw new Error('stolen: ' + a['x-static'] + ' ' + b.authorization)`,
     )
     expect(out.ok).toBe(false)
-    const sent = lines(recordFile).map((l) => JSON.parse(l) as { tool: string; args: Record<string, unknown> }).filter((r) => r.tool === 'send_email')
+    const sent = lines(recordFile)
+      .map((l) => JSON.parse(l) as { tool: string; args: Record<string, unknown> })
+      .filter((r) => r.tool === 'send_email')
     expect(sent.at(-1)?.args).toMatchObject({ subject: '[REDACTED]', body: 'Bearer [REDACTED]' })
     await expectNoCanary()
   })
@@ -257,19 +322,28 @@ describe('canaries never leave the gateway', () => {
 
   it('a denied call, an approval refusal and a failed exchange leak nothing', async () => {
     const c = await user('erin')
-    const denied = await run(c, `return await tools.rec.send_email({ to: 'mallory@example.com', subject: 'hi' })`)
+    const denied = await run(
+      c,
+      `return await tools.rec.send_email({ to: 'mallory@example.com', subject: 'hi' })`,
+    )
     expect(denied.error?.code).toBe('TOOL_DENIED')
     const refused = await run(c, `return await tools.rec.pay({ amount: 5000, to: 'x' })`)
     expect(refused.error?.code).toBe('APPROVAL_DENIED')
     // The STS answers 500 with the subject token (the inbound canary) in its body.
     idp.misbehave = 'status-500'
     const failedExchange = await run(c, 'return await tools.ex.whoami({})')
-    expect(failedExchange.error).toMatchObject({ code: 'TOOL_ERROR', message: expect.stringContaining('HTTP 500') })
+    expect(failedExchange.error).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: expect.stringContaining('HTTP 500'),
+    })
     // An STS that never answers.
     const slow = await user('frank')
     idp.misbehave = 'timeout'
     const timedOut = await run(slow, 'return await tools.ex.whoami({})')
-    expect(timedOut.error).toMatchObject({ code: 'TOOL_ERROR', message: expect.stringContaining('did not answer within 1000 ms') })
+    expect(timedOut.error).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: expect.stringContaining('did not answer within 1000 ms'),
+    })
     await expectNoCanary()
   })
 

@@ -25,7 +25,10 @@ afterAll(async () => {
 describe('sandbox resources', () => {
   it('RES-01 an infinite loop is interrupted at the deadline', async () => {
     const outcome = await run(pool, 'while (true) {}', FAST)
-    expect(outcome.error).toMatchObject({ code: 'TIMEOUT', message: 'the execution ran longer than 300 ms' })
+    expect(outcome.error).toMatchObject({
+      code: 'TIMEOUT',
+      message: 'the execution ran longer than 300 ms',
+    })
   })
 
   it('RES-02 a loop that catches the interrupt still ends', async () => {
@@ -34,12 +37,20 @@ describe('sandbox resources', () => {
   })
 
   it('RES-01 an infinite loop inside a promise job ends', async () => {
-    const outcome = await run(pool, 'Promise.resolve().then(() => { for (;;) {} }); await new Promise(() => {})', FAST)
+    const outcome = await run(
+      pool,
+      'Promise.resolve().then(() => { for (;;) {} }); await new Promise(() => {})',
+      FAST,
+    )
     expect(outcome.error?.code).toBe('TIMEOUT')
   })
 
   it('RES-03 a microtask flood ends at the deadline', async () => {
-    const outcome = await run(pool, '(function f() { Promise.resolve().then(f) })(); await new Promise(() => {})', FAST)
+    const outcome = await run(
+      pool,
+      '(function f() { Promise.resolve().then(f) })(); await new Promise(() => {})',
+      FAST,
+    )
     expect(outcome.error?.code).toBe('TIMEOUT')
   })
 
@@ -50,17 +61,27 @@ describe('sandbox resources', () => {
 
   it('RES-04 a never-settling promise ends with TIMEOUT from the host timer', async () => {
     const outcome = await run(pool, 'await new Promise(() => {})', FAST)
-    expect(outcome.error).toEqual({ code: 'TIMEOUT', message: 'the execution ran longer than 300 ms' })
+    expect(outcome.error).toEqual({
+      code: 'TIMEOUT',
+      message: 'the execution ran longer than 300 ms',
+    })
   })
 
   it('RES-05 many small objects hit the memory limit', async () => {
-    const outcome = await run(pool, 'const a: object[] = []; for (;;) a.push({ n: a.length })', { memoryBytes: 8 * MiB, timeoutMs: 5000 })
+    const outcome = await run(pool, 'const a: object[] = []; for (;;) a.push({ n: a.length })', {
+      memoryBytes: 8 * MiB,
+      timeoutMs: 5000,
+    })
     expect(outcome.error?.code).toBe('MEMORY_LIMIT')
     expect(outcome.error?.message).toBe('out of memory: the execution reached its memory limit')
   })
 
   it('RES-05 huge single allocations fail inside the guest', async () => {
-    for (const code of ["'x'.repeat(2 ** 29)", 'new ArrayBuffer(2 ** 31)', 'let s = "x"; for (;;) s += s']) {
+    for (const code of [
+      "'x'.repeat(2 ** 29)",
+      'new ArrayBuffer(2 ** 31)',
+      'let s = "x"; for (;;) s += s',
+    ]) {
       const outcome = await run(pool, code, { memoryBytes: 16 * MiB, timeoutMs: 2000 })
       expect(['MEMORY_LIMIT', 'RUNTIME_ERROR']).toContain(outcome.error?.code)
       expectNoHostDetail(outcome)
@@ -100,12 +121,22 @@ describe('sandbox resources', () => {
   })
 
   it('RES-08 a huge result is refused with OUTPUT_LIMIT', async () => {
-    const outcome = await run(pool, '"x".repeat(8 * 1024 * 1024)', { maxOutputBytes: MiB, memoryBytes: 64 * MiB })
-    expect(outcome.error).toEqual({ code: 'OUTPUT_LIMIT', message: `the result is larger than ${MiB} bytes once serialised` })
+    const outcome = await run(pool, '"x".repeat(8 * 1024 * 1024)', {
+      maxOutputBytes: MiB,
+      memoryBytes: 64 * MiB,
+    })
+    expect(outcome.error).toEqual({
+      code: 'OUTPUT_LIMIT',
+      message: `the result is larger than ${MiB} bytes once serialised`,
+    })
   })
 
   it('RES-08 a log flood is truncated with a marker and the run still succeeds', async () => {
-    const outcome = await run(pool, 'for (let i = 0; i < 20000; i++) console.log("line " + i); "ok"', { maxLogBytes: 1000, timeoutMs: 5000 })
+    const outcome = await run(
+      pool,
+      'for (let i = 0; i < 20000; i++) console.log("line " + i); "ok"',
+      { maxLogBytes: 1000, timeoutMs: 5000 },
+    )
     expect(outcome.result).toBe('ok')
     const last = outcome.logs[outcome.logs.length - 1]!
     expect(last).toMatch(/^\[logs truncated: \d+ bytes dropped\]$/)
@@ -115,16 +146,31 @@ describe('sandbox resources', () => {
 
   it('RES-09 huge or deep arguments are refused before the host', async () => {
     const rec = recorder()
-    const huge = await run(pool, 'await tools.s.echo({ s: "x".repeat(4 * 1024 * 1024) })', { maxArgsBytes: 256 * 1024 }, rec)
+    const huge = await run(
+      pool,
+      'await tools.s.echo({ s: "x".repeat(4 * 1024 * 1024) })',
+      { maxArgsBytes: 256 * 1024 },
+      rec,
+    )
     expect(huge.error?.code).toBe('INVALID_ARGS')
-    const deep = await run(pool, 'let a: any = 1; for (let i = 0; i < 10000; i++) a = { a }; await tools.s.echo(a)', {}, rec)
+    const deep = await run(
+      pool,
+      'let a: any = 1; for (let i = 0; i < 10000; i++) a = { a }; await tools.s.echo(a)',
+      {},
+      rec,
+    )
     expect(deep.error?.code).toBe('INVALID_ARGS')
     expect(rec.calls).toHaveLength(0)
   })
 
   it('RES-10 a flood of sequential calls stops at the call budget', async () => {
     const rec = recorder()
-    const outcome = await run(pool, 'for (let i = 0; i < 10000; i++) await tools.s.echo({ i })', { maxToolCalls: 50 }, rec)
+    const outcome = await run(
+      pool,
+      'for (let i = 0; i < 10000; i++) await tools.s.echo({ i })',
+      { maxToolCalls: 50 },
+      rec,
+    )
     expect(outcome.error?.code).toBe('CALL_LIMIT')
     expect(rec.calls).toHaveLength(50)
   })
@@ -148,7 +194,9 @@ describe('sandbox resources', () => {
   })
 
   it('RES-14 a source of deeply nested parentheses ends in a typed error', async () => {
-    const outcome = await run(pool, '('.repeat(100000) + '1' + ')'.repeat(100000), { maxSourceBytes: 256 * 1024 })
+    const outcome = await run(pool, '('.repeat(100000) + '1' + ')'.repeat(100000), {
+      maxSourceBytes: 256 * 1024,
+    })
     expect(['SYNTAX_ERROR', 'STACK_LIMIT']).toContain(outcome.error?.code)
     expectNoHostDetail(outcome)
   })

@@ -9,11 +9,16 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 
 const require = createRequire(import.meta.url)
-const wasmApi = (globalThis as unknown as {
-  WebAssembly: {
-    Module: { new (bytes: Uint8Array): object; imports(module: object): { module: string; name: string; kind: string }[] }
+const wasmApi = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: {
+        new (bytes: Uint8Array): object
+        imports(module: object): { module: string; name: string; kind: string }[]
+      }
+    }
   }
-}).WebAssembly
+).WebAssembly
 
 /** Import name → what the glue provides, for release-sync 0.32.0. */
 const PINNED: Record<string, string> = {
@@ -45,12 +50,16 @@ describe('SBX-19 WASM import surface', () => {
     const imports = wasmApi.Module.imports(new wasmApi.Module(readFileSync(path)))
     expect(imports.every((i) => i.module === 'a')).toBe(true)
     const actual = Object.fromEntries(imports.map((i) => [i.name, i.kind]))
-    const expected = Object.fromEntries(Object.keys(PINNED).map((name) => [name, name === 'a' ? 'memory' : 'function']))
+    const expected = Object.fromEntries(
+      Object.keys(PINNED).map((name) => [name, name === 'a' ? 'memory' : 'function']),
+    )
     expect(actual).toEqual(expected)
   })
 
   it('comes from the pinned package version', () => {
-    const pkg = JSON.parse(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/package.json'), 'utf8')) as { version: string }
+    const pkg = JSON.parse(
+      readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/package.json'), 'utf8'),
+    ) as { version: string }
     // A new version may change what each minified name is bound to: re-read the glue, then re-pin.
     expect(pkg.version).toBe('0.32.0')
   })

@@ -49,36 +49,60 @@ describe('filterAttributes', () => {
   })
 
   it('hashes enduser.id by default, and exports it plain or not at all when configured', () => {
-    expect(filterAttributes({ 'enduser.id': 'alice@example.com' })).toEqual({ 'enduser.id': sha('alice@example.com') })
+    expect(filterAttributes({ 'enduser.id': 'alice@example.com' })).toEqual({
+      'enduser.id': sha('alice@example.com'),
+    })
     configureAttributes({ enduserId: 'plain' })
-    expect(filterAttributes({ 'enduser.id': 'alice@example.com' })).toEqual({ 'enduser.id': 'alice@example.com' })
+    expect(filterAttributes({ 'enduser.id': 'alice@example.com' })).toEqual({
+      'enduser.id': 'alice@example.com',
+    })
     configureAttributes({ enduserId: 'omit' })
     expect(filterAttributes({ 'enduser.id': 'alice@example.com' })).toEqual({})
   })
 
   it('always hashes mcp.session.id', () => {
     configureAttributes({ captureContent: true, enduserId: 'plain' })
-    expect(filterAttributes({ 'mcp.session.id': 'sess-1' })).toEqual({ 'mcp.session.id': sha('sess-1') })
+    expect(filterAttributes({ 'mcp.session.id': 'sess-1' })).toEqual({
+      'mcp.session.id': sha('sess-1'),
+    })
   })
 
   it('drops values of the wrong kind', () => {
-    const attrs = { 'sluice.code.bytes': '12', 'sluice.call.count': 1.5, 'gen_ai.tool.name': { evil: CANARY }, 'sluice.args.bytes': 7 } as unknown as SafeAttributes
+    const attrs = {
+      'sluice.code.bytes': '12',
+      'sluice.call.count': 1.5,
+      'gen_ai.tool.name': { evil: CANARY },
+      'sluice.args.bytes': 7,
+    } as unknown as SafeAttributes
     expect(filterAttributes(attrs)).toEqual({ 'sluice.args.bytes': 7 })
   })
 
   it('keeps a string of MAX_ATTRIBUTE_CHARS whole and cuts one char longer', () => {
     const atCap = 'a'.repeat(MAX_ATTRIBUTE_CHARS)
-    expect(filterAttributes({ 'sluice.policy.rule_id': atCap })).toEqual({ 'sluice.policy.rule_id': atCap })
-    expect(filterAttributes({ 'sluice.policy.rule_id': `${atCap}b` })).toEqual({ 'sluice.policy.rule_id': `${atCap}…` })
+    expect(filterAttributes({ 'sluice.policy.rule_id': atCap })).toEqual({
+      'sluice.policy.rule_id': atCap,
+    })
+    expect(filterAttributes({ 'sluice.policy.rule_id': `${atCap}b` })).toEqual({
+      'sluice.policy.rule_id': `${atCap}…`,
+    })
   })
 
   it('lists the MCP and GenAI convention keys sluice emits', () => {
     expect(Object.keys(ALLOWED_ATTRIBUTES)).toEqual(
-      expect.arrayContaining(['mcp.method.name', 'gen_ai.operation.name', 'gen_ai.tool.name', 'gen_ai.tool.call.id', 'error.type', 'server.address']),
+      expect.arrayContaining([
+        'mcp.method.name',
+        'gen_ai.operation.name',
+        'gen_ai.tool.name',
+        'gen_ai.tool.call.id',
+        'error.type',
+        'server.address',
+      ]),
     )
   })
 
   it('rejects a bad policy', () => {
-    expect(() => configureAttributes({ enduserId: 'clear' as 'plain' })).toThrow(new TypeError('enduserId must be hash, plain or omit'))
+    expect(() => configureAttributes({ enduserId: 'clear' as 'plain' })).toThrow(
+      new TypeError('enduserId must be hash, plain or omit'),
+    )
   })
 })

@@ -81,8 +81,13 @@ function parseExposition(text: string): Map<string, Family> {
     const base = name!.replace(/_(bucket|sum|count)$/, '')
     const family = families.get(name!) ?? families.get(base)
     if (!family?.type) throw new Error(`sample ${name} before its TYPE`)
-    if (family.type !== 'histogram' && !families.has(name!)) throw new Error(`sample ${name} of a non-histogram with a suffix`)
-    family.samples.push({ name: name!, labels: labels ? parseLabels(labels) : {}, value: parseNumber(value!) })
+    if (family.type !== 'histogram' && !families.has(name!))
+      throw new Error(`sample ${name} of a non-histogram with a suffix`)
+    family.samples.push({
+      name: name!,
+      labels: labels ? parseLabels(labels) : {},
+      value: parseNumber(value!),
+    })
   }
   for (const [name, family] of families) {
     if (family.type !== 'histogram') continue
@@ -94,18 +99,27 @@ function parseExposition(text: string): Map<string, Family> {
     }
     for (const [key, buckets] of groups) {
       const counts = buckets.map((b) => b.value)
-      if (counts.some((c, i) => i > 0 && c < counts[i - 1]!)) throw new Error(`${name} buckets not cumulative`)
+      if (counts.some((c, i) => i > 0 && c < counts[i - 1]!))
+        throw new Error(`${name} buckets not cumulative`)
       if (buckets.at(-1)?.labels.le !== '+Inf') throw new Error(`${name} lacks +Inf`)
-      const count = family.samples.find((s) => s.name === `${name}_count` && JSON.stringify(s.labels) === key)
+      const count = family.samples.find(
+        (s) => s.name === `${name}_count` && JSON.stringify(s.labels) === key,
+      )
       if (count?.value !== counts.at(-1)) throw new Error(`${name}_count differs from +Inf bucket`)
     }
   }
   return families
 }
 
-function value(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+function value(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const family = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ''))
-  return family?.samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value
+  return family?.samples.find(
+    (s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels),
+  )?.value
 }
 
 describe('sluice metrics', () => {
@@ -124,8 +138,13 @@ describe('sluice metrics', () => {
     m.approvals.inc({ outcome: 'approved' })
     m.poolSize.set({}, 4)
     m.sandboxAcquire.observe({}, 0.0002)
-    const states = new Map([['crm', true], ['mail', false]])
-    m.upstreamUp.addCallback(() => [...states].map(([server, up]) => ({ labels: { server }, value: up ? 1 : 0 })))
+    const states = new Map([
+      ['crm', true],
+      ['mail', false],
+    ])
+    m.upstreamUp.addCallback(() =>
+      [...states].map(([server, up]) => ({ labels: { server }, value: up ? 1 : 0 })),
+    )
 
     const families = parseExposition(m.render())
     expect(families.get('sluice_executions_total')?.type).toBe('counter')
@@ -137,8 +156,16 @@ describe('sluice metrics', () => {
     expect(value(families, 'sluice_execution_duration_seconds_bucket', { le: '0.25' })).toBe(2)
     expect(value(families, 'sluice_execution_duration_seconds_bucket', { le: '60' })).toBe(2)
     expect(value(families, 'sluice_execution_duration_seconds_bucket', { le: '+Inf' })).toBe(3)
-    expect(value(families, 'sluice_tool_calls_total', { server: 'crm', tool: 'find', outcome: 'ok' })).toBe(3)
-    expect(value(families, 'sluice_tool_calls_total', { server: 'crm', tool: 'find', outcome: 'TOOL_DENIED' })).toBe(1)
+    expect(
+      value(families, 'sluice_tool_calls_total', { server: 'crm', tool: 'find', outcome: 'ok' }),
+    ).toBe(3)
+    expect(
+      value(families, 'sluice_tool_calls_total', {
+        server: 'crm',
+        tool: 'find',
+        outcome: 'TOOL_DENIED',
+      }),
+    ).toBe(1)
     expect(value(families, 'sluice_policy_decisions_total', { decision: 'deny' })).toBe(1)
     expect(value(families, 'sluice_approvals_total', { outcome: 'approved' })).toBe(1)
     expect(value(families, 'sluice_sandbox_pool_size')).toBe(4)
@@ -162,9 +189,13 @@ describe('sluice metrics', () => {
     const tool = 'evil"} 1\nsluice_executions_total{outcome="forged'
     m.toolCalls.inc({ server: 'a\\b', tool, outcome: 'ok' })
     const text = m.render()
-    expect(text).toContain('server="a\\\\b",tool="evil\\"} 1\\nsluice_executions_total{outcome=\\"forged"')
+    expect(text).toContain(
+      'server="a\\\\b",tool="evil\\"} 1\\nsluice_executions_total{outcome=\\"forged"',
+    )
     const families = parseExposition(text)
-    expect(value(families, 'sluice_tool_calls_total', { server: 'a\\b', tool, outcome: 'ok' })).toBe(1)
+    expect(
+      value(families, 'sluice_tool_calls_total', { server: 'a\\b', tool, outcome: 'ok' }),
+    ).toBe(1)
     expect(families.get('sluice_executions_total')?.samples).toEqual([])
   })
 
@@ -172,8 +203,13 @@ describe('sluice metrics', () => {
     const m = createSluiceMetrics()
     m.approvals.inc({ outcome: 'x'.repeat(MAX_LABEL_VALUE_CHARS) })
     m.approvals.inc({ outcome: 'y'.repeat(MAX_LABEL_VALUE_CHARS + 1) })
-    const outcomes = parseExposition(m.render()).get('sluice_approvals_total')!.samples.map((s) => s.labels.outcome)
-    expect(outcomes).toEqual(['x'.repeat(MAX_LABEL_VALUE_CHARS), `${'y'.repeat(MAX_LABEL_VALUE_CHARS)}…`])
+    const outcomes = parseExposition(m.render())
+      .get('sluice_approvals_total')!
+      .samples.map((s) => s.labels.outcome)
+    expect(outcomes).toEqual([
+      'x'.repeat(MAX_LABEL_VALUE_CHARS),
+      `${'y'.repeat(MAX_LABEL_VALUE_CHARS)}…`,
+    ])
   })
 
   it('keeps maxSeries label sets per metric and drops (and counts) the next one', () => {
@@ -185,20 +221,38 @@ describe('sluice metrics', () => {
     m.executions.inc({ outcome: 'd' })
     m.executions.inc({ outcome: 'a' })
     families = parseExposition(m.render())
-    expect(families.get('sluice_executions_total')?.samples.map((s) => [s.labels.outcome, s.value])).toEqual([['a', 2], ['b', 1], ['c', 1]])
-    expect(value(families, 'sluice_metrics_dropped_total', { metric: 'sluice_executions_total' })).toBe(1)
+    expect(
+      families.get('sluice_executions_total')?.samples.map((s) => [s.labels.outcome, s.value]),
+    ).toEqual([
+      ['a', 2],
+      ['b', 1],
+      ['c', 1],
+    ])
+    expect(
+      value(families, 'sluice_metrics_dropped_total', { metric: 'sluice_executions_total' }),
+    ).toBe(1)
     expect(DEFAULT_MAX_SERIES).toBe(1000)
   })
 
   it('refuses misuse: wrong labels, decreasing counters, bad names, unsorted buckets', () => {
     const m = createSluiceMetrics()
-    expect(() => m.toolCalls.inc({ server: 'crm' } as never)).toThrow(new TypeError('sluice_tool_calls_total takes labels {server, tool, outcome}, got {server}'))
-    expect(() => m.executions.inc({ outcome: 'ok' }, -1)).toThrow(new TypeError('sluice_executions_total can only increase by a finite amount ≥ 0'))
+    expect(() => m.toolCalls.inc({ server: 'crm' } as never)).toThrow(
+      new TypeError('sluice_tool_calls_total takes labels {server, tool, outcome}, got {server}'),
+    )
+    expect(() => m.executions.inc({ outcome: 'ok' }, -1)).toThrow(
+      new TypeError('sluice_executions_total can only increase by a finite amount ≥ 0'),
+    )
     const registry = new MetricsRegistry()
-    expect(() => registry.counter('bad-name', 'x')).toThrow(new TypeError('invalid metric name "bad-name"'))
-    expect(() => registry.histogram('h', 'x', [], [1, 0.5])).toThrow(new TypeError('histogram h needs finite, strictly increasing buckets'))
+    expect(() => registry.counter('bad-name', 'x')).toThrow(
+      new TypeError('invalid metric name "bad-name"'),
+    )
+    expect(() => registry.histogram('h', 'x', [], [1, 0.5])).toThrow(
+      new TypeError('histogram h needs finite, strictly increasing buckets'),
+    )
     registry.counter('c_total', 'x')
-    expect(() => registry.counter('c_total', 'x')).toThrow(new TypeError('metric c_total is already registered'))
+    expect(() => registry.counter('c_total', 'x')).toThrow(
+      new TypeError('metric c_total is already registered'),
+    )
   })
 
   it('the process-wide metrics render every sluice metric', () => {

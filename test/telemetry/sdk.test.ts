@@ -7,7 +7,14 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SluiceError } from '../../src/errors.js'
-import { configureAttributes, extractTraceContext, injectTraceContext, setSafeAttributes, withSpan, type SafeAttributes } from '../../src/telemetry/index.js'
+import {
+  configureAttributes,
+  extractTraceContext,
+  injectTraceContext,
+  setSafeAttributes,
+  withSpan,
+  type SafeAttributes,
+} from '../../src/telemetry/index.js'
 import { startTelemetry, type TelemetryHandle } from '../../src/telemetry/sdk.js'
 
 const CANARY = 'CANARY-91d2-do-not-export'
@@ -34,27 +41,40 @@ describe('startTelemetry (memory exporter)', () => {
   it('exports a parent/child span tree built with withSpan, across awaits', async () => {
     telemetry = await startTelemetry({ serviceName: 'sluice-test', exporter: 'memory' })
     let carrier: ReturnType<typeof injectTraceContext> = {}
-    const result = await withSpan('execute_code', { kind: 'server', attributes: { 'mcp.method.name': 'tools/call' } }, async () => {
-      await new Promise((r) => setTimeout(r, 1))
-      await Promise.all([
-        withSpan('execute_tool crm.find', { kind: 'client', attributes: { 'gen_ai.tool.name': 'find' } }, async () => {
-          carrier = injectTraceContext()
-        }),
-        withSpan('execute_tool crm.get', { kind: 'client' }, async () => 2),
-      ])
-      return 'done'
-    })
+    const result = await withSpan(
+      'execute_code',
+      { kind: 'server', attributes: { 'mcp.method.name': 'tools/call' } },
+      async () => {
+        await new Promise((r) => setTimeout(r, 1))
+        await Promise.all([
+          withSpan(
+            'execute_tool crm.find',
+            { kind: 'client', attributes: { 'gen_ai.tool.name': 'find' } },
+            async () => {
+              carrier = injectTraceContext()
+            },
+          ),
+          withSpan('execute_tool crm.get', { kind: 'client' }, async () => 2),
+        ])
+        return 'done'
+      },
+    )
     expect(result).toBe('done')
     await telemetry.forceFlush()
     const spans = telemetry.memoryExporter!.getFinishedSpans()
     const root = spans.find((s) => s.name === 'execute_code')!
     const children = spans.filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId)
-    expect(children.map((s) => s.name).sort()).toEqual(['execute_tool crm.find', 'execute_tool crm.get'])
+    expect(children.map((s) => s.name).sort()).toEqual([
+      'execute_tool crm.find',
+      'execute_tool crm.get',
+    ])
     expect(children.every((s) => s.spanContext().traceId === root.spanContext().traceId)).toBe(true)
     expect(root.attributes).toEqual({ 'mcp.method.name': 'tools/call' })
     expect(root.resource.attributes['service.name']).toBe('sluice-test')
     const find = children.find((s) => s.name === 'execute_tool crm.find')!
-    expect(carrier).toEqual({ traceparent: `00-${find.spanContext().traceId}-${find.spanContext().spanId}-01` })
+    expect(carrier).toEqual({
+      traceparent: `00-${find.spanContext().traceId}-${find.spanContext().spanId}-01`,
+    })
   })
 
   it('records a failure as error.type and status, with only a SluiceError message, and rethrows', async () => {
@@ -73,25 +93,41 @@ describe('startTelemetry (memory exporter)', () => {
     const [denied, crashed] = telemetry.memoryExporter!.getFinishedSpans()
     expect(denied!.status).toEqual({ code: 2, message: 'TOOL_DENIED' })
     expect(denied!.attributes).toEqual({ 'error.type': 'TOOL_DENIED' })
-    expect(denied!.events[0]!.attributes).toEqual({ 'exception.type': 'TOOL_DENIED', 'exception.message': 'denied by rule no-external-mail' })
+    expect(denied!.events[0]!.attributes).toEqual({
+      'exception.type': 'TOOL_DENIED',
+      'exception.message': 'denied by rule no-external-mail',
+    })
     expect(crashed!.attributes).toEqual({ 'error.type': 'Error' })
     expect(JSON.stringify(crashed!.events)).not.toContain(CANARY)
   })
 
   it('CRD-06 exports no code, arguments, results or canaries by default', async () => {
     telemetry = await startTelemetry({ serviceName: 'sluice-test', exporter: 'memory' })
-    await withSpan('execute_tool crm.find', { attributes: careless }, (span) => setSafeAttributes(span, careless))
+    await withSpan('execute_tool crm.find', { attributes: careless }, (span) =>
+      setSafeAttributes(span, careless),
+    )
     await telemetry.forceFlush()
     const [span] = telemetry.memoryExporter!.getFinishedSpans()
-    expect(span!.attributes).toEqual({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'find' })
-    expect(JSON.stringify({ attributes: span!.attributes, events: span!.events, name: span!.name })).not.toContain(CANARY)
+    expect(span!.attributes).toEqual({
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'find',
+    })
+    expect(
+      JSON.stringify({ attributes: span!.attributes, events: span!.events, name: span!.name }),
+    ).not.toContain(CANARY)
   })
 
   it('parents a server span on the caller traceparent, and hands upstreams only traceparent', async () => {
     telemetry = await startTelemetry({ serviceName: 'sluice-test', exporter: 'memory' })
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
-    const parent = extractTraceContext({ traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate: 'evil=1', baggage: `k=${CANARY}` })
-    const meta = await withSpan('tools/call', { kind: 'server', parent }, () => injectTraceContext())
+    const parent = extractTraceContext({
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+      tracestate: 'evil=1',
+      baggage: `k=${CANARY}`,
+    })
+    const meta = await withSpan('tools/call', { kind: 'server', parent }, () =>
+      injectTraceContext(),
+    )
     await telemetry.forceFlush()
     const [span] = telemetry.memoryExporter!.getFinishedSpans()
     expect(span!.spanContext().traceId).toBe(traceId)
@@ -122,7 +158,12 @@ async function otlpReceiver(): Promise<{ server: Server; url: string; requests: 
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      requests.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
+      requests.push({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      })
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
     })
   })
@@ -151,9 +192,11 @@ describe('startTelemetry (OTLP/HTTP)', () => {
       expect(posts[0]!.headers['x-api-key']).toBe('collector-key')
       const body = posts.map((p) => p.body).join('\n')
       const names = posts.flatMap((p) =>
-        (JSON.parse(p.body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> }).resourceSpans.flatMap((rs) =>
-          rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => s.name)),
-        ),
+        (
+          JSON.parse(p.body) as {
+            resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }>
+          }
+        ).resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => s.name))),
       )
       expect(names.sort()).toEqual(['execute_code', 'execute_tool crm.find'])
       expect(body).toContain('sluice-otlp')
@@ -161,11 +204,21 @@ describe('startTelemetry (OTLP/HTTP)', () => {
       expect(body).not.toContain(CANARY)
       expect(body).not.toMatch(/authorization|password/i)
       const spanKeys = posts.flatMap((p) =>
-        (JSON.parse(p.body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ key: string }> }> }> }> }).resourceSpans.flatMap((rs) =>
+        (
+          JSON.parse(p.body) as {
+            resourceSpans: Array<{
+              scopeSpans: Array<{ spans: Array<{ attributes: Array<{ key: string }> }> }>
+            }>
+          }
+        ).resourceSpans.flatMap((rs) =>
           rs.scopeSpans.flatMap((ss) => ss.spans.flatMap((s) => s.attributes.map((a) => a.key))),
         ),
       )
-      expect(spanKeys.sort()).toEqual(['gen_ai.operation.name', 'gen_ai.tool.name', 'sluice.call.count'])
+      expect(spanKeys.sort()).toEqual([
+        'gen_ai.operation.name',
+        'gen_ai.tool.name',
+        'sluice.call.count',
+      ])
     } finally {
       await telemetry?.shutdown()
       telemetry = undefined

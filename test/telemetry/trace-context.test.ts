@@ -4,7 +4,11 @@
  */
 import { ROOT_CONTEXT, TraceFlags, createTraceState, trace } from '@opentelemetry/api'
 import { describe, expect, it } from 'vitest'
-import { currentTraceId, extractTraceContext, injectTraceContext } from '../../src/telemetry/index.js'
+import {
+  currentTraceId,
+  extractTraceContext,
+  injectTraceContext,
+} from '../../src/telemetry/index.js'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
 const SPAN_ID = '00f067aa0ba902b7'
@@ -30,14 +34,26 @@ describe('injectTraceContext', () => {
 describe('extractTraceContext', () => {
   it('continues the caller trace from traceparent', () => {
     const ctx = extractTraceContext({ traceparent: PARENT })
-    expect(trace.getSpanContext(ctx)).toEqual({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, isRemote: true })
+    expect(trace.getSpanContext(ctx)).toEqual({
+      traceId: TRACE_ID,
+      spanId: SPAN_ID,
+      traceFlags: 1,
+      isRemote: true,
+    })
     expect(injectTraceContext(ctx)).toEqual({ traceparent: PARENT })
   })
 
   it('EXF-07 ignores baggage and drops the caller tracestate by default', () => {
-    const ctx = extractTraceContext({ traceparent: PARENT, tracestate: 'evil=exfil', baggage: 'secret=CANARY' })
+    const ctx = extractTraceContext({
+      traceparent: PARENT,
+      tracestate: 'evil=exfil',
+      baggage: 'secret=CANARY',
+    })
     expect(injectTraceContext(ctx)).toEqual({ traceparent: PARENT })
-    const kept = extractTraceContext({ traceparent: PARENT, tracestate: 'vendor=1' }, { keepTraceState: true })
+    const kept = extractTraceContext(
+      { traceparent: PARENT, tracestate: 'vendor=1' },
+      { keepTraceState: true },
+    )
     expect(injectTraceContext(kept)).toEqual({ traceparent: PARENT, tracestate: 'vendor=1' })
   })
 
@@ -55,7 +71,11 @@ describe('extractTraceContext', () => {
   })
 
   it('accepts a future version with extra fields, and upper case', () => {
-    expect(currentTraceId(extractTraceContext({ traceparent: `01-${TRACE_ID}-${SPAN_ID}-01-more` }))).toBe(TRACE_ID)
-    expect(currentTraceId(extractTraceContext({ traceparent: PARENT.toUpperCase() }))).toBe(TRACE_ID)
+    expect(
+      currentTraceId(extractTraceContext({ traceparent: `01-${TRACE_ID}-${SPAN_ID}-01-more` })),
+    ).toBe(TRACE_ID)
+    expect(currentTraceId(extractTraceContext({ traceparent: PARENT.toUpperCase() }))).toBe(
+      TRACE_ID,
+    )
   })
 })

@@ -5,7 +5,10 @@ export async function weatherAndSums() {
   const weather = await tools.everything.get_structured_content({ location: 'Chicago' })
   const warm: boolean = weather.temperature > 20
   const report = `${weather.conditions}, humidity ${weather.humidity}%`
-  const [sum, echo] = await Promise.all([tools.everything.echo({ message: 'hi' }), tools.everything.get_sum({ a: 1, b: 2 })])
+  const [sum, echo] = await Promise.all([
+    tools.everything.echo({ message: 'hi' }),
+    tools.everything.get_sum({ a: 1, b: 2 }),
+  ])
   // No outputSchema: the result is unknown and must be narrowed before use.
   const total = typeof sum === 'number' ? sum : Number(sum)
   await tools.everything.get_annotated_message({ messageType: 'success', includeImage: false })

@@ -3,17 +3,34 @@
 export async function summariseNotes() {
   const allowed = await tools.filesystem.list_allowed_directories()
   const listing = await tools.filesystem.list_directory({ path: 'examples/demo/files' })
-  const text = await tools.filesystem.read_text_file({ path: 'examples/demo/files/README.md', head: 20 })
-  const many = await tools.filesystem.read_multiple_files({ paths: ['examples/demo/files/README.md'] })
-  const sized = await tools.filesystem.list_directory_with_sizes({ path: 'examples/demo/files', sortBy: 'size' })
-  await tools.filesystem.write_file({ path: 'examples/demo/files/summary.md', content: `# Summary\n${text.content.slice(0, 80)}` })
+  const text = await tools.filesystem.read_text_file({
+    path: 'examples/demo/files/README.md',
+    head: 20,
+  })
+  const many = await tools.filesystem.read_multiple_files({
+    paths: ['examples/demo/files/README.md'],
+  })
+  const sized = await tools.filesystem.list_directory_with_sizes({
+    path: 'examples/demo/files',
+    sortBy: 'size',
+  })
+  await tools.filesystem.write_file({
+    path: 'examples/demo/files/summary.md',
+    content: `# Summary\n${text.content.slice(0, 80)}`,
+  })
   const edit = await tools.filesystem.edit_file({
     path: 'examples/demo/files/summary.md',
     edits: [{ oldText: '# Summary', newText: '# Notes' }],
     dryRun: true,
   })
   const lines: number = listing.content.split('\n').length
-  return { allowed: allowed.content, lines, many: many.content.length, sized: sized.content, diff: edit.content }
+  return {
+    allowed: allowed.content,
+    lines,
+    many: many.content.length,
+    sized: sized.content,
+    diff: edit.content,
+  }
 }
 
 export async function images() {

@@ -8,8 +8,12 @@ export async function rememberAndRecall() {
       { name: 'Analytical Engine', entityType: 'machine', observations: [] },
     ],
   })
-  await tools.memory.create_relations({ relations: [{ from: 'Ada Lovelace', to: 'Analytical Engine', relationType: 'programmed' }] })
-  const added = await tools.memory.add_observations({ observations: [{ entityName: 'Ada Lovelace', contents: ['born 1815'] }] })
+  await tools.memory.create_relations({
+    relations: [{ from: 'Ada Lovelace', to: 'Analytical Engine', relationType: 'programmed' }],
+  })
+  const added = await tools.memory.add_observations({
+    observations: [{ entityName: 'Ada Lovelace', contents: ['born 1815'] }],
+  })
   const graph = await tools.memory.read_graph()
   const names: string[] = graph.entities.map((e) => e.name)
   const first: string = graph.entities[0].name
@@ -49,6 +53,7 @@ export async function mistakes() {
   // @ts-expect-error an output field has its schema's type: name is a string
   const n: number = graph.entities[0].name
   // @ts-expect-error the tools object is read-only
+  // biome-ignore lint/correctness/noSelfAssign: the assignment itself is what the type check rejects
   tools.memory = tools.memory
   return n
 }

@@ -9,7 +9,9 @@ import { isSluiceError } from '../../src/errors.js'
 import { Upstream, type UpstreamLogger } from '../../src/upstream/index.js'
 import { clientInfo, textOf, eventually, fixture, tempDir } from './helpers.js'
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string; details?: unknown }> {
+async function failure(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; details?: unknown }> {
   try {
     await promise
   } catch (error) {
@@ -26,7 +28,11 @@ function pidOf(result: { content: Array<{ type: string; [k: string]: unknown }> 
 
 function cancelLines(file: string): Array<Record<string, unknown>> {
   if (!existsSync(file)) return []
-  return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 }
 
 const dir = tempDir('sluice-faults-')
@@ -35,17 +41,28 @@ afterAll(() => dir.remove())
 describe('Upstream with a server that crashes mid-call', () => {
   const warnings: string[] = []
   const logger: UpstreamLogger = { warn: (_fields, message) => warnings.push(message) }
-  const upstream = new Upstream('crashy', fixture('crash'), { callTimeoutMs: 10_000, clientInfo, logger })
+  const upstream = new Upstream('crashy', fixture('crash'), {
+    callTimeoutMs: 10_000,
+    clientInfo,
+    logger,
+  })
   afterAll(() => upstream.close())
 
   it('fails the call with TOOL_ERROR, then respawns on the next call', async () => {
     const before = await upstream.callTool('echo', { text: 'one' })
     const err = await failure(upstream.callTool('crash', {}))
-    expect(err).toMatchObject({ code: 'TOOL_ERROR', message: 'upstream crashy closed the connection during tools/call crash' })
+    expect(err).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: 'upstream crashy closed the connection during tools/call crash',
+    })
     const after = await upstream.callTool('echo', { text: 'two' })
     expect(textOf(after)).toMatch(/^two/)
     expect(pidOf(after)).not.toBe(pidOf(before))
-    expect(upstream.health()).toMatchObject({ state: 'ready', restarts: 1, lastError: 'the upstream closed the connection' })
+    expect(upstream.health()).toMatchObject({
+      state: 'ready',
+      restarts: 1,
+      lastError: 'the upstream closed the connection',
+    })
     expect(warnings).toContain('upstream connection closed unexpectedly')
   })
 
@@ -56,11 +73,17 @@ describe('Upstream with a server that crashes mid-call', () => {
   })
 
   it('keeps only the newest stderrBytes of stderr', async () => {
-    const small = new Upstream('small', fixture('crash'), { callTimeoutMs: 10_000, clientInfo, stderrBytes: 16 })
+    const small = new Upstream('small', fixture('crash'), {
+      callTimeoutMs: 10_000,
+      clientInfo,
+      stderrBytes: 16,
+    })
     try {
       await failure(small.callTool('crash', {}))
       await eventually(() => small.stderrTail().endsWith('\n'))
-      expect(small.stderrTail()).toBe('crashing on purpose; secret path /home/alice/.ssh/id_rsa\n'.slice(-16))
+      expect(small.stderrTail()).toBe(
+        'crashing on purpose; secret path /home/alice/.ssh/id_rsa\n'.slice(-16),
+      )
     } finally {
       await small.close()
     }
@@ -69,7 +92,10 @@ describe('Upstream with a server that crashes mid-call', () => {
 
 describe('Upstream with a server that hangs', () => {
   const cancelLog = join(dir.path, 'hang-cancel.jsonl')
-  const upstream = new Upstream('hangs', fixture('hang', { CANCEL_LOG: cancelLog }), { callTimeoutMs: 10_000, clientInfo })
+  const upstream = new Upstream('hangs', fixture('hang', { CANCEL_LOG: cancelLog }), {
+    callTimeoutMs: 10_000,
+    clientInfo,
+  })
   afterAll(() => upstream.close())
 
   it('fails with TOOL_TIMEOUT at the timeout and sends notifications/cancelled upstream', async () => {
@@ -92,7 +118,11 @@ describe('Upstream with a server that hangs', () => {
   })
 
   it('restarts a wedged server that cannot answer a ping after a timeout', async () => {
-    const wedgy = new Upstream('wedgy', fixture('hang', { WEDGE_MS: '20000' }), { callTimeoutMs: 10_000, clientInfo, probeTimeoutMs: 200 })
+    const wedgy = new Upstream('wedgy', fixture('hang', { WEDGE_MS: '20000' }), {
+      callTimeoutMs: 10_000,
+      clientInfo,
+      probeTimeoutMs: 200,
+    })
     try {
       const pid = pidOf(await wedgy.callTool('echo', { text: 'x' }))
       const err = await failure(wedgy.callTool('wedge', {}, { timeoutMs: 200 }))
@@ -109,20 +139,33 @@ describe('Upstream with a server that hangs', () => {
 
 describe('Upstream cancellation', () => {
   const cancelLog = join(dir.path, 'slow-cancel.jsonl')
-  const upstream = new Upstream('slow', fixture('slow', { CANCEL_LOG: cancelLog }), { callTimeoutMs: 10_000, clientInfo })
+  const upstream = new Upstream('slow', fixture('slow', { CANCEL_LOG: cancelLog }), {
+    callTimeoutMs: 10_000,
+    clientInfo,
+  })
   afterAll(() => upstream.close())
 
   it('fails with CANCELLED when the signal aborts, and the server sees notifications/cancelled', async () => {
     const controller = new AbortController()
-    const call = upstream.callTool('slow', { ms: 5_000, tag: 'abort-me' }, { signal: controller.signal })
+    const call = upstream.callTool(
+      'slow',
+      { ms: 5_000, tag: 'abort-me' },
+      { signal: controller.signal },
+    )
     await upstream.connect()
     setTimeout(() => controller.abort(), 100)
-    expect(await failure(call)).toEqual({ code: 'CANCELLED', message: 'tools/call slow on upstream slow was cancelled', details: undefined })
+    expect(await failure(call)).toEqual({
+      code: 'CANCELLED',
+      message: 'tools/call slow on upstream slow was cancelled',
+      details: undefined,
+    })
     await eventually(() => cancelLines(cancelLog).some((l) => l.tag === 'abort-me'))
   })
 
   it('fails at once for a signal that is already aborted, without calling upstream', async () => {
-    const err = await failure(upstream.callTool('slow', { ms: 10, tag: 'never' }, { signal: AbortSignal.abort() }))
+    const err = await failure(
+      upstream.callTool('slow', { ms: 10, tag: 'never' }, { signal: AbortSignal.abort() }),
+    )
     expect(err.code).toBe('CANCELLED')
   })
 
@@ -133,7 +176,10 @@ describe('Upstream cancellation', () => {
 })
 
 describe('Upstream with a server that answers garbage', () => {
-  const upstream = new Upstream('junk', fixture('garbage', { BANNER: '1' }), { callTimeoutMs: 5_000, clientInfo })
+  const upstream = new Upstream('junk', fixture('garbage', { BANNER: '1' }), {
+    callTimeoutMs: 5_000,
+    clientInfo,
+  })
   afterAll(() => upstream.close())
 
   it('tolerates non-JSON output before the session is up', async () => {
@@ -155,13 +201,19 @@ describe('Upstream with a server that answers garbage', () => {
   it('fails with TOOL_ERROR on a result that is not a CallToolResult, keeping the session', async () => {
     const pid = pidOf(await upstream.callTool('echo', { text: 'a' }))
     const err = await failure(upstream.callTool('malformed', {}))
-    expect(err).toMatchObject({ code: 'TOOL_ERROR', message: 'upstream junk returned a malformed result for tools/call malformed' })
+    expect(err).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: 'upstream junk returned a malformed result for tools/call malformed',
+    })
     expect(pidOf(await upstream.callTool('echo', { text: 'b' }))).toBe(pid)
   })
 })
 
 describe('Upstream with a server that answers JSON-RPC errors (SDK v2 style)', () => {
-  const upstream = new Upstream('strict', fixture('strict-errors'), { callTimeoutMs: 5_000, clientInfo })
+  const upstream = new Upstream('strict', fixture('strict-errors'), {
+    callTimeoutMs: 5_000,
+    clientInfo,
+  })
   afterAll(() => upstream.close())
 
   it('maps -32602 for an unknown tool to TOOL_ERROR "invalid params"', async () => {
@@ -174,8 +226,13 @@ describe('Upstream with a server that answers JSON-RPC errors (SDK v2 style)', (
 
   it('maps -32602 for bad arguments the same way', async () => {
     const err = await failure(upstream.callTool('add', { a: 'x', b: 1 }))
-    expect(err).toMatchObject({ code: 'TOOL_ERROR', message: 'invalid params: Invalid arguments for tool add: a and b must be numbers' })
-    expect((await upstream.callTool('add', { a: 1, b: 2 })).content).toEqual([{ type: 'text', text: '3' }])
+    expect(err).toMatchObject({
+      code: 'TOOL_ERROR',
+      message: 'invalid params: Invalid arguments for tool add: a and b must be numbers',
+    })
+    expect((await upstream.callTool('add', { a: 1, b: 2 })).content).toEqual([
+      { type: 'text', text: '3' },
+    ])
   })
 
   it('sanitises other JSON-RPC errors: one line, no host paths', async () => {
@@ -189,38 +246,56 @@ describe('Upstream with a server that answers JSON-RPC errors (SDK v2 style)', (
 
 describe('Upstream that cannot start', () => {
   it('fails with UPSTREAM_UNAVAILABLE, retries at once, then backs off and fails fast', async () => {
-    const upstream = new Upstream('ghost', { command: '/nonexistent/sluice-no-such-binary', args: [], env: {} }, {
-      callTimeoutMs: 5_000,
-      clientInfo,
-      initialBackoffMs: 60_000,
-      maxBackoffMs: 60_000,
-      random: () => 0.5,
-    })
+    const upstream = new Upstream(
+      'ghost',
+      { command: '/nonexistent/sluice-no-such-binary', args: [], env: {} },
+      {
+        callTimeoutMs: 5_000,
+        clientInfo,
+        initialBackoffMs: 60_000,
+        maxBackoffMs: 60_000,
+        random: () => 0.5,
+      },
+    )
     try {
       const first = await failure(upstream.callTool('x', {}))
-      expect(first).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', message: 'upstream ghost is unavailable: spawn <path> ENOENT' })
+      expect(first).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        message: 'upstream ghost is unavailable: spawn <path> ENOENT',
+      })
       expect(upstream.health()).toMatchObject({ state: 'idle', restarts: 0 })
       const second = await failure(upstream.callTool('x', {}))
       expect(second.code).toBe('UPSTREAM_UNAVAILABLE')
       expect(upstream.health()).toMatchObject({ state: 'backoff', restarts: 1 })
       const third = await failure(upstream.callTool('x', {}))
-      expect(third.message).toMatch(/^upstream ghost is unavailable, next attempt in \d+ ms: spawn <path> ENOENT$/)
+      expect(third.message).toMatch(
+        /^upstream ghost is unavailable, next attempt in \d+ ms: spawn <path> ENOENT$/,
+      )
       expect(upstream.health().restarts).toBe(1)
     } finally {
       await upstream.close()
     }
     expect(upstream.health().state).toBe('closed')
-    expect(await failure(upstream.callTool('x', {}))).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', message: 'upstream ghost is closed' })
+    expect(await failure(upstream.callTool('x', {}))).toMatchObject({
+      code: 'UPSTREAM_UNAVAILABLE',
+      message: 'upstream ghost is closed',
+    })
   })
 })
 
 describe('Upstream tools/list_changed', () => {
   it('calls onToolsChanged and the next listTools shows the new definition', async () => {
     let changes = 0
-    const upstream = new Upstream('rug', fixture('rugpull'), { callTimeoutMs: 5_000, clientInfo, onToolsChanged: () => changes++ })
+    const upstream = new Upstream('rug', fixture('rugpull'), {
+      callTimeoutMs: 5_000,
+      clientInfo,
+      onToolsChanged: () => changes++,
+    })
     try {
       const before = await upstream.listTools()
-      expect(before.find((t) => t.name === 'get_weather')?.description).toBe('Get the weather for a city')
+      expect(before.find((t) => t.name === 'get_weather')?.description).toBe(
+        'Get the weather for a city',
+      )
       await upstream.callTool('mutate', {})
       await eventually(() => changes === 1)
       const after = await upstream.listTools()

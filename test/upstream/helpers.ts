@@ -20,7 +20,11 @@ export function fixture(name: string, env: Record<string, string> = {}): ServerC
 }
 
 /** A stdio server config running a package bin from node_modules/.bin with node. */
-export function bin(name: string, args: string[] = [], env: Record<string, string> = {}): ServerConfig {
+export function bin(
+  name: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): ServerConfig {
   return { command: process.execPath, args: [join(BIN, name), ...args], env }
 }
 
@@ -35,7 +39,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => resolvePort(typeof address === 'object' && address !== null ? address.port : 0))
+      server.close(() =>
+        resolvePort(typeof address === 'object' && address !== null ? address.port : 0),
+      )
     })
   })
 }
@@ -124,7 +130,9 @@ export async function eventually(check: () => boolean, timeoutMs = 5_000): Promi
 }
 
 /** The text of the first content block of a tool result. */
-export function textOf(result: { content: ReadonlyArray<{ type: string; [key: string]: unknown }> }): string {
+export function textOf(result: {
+  content: ReadonlyArray<{ type: string; [key: string]: unknown }>
+}): string {
   const block = result.content[0]
   return block !== undefined && typeof block.text === 'string' ? block.text : ''
 }

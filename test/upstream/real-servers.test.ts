@@ -6,14 +6,25 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Upstream, UpstreamSet } from '../../src/upstream/index.js'
-import { bin, clientInfo, textOf, startEverythingHttp, tempDir, type RunningServer } from './helpers.js'
+import {
+  bin,
+  clientInfo,
+  textOf,
+  startEverythingHttp,
+  tempDir,
+  type RunningServer,
+} from './helpers.js'
 
 describe('Upstream over stdio (server-memory)', () => {
   const dir = tempDir()
-  const memory = new Upstream('memory', bin('mcp-server-memory', [], { MEMORY_FILE_PATH: join(dir.path, 'memory.jsonl') }), {
-    callTimeoutMs: 20_000,
-    clientInfo,
-  })
+  const memory = new Upstream(
+    'memory',
+    bin('mcp-server-memory', [], { MEMORY_FILE_PATH: join(dir.path, 'memory.jsonl') }),
+    {
+      callTimeoutMs: 20_000,
+      clientInfo,
+    },
+  )
   afterAll(async () => {
     try {
       await memory.close()
@@ -26,7 +37,11 @@ describe('Upstream over stdio (server-memory)', () => {
     expect(memory.health()).toEqual({ state: 'idle', restarts: 0 })
     const tools = await memory.listTools()
     expect(tools.map((t) => t.name)).toContain('create_entities')
-    expect(memory.health()).toMatchObject({ state: 'ready', restarts: 0, serverInfo: { name: 'memory-server' } })
+    expect(memory.health()).toMatchObject({
+      state: 'ready',
+      restarts: 0,
+      serverInfo: { name: 'memory-server' },
+    })
   })
 
   it('returns the raw result with structuredContent', async () => {
@@ -34,7 +49,9 @@ describe('Upstream over stdio (server-memory)', () => {
       entities: [{ name: 'Alice', entityType: 'person', observations: ['likes tea'] }],
     })
     expect(created.isError).toBeFalsy()
-    expect(created.structuredContent).toEqual({ entities: [{ name: 'Alice', entityType: 'person', observations: ['likes tea'] }] })
+    expect(created.structuredContent).toEqual({
+      entities: [{ name: 'Alice', entityType: 'person', observations: ['likes tea'] }],
+    })
     const graph = await memory.callTool('read_graph', {})
     expect(graph.structuredContent).toMatchObject({ entities: [{ name: 'Alice' }] })
   })
@@ -42,11 +59,18 @@ describe('Upstream over stdio (server-memory)', () => {
   it('runs parallel calls over one session, each getting its own answer', async () => {
     // server-memory read-modify-writes its file, so writes go one by one and reads in parallel.
     const names = Array.from({ length: 8 }, (_, i) => `E${i}`)
-    for (const name of names) await memory.callTool('create_entities', { entities: [{ name, entityType: 't', observations: [name] }] })
-    const results = await Promise.all(names.map((name) => memory.callTool('open_nodes', { names: [name] })))
-    expect(results.map((r) => (r.structuredContent as { entities: Array<{ name: string }> }).entities.map((e) => e.name))).toEqual(
-      names.map((n) => [n]),
+    for (const name of names)
+      await memory.callTool('create_entities', {
+        entities: [{ name, entityType: 't', observations: [name] }],
+      })
+    const results = await Promise.all(
+      names.map((name) => memory.callTool('open_nodes', { names: [name] })),
     )
+    expect(
+      results.map((r) =>
+        (r.structuredContent as { entities: Array<{ name: string }> }).entities.map((e) => e.name),
+      ),
+    ).toEqual(names.map((n) => [n]))
     expect(memory.health().restarts).toBe(0)
   })
 
@@ -60,7 +84,10 @@ describe('Upstream over stdio (server-memory)', () => {
 describe('Upstream over stdio (server-filesystem)', () => {
   const dir = tempDir()
   writeFileSync(join(dir.path, 'hello.txt'), 'hello from the sandbox dir\n')
-  const fs = new Upstream('fs', bin('mcp-server-filesystem', [dir.path]), { callTimeoutMs: 20_000, clientInfo })
+  const fs = new Upstream('fs', bin('mcp-server-filesystem', [dir.path]), {
+    callTimeoutMs: 20_000,
+    clientInfo,
+  })
   afterAll(async () => {
     try {
       await fs.close()
@@ -84,7 +111,10 @@ describe('Upstream over stdio (server-filesystem)', () => {
 })
 
 describe('Upstream over stdio (server-everything)', () => {
-  const everything = new Upstream('everything', bin('mcp-server-everything'), { callTimeoutMs: 20_000, clientInfo })
+  const everything = new Upstream('everything', bin('mcp-server-everything'), {
+    callTimeoutMs: 20_000,
+    clientInfo,
+  })
   afterAll(() => everything.close())
 
   it('lists tools with annotations and calls one', async () => {
@@ -114,7 +144,10 @@ describe('Upstream over Streamable HTTP (server-everything)', () => {
   let set: UpstreamSet
   beforeAll(async () => {
     server = await startEverythingHttp()
-    set = new UpstreamSet({ everything: { url: server.url, headers: {} } }, { callTimeoutMs: 20_000, clientInfo })
+    set = new UpstreamSet(
+      { everything: { url: server.url, headers: {} } },
+      { callTimeoutMs: 20_000, clientInfo },
+    )
   })
   afterAll(async () => {
     try {
@@ -131,12 +164,16 @@ describe('Upstream over Streamable HTTP (server-everything)', () => {
     expect(tools.length).toBeGreaterThanOrEqual(10)
     const result = await everything.callTool('get-structured-content', { location: 'Chicago' })
     expect(result.structuredContent).toMatchObject({ temperature: expect.any(Number) })
-    expect(set.health()).toMatchObject({ everything: { state: 'ready', serverInfo: { name: 'mcp-servers/everything' } } })
+    expect(set.health()).toMatchObject({
+      everything: { state: 'ready', serverInfo: { name: 'mcp-servers/everything' } },
+    })
   })
 
   it('runs parallel calls', async () => {
     const everything = set.get('everything')!
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => everything.callTool('get-sum', { a: i, b: 1 })))
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => everything.callTool('get-sum', { a: i, b: 1 })),
+    )
     expect(results.map((r) => textOf(r))).toEqual(
       Array.from({ length: 10 }, (_, i) => `The sum of ${i} and 1 is ${i + 1}.`),
     )

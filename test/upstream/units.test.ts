@@ -1,6 +1,10 @@
 /** Pure helpers of the upstream module: message sanitising and reconnect backoff. */
 import { describe, expect, it } from 'vitest'
-import { backoffDelayMs, MAX_UPSTREAM_MESSAGE_CHARS, sanitizeMessage } from '../../src/upstream/index.js'
+import {
+  backoffDelayMs,
+  MAX_UPSTREAM_MESSAGE_CHARS,
+  sanitizeMessage,
+} from '../../src/upstream/index.js'
 
 describe('sanitizeMessage', () => {
   it('keeps the first line only (no stack)', () => {
@@ -11,12 +15,16 @@ describe('sanitizeMessage', () => {
     expect(sanitizeMessage("ENOENT: open '/root/.ssh/id_rsa'")).toBe("ENOENT: open '<path>'")
     expect(sanitizeMessage('C:\\Users\\bob\\secret.txt missing')).toBe('<path> missing')
     expect(sanitizeMessage('see file:///etc/shadow')).toBe('see <path>')
-    expect(sanitizeMessage('GET https://user:pw@api.example.com/v1/x?token=abc failed')).toBe('GET https://api.example.com/v1/x failed')
+    expect(sanitizeMessage('GET https://user:pw@api.example.com/v1/x?token=abc failed')).toBe(
+      'GET https://api.example.com/v1/x failed',
+    )
     expect(sanitizeMessage('ratio a/b is 1/2')).toBe('ratio a/b is 1/2')
   })
 
   it(`caps the length at ${MAX_UPSTREAM_MESSAGE_CHARS} characters`, () => {
-    expect(sanitizeMessage('x'.repeat(MAX_UPSTREAM_MESSAGE_CHARS))).toHaveLength(MAX_UPSTREAM_MESSAGE_CHARS)
+    expect(sanitizeMessage('x'.repeat(MAX_UPSTREAM_MESSAGE_CHARS))).toHaveLength(
+      MAX_UPSTREAM_MESSAGE_CHARS,
+    )
     const long = sanitizeMessage('x'.repeat(MAX_UPSTREAM_MESSAGE_CHARS + 1))
     expect(long).toHaveLength(MAX_UPSTREAM_MESSAGE_CHARS)
     expect(long.endsWith('…')).toBe(true)
