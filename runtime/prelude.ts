@@ -1,11 +1,21 @@
 /**
  * The guest prelude: runs inside QuickJS before any model code, in every fresh instance.
  *
- * It captures the pristine intrinsics it relies on (JSON, Promise.prototype.then, Reflect.apply,
- * …) at evaluation time, so model code that later overrides them can only confuse itself, never
- * the marshalling of its result or of its tool arguments. `install` receives the host functions
- * as arguments: they never become globals, so there is nothing to delete afterwards. The guest
- * sees ECMAScript intrinsics plus a frozen `tools` namespace and a frozen `console`.
+ * It captures the pristine intrinsics it relies on (JSON, Reflect, Promise.prototype.then, …) at
+ * evaluation time, so model code that later overrides them can only confuse itself, never the
+ * marshalling of its result or of its tool arguments. `install` receives the host functions as
+ * arguments: they never become globals, so there is nothing to delete afterwards. The guest sees
+ * ECMAScript intrinsics plus a frozen `tools` namespace and a frozen `console`.
+ *
+ * Reading the outcome runs no guest code. The host learns of it from `settled`, called from the
+ * promise job that settles the body, and then calls `serialize` or `describe`, which read values
+ * only through property descriptors: a getter is not called, a Proxy (every Proxy is made through
+ * the wrapper below, so each one is known) is not entered, `toJSON` is not called. Two hooks that
+ * would otherwise run guest code on the way, `Promise.prototype.constructor` and
+ * `Promise[Symbol.species]`, are made non-configurable with their original values.
+ *
+ * None of this is trusted by the host, which re-checks sizes, codes and positions
+ * (src/sandbox/envelope.ts): it keeps honest code's results exact and hostile code's cheap.
  *
  * No imports at run time: this file is evaluated as a script (types are stripped by sucrase).
  *
@@ -13,41 +23,75 @@
  */
 import type {
   CallAnswer,
+  DescribedError,
   GuestOptions,
   HostDispatch,
   HostLog,
+  HostSettled,
   PreludeApi,
+  SerializeBounds,
+  SerializedResult,
   WireManifest,
+  WireWarning,
 } from './protocol.js'
 
 // Pristine intrinsics, captured before model code exists.
 const jsonStringify = JSON.stringify
 const jsonParse = JSON.parse
 const reflectApply = Reflect.apply
+const getOwn = Reflect.getOwnPropertyDescriptor
 const objectCreate = Object.create
 const objectFreeze = Object.freeze
 const objectDefineProperty = Object.defineProperty
 const objectKeys = Object.keys
 const objectHasOwn = Object.hasOwn
+const getPrototypeOf = Object.getPrototypeOf
+const isArray = Array.isArray
+const ObjectProto = Object.prototype
+const ArrayProto = Array.prototype
 const PromiseCtor = Promise
 const promiseThen = Promise.prototype.then
 const functionBind = Function.prototype.bind
 const ErrorCtor = Error
+const ErrorProto = Error.prototype
 const ProxyCtor = Proxy
+const proxyRevocable = Proxy.revocable
 const WeakMapCtor = WeakMap
 const weakMapGet = WeakMap.prototype.get
 const weakMapSet = WeakMap.prototype.set
-const weakMapHas = WeakMap.prototype.has
-const stringIndexOf = String.prototype.indexOf
+const WeakSetCtor = WeakSet
+const weakSetAdd = WeakSet.prototype.add
+const weakSetHas = WeakSet.prototype.has
+const weakSetDelete = WeakSet.prototype.delete
+const TypeErrorCtor = TypeError
 const stringSlice = String.prototype.slice
 const stringCharCodeAt = String.prototype.charCodeAt
 const stringReplace = String.prototype.replace
 const StringCtor = String
+const symbolToString = Symbol.prototype.toString
+const bigintToString = BigInt.prototype.toString
+const dateToISOString = Date.prototype.toISOString
+const dateGetTime = Date.prototype.getTime
+const numberValueOf = Number.prototype.valueOf
+const stringValueOf = String.prototype.valueOf
+const booleanValueOf = Boolean.prototype.valueOf
+const bigintValueOf = BigInt.prototype.valueOf
 const mathImul = Math.imul
-const InternalErrorCtor = (globalThis as { InternalError?: ErrorConstructor }).InternalError
+const isFiniteNumber = Number.isFinite
+const DateProto = Date.prototype
+const NumberProto = Number.prototype
+const StringProto = String.prototype
+const BooleanProto = Boolean.prototype
+const BigIntProto = BigInt.prototype
+const PromiseProto = Promise.prototype
+const MapProto = Map.prototype
+const SetProto = Set.prototype
+const InternalErrorProto = (globalThis as { InternalError?: ErrorConstructor }).InternalError
+  ?.prototype
 
-const MODEL_FILE = 'model.ts:'
 const MAX_MESSAGE_CHARS = 2000
+/** Longest text of a thrown non-Error value in an error message. */
+const MAX_THROWN_CHARS = 200
 /** Property names the runtime itself reads on any object (thenables, JSON, coercion). */
 const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'then',
@@ -57,9 +101,99 @@ const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'valueOf',
 ])
 
-interface Position {
-  line: number
-  column: number
+// ── hardening ──────────────────────────────────────────────────────────────────────────────
+
+/** Every Proxy the guest makes, so that readers can refuse to enter one (no trap ever runs). */
+const proxies: WeakSet<object> = new WeakSetCtor()
+
+function isProxy(value: object): boolean {
+  return reflectApply(weakSetHas, proxies, [value]) as boolean
+}
+
+function trackedProxy(target: object, handler: ProxyHandler<object>): object {
+  if (new.target === undefined) throw new TypeErrorCtor("Constructor Proxy requires 'new'")
+  const proxy = new ProxyCtor(target, handler)
+  reflectApply(weakSetAdd, proxies, [proxy])
+  return proxy
+}
+
+// A bound function is constructible and, like the real Proxy, has no `prototype` property.
+const ProxyShim = reflectApply(functionBind, trackedProxy, [undefined]) as ProxyConstructor
+objectDefineProperty(ProxyShim, 'name', { value: 'Proxy', configurable: true })
+objectDefineProperty(ProxyShim, 'revocable', {
+  value: function revocable(target: object, handler: ProxyHandler<object>) {
+    const pair = proxyRevocable(target, handler)
+    reflectApply(weakSetAdd, proxies, [pair.proxy])
+    return pair
+  },
+  writable: true,
+  configurable: true,
+})
+objectDefineProperty(globalThis, 'Proxy', {
+  value: ProxyShim,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+})
+
+// `then` on a native promise looks these up (SpeciesConstructor); fixed, it runs no guest code.
+objectDefineProperty(PromiseProto, 'constructor', {
+  value: PromiseCtor,
+  writable: false,
+  configurable: false,
+})
+const speciesGetter = getOwn(PromiseCtor, Symbol.species)?.get
+objectDefineProperty(PromiseCtor, Symbol.species, {
+  get: speciesGetter,
+  enumerable: false,
+  configurable: false,
+})
+
+// ── helpers that run no guest code ─────────────────────────────────────────────────────────
+
+/** An own data property's value; accessors and absent properties give `undefined`. */
+function ownValue(o: object, key: PropertyKey): unknown {
+  return dataValue(getOwn(o, key))
+}
+
+/**
+ * The value of a descriptor that describes a data property, else `undefined`. `hasOwn`, not
+ * `in`: an inherited `Object.prototype.value` (or a getter there) must not count.
+ */
+function dataValue(d: PropertyDescriptor | undefined): unknown {
+  return d !== undefined && objectHasOwn(d, 'value') ? d.value : undefined
+}
+
+function isData(d: PropertyDescriptor): boolean {
+  return objectHasOwn(d, 'value')
+}
+
+/** Whether `proto` is on `o`'s prototype chain, walking only non-Proxy objects. */
+function inherits(o: object, proto: object | undefined): boolean {
+  if (proto === undefined) return false
+  let p = getPrototypeOf(o) as object | null
+  for (let hops = 0; p !== null && hops < 64; hops++) {
+    if (p === proto) return true
+    if (isProxy(p)) return false
+    p = getPrototypeOf(p) as object | null
+  }
+  return false
+}
+
+/** A data property found on `o` or its (non-Proxy) prototypes. */
+function dataProperty(o: object, key: string): unknown {
+  let p: object | null = o
+  for (let hops = 0; p !== null && hops < 64; hops++) {
+    if (isProxy(p)) return undefined
+    const d = getOwn(p, key)
+    if (d !== undefined) return dataValue(d)
+    p = getPrototypeOf(p) as object | null
+  }
+  return undefined
+}
+
+function clip(s: string, max = MAX_MESSAGE_CHARS): string {
+  return s.length > max ? `${reflectApply(stringSlice, s, [0, max]) as string}…` : s
 }
 
 function utf8Length(s: string): number {
@@ -80,73 +214,309 @@ function utf8Length(s: string): number {
   return bytes
 }
 
-function clip(s: string): string {
-  return s.length > MAX_MESSAGE_CHARS
-    ? (reflectApply(stringSlice, s, [0, MAX_MESSAGE_CHARS]) as string) + '…'
-    : s
-}
+// ── the result serialiser ──────────────────────────────────────────────────────────────────
 
-/** First `model.ts:LINE:COL` in a stack text; positions are in the transpiled JS. */
-function positionInStack(stack: unknown): Position | undefined {
-  if (typeof stack !== 'string') return undefined
-  const at = reflectApply(stringIndexOf, stack, [MODEL_FILE]) as number
-  if (at < 0) return undefined
-  let i = at + MODEL_FILE.length
-  let line = 0
-  let column = 0
-  let digits = 0
-  for (; i < stack.length; i++) {
-    const c = reflectApply(stringCharCodeAt, stack, [i]) as number
-    if (c < 48 || c > 57) break
-    line = line * 10 + (c - 48)
-    digits++
+/** Ends serialisation with a code; thrown and caught inside the serialiser only. */
+class Stop {
+  readonly code: string
+  readonly message: string
+  constructor(code: string, message: string) {
+    this.code = code
+    this.message = message
   }
-  if (digits === 0 || reflectApply(stringCharCodeAt, stack, [i]) !== 58) return undefined
-  for (i++, digits = 0; i < stack.length; i++) {
-    const c = reflectApply(stringCharCodeAt, stack, [i]) as number
-    if (c < 48 || c > 57) break
-    column = column * 10 + (c - 48)
-    digits++
+}
+
+/** `[A-Za-z_$][\w$]*`, by hand: `RegExp.prototype.exec` is the guest's to replace. */
+function isIdentifier(key: string): boolean {
+  if (key.length === 0 || key.length > 64) return false
+  for (let i = 0; i < key.length; i++) {
+    const c = reflectApply(stringCharCodeAt, key, [i]) as number
+    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36
+    if (!letter && !(i > 0 && c >= 48 && c <= 57)) return false
   }
-  return digits === 0 ? { line, column: 1 } : { line, column }
+  return true
 }
 
-/** Own data property read that never runs guest getters. */
-function ownValue(o: object, key: string): unknown {
-  const d = Reflect.getOwnPropertyDescriptor(o, key)
-  return d !== undefined && 'value' in d ? d.value : undefined
+function childPath(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`
+  return isIdentifier(key) ? `${path}.${key}` : `${path}[${jsonStringify(key) as string}]`
 }
 
-function describeThrown(e: unknown): string {
-  try {
-    if (e !== null && typeof e === 'object') {
-      const name = ownValue(e, 'name') ?? (e instanceof ErrorCtor ? e.name : undefined)
-      const message = ownValue(e, 'message')
-      if (typeof message === 'string')
-        return clip(typeof name === 'string' && name !== '' ? `${name}: ${message}` : message)
+/**
+ * Appends to an array the prelude made, without [[Set]]: an index setter the guest defined on
+ * `Array.prototype` would otherwise run.
+ */
+function append<T>(list: T[], item: T): void {
+  objectDefineProperty(list, list.length, {
+    value: item,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  })
+}
+
+/** JSON text of an object of strings, built by hand: JSON.stringify would look up `toJSON`. */
+function encode(
+  fields: Record<string, string | undefined>,
+  raw: Record<string, string> = {},
+): string {
+  let out = '{'
+  for (const key of objectKeys(fields)) {
+    const value = fields[key]
+    if (value === undefined) continue
+    out += `${out === '{' ? '' : ','}${jsonStringify(key) as string}:${jsonStringify(value) as string}`
+  }
+  for (const key of objectKeys(raw))
+    out += `${out === '{' ? '' : ','}${jsonStringify(key) as string}:${raw[key]!}`
+  return `${out}}`
+}
+
+/**
+ * JSON text of `root`, by JSON.stringify's rules where they run no guest code, with these
+ * differences, each reported as a warning: an accessor property is left out (an array element
+ * becomes null), a Proxy becomes null, `toJSON` is not called (a Date still becomes its ISO
+ * string), and a Promise, Map, Set or function is named as the probable mistake it is. Array
+ * holes are null without a prototype lookup. A BigInt or a cycle is an error, as in JSON.
+ */
+function serializeValue(root: unknown, bounds: SerializeBounds): SerializedResult {
+  const warnings: WireWarning[] = []
+  /** The objects on the path from the root: meeting one again is a cycle. */
+  const onPath: WeakSet<object> = new WeakSetCtor()
+  let chars = 0
+
+  const warn = (code: string, message: string, path: string): void => {
+    if (warnings.length < bounds.maxWarnings) append(warnings, { code, message, path })
+  }
+  const emit = (text: string): string => {
+    chars += text.length
+    if (chars > bounds.maxChars) throw new Stop('OUTPUT_LIMIT', 'the result is too large')
+    return text
+  }
+
+  const write = (value: unknown, path: string, depth: number): string | undefined => {
+    switch (typeof value) {
+      case 'string':
+        return emit(jsonStringify(value) as string)
+      case 'number':
+        return emit(isFiniteNumber(value) ? (jsonStringify(value) as string) : 'null')
+      case 'boolean':
+        return emit(value ? 'true' : 'false')
+      case 'undefined':
+        return undefined
+      case 'symbol':
+        return undefined
+      case 'function':
+        warn('FUNCTION_IN_RESULT', 'a function cannot be returned: it was left out', path)
+        return undefined
+      case 'bigint':
+        throw new Stop(
+          'RUNTIME_ERROR',
+          `the result is not JSON-serialisable: a BigInt at ${path} (convert it with String())`,
+        )
+      default:
+        break
     }
-    return clip('uncaught ' + formatValue(e))
-  } catch {
-    return 'uncaught exception'
+    if (value === null) return emit('null')
+    const o = value as object
+    if (isProxy(o)) {
+      warn('PROXY_IN_RESULT', 'a Proxy is not read (its traps would run): it became null', path)
+      return emit('null')
+    }
+    if (depth >= bounds.maxDepth) {
+      throw new Stop('OUTPUT_LIMIT', `the result is nested deeper than ${bounds.maxDepth} levels`)
+    }
+    if (reflectApply(weakSetHas, onPath, [o])) {
+      throw new Stop('RUNTIME_ERROR', `the result is not JSON-serialisable: a cycle at ${path}`)
+    }
+    const proto = getPrototypeOf(o) as object | null
+    if (proto !== ObjectProto && proto !== null && proto !== ArrayProto) {
+      const special = writeSpecial(o, path)
+      if (special !== undefined) return special
+    }
+    reflectApply(weakSetAdd, onPath, [o])
+    let out: string
+    if (isArray(o)) {
+      const length = ownValue(o, 'length') as number
+      if (length * 2 > bounds.maxChars) throw new Stop('OUTPUT_LIMIT', 'the result is too large')
+      out = emit('[')
+      for (let i = 0; i < length; i++) {
+        if (i > 0) out += emit(',')
+        const d = getOwn(o, i)
+        if (d === undefined) out += emit('null')
+        else if (!isData(d)) {
+          warn(
+            'GETTER_IN_RESULT',
+            'a getter is not run while the result is read: it became null',
+            childPath(path, i),
+          )
+          out += emit('null')
+        } else out += write(d.value, childPath(path, i), depth + 1) ?? emit('null')
+      }
+      out += emit(']')
+    } else {
+      const keys = objectKeys(o)
+      out = emit('{')
+      let first = true
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!
+        const d = getOwn(o, key)
+        if (d === undefined) continue
+        if (!isData(d)) {
+          warn(
+            'GETTER_IN_RESULT',
+            'a getter is not run while the result is read: it was left out',
+            childPath(path, key),
+          )
+          continue
+        }
+        if (key === 'toJSON' && typeof d.value === 'function') {
+          warn('TOJSON_IN_RESULT', 'toJSON is not called while the result is read', path)
+          continue
+        }
+        const before = chars
+        const prefix = `${first ? '' : ','}${jsonStringify(key) as string}:`
+        chars += prefix.length
+        const item = write(d.value, childPath(path, key), depth + 1)
+        if (item === undefined) {
+          chars = before
+          continue
+        }
+        if (chars > bounds.maxChars) throw new Stop('OUTPUT_LIMIT', 'the result is too large')
+        out += prefix + item
+        first = false
+      }
+      out += emit('}')
+    }
+    reflectApply(weakSetDelete, onPath, [o])
+    return out
+  }
+
+  /** Dates, boxed primitives and the usual mistakes; undefined for an ordinary object. */
+  const writeSpecial = (o: object, path: string): string | undefined => {
+    if (inherits(o, DateProto)) {
+      try {
+        const time = reflectApply(dateGetTime, o, []) as number
+        return emit(
+          isFiniteNumber(time)
+            ? (jsonStringify(reflectApply(dateToISOString, o, [])) as string)
+            : 'null',
+        )
+      } catch {
+        // not a real Date: an ordinary object with Date.prototype in its chain
+      }
+    }
+    const boxed = unbox(o)
+    if (boxed !== undefined) return write(boxed.value, path, 0)
+    if (inherits(o, PromiseProto)) {
+      warn('PROMISE_IN_RESULT', 'a Promise became {}: did you forget an await?', path)
+    } else if (inherits(o, MapProto)) {
+      warn('MAP_IN_RESULT', 'a Map became {}: return Object.fromEntries(map) instead', path)
+    } else if (inherits(o, SetProto)) {
+      warn('SET_IN_RESULT', 'a Set became {}: return [...set] instead', path)
+    } else if (inherits(o, ErrorProto)) {
+      warn('ERROR_IN_RESULT', 'an Error became {}: return its message instead', path)
+    } else if (dataProperty(o, 'toJSON') !== undefined) {
+      warn('TOJSON_IN_RESULT', 'toJSON is not called while the result is read', path)
+    }
+    return undefined
+  }
+
+  try {
+    const json = write(root, 'result', 0)
+    return json === undefined ? { ok: true, warnings } : { ok: true, json, warnings }
+  } catch (e) {
+    if (e instanceof Stop) return { ok: false, code: e.code, message: e.message, warnings }
+    // The engine's own limits (memory, stack) while serialising.
+    const described = describeThrown(e)
+    return { ok: false, code: described.code, message: described.message, warnings }
   }
 }
 
-function formatValue(v: unknown): string {
+/** The primitive inside a Number, String or Boolean object (a BigInt box is still a BigInt). */
+function unbox(o: object): { value: unknown } | undefined {
+  const unwrap = inherits(o, NumberProto)
+    ? numberValueOf
+    : inherits(o, StringProto)
+      ? stringValueOf
+      : inherits(o, BooleanProto)
+        ? booleanValueOf
+        : inherits(o, BigIntProto)
+          ? bigintValueOf
+          : undefined
+  if (unwrap === undefined) return undefined
+  try {
+    return { value: reflectApply(unwrap as (this: unknown) => unknown, o, []) }
+  } catch {
+    // not a real box: an ordinary object with that prototype in its chain
+    return undefined
+  }
+}
+
+// ── thrown values ──────────────────────────────────────────────────────────────────────────
+
+/** A thrown value's code, message and stack, read without running guest code. */
+function describeThrown(e: unknown): DescribedError {
+  if (e === null || typeof e !== 'object') {
+    return { code: 'RUNTIME_ERROR', message: `uncaught ${formatPrimitive(e)}` }
+  }
+  if (isProxy(e)) return { code: 'RUNTIME_ERROR', message: 'uncaught exception: a Proxy object' }
+  const message = ownValue(e, 'message')
+  const stackValue = ownValue(e, 'stack')
+  const stack = typeof stackValue === 'string' ? clip(stackValue, 4 * MAX_MESSAGE_CHARS) : undefined
+  const at = stack === undefined ? {} : { stack }
+  // Engine limits surface as InternalError (or SyntaxError when the parser hits the stack limit).
+  if (message === 'stack overflow' && inherits(e, ErrorProto)) {
+    return {
+      code: 'STACK_LIMIT',
+      message: 'stack overflow: the execution reached its stack limit',
+      ...at,
+    }
+  }
+  if (inherits(e, InternalErrorProto)) {
+    if (message === 'out of memory') {
+      return {
+        code: 'MEMORY_LIMIT',
+        message: 'out of memory: the execution reached its memory limit',
+        ...at,
+      }
+    }
+    if (message === 'interrupted')
+      return { code: 'TIMEOUT', message: 'the execution ran out of time', ...at }
+  }
+  if (typeof message === 'string') {
+    const name = dataProperty(e, 'name')
+    const text = typeof name === 'string' && name !== '' ? `${name}: ${message}` : message
+    return { code: 'RUNTIME_ERROR', message: clip(text), ...at }
+  }
+  const shown = serializeValue(e, { maxChars: MAX_THROWN_CHARS, maxDepth: 4, maxWarnings: 0 })
+  const text = shown.ok && shown.json !== undefined ? shown.json : '[object]'
+  return { code: 'RUNTIME_ERROR', message: `uncaught ${text}`, ...at }
+}
+
+function formatPrimitive(v: unknown): string {
   switch (typeof v) {
     case 'string':
-      return v
+      return clip(v, MAX_THROWN_CHARS)
+    case 'symbol':
+      return reflectApply(symbolToString, v, []) as string
+    case 'bigint':
+      return `${reflectApply(bigintToString, v, []) as string}n`
     case 'undefined':
       return 'undefined'
-    case 'bigint':
-      return StringCtor(v) + 'n'
-    case 'symbol':
-      return v.toString()
-    case 'function':
-      return '[Function' + (typeof v.name === 'string' && v.name !== '' ? ': ' + v.name : '') + ']'
     default:
-      break
+      return StringCtor(v)
   }
-  if (v instanceof ErrorCtor) return describeThrown(v)
+}
+
+/** How console.log shows a value (this runs inside the model's own time, so toJSON may run). */
+function formatValue(v: unknown): string {
+  if (typeof v === 'string') return v
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return formatPrimitive(v)
+  if (typeof v === 'function') {
+    const name = ownValue(v, 'name')
+    return `[Function${typeof name === 'string' && name !== '' ? `: ${name}` : ''}]`
+  }
+  if (inherits(v, ErrorProto) && !isProxy(v)) return describeThrown(v).message
   try {
     const s = jsonStringify(v) as string | undefined
     if (s !== undefined) return s
@@ -187,10 +557,13 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k))
 }
 
+// ── install ────────────────────────────────────────────────────────────────────────────────
+
 /** Builds the `tools` namespace, the `console`, and the runner. Called once per execution. */
 export function install(
   dispatch: HostDispatch,
   log: HostLog,
+  settled: HostSettled,
   manifestJson: string,
   optionsJson: string,
 ): PreludeApi {
@@ -202,10 +575,11 @@ export function install(
     enumerable: false,
     configurable: true,
   })
-  /** Errors made from host answers → the call site, for line/column of an uncaught one. */
-  const hostErrors: WeakMap<object, unknown> = new WeakMapCtor()
+  /** Errors made from host answers → what the host said, and the call site's stack. */
+  const hostErrors: WeakMap<object, DescribedError> = new WeakMapCtor()
 
-  function makeError(code: string, message: string, site: Error): Error {
+  // Rejecting rather than throwing: QuickJS attaches a stack to an Error when it is thrown.
+  function rejected(code: string, message: string, site: Error): Promise<never> {
     const e = new ErrorCtor(message)
     // The stack would show prelude frames; the guest gets code and message only.
     delete (e as { stack?: unknown }).stack
@@ -215,13 +589,11 @@ export function install(
       writable: true,
       configurable: true,
     })
-    reflectApply(weakMapSet, hostErrors, [e, site.stack])
-    return e
-  }
-
-  // Rejecting rather than throwing: QuickJS attaches a stack to an Error when it is thrown.
-  function rejected(code: string, message: string, site: Error): Promise<never> {
-    const e = makeError(code, message, site)
+    const stack = ownValue(site, 'stack')
+    reflectApply(weakMapSet, hostErrors, [
+      e,
+      typeof stack === 'string' ? { code, message, stack } : { code, message },
+    ])
     return new PromiseCtor<never>((_resolve, reject) => reject(e))
   }
 
@@ -233,7 +605,7 @@ export function install(
     } catch (e) {
       return rejected(
         'INVALID_ARGS',
-        `arguments of ${server}.${tool} are not JSON-serialisable: ${describeThrown(e)}`,
+        `arguments of ${server}.${tool} are not JSON-serialisable: ${describeThrown(e).message}`,
         site,
       )
     }
@@ -328,86 +700,46 @@ export function install(
     configurable: false,
   })
 
-  function errorEnvelope(code: string, message: string, position: Position | undefined): string {
-    return jsonStringify(
-      position === undefined
-        ? { ok: false, code, message }
-        : { ok: false, code, message, line: position.line, column: position.column },
-    ) as string
-  }
-
-  function succeed(value: unknown): string {
-    if (value === undefined) return '{"ok":true}'
-    let json: string | undefined
-    try {
-      json = jsonStringify(value) as string | undefined
-    } catch (e) {
-      return errorEnvelope(
-        'RUNTIME_ERROR',
-        `the result is not JSON-serialisable: ${describeThrown(e)}`,
-        undefined,
-      )
-    }
-    if (json === undefined) return '{"ok":true}'
-    if (json.length > options.maxOutputBytes || utf8Length(json) > options.maxOutputBytes) {
-      return errorEnvelope(
-        'OUTPUT_LIMIT',
-        `the result is larger than ${options.maxOutputBytes} bytes once serialised`,
-        undefined,
-      )
-    }
-    return '{"ok":true,"result":' + json + '}'
-  }
-
-  function fail(e: unknown): string {
-    if (e !== null && typeof e === 'object' && reflectApply(weakMapHas, hostErrors, [e])) {
-      const code = ownValue(e, 'code')
-      const message = ownValue(e, 'message')
-      return errorEnvelope(
-        typeof code === 'string' ? code : 'RUNTIME_ERROR',
-        typeof message === 'string' ? clip(message) : 'tool call failed',
-        positionInStack(reflectApply(weakMapGet, hostErrors, [e])),
-      )
-    }
-    let position: Position | undefined
-    try {
-      position =
-        e !== null && typeof e === 'object' ? positionInStack(ownValue(e, 'stack')) : undefined
-    } catch {
-      position = undefined
-    }
-    // Engine limits surface as InternalError (or SyntaxError when the parser hits the stack limit).
-    if (e instanceof ErrorCtor) {
-      const message = ownValue(e, 'message')
-      if (message === 'stack overflow')
-        return errorEnvelope(
-          'STACK_LIMIT',
-          'stack overflow: the execution reached its stack limit',
-          position,
-        )
-      if (InternalErrorCtor !== undefined && e instanceof InternalErrorCtor) {
-        if (message === 'out of memory')
-          return errorEnvelope(
-            'MEMORY_LIMIT',
-            'out of memory: the execution reached its memory limit',
-            position,
-          )
-        if (message === 'interrupted')
-          return errorEnvelope('TIMEOUT', 'the execution ran out of time', position)
-      }
-    }
-    return errorEnvelope('RUNTIME_ERROR', describeThrown(e), position)
+  let reported = false
+  const report = (rejectedFlag: 0 | 1, value: unknown): void => {
+    if (reported) return
+    reported = true
+    settled(rejectedFlag, value)
   }
 
   return objectFreeze({
-    run(body: () => Promise<unknown>): Promise<string> {
+    run(body: () => Promise<unknown>): void {
       let pending: Promise<unknown>
       try {
         pending = body()
       } catch (e) {
-        return new PromiseCtor<string>((resolve) => resolve(fail(e)))
+        report(1, e)
+        return
       }
-      return reflectApply(promiseThen, pending, [succeed, fail]) as Promise<string>
+      reflectApply(promiseThen, pending, [
+        (v: unknown) => report(0, v),
+        (e: unknown) => report(1, e),
+      ])
+    },
+    serialize(value: unknown, boundsJson: string): string {
+      const r = serializeValue(value, jsonParse(boundsJson) as SerializeBounds)
+      let warnings = '['
+      for (let i = 0; i < r.warnings.length; i++) {
+        const w = r.warnings[i]!
+        warnings +=
+          (i === 0 ? '' : ',') + encode({ code: w.code, message: w.message, path: w.path })
+      }
+      warnings += ']'
+      if (!r.ok) return encode({ code: r.code, message: r.message }, { ok: 'false', warnings })
+      return encode({ json: r.json }, { ok: 'true', warnings })
+    },
+    describe(thrown: unknown): string {
+      let d: DescribedError | undefined
+      if (thrown !== null && typeof thrown === 'object' && !isProxy(thrown)) {
+        d = reflectApply(weakMapGet, hostErrors, [thrown]) as DescribedError | undefined
+      }
+      d ??= describeThrown(thrown)
+      return encode({ code: d.code, message: d.message, stack: d.stack })
     },
   })
 }

@@ -7,12 +7,13 @@ import { join, relative, dirname, resolve, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 const root = resolve(import.meta.dirname, '..')
-const KERNEL = ['types', 'errors', 'canonical-json', 'config', 'telemetry']
+const KERNEL = ['types', 'errors', 'canonical-json', 'text', 'config', 'telemetry']
 const LEAVES = ['sandbox', 'bindings', 'policy', 'auth', 'upstream', 'registry', 'guard', 'audit']
 const ALLOWED: Record<string, readonly string[]> = {
   types: [],
   errors: ['types'],
   'canonical-json': [],
+  text: [],
   config: ['types', 'errors'],
   telemetry: ['types', 'errors', 'config'],
   ...Object.fromEntries(LEAVES.map((l) => [l, KERNEL])),

@@ -31,6 +31,8 @@ export const DEFAULT_LIMITS = Object.freeze({
   maxResultBytes: 1 * MiB,
   /** Serialized `result` of the execution. */
   maxOutputBytes: 1 * MiB,
+  /** Nesting depth of the execution's `result` (arrays and objects). */
+  maxOutputDepth: 64,
   /** Total bytes of captured console output; beyond it logs are truncated with a marker. */
   maxLogBytes: 64 * KiB,
   /** Time given to one upstream call unless its server sets `timeoutMs`. */
@@ -58,6 +60,7 @@ export const limitsSchema = z.strictObject({
   maxArgsDepth: positiveInt.max(1024).default(DEFAULT_LIMITS.maxArgsDepth),
   maxResultBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxResultBytes),
   maxOutputBytes: positiveInt.max(64 * MiB).default(DEFAULT_LIMITS.maxOutputBytes),
+  maxOutputDepth: positiveInt.max(1024).default(DEFAULT_LIMITS.maxOutputDepth),
   maxLogBytes: z
     .number()
     .int()

@@ -2,30 +2,44 @@
  * Messages between the pool (main thread) and a sandbox worker. Structured-cloned, so only
  * plain data; tool arguments and results travel as JSON text and are parsed at the far end.
  *
+ * A worker runs one execution at a time: the pool sends `execute` only to a worker that has
+ * reported `ready` or `done` since its last `execute`.
+ *
  * @module
  */
 import type { MessagePort } from 'node:worker_threads'
-import type { MemoryInspection, SandboxError, SandboxLimits } from './types.js'
+import type { JsPosition } from './envelope.js'
+import type { MemoryInspection, SandboxError, SandboxLimits, SandboxWarning } from './types.js'
 
 /** A compiled `WebAssembly.Module` (structured-cloneable; Node's types do not all declare it). */
 export type CompiledWasm = object
 
 export interface WorkerBoot {
   workerId: string
+  /** The fuel-instrumented QuickJS module, compiled once per process. */
   wasmModule: CompiledWasm
-  preludeSource: string
+  /** The guest prelude, already JavaScript. */
+  preludeJs: string
   prewarm: number
+  templates: boolean
   inspectMemory: boolean
   defaultStackBytes: number
   /** The worker's end of the pool's channel (transferred). */
   port?: MessagePort
 }
 
+/** The model's program as the worker runs it: JavaScript, wrapped as an async function body. */
+export interface WireProgram {
+  js: string
+  /** Lines of `js`, for checking positions reported from inside the guest. */
+  lines: number
+}
+
 export type ToWorker =
   | {
       type: 'execute'
       execId: number
-      code: string
+      program: WireProgram
       manifestJson: string
       limits: SandboxLimits
       inspectNeedles?: string[]
@@ -35,22 +49,24 @@ export type ToWorker =
 
 export interface WorkerDone {
   ok: boolean
-  /** The run envelope as JSON text (`{"ok":true,"result":…}`), parsed on the main thread. */
-  envelopeJson?: string
+  /** The result's JSON text, measured and depth-checked; absent for `undefined`. */
+  resultJson?: string
+  warnings: SandboxWarning[]
   error?: SandboxError
+  /** Where the error happened, in the transpiled program (the pool maps it to the source). */
+  errorAt?: JsPosition
   logs: string[]
   /** From the request's arrival in the worker until a ready instance was in hand. */
   acquireMs: number
-  transpileMs: number
   runMs: number
   instanceId: string
   memory?: MemoryInspection
 }
 
 export type FromWorker =
-  | { type: 'ready'; warm: number }
-  | { type: 'warm'; warm: number }
+  | { type: 'ready' }
   | { type: 'boot-failed'; message: string }
+  | { type: 'template-fallback'; reason: string }
   | {
       type: 'call'
       execId: number

@@ -1,23 +1,26 @@
 /**
- * The sandbox pool on the main thread: worker threads running QuickJS, a queue, the wall-clock
- * watchdog, and the bridge that turns a worker's tool-call messages into `onCall` invocations.
+ * The sandbox pool on the main thread: worker threads running QuickJS, one execution each at a
+ * time, a queue in front of them, and the bridge that turns a worker's tool-call messages into
+ * `onCall` invocations.
  *
- * The watchdog exists because two things escape QuickJS's interrupt handler: a guest thrashing
- * near its memory limit (seconds inside malloc with the interrupt checked once) and anything
- * stuck below the interpreter. At `timeoutMs + watchdogGraceMs` the worker is terminated, the
- * execution answered with TIMEOUT and the worker respawned. Co-resident executions that had not
- * reached the host yet are requeued; those that had are failed (their calls may have effects).
+ * Isolation between executions is structural. A worker hosts one execution at a time, so a
+ * guest that keeps its thread busy (an endless loop, a builtin that ignores the interrupt, memory
+ * thrash) slows no other execution, and a worker the watchdog has to terminate takes nothing
+ * else with it. Within an execution, every loop of the QuickJS module checks the deadline
+ * (fuel.ts), so even builtins stop within the execution's own `timeoutMs`; the watchdog is the
+ * last resort. An execution is never run twice: a worker lost mid-run fails its execution.
+ *
+ * The pool keeps `workers` threads and starts more, up to `maxWorkers`, while executions wait;
+ * threads above `workers` stop after `idleWorkerMs` without work.
  *
  * @module
  */
-import { readFileSync, existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import type { Json } from '../types.js'
-import type { CompiledWasm, FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
+import type { WireProgram, WorkerBoot, WorkerDone } from './messages.js'
+import { sharedModule, type SharedModule } from './quickjs-module.js'
+import { WorkerSlot, type SlotEvents } from './slot.js'
+import { transpileCached, type TranspileResult } from './transpile.js'
 import type {
   ExecuteOptions,
   ExecuteRequest,
@@ -44,37 +47,16 @@ export const SANDBOX_DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   maxArgsDepth: 64,
   maxResultBytes: 1024 * 1024,
   maxOutputBytes: 1024 * 1024,
+  maxOutputDepth: 64,
   maxLogBytes: 64 * 1024,
 })
 
-const LIMIT_KEYS = [
-  'timeoutMs',
-  'memoryBytes',
-  'stackBytes',
-  'maxSourceBytes',
-  'maxToolCalls',
-  'maxConcurrentCalls',
-  'maxArgsBytes',
-  'maxArgsDepth',
-  'maxResultBytes',
-  'maxOutputBytes',
-  'maxLogBytes',
-] as const satisfies readonly (keyof SandboxLimits)[]
+const LIMIT_KEYS = Object.keys(SANDBOX_DEFAULT_LIMITS) as (keyof SandboxLimits)[]
 
-/** Executions interleaved in one worker (they yield to each other while awaiting tool calls). */
-const EXECUTIONS_PER_WORKER = 8
-const DEFAULT_PREWARM = 2
+const DEFAULT_PREWARM = 1
 const DEFAULT_WATCHDOG_GRACE_MS = 250
-const BOOT_TIMEOUT_MS = 30_000
-
-/** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
-const wasmApi = (
-  globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledWasm> } }
-).WebAssembly
-
-const here = dirname(fileURLToPath(import.meta.url))
-/** Under tsx/vitest this file is TypeScript and so is the worker; from dist/ both are JS. */
-const runningFromSource = import.meta.url.endsWith('.ts')
+const DEFAULT_IDLE_WORKER_MS = 30_000
+const DEFAULT_MIN_MAX_WORKERS = 8
 
 function pickLimits(source: Partial<SandboxLimits> | undefined): Partial<SandboxLimits> {
   const out: Partial<SandboxLimits> = {}
@@ -86,92 +68,75 @@ function pickLimits(source: Partial<SandboxLimits> | undefined): Partial<Sandbox
   return out
 }
 
-function findPrelude(): string {
-  // src/sandbox → ../../runtime; dist/src/sandbox → ../../../runtime
-  for (const up of ['../..', '../../..']) {
-    const p = join(here, up, 'runtime', 'prelude.ts')
-    if (existsSync(p)) return p
-  }
-  throw new Error('sluice: runtime/prelude.ts not found next to the package')
-}
-
 interface Running {
   execId: number
   req: ExecuteRequest
   limits: SandboxLimits
+  program: Extract<TranspileResult, { ok: true }>
+  transpileMs: number
   createdAt: number
   postedAt: number
-  worker: WorkerSlot | undefined
+  slot: WorkerSlot | undefined
   settle: (outcome: SandboxOutcome) => void
   settled: boolean
   calls: Map<number, AbortController>
-  /** Calls that reached the host: after one, a killed worker cannot requeue this execution. */
-  callsSeen: number
-  watchdog: NodeJS.Timeout | undefined
   inspectNeedles: string[] | undefined
   onAbort: (() => void) | undefined
 }
 
-interface WorkerSlot {
-  id: string
-  worker: Worker
-  /** The pool's end of the slot's channel: every message goes through it. */
-  port: MessagePort
-  active: Map<number, Running>
-  warm: number
-  alive: boolean
-  /** Last time an execution was handed to it, to spread work when workers tie. */
-  lastUsedAt: number
-}
-
-const ZERO_TIMINGS = { acquireMs: 0, transpileMs: 0, runMs: 0 }
+const ZERO_TIMINGS = { acquireMs: 0, runMs: 0 }
 
 /** A pool of QuickJS sandboxes in worker threads. One fresh WASM instance per execution. */
 export class SandboxPool {
-  readonly #options: Required<Omit<SandboxPoolOptions, 'defaultLimits'>>
+  readonly #options: Required<Omit<SandboxPoolOptions, 'defaultLimits' | 'onEvent'>> &
+    Pick<SandboxPoolOptions, 'onEvent'>
   readonly #defaults: SandboxLimits
-  readonly #boot: Omit<WorkerBoot, 'workerId'>
-  readonly #slots: WorkerSlot[] = []
+  readonly #shared: SharedModule
+  readonly #slots = new Set<WorkerSlot>()
   readonly #queue: Running[] = []
+  readonly #running = new Map<number, Running>()
+  readonly #events: SlotEvents
+  #templates: boolean
   #nextExecId = 1
   #spawned = 0
   #respawns = 0
   #executions = 0
+  #templateFallbacks = 0
   #closed = false
+  #idleTimer: NodeJS.Timeout | undefined
 
-  private constructor(
-    options: SandboxPoolOptions,
-    boot: Omit<WorkerBoot, 'workerId'>,
-    defaults: SandboxLimits,
-  ) {
+  private constructor(options: SandboxPoolOptions, shared: SharedModule, defaults: SandboxLimits) {
+    const workers = options.workers ?? Math.max(1, Math.min(2, availableParallelism()))
     this.#options = {
-      workers: options.workers ?? Math.max(1, Math.min(2, availableParallelism())),
+      workers,
+      maxWorkers: Math.max(workers, options.maxWorkers ?? DEFAULT_MIN_MAX_WORKERS),
+      idleWorkerMs: options.idleWorkerMs ?? DEFAULT_IDLE_WORKER_MS,
       prewarm: options.prewarm ?? DEFAULT_PREWARM,
       watchdogGraceMs: options.watchdogGraceMs ?? DEFAULT_WATCHDOG_GRACE_MS,
       inspectMemory: options.inspectMemory ?? false,
+      templates: options.templates ?? true,
+      onEvent: options.onEvent,
     }
-    this.#boot = boot
+    this.#templates = this.#options.templates
+    this.#shared = shared
     this.#defaults = defaults
+    this.#events = {
+      onCall: (slot, message) => {
+        const running = this.#running.get(message.execId)
+        if (running !== undefined && running.slot === slot && !running.settled)
+          void this.#call(slot, running, message)
+      },
+      onDone: (slot, execId, done) => this.#onDone(slot, execId, done),
+      onTemplateFailure: (slot, reason) => this.#onTemplateFailure(slot, reason),
+      onLost: (slot, execId, reason) => this.#onLost(slot, execId, reason),
+    }
   }
 
   /** Compiles QuickJS once, starts the workers and waits until each finished a warm-up run. */
   static async create(options: SandboxPoolOptions = {}): Promise<SandboxPool> {
-    const require = createRequire(import.meta.url)
-    const wasmModule = await wasmApi.compile(
-      readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')),
-    )
+    const shared = await sharedModule()
     const defaults = { ...SANDBOX_DEFAULT_LIMITS, ...pickLimits(options.defaultLimits) }
-    const pool = new SandboxPool(
-      options,
-      {
-        wasmModule,
-        preludeSource: readFileSync(findPrelude(), 'utf8'),
-        prewarm: options.prewarm ?? DEFAULT_PREWARM,
-        inspectMemory: options.inspectMemory ?? false,
-        defaultStackBytes: defaults.stackBytes,
-      },
-      defaults,
-    )
+    const pool = new SandboxPool(options, shared, defaults)
     try {
       await Promise.all(Array.from({ length: pool.#options.workers }, () => pool.#spawn()))
     } catch (e) {
@@ -181,64 +146,50 @@ export class SandboxPool {
     return pool
   }
 
-  #spawn(): Promise<WorkerSlot> {
-    const id = `w${++this.#spawned}`
-    const { port1, port2 } = new MessageChannel()
-    const options = {
-      workerData: { ...this.#boot, workerId: id, port: port2 } satisfies WorkerBoot,
-      transferList: [port2],
-      resourceLimits: { stackSizeMb: 64 },
+  #boot(): WorkerBoot {
+    return {
+      workerId: `w${++this.#spawned}`,
+      wasmModule: this.#shared.wasmModule,
+      preludeJs: this.#shared.preludeJs,
+      prewarm: this.#options.prewarm,
+      templates: this.#templates,
+      inspectMemory: this.#options.inspectMemory,
+      defaultStackBytes: this.#defaults.stackBytes,
     }
-    const worker = runningFromSource
-      ? // Node 20 ignores `--import` in a worker's execArgv: register tsx's hooks from inside it.
-        new Worker(
-          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}) })`,
-          { ...options, eval: true },
-        )
-      : new Worker(new URL('./worker.js', import.meta.url), options)
-    const slot: WorkerSlot = {
-      id,
-      worker,
-      port: port1,
-      active: new Map(),
-      warm: 0,
-      alive: false,
-      lastUsedAt: 0,
+  }
+
+  #starting = 0
+
+  async #spawn(): Promise<WorkerSlot> {
+    this.#starting++
+    try {
+      const slot = await WorkerSlot.start(this.#boot(), this.#events)
+      if (this.#closed) {
+        await slot.terminate('the pool is closed')
+        throw new Error('sluice: the sandbox pool was closed')
+      }
+      this.#slots.add(slot)
+      return slot
+    } finally {
+      this.#starting--
+      this.#drain()
     }
-    return new Promise<WorkerSlot>((resolve, reject) => {
-      const bootTimer = setTimeout(() => {
-        void worker.terminate()
-        reject(new Error('sluice: a sandbox worker did not start in time'))
-      }, BOOT_TIMEOUT_MS)
-      port1.on('message', (message: FromWorker) => {
-        if (message.type === 'ready') {
-          clearTimeout(bootTimer)
-          slot.alive = true
-          slot.warm = message.warm
-          this.#slots.push(slot)
-          resolve(slot)
-          this.#drain()
-        } else if (message.type === 'boot-failed') {
-          clearTimeout(bootTimer)
-          void worker.terminate()
-          reject(new Error(`sluice: a sandbox worker failed to start: ${message.message}`))
-        } else {
-          this.#onMessage(slot, message)
+  }
+
+  /** Starts a worker in the background; a failure is reported to what waits for one. */
+  #spawnInBackground(): void {
+    this.#spawn().catch((e: unknown) => {
+      this.#options.onEvent?.({
+        type: 'worker-lost',
+        workerId: '',
+        reason: e instanceof Error ? e.message : String(e),
+      })
+      // Without any worker, queued executions would wait forever: fail them.
+      if (this.#slots.size === 0 && this.#starting === 0) {
+        for (const running of this.#queue.splice(0)) {
+          this.#fail(running, { code: 'INTERNAL', message: 'no sandbox worker is available' })
         }
-      })
-      worker.on('error', (e) => {
-        if (!slot.alive) {
-          clearTimeout(bootTimer)
-          reject(new Error(`sluice: a sandbox worker failed to start: ${e.message}`))
-        }
-        this.#lost(slot)
-      })
-      worker.on('exit', () => {
-        clearTimeout(bootTimer)
-        port1.close()
-        if (!slot.alive) reject(new Error('sluice: a sandbox worker exited during start-up'))
-        this.#lost(slot)
-      })
+      }
     })
   }
 
@@ -246,15 +197,16 @@ export class SandboxPool {
   execute(req: ExecuteRequest, options: ExecuteOptions = {}): Promise<SandboxOutcome> {
     const createdAt = performance.now()
     const limits: SandboxLimits = { ...this.#defaults, ...pickLimits(req.limits) }
-    const early = (error: SandboxError): Promise<SandboxOutcome> =>
+    const early = (error: SandboxError, transpileMs = 0): Promise<SandboxOutcome> =>
       Promise.resolve({
         ok: false,
         error,
         logs: [],
+        warnings: [],
         timings: {
           queueMs: 0,
           acquireMs: 0,
-          transpileMs: 0,
+          transpileMs,
           runMs: 0,
           totalMs: performance.now() - createdAt,
         },
@@ -270,19 +222,22 @@ export class SandboxPool {
         message: `the code is ${sourceBytes} bytes, over the limit of ${limits.maxSourceBytes}`,
       })
     }
+    const program = transpileCached(req.code)
+    const transpileMs = performance.now() - createdAt
+    if (!program.ok) return early(program.error, transpileMs)
     return new Promise<SandboxOutcome>((resolve) => {
       const running: Running = {
         execId: this.#nextExecId++,
         req,
         limits,
+        program,
+        transpileMs,
         createdAt,
         postedAt: createdAt,
-        worker: undefined,
+        slot: undefined,
         settle: resolve,
         settled: false,
         calls: new Map(),
-        callsSeen: 0,
-        watchdog: undefined,
         inspectNeedles: options.inspectMemory?.needles,
         onAbort: undefined,
       }
@@ -290,6 +245,7 @@ export class SandboxPool {
         running.onAbort = () => this.#cancel(running)
         req.signal.addEventListener('abort', running.onAbort, { once: true })
       }
+      this.#running.set(running.execId, running)
       this.#queue.push(running)
       this.#drain()
     })
@@ -297,87 +253,54 @@ export class SandboxPool {
 
   #drain(): void {
     while (this.#queue.length > 0) {
-      const slot = this.#pickSlot()
-      if (slot === undefined) return
-      const running = this.#queue.shift()!
-      this.#post(slot, running)
+      const slot = this.#idleSlot()
+      if (slot === undefined) break
+      this.#post(slot, this.#queue.shift()!)
+    }
+    // More work than workers: start another, one per waiting execution, up to the maximum.
+    const total = this.#slots.size + this.#starting
+    if (!this.#closed && this.#queue.length > this.#starting && total < this.#options.maxWorkers) {
+      this.#spawnInBackground()
     }
   }
 
-  /**
-   * The least busy worker; among equals the one with a ready instance, then the one used least
-   * recently (so one worker's clean-up after a run overlaps the next run in another).
-   */
-  #pickSlot(): WorkerSlot | undefined {
+  /** The idle worker that has waited longest (its clean-up is most likely finished). */
+  #idleSlot(): WorkerSlot | undefined {
     let best: WorkerSlot | undefined
     for (const slot of this.#slots) {
-      if (!slot.alive || slot.active.size >= EXECUTIONS_PER_WORKER) continue
-      if (best === undefined || slot.active.size < best.active.size) best = slot
-      else if (slot.active.size === best.active.size) {
-        const ready = Math.min(slot.warm, 1) - Math.min(best.warm, 1)
-        if (ready > 0 || (ready === 0 && slot.lastUsedAt < best.lastUsedAt)) best = slot
-      }
+      if (slot.state !== 'idle' || slot.retireWhenIdle) continue
+      if (best === undefined || slot.idleSince < best.idleSince) best = slot
     }
     return best
   }
 
   #post(slot: WorkerSlot, running: Running): void {
-    running.worker = slot
+    running.slot = slot
     running.postedAt = performance.now()
-    slot.lastUsedAt = running.postedAt
-    // The worker reports its ready count after each refill; until then assume it used one.
-    slot.warm = Math.max(0, slot.warm - 1)
-    slot.active.set(running.execId, running)
-    running.watchdog = setTimeout(
-      () => this.#watchdogFired(running),
+    const program: WireProgram = { js: running.program.js, lines: running.program.lines }
+    slot.run(
+      {
+        type: 'execute',
+        execId: running.execId,
+        program,
+        manifestJson: JSON.stringify(running.req.manifest),
+        limits: running.limits,
+        ...(running.inspectNeedles === undefined ? {} : { inspectNeedles: running.inspectNeedles }),
+      },
       running.limits.timeoutMs + this.#options.watchdogGraceMs,
+      () =>
+        this.#fail(running, {
+          code: 'TIMEOUT',
+          message: `the execution ran longer than ${running.limits.timeoutMs} ms`,
+        }),
     )
-    this.#sendTo(slot, {
-      type: 'execute',
-      execId: running.execId,
-      code: running.req.code,
-      manifestJson: JSON.stringify(running.req.manifest),
-      limits: running.limits,
-      ...(running.inspectNeedles === undefined ? {} : { inspectNeedles: running.inspectNeedles }),
-    })
-  }
-
-  #sendTo(slot: WorkerSlot, message: ToWorker): void {
-    if (slot.alive) slot.port.postMessage(message)
-  }
-
-  #onMessage(slot: WorkerSlot, message: FromWorker): void {
-    switch (message.type) {
-      case 'warm':
-        slot.warm = message.warm
-        return
-      case 'call': {
-        const running = slot.active.get(message.execId)
-        if (running === undefined || running.settled) return
-        void this.#call(slot, running, message)
-        return
-      }
-      case 'done': {
-        const running = slot.active.get(message.execId)
-        if (running === undefined) return
-        slot.active.delete(message.execId)
-        clearTimeout(running.watchdog)
-        this.#executions++
-        this.#complete(running, message.done)
-        this.#drain()
-        return
-      }
-      default:
-        return
-    }
   }
 
   async #call(
     slot: WorkerSlot,
     running: Running,
-    message: Extract<FromWorker, { type: 'call' }>,
+    message: Parameters<SlotEvents['onCall']>[1],
   ): Promise<void> {
-    running.callsSeen++
     const controller = new AbortController()
     running.calls.set(message.callId, controller)
     let answerJson: string
@@ -393,7 +316,7 @@ export class SandboxPool {
         },
         controller.signal,
       )
-      answerJson = this.#answerJson(message.server, message.tool, outcome, running.limits)
+      answerJson = answerFor(message.server, message.tool, outcome, running.limits)
     } catch {
       answerJson = JSON.stringify({
         ok: false,
@@ -403,40 +326,19 @@ export class SandboxPool {
     } finally {
       running.calls.delete(message.callId)
     }
-    if (running.settled || running.worker !== slot) return
-    this.#sendTo(slot, {
-      type: 'answer',
-      execId: running.execId,
-      callId: message.callId,
-      answerJson,
-    })
+    if (running.settled || running.slot !== slot) return
+    slot.send({ type: 'answer', execId: running.execId, callId: message.callId, answerJson })
   }
 
-  #answerJson(
-    server: string,
-    tool: string,
-    outcome: SandboxCallOutcome,
-    limits: SandboxLimits,
-  ): string {
-    if (outcome === null || typeof outcome !== 'object')
-      throw new TypeError('onCall must resolve to an outcome')
-    if (!outcome.ok) {
-      return JSON.stringify({
-        ok: false,
-        code: typeof outcome.code === 'string' ? outcome.code : 'INTERNAL',
-        message: typeof outcome.message === 'string' ? outcome.message : 'the tool call failed',
-      })
+  #onDone(slot: WorkerSlot, execId: number, done: WorkerDone): void {
+    const running = this.#running.get(execId)
+    if (running !== undefined && running.slot === slot) {
+      this.#executions++
+      this.#complete(running, done)
     }
-    const valueJson = JSON.stringify(outcome.value) ?? 'null'
-    const bytes = Buffer.byteLength(valueJson)
-    if (bytes > limits.maxResultBytes) {
-      return JSON.stringify({
-        ok: false,
-        code: 'OUTPUT_LIMIT',
-        message: `the result of ${server}.${tool} is ${bytes} bytes, over the limit of ${limits.maxResultBytes}`,
-      })
-    }
-    return `{"ok":true,"value":${valueJson}}`
+    if (slot.retireWhenIdle) this.#replace(slot, 'its instance template failed')
+    this.#drain()
+    this.#scheduleIdleCheck()
   }
 
   #complete(running: Running, done: WorkerDone): void {
@@ -444,38 +346,38 @@ export class SandboxPool {
     let result: Json | undefined
     let ok = done.ok
     let error = done.error
-    if (done.envelopeJson !== undefined) {
+    if (done.resultJson !== undefined) {
       try {
-        const envelope = JSON.parse(done.envelopeJson) as { ok: boolean; result?: Json }
-        result = envelope.result
+        result = JSON.parse(done.resultJson) as Json
       } catch {
         ok = false
         error = { code: 'INTERNAL', message: 'the sandbox returned an unreadable result' }
       }
     }
-    const outcome: SandboxOutcome = {
+    if (error !== undefined && done.errorAt !== undefined)
+      error = withSourcePosition(error, done.errorAt, running.program)
+    this.#settle(running, {
       ok,
-      ...(result === undefined ? {} : { result }),
+      ...(result === undefined || !ok ? {} : { result }),
       logs: done.logs,
+      warnings: done.warnings,
       ...(error === undefined ? {} : { error }),
       timings: this.#timings(running, done),
       instanceId: done.instanceId,
       ...(done.memory === undefined ? {} : { memory: done.memory }),
-    }
-    this.#settle(running, outcome)
+    })
   }
 
   #timings(
     running: Running,
-    done: { acquireMs: number; transpileMs: number; runMs: number },
+    done: { acquireMs: number; runMs: number },
   ): SandboxOutcome['timings'] {
-    const now = performance.now()
     return {
       queueMs: running.postedAt - running.createdAt,
       acquireMs: done.acquireMs,
-      transpileMs: done.transpileMs,
+      transpileMs: running.transpileMs,
       runMs: done.runMs,
-      totalMs: now - running.createdAt,
+      totalMs: performance.now() - running.createdAt,
     }
   }
 
@@ -484,6 +386,7 @@ export class SandboxPool {
       ok: false,
       error,
       logs: [],
+      warnings: [],
       timings: this.#timings(running, ZERO_TIMINGS),
       instanceId: '',
     })
@@ -492,6 +395,7 @@ export class SandboxPool {
   #settle(running: Running, outcome: SandboxOutcome): void {
     if (running.settled) return
     running.settled = true
+    this.#running.delete(running.execId)
     // Calls still in flight belong to an execution that no longer exists.
     for (const controller of running.calls.values()) controller.abort()
     running.calls.clear()
@@ -503,67 +407,78 @@ export class SandboxPool {
     if (running.settled) return
     const queued = this.#queue.indexOf(running)
     if (queued >= 0) this.#queue.splice(queued, 1)
-    else if (running.worker)
-      this.#sendTo(running.worker, { type: 'cancel', execId: running.execId })
+    else running.slot?.send({ type: 'cancel', execId: running.execId })
     this.#fail(running, { code: 'CANCELLED', message: 'the execution was cancelled' })
   }
 
-  #watchdogFired(running: Running): void {
-    const slot = running.worker
-    if (slot === undefined || !slot.active.has(running.execId)) return
-    this.#fail(running, {
-      code: 'TIMEOUT',
-      message: `the execution ran longer than ${running.limits.timeoutMs} ms`,
-    })
-    void slot.worker.terminate()
-    this.#lost(slot)
+  #onTemplateFailure(slot: WorkerSlot, reason: string): void {
+    this.#templateFallbacks++
+    // Later workers build in full: a template that failed once would fail again.
+    this.#templates = false
+    this.#options.onEvent?.({ type: 'template-fallback', workerId: slot.id, reason })
+    slot.retireWhenIdle = true
+    if (slot.state === 'idle') this.#replace(slot, 'its instance template failed')
   }
 
-  /** A worker died or was killed: answer or requeue what it held, and start a replacement. */
-  #lost(slot: WorkerSlot): void {
-    const wasAlive = slot.alive
-    slot.alive = false
-    const index = this.#slots.indexOf(slot)
-    if (index >= 0) this.#slots.splice(index, 1)
-    const orphans = [...slot.active.values()]
-    slot.active.clear()
-    const requeue: Running[] = []
-    for (const running of orphans) {
-      clearTimeout(running.watchdog)
-      if (running.settled) continue
-      if (running.callsSeen === 0 && running.inspectNeedles === undefined) {
-        running.worker = undefined
-        requeue.push(running)
-      } else {
+  /** Stops a worker on purpose and starts its replacement. */
+  #replace(slot: WorkerSlot, reason: string): void {
+    this.#slots.delete(slot)
+    void slot.terminate(reason)
+    this.#respawns++
+    if (!this.#closed) this.#spawnInBackground()
+  }
+
+  /** A worker is gone. What it ran fails (never re-run); a replacement starts if needed. */
+  #onLost(slot: WorkerSlot, execId: number | undefined, reason: string): void {
+    const known = this.#slots.delete(slot)
+    if (execId !== undefined) {
+      const running = this.#running.get(execId)
+      if (running !== undefined) {
         this.#fail(running, {
           code: 'INTERNAL',
-          message: 'the sandbox worker was restarted during this execution',
+          message: 'the sandbox worker stopped during this execution',
         })
       }
     }
-    this.#queue.unshift(...requeue)
-    if (wasAlive && !this.#closed) {
-      this.#respawns++
-      this.#spawn().catch(() => {
-        // Without workers, queued executions would wait forever: fail them.
-        if (this.#slots.length === 0) {
-          for (const running of this.#queue.splice(0)) {
-            this.#fail(running, { code: 'INTERNAL', message: 'no sandbox worker is available' })
-          }
-        }
-      })
+    if (!known || this.#closed) return
+    this.#options.onEvent?.({ type: 'worker-lost', workerId: slot.id, reason })
+    this.#respawns++
+    if (this.#slots.size + this.#starting < this.#options.workers || this.#queue.length > 0) {
+      this.#spawnInBackground()
     }
   }
 
+  /** Stops workers above the minimum that have been idle for `idleWorkerMs`. */
+  #scheduleIdleCheck(): void {
+    if (this.#idleTimer !== undefined || this.#slots.size <= this.#options.workers) return
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined
+      const now = performance.now()
+      for (const slot of this.#slots) {
+        if (this.#slots.size <= this.#options.workers) break
+        if (slot.state === 'idle' && now - slot.idleSince >= this.#options.idleWorkerMs) {
+          this.#slots.delete(slot)
+          void slot.terminate('idle')
+        }
+      }
+      this.#scheduleIdleCheck()
+    }, this.#options.idleWorkerMs)
+    this.#idleTimer.unref()
+  }
+
   stats(): SandboxStats {
-    const alive = this.#slots.filter((s) => s.alive)
+    let busy = 0
+    for (const slot of this.#slots) if (slot.state === 'busy') busy++
     return {
-      workers: alive.length,
-      busy: alive.filter((s) => s.active.size > 0).length,
+      workers: this.#slots.size,
+      busy,
+      starting: this.#starting,
       queued: this.#queue.length,
-      ready: alive.reduce((n, s) => n + s.warm, 0),
+      // Each idle worker holds a prepared instance; a busy one prepares the next.
+      ready: this.#slots.size - busy,
       respawns: this.#respawns,
       executions: this.#executions,
+      templateFallbacks: this.#templateFallbacks,
     }
   }
 
@@ -571,20 +486,56 @@ export class SandboxPool {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    const slots = this.#slots.splice(0)
-    for (const running of this.#queue.splice(0))
+    clearTimeout(this.#idleTimer)
+    for (const running of this.#queue.splice(0)) {
       this.#fail(running, { code: 'INTERNAL', message: 'the sandbox pool was closed' })
-    await Promise.all(
-      slots.map(async (slot) => {
-        slot.alive = false
-        for (const running of slot.active.values()) {
-          clearTimeout(running.watchdog)
-          this.#fail(running, { code: 'INTERNAL', message: 'the sandbox pool was closed' })
-        }
-        slot.active.clear()
-        slot.port.close()
-        await slot.worker.terminate()
-      }),
-    )
+    }
+    for (const running of [...this.#running.values()]) {
+      this.#fail(running, { code: 'INTERNAL', message: 'the sandbox pool was closed' })
+    }
+    const slots = [...this.#slots]
+    this.#slots.clear()
+    await Promise.all(slots.map((slot) => slot.terminate('the pool is closed')))
   }
+}
+
+/** The JSON text a tool call's outcome reaches the guest as; results over the limit are refused. */
+function answerFor(
+  server: string,
+  tool: string,
+  outcome: SandboxCallOutcome,
+  limits: SandboxLimits,
+): string {
+  if (outcome === null || typeof outcome !== 'object')
+    throw new TypeError('onCall must resolve to an outcome')
+  if (!outcome.ok) {
+    return JSON.stringify({
+      ok: false,
+      code: typeof outcome.code === 'string' ? outcome.code : 'INTERNAL',
+      message: typeof outcome.message === 'string' ? outcome.message : 'the tool call failed',
+    })
+  }
+  const valueJson = JSON.stringify(outcome.value) ?? 'null'
+  const bytes = Buffer.byteLength(valueJson)
+  if (bytes > limits.maxResultBytes) {
+    return JSON.stringify({
+      ok: false,
+      code: 'OUTPUT_LIMIT',
+      message: `the result of ${server}.${tool} is ${bytes} bytes, over the limit of ${limits.maxResultBytes}`,
+    })
+  }
+  return `{"ok":true,"value":${valueJson}}`
+}
+
+/** Maps a position in the transpiled program to the model's source (syntax errors name it too). */
+function withSourcePosition(
+  error: SandboxError,
+  at: { line: number; column: number },
+  program: Extract<TranspileResult, { ok: true }>,
+): SandboxError {
+  const mapped = program.toSource(at)
+  const out: SandboxError = { ...error, line: mapped.line, column: mapped.column }
+  if (error.code === 'SYNTAX_ERROR')
+    out.message += ` (line ${mapped.line}, column ${mapped.column})`
+  return out
 }

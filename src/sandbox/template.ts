@@ -25,7 +25,19 @@ const PAGE_BYTES = 4096
 
 interface TapeEntry {
   readonly name: string
+  readonly args: readonly unknown[]
+  /** For a call that takes a buffer the library just allocated: the bytes it held. */
+  readonly buffer?: Uint8Array
   readonly result: unknown
+}
+
+/**
+ * Arguments that point at a buffer the library allocates for the call (the source text of
+ * `QTS_Eval`): its address depends on the heap at that moment, which a stamped memory does not
+ * reproduce, so a replay compares the buffer's bytes instead of its address.
+ */
+const BUFFER_ARGS: Readonly<Record<string, { pointer: number; length: number }>> = {
+  QTS_Eval: { pointer: 1, length: 2 },
 }
 
 /** A recorded build: the FFI calls it made and the memory pages it left non-zero. */
@@ -90,8 +102,13 @@ export function record<T>(
     names,
     (name, real) =>
       (...args) => {
+        const buffer = bufferArg(memory, name, args)
         const result = real(...args)
-        tape.push({ name, result })
+        tape.push(
+          buffer === undefined
+            ? { name, args, result }
+            : { name, args, buffer: buffer.slice(), result },
+        )
         return result
       },
     build,
@@ -117,15 +134,22 @@ export function replay<T>(ffi: object, memory: Uint8Array, template: Template, b
   const value = withFfi(
     ffi as Ffi,
     names,
-    (name) => () => {
-      const entry = tape[cursor++]
-      if (entry?.name !== name) {
-        throw new TemplateMismatch(
-          `the build called ${name} where the template recorded ${entry?.name ?? 'nothing more'}`,
-        )
-      }
-      return entry.result
-    },
+    (name) =>
+      (...args) => {
+        const at = cursor++
+        const entry = tape[at]
+        if (entry?.name !== name) {
+          throw new TemplateMismatch(
+            `call ${at} of the build was ${name} where the template recorded ${entry?.name ?? 'nothing more'}`,
+          )
+        }
+        if (!sameArgs(entry, args, bufferArg(memory, name, args))) {
+          throw new TemplateMismatch(
+            `call ${at} of the build (${name}) had other arguments than the template's`,
+          )
+        }
+        return entry.result
+      },
     build,
   )
   if (cursor !== tape.length) {
@@ -143,4 +167,32 @@ function nonZeroPages(memory: Uint8Array): Set<number> {
     if (!isZero(view, offset, Math.min(view.length, offset + PAGE_BYTES))) pages.add(offset)
   }
   return pages
+}
+
+function bufferArg(
+  memory: Uint8Array,
+  name: string,
+  args: readonly unknown[],
+): Uint8Array | undefined {
+  const at = BUFFER_ARGS[name]
+  if (at === undefined) return undefined
+  const pointer = args[at.pointer]
+  const length = args[at.length]
+  if (typeof pointer !== 'number' || typeof length !== 'number') return undefined
+  return memory.subarray(pointer, pointer + length)
+}
+
+function sameArgs(
+  entry: TapeEntry,
+  actual: readonly unknown[],
+  buffer: Uint8Array | undefined,
+): boolean {
+  const recorded = entry.args
+  if (recorded.length !== actual.length) return false
+  const skip = BUFFER_ARGS[entry.name]?.pointer
+  for (let i = 0; i < recorded.length; i++) {
+    if (i !== skip && !Object.is(recorded[i], actual[i])) return false
+  }
+  if (entry.buffer === undefined) return buffer === undefined
+  return buffer !== undefined && Buffer.compare(entry.buffer, buffer) === 0
 }

@@ -117,6 +117,8 @@ export type TranspileResult =
       ok: true
       /** Body of the async function, in JavaScript. Same line count as the source. */
       js: string
+      /** Lines of `js`. */
+      lines: number
       /** Maps a 1-based position in `js` to the model's own source. */
       toSource(position: SourcePosition): SourcePosition
     }
@@ -228,6 +230,7 @@ export function transpile(code: string): TranspileResult {
   return {
     ok: true,
     js,
+    lines: countLines(js),
     toSource({ line, column }) {
       tsLines ??= source.split('\n')
       jsLines ??= js.split('\n')
@@ -242,4 +245,39 @@ export function transpile(code: string): TranspileResult {
       return { line, column: Math.max(1, mapped) }
     },
   }
+}
+
+function countLines(text: string): number {
+  let n = 1
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++
+  return n
+}
+
+/** Source bytes the transpile cache keeps at most. */
+const CACHE_MAX_CHARS = 4 * 1024 * 1024
+const cache = new Map<string, TranspileResult>()
+let cachedChars = 0
+
+/**
+ * {@link transpile}, remembered by the exact code: agents send the same program again and again
+ * (retries, loops over inputs), and the result is immutable. Least recently used goes first.
+ */
+export function transpileCached(code: string): TranspileResult {
+  const hit = cache.get(code)
+  if (hit !== undefined) {
+    cache.delete(code)
+    cache.set(code, hit)
+    return hit
+  }
+  const result = transpile(code)
+  if (code.length <= CACHE_MAX_CHARS / 4) {
+    cache.set(code, result)
+    cachedChars += code.length
+    for (const [old] of cache) {
+      if (cachedChars <= CACHE_MAX_CHARS) break
+      cache.delete(old)
+      cachedChars -= old.length
+    }
+  }
+  return result
 }

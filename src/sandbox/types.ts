@@ -35,6 +35,7 @@ export type SandboxLimits = Pick<
   | 'maxArgsDepth'
   | 'maxResultBytes'
   | 'maxOutputBytes'
+  | 'maxOutputDepth'
   | 'maxLogBytes'
 >
 
@@ -67,11 +68,21 @@ export interface SandboxError {
   column?: number
 }
 
+/** Something in a successful result that is probably a mistake (a Promise, a Map, a getter…). */
+export interface SandboxWarning {
+  code: string
+  message: string
+  /** Where in the result, as `result.items[2].when`. */
+  path?: string
+}
+
 export interface SandboxOutcome {
   ok: boolean
   /** Absent when the code produced `undefined` (or failed). */
   result?: Json
   logs: string[]
+  /** Findings about the result that did not stop it (empty when there are none). */
+  warnings: SandboxWarning[]
   error?: SandboxError
   /**
    * `queueMs`: waiting on the main thread for a worker; `acquireMs`: from the request's arrival in
@@ -110,23 +121,45 @@ export interface ExecuteOptions {
   inspectMemory?: { needles: string[] }
 }
 
+/** Things the pool tells its owner about (for logs and metrics; the sandbox has neither). */
+export type SandboxEvent =
+  | { type: 'template-fallback'; workerId: string; reason: string }
+  | { type: 'worker-lost'; workerId: string; reason: string }
+
 export interface SandboxPoolOptions {
-  /** Worker threads running QuickJS. Default: min(2, cores). */
+  /**
+   * Worker threads kept running, each hosting one execution at a time. Default: min(2, cores).
+   */
   workers?: number
+  /** Most worker threads at once (more start while executions wait). Default: max(8, workers). */
+  maxWorkers?: number
+  /** A worker above `workers` that stays idle this long is stopped. Default 30000 ms. */
+  idleWorkerMs?: number
   /** Ready instances kept per worker. Default 1. */
   prewarm?: number
-  /** Extra time after `timeoutMs` before a stuck worker is terminated. Default 1000 ms. */
+  /** Extra time after `timeoutMs` before a stuck worker is terminated. Default 250 ms. */
   watchdogGraceMs?: number
   defaultLimits?: Partial<SandboxLimits>
   /** Test hook: record memory evidence at instantiation (costs a 16 MiB scan per instance). */
   inspectMemory?: boolean
+  /** Test hook: start with instance templates off, as after a template failure. */
+  templates?: boolean
+  onEvent?: (event: SandboxEvent) => void
 }
 
 export interface SandboxStats {
+  /** Worker threads alive (busy or idle). */
   workers: number
+  /** Workers running an execution. */
   busy: number
+  /** Workers starting up. */
+  starting: number
   queued: number
+  /** Instances ready for the next execution, over all workers. */
   ready: number
+  /** Workers replaced after a crash, a watchdog kill or a template failure. */
   respawns: number
   executions: number
+  /** Template failures seen (each replaced its worker). */
+  templateFallbacks: number
 }

@@ -39,12 +39,13 @@ describe('instance templates', () => {
     ])
 
     const second = await freshModule()
-    // The source is not evaluated again: state comes from the stamped pages.
+    // The source is not evaluated again (QTS_Eval is answered from the tape): state comes from
+    // the stamped pages.
     const { rt, ctx } = replay(
       second.module.getFFI(),
       second.memory,
       template,
-      build(second.module, '0'),
+      build(second.module, SETUP),
     )
     expect(ctx.dump(ctx.unwrapResult(ctx.evalCode('greet("replay") + " " + kept.length')))).toBe(
       'hello replay 1000',
@@ -73,13 +74,49 @@ describe('instance templates', () => {
       TemplateMismatch,
     )
     expect(() => replay(other.module.getFFI(), other.memory, template, differentOrder)).toThrow(
-      'the build called QTS_NewRuntime where the template recorded QTS_NewContext',
+      'call 1 of the build was QTS_NewRuntime where the template recorded QTS_NewContext',
     )
 
     const another = await freshModule()
     const fewer = () => another.module.newRuntime()
     expect(() => replay(another.module.getFFI(), another.memory, template, fewer)).toThrow(
       'the build made 1 of the 5 FFI calls the template recorded',
+    )
+  })
+
+  it('refuses a build whose calls carry other arguments: another source text, another setting', async () => {
+    const first = await freshModule()
+    const { template } = record(first.module.getFFI(), first.memory, build(first.module, SETUP))
+
+    // Same length, other text: the buffer handed to QTS_Eval is compared byte for byte.
+    const other = await freshModule()
+    const sameLength = SETUP.replace('hello', 'HELLO')
+    expect(sameLength.length).toBe(SETUP.length)
+    expect(() =>
+      replay(other.module.getFFI(), other.memory, template, build(other.module, sameLength)),
+    ).toThrow("call 2 of the build (QTS_Eval) had other arguments than the template's")
+
+    const withStack = (module: QuickJSWASMModule, bytes: number) => () => {
+      const rt = module.newRuntime()
+      rt.setMaxStackSize(bytes)
+      return rt
+    }
+    const third = await freshModule()
+    const stackTemplate = record(
+      third.module.getFFI(),
+      third.memory,
+      withStack(third.module, 1 << 20),
+    ).template
+    const another = await freshModule()
+    expect(() =>
+      replay(
+        another.module.getFFI(),
+        another.memory,
+        stackTemplate,
+        withStack(another.module, 12345),
+      ),
+    ).toThrow(
+      "call 1 of the build (QTS_RuntimeSetMaxStackSize) had other arguments than the template's",
     )
   })
 

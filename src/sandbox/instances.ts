@@ -1,0 +1,307 @@
+/**
+ * The life of QuickJS instances inside one worker: build, hand out, retire, scrub, rebuild.
+ *
+ * Each execution gets a brand-new WebAssembly instance of the (fuel-instrumented) module in its
+ * own linear memory, with its own clock (clock.ts). A finished instance is never disposed: it
+ * is dropped whole and its memory zero-filled before any reuse, which costs less than QuickJS
+ * freeing every object one by one and cannot go wrong half-way. A memory that grew, or whose
+ * instance was poisoned (an abort, the deadline unwinding it, any host-level exception), is
+ * dropped rather than reused.
+ *
+ * Building runtime, context and prelude is the same deterministic work every time, so the first
+ * instance records it and later ones are stamped from that template (template.ts). When a
+ * stamp fails, the worker says so once (`onTemplateFailure`) and builds in full from then on;
+ * the pool replaces the worker.
+ *
+ * Clean-up runs off the critical path: the result is sent first, then one small step of scrub
+ * or rebuild per `setImmediate`, so a request arriving meanwhile waits for at most one step.
+ * Memories are recycled rather than allocated: each new 16 MiB memory is external memory to V8,
+ * and allocating one per execution made garbage collection the largest cost of a run.
+ *
+ * @module
+ */
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  type QuickJSContext,
+  type QuickJSHandle,
+  type QuickJSRuntime,
+  type QuickJSSyncVariant,
+} from 'quickjs-emscripten-core'
+import variantImport from '@jitl/quickjs-wasmfile-release-sync'
+import { InstanceClock, withClock, type ModuleImports } from './clock.js'
+import { record, replay, type Template } from './template.js'
+import { bufferOf, isZero, ZERO_CHECK_MAX_BYTES } from './zeroes.js'
+import type { CompiledWasm } from './messages.js'
+
+const PAGE_BYTES = 64 * 1024
+/** The module declares 256 pages (16 MiB) at least; recycled memories must still be that size. */
+const INITIAL_PAGES = 256
+/** 2 GiB: growth is bounded by QuickJS's memory limit long before this. */
+const MAXIMUM_PAGES = 32768
+/** Zeroed memories kept for reuse, and retired ones queued for zeroing, each at most. */
+const SPARE_MEMORIES = 2
+/** Scrub granularity: a chunk that compares equal to zeros is left alone (and uncommitted). */
+const SCRUB_CHUNK_BYTES = ZERO_CHECK_MAX_BYTES
+/** Bytes examined per step: ≈0.15 ms of work, so a request arriving meanwhile hardly waits. */
+const SCRUB_STEP_BYTES = 4 * 1024 * 1024
+const PRELUDE_FILE = 'sluice-prelude.js'
+
+/** The slice of the WebAssembly JS API used here (Node's types declare only part of it). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer
+}
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Memory: new (d: { initial: number; maximum: number }) => WasmMemory
+      Instance: new (module: CompiledWasm, imports: ModuleImports) => { exports: unknown }
+    }
+  }
+).WebAssembly
+
+// The package's types describe its CommonJS shape; under ESM the variant is the default export.
+const variantBase: QuickJSSyncVariant =
+  (variantImport as unknown as { default?: QuickJSSyncVariant }).default ??
+  (variantImport as unknown as QuickJSSyncVariant)
+
+export interface Instance {
+  id: string
+  memory: WasmMemory
+  clock: InstanceClock
+  rt: QuickJSRuntime
+  ctx: QuickJSContext
+  /** The prelude's `install` function. */
+  install: QuickJSHandle
+  inspection?: {
+    recycledFrom?: string
+    nonZeroBytesBeforeInstantiation: number
+    scrubbedBytes?: number
+  }
+}
+
+export interface InstanceOptions {
+  workerId: string
+  wasmModule: CompiledWasm
+  preludeJs: string
+  defaultStackBytes: number
+  /** Ready instances kept for the next execution. */
+  prewarm: number
+  /** Stamp instances from a template (off after a template failure anywhere in the pool). */
+  templates: boolean
+  /** Record memory evidence (tests): costs a 16 MiB scan per instance. */
+  inspectMemory: boolean
+  /** Called once, the first time a stamp fails; instances are built in full from then on. */
+  onTemplateFailure(reason: string): void
+  /** Whether an execution is running (clean-up then yields more often). */
+  busy(): boolean
+}
+
+interface ScrubJob {
+  memory: WasmMemory
+  offset: number
+}
+
+/** Builds, hands out and recycles the instances of one worker. */
+export class Instances {
+  readonly #options: InstanceOptions
+  readonly #warm: Instance[] = []
+  readonly #spare: WasmMemory[] = []
+  readonly #scrubbing: ScrubJob[] = []
+  /** Which instance last used a memory, for the inspection hook. */
+  readonly #lastUser = new WeakMap<WasmMemory, string>()
+  #template: Template | null | undefined
+  #counter = 0
+  #creating = 0
+  #scheduled = false
+
+  constructor(options: InstanceOptions) {
+    this.#options = options
+    if (!options.templates) this.#template = null
+  }
+
+  /** A ready instance, or one built now. */
+  async take(): Promise<Instance> {
+    const ready = this.#warm.shift()
+    this.#schedule()
+    return ready ?? this.#create()
+  }
+
+  /** Puts back an instance that never ran model code (its memory is still as built). */
+  giveBack(instance: Instance): void {
+    this.#warm.unshift(instance)
+  }
+
+  /** Hands an instance to the clean-up; its memory is scrubbed before any reuse. */
+  retire(instance: Instance, poisoned: boolean): void {
+    const { memory } = instance
+    // A memory that grew, or whose instance failed at host level, is dropped, never reused.
+    if (!poisoned && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) {
+      // Under saturation the oldest is dropped unscrubbed (freed by the GC), so the backlog stays bounded.
+      if (this.#scrubbing.length >= SPARE_MEMORIES) this.#scrubbing.shift()
+      this.#scrubbing.push({ memory, offset: 0 })
+    }
+    this.#schedule()
+  }
+
+  /** Fills the ready list (used at boot, after the warm-up run). */
+  prewarm(): void {
+    this.#schedule()
+  }
+
+  get ready(): number {
+    return this.#warm.length
+  }
+
+  async #create(): Promise<Instance> {
+    const recycled = this.#takeMemory()
+    const memory = recycled ?? new wasm.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES })
+    const id = `${this.#options.workerId}-i${++this.#counter}`
+    let inspection: Instance['inspection']
+    if (this.#options.inspectMemory) {
+      const from = recycled === undefined ? undefined : this.#lastUser.get(recycled)
+      inspection = {
+        nonZeroBytesBeforeInstantiation: countNonZero(memory),
+        ...(from === undefined
+          ? {}
+          : { recycledFrom: from, scrubbedBytes: memory.buffer.byteLength }),
+      }
+    }
+    this.#lastUser.set(memory, id)
+    const clock = new InstanceClock()
+    const compiled = this.#options.wasmModule
+    const module = await newQuickJSWASMModuleFromVariant(
+      newVariant(variantBase, {
+        wasmMemory: memory as never,
+        emscriptenModule: {
+          // Our own instantiation, so that each instance gets its own clock import.
+          instantiateWasm(
+            imports: ModuleImports,
+            onSuccess: (instance: unknown, module: unknown) => void,
+          ) {
+            const instance = new wasm.Instance(compiled, withClock(imports, clock))
+            onSuccess(instance, compiled)
+            return instance.exports
+          },
+        } as never,
+      }),
+    )
+    const build = (): Pick<Instance, 'rt' | 'ctx' | 'install'> => {
+      const rt = module.newRuntime()
+      rt.setMaxStackSize(this.#options.defaultStackBytes)
+      const ctx = rt.newContext()
+      const install = ctx.unwrapResult(ctx.evalCode(this.#options.preludeJs, PRELUDE_FILE))
+      return { rt, ctx, install }
+    }
+    const bytes = new Uint8Array(memory.buffer)
+    const ffi = module.getFFI()
+    let built: Pick<Instance, 'rt' | 'ctx' | 'install'>
+    if (this.#template === undefined) {
+      const recorded = record(ffi, bytes, build)
+      this.#template = recorded.template
+      built = recorded.value
+    } else if (this.#template === null) {
+      built = build()
+    } else {
+      try {
+        built = replay(ffi, bytes, this.#template, build)
+      } catch (e) {
+        // Whatever went wrong, this memory is inconsistent: drop it and build the slow way.
+        this.#template = null
+        this.#options.onTemplateFailure(e instanceof Error ? e.message : String(e))
+        return this.#create()
+      }
+    }
+    return { id, memory, clock, ...built, ...(inspection === undefined ? {} : { inspection }) }
+  }
+
+  /**
+   * A zeroed memory for a new instance: a spare one, else one whose scrub is finished now (under
+   * saturation that is cheaper than a new memory and the garbage collection it brings).
+   */
+  #takeMemory(): WasmMemory | undefined {
+    const spare = this.#spare.pop()
+    if (spare !== undefined) return spare
+    const job = this.#scrubbing.shift()
+    if (job === undefined) return undefined
+    while (!scrubStep(job));
+    return job.memory
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      if (this.#step()) this.#schedule()
+    })
+  }
+
+  /** One step of background work, most urgent first; false when there is nothing left to do. */
+  #step(): boolean {
+    const short = this.#warm.length + this.#creating < this.#options.prewarm
+    // While an execution runs, a ready instance is all the next one needs: scrub first.
+    if (
+      short &&
+      (this.#spare.length > 0 || this.#scrubbing.length === 0) &&
+      !this.#options.busy()
+    ) {
+      this.#startCreate()
+      return true
+    }
+    const job = this.#scrubbing[0]
+    if (job !== undefined) {
+      if (scrubStep(job)) {
+        this.#scrubbing.shift()
+        // Keep the most recent ones: the next instance (LIFO) gets the memory scrubbed last.
+        if (this.#spare.length >= SPARE_MEMORIES) this.#spare.shift()
+        this.#spare.push(job.memory)
+      }
+      return true
+    }
+    if (short) {
+      this.#startCreate()
+      return true
+    }
+    return false
+  }
+
+  #startCreate(): void {
+    this.#creating++
+    this.#create()
+      .then((instance) => this.#warm.push(instance))
+      .catch(() => undefined)
+      .finally(() => {
+        this.#creating--
+        this.#schedule()
+      })
+  }
+}
+
+/** Zeroes the next part of a memory, chunk by chunk; true when the job is done. */
+function scrubStep(job: ScrubJob): boolean {
+  const bytes = bufferOf(job.memory.buffer)
+  const end = Math.min(bytes.length, job.offset + SCRUB_STEP_BYTES)
+  for (let at = job.offset; at < end; at += SCRUB_CHUNK_BYTES) {
+    const chunkEnd = Math.min(end, at + SCRUB_CHUNK_BYTES)
+    if (!isZero(bytes, at, chunkEnd)) bytes.fill(0, at, chunkEnd)
+  }
+  job.offset = end
+  return end >= bytes.length
+}
+
+function countNonZero(memory: WasmMemory): number {
+  const bytes = new Uint8Array(memory.buffer)
+  let n = 0
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) n++
+  return n
+}
+
+/** Needles (UTF-8 or UTF-16) found in a memory: the inspection hook of the tests. */
+export function findNeedles(memory: WasmMemory, needles: readonly string[]): string[] {
+  const bytes = Buffer.from(memory.buffer)
+  return needles.filter(
+    (n) =>
+      bytes.indexOf(Buffer.from(n, 'utf8')) >= 0 || bytes.indexOf(Buffer.from(n, 'utf16le')) >= 0,
+  )
+}

@@ -1,0 +1,58 @@
+/**
+ * Text that crosses into the model, the audit log or a metric label: characters that render as
+ * nothing (or reorder what is around them) are removed, and lengths are bounded in UTF-8 bytes.
+ *
+ * The removed set is DESIGN.md §3b's: C0 and C1 controls except tab, newline and carriage
+ * return; zero-width and directional marks U+200B–U+200F; bidi embeddings and overrides
+ * U+202A–U+202E; invisible operators U+2060–U+2064; bidi isolates U+2066–U+2069; the byte-order
+ * mark U+FEFF; and the tag block U+E0000–U+E007F, which can spell out a hidden instruction
+ * (threat IPI-04, "ASCII smuggling"). Lone surrogates are replaced by U+FFFD, so every string
+ * is well-formed UTF-16 (JSON encoders and loggers disagree about them otherwise).
+ *
+ * @module
+ */
+
+const INVISIBLE =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u{E0000}-\u{E007F}]/gu
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/** Removes the invisible and control characters listed above; replaces lone surrogates. */
+export function stripInvisible(text: string): string {
+  return text.replace(LONE_SURROGATE, '\ufffd').replace(INVISIBLE, '')
+}
+
+/** Whether `text` holds any character {@link stripInvisible} would change. */
+export function hasInvisible(text: string): boolean {
+  INVISIBLE.lastIndex = 0
+  LONE_SURROGATE.lastIndex = 0
+  const found = INVISIBLE.test(text) || LONE_SURROGATE.test(text)
+  INVISIBLE.lastIndex = 0
+  LONE_SURROGATE.lastIndex = 0
+  return found
+}
+
+/**
+ * `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary, with `…` (3 bytes)
+ * counted inside the bound when it had to be cut.
+ */
+export function clipUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text
+  const budget = Math.max(0, maxBytes - 3)
+  let bytes = 0
+  let end = 0
+  for (const ch of text) {
+    const size = Buffer.byteLength(ch)
+    if (bytes + size > budget) break
+    bytes += size
+    end += ch.length
+  }
+  return `${text.slice(0, end)}…`
+}
+
+/** The longest message (error or warning) that reaches the model, in UTF-8 bytes. */
+export const MAX_MESSAGE_BYTES = 2048
+
+/** A message safe to show the model: invisible characters removed, at most 2 KiB. */
+export function cleanMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): string {
+  return clipUtf8(stripInvisible(text), maxBytes)
+}
