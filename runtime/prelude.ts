@@ -261,13 +261,17 @@ function encode(
   raw: Record<string, string> = {},
 ): string {
   let out = '{'
-  for (const key of objectKeys(fields)) {
-    const value = fields[key]
+  // Index loops: `for…of` would run the guest's Array.prototype[Symbol.iterator].
+  const keys = objectKeys(fields)
+  for (let i = 0; i < keys.length; i++) {
+    const value = fields[keys[i]!]
     if (value === undefined) continue
-    out += `${out === '{' ? '' : ','}${jsonStringify(key) as string}:${jsonStringify(value) as string}`
+    out += `${out === '{' ? '' : ','}${jsonStringify(keys[i]) as string}:${jsonStringify(value) as string}`
   }
-  for (const key of objectKeys(raw))
-    out += `${out === '{' ? '' : ','}${jsonStringify(key) as string}:${raw[key]!}`
+  const rawKeys = objectKeys(raw)
+  for (let i = 0; i < rawKeys.length; i++) {
+    out += `${out === '{' ? '' : ','}${jsonStringify(rawKeys[i]) as string}:${raw[rawKeys[i]!]!}`
+  }
   return `${out}}`
 }
 
@@ -483,11 +487,14 @@ function describeThrown(e: unknown): DescribedError {
     if (message === 'interrupted')
       return { code: 'TIMEOUT', message: 'the execution ran out of time', ...at }
   }
+  const name = dataProperty(e, 'name')
+  const named = typeof name === 'string' && name !== ''
   if (typeof message === 'string') {
-    const name = dataProperty(e, 'name')
-    const text = typeof name === 'string' && name !== '' ? `${name}: ${message}` : message
-    return { code: 'RUNTIME_ERROR', message: clip(text), ...at }
+    return { code: 'RUNTIME_ERROR', message: clip(named ? `${name}: ${message}` : message), ...at }
   }
+  // An Error whose message is not a plain property (a getter is not run).
+  if (named && inherits(e, ErrorProto))
+    return { code: 'RUNTIME_ERROR', message: `uncaught ${clip(name, MAX_THROWN_CHARS)}`, ...at }
   const shown = serializeValue(e, { maxChars: MAX_THROWN_CHARS, maxDepth: 4, maxWarnings: 0 })
   const text = shown.ok && shown.json !== undefined ? shown.json : '[object]'
   return { code: 'RUNTIME_ERROR', message: `uncaught ${text}`, ...at }

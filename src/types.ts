@@ -110,11 +110,24 @@ export interface Diagnostic {
   hint?: string
 }
 
+/**
+ * Something in a successful result that is probably a mistake but did not stop it (DESIGN.md
+ * §3b): a Promise, Map or Set in the result, a getter that was not run, …
+ */
+export interface ExecutionWarning {
+  code: string
+  message: string
+  /** Where in the result, as `result.items[2].when`. */
+  path?: string
+}
+
 /** The result of one `execute_code`: DESIGN.md section 3. */
 export interface ExecutionResult {
   ok: boolean
   result: Json | undefined
   logs: string[]
   calls: CallRecord[]
+  /** Present only when there is at least one. */
+  warnings?: ExecutionWarning[]
   error?: ExecutionError
 }

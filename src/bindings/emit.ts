@@ -6,16 +6,20 @@
  * @module
  */
 
+import { stripInvisible } from '../text.js'
+
 // Line terminators JS recognises; a lone \u2028 would end a `//` comment.
 const LINE_BREAKS = /\r\n|[\r\n\u2028\u2029]/g
-// C0/C1 controls (except tab and newline), bidi overrides and zero-width characters: invisible
-// text that could make a reviewer read the generated file differently from the compiler.
-const INVISIBLE =
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g
 
-/** Upstream text made safe for the inside of a block comment: one string, `\n` separated. */
+/**
+ * Upstream text made safe for the inside of a block comment: one string, `\n` separated.
+ * Invisible characters (controls, zero-width, bidi, tags: src/text.ts) go, so that neither a
+ * reviewer nor the model reads something the other does not (IPI-04).
+ */
 export function commentText(text: string, maxChars: number): string {
-  let out = String(text).replace(LINE_BREAKS, '\n').replace(INVISIBLE, '').replace(/\t/g, '  ')
+  let out = stripInvisible(String(text).replace(LINE_BREAKS, '\n'))
+    .replace(/\r/g, '')
+    .replace(/\t/g, '  ')
   if (out.length > maxChars) out = `${out.slice(0, Math.max(0, maxChars))}…`
   // `*/` closes the comment; `*\/` reads the same and cannot.
   return out.replace(/\*\//g, '*\\/').trim()
@@ -39,10 +43,12 @@ export function jsDoc(lines: readonly string[], indent: string): string {
  * invisible characters, so the committed file reads exactly as the compiler reads it.
  */
 export function stringLiteral(value: string): string {
-  return JSON.stringify(String(value)).replace(
-    /[\u2028\u2029\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  )
+  return JSON.stringify(String(value))
+    .replace(
+      /[\u2028\u2029\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    )
+    .replace(/[\u{E0000}-\u{E007F}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)
 }
 
 /** A property key: bare when it is a plain ASCII identifier, else a quoted string. */

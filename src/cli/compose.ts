@@ -79,11 +79,33 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
         })
       : undefined
     if (audit) closers.push(() => audit.close())
+    let templateFailureLogged = false
     const pool = await SandboxPool.create({
       ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),
+      ...(config.sandbox.maxWorkers ? { maxWorkers: config.sandbox.maxWorkers } : {}),
+      idleWorkerMs: config.sandbox.idleWorkerMs,
       prewarm: config.sandbox.prewarm,
       watchdogGraceMs: config.sandbox.watchdogGraceMs,
       defaultLimits: config.limits,
+      onEvent: (event) => {
+        if (event.type === 'template-fallback') {
+          metrics.templateFallbacks.inc({})
+          // Once: the pool turns templates off, so this is a lasting slow-down, not a storm.
+          if (!templateFailureLogged) {
+            templateFailureLogged = true
+            log(
+              'warn',
+              'sandbox instance template failed: instances are built in full from now on',
+              {
+                worker: event.workerId,
+                reason: event.reason,
+              },
+            )
+          }
+        } else {
+          log('warn', 'sandbox worker lost', { worker: event.workerId, reason: event.reason })
+        }
+      },
     })
     closers.push(() => pool.close())
     let engine: Engine | undefined

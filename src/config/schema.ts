@@ -242,10 +242,17 @@ export const lockSchema = z.strictObject({
 })
 
 export const sandboxSchema = z.strictObject({
-  /** Worker threads running QuickJS; default: min(2, cores). */
-  workers: positiveInt.max(64).optional(),
+  /**
+   * Worker threads kept running QuickJS, each hosting one execution at a time; default:
+   * min(2, cores).
+   */
+  workers: positiveInt.max(256).optional(),
+  /** Most worker threads at once: more start while executions wait. Default: max(8, workers). */
+  maxWorkers: positiveInt.max(256).optional(),
+  /** A worker above `workers` stops after this long without work. */
+  idleWorkerMs: positiveInt.max(3_600_000).default(30_000),
   /** Ready sandboxes kept per worker. */
-  prewarm: z.number().int().nonnegative().max(16).default(2),
+  prewarm: z.number().int().nonnegative().max(4).default(1),
   /** Extra time after `timeoutMs` before a stuck worker is terminated. */
   watchdogGraceMs: positiveInt.max(60_000).default(250),
 })

@@ -19,7 +19,8 @@ import {
   typecheckCode,
 } from '../bindings/index.js'
 import type { Config } from '../config/index.js'
-import { isSluiceError } from '../errors.js'
+import { isErrorCode, isSluiceError } from '../errors.js'
+import { stripInvisible } from '../text.js'
 import type { PolicySet } from '../policy/index.js'
 import { BudgetTracker } from '../policy/index.js'
 import type { SandboxCall, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
@@ -370,9 +371,10 @@ export class Engine {
         const result: ExecutionResult = {
           ok: outcome.ok,
           result: outcome.ok ? redact(outcome.result) : undefined,
-          logs: redact(outcome.logs),
+          logs: redact(outcome.logs.map(stripInvisible)),
           calls,
         }
+        if (outcome.warnings.length > 0) result.warnings = redact(outcome.warnings)
         if (!outcome.ok && outcome.error) {
           const error: ExecutionError = {
             code: outcome.error.code,
@@ -401,7 +403,7 @@ export class Engine {
           callCount: calls.length,
           ms: Math.round(performance.now() - started),
         })
-        metrics.executions.inc({ outcome: result.ok ? 'ok' : (result.error?.code ?? 'error') })
+        metrics.executions.inc({ outcome: result.ok ? 'ok' : codeLabel(result.error?.code) })
         metrics.executionDuration.observe({}, (performance.now() - started) / 1000)
         return result
       } catch (cause) {
@@ -499,7 +501,7 @@ export class Engine {
       metrics.toolCalls.inc({
         server: call.server,
         tool: call.tool,
-        outcome: outcome.ok ? 'ok' : outcome.code,
+        outcome: outcome.ok ? 'ok' : codeLabel(outcome.code),
       })
       return outcome
     }
@@ -824,4 +826,9 @@ function summarize(args: object, redactor?: Redactor): string {
   const raw = JSON.stringify(args)
   const text = redactor ? redactor.redact(raw) : raw
   return text.length > MAX_SUMMARY_CHARS ? `${text.slice(0, MAX_SUMMARY_CHARS - 1)}…` : text
+}
+
+/** An error code as a metric label: one of sluice's codes, never free text from a guest or upstream. */
+function codeLabel(code: string | undefined): string {
+  return isErrorCode(code) ? code : 'INTERNAL'
 }

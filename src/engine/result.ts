@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { stripInvisible } from '../text.js'
 import type { Json } from '../types.js'
 
 /** The parts of an MCP `CallToolResult` the engine reads. */
@@ -52,16 +53,15 @@ export const MAX_MESSAGE_CHARS = 500
 
 const STACK_FRAME = /\n\s+at\s.*$/gs
 const HOST_PATH = /(?:file:\/\/)?(?:\/[\w.@-]+)*\/node_modules\/[^\s'")]*/g
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f\u001b]/g
 
 /**
  * Makes a message safe to cross a trust boundary: no stack frames, no `node_modules` paths,
- * no control characters, one line, capped. Secret redaction is applied by the caller.
+ * no control or invisible characters (src/text.ts), one line, capped. Secret redaction is
+ * applied by the caller.
  */
 export function sanitizeMessage(message: string): string {
   let text = message.replace(STACK_FRAME, '').replace(HOST_PATH, '<internal>')
-  text = text.replace(/\r?\n/g, ' ').replace(CONTROL, '').trim()
+  text = stripInvisible(text.replace(/\r?\n/g, ' ')).replace(/\t/g, ' ').trim()
   if (text.length > MAX_MESSAGE_CHARS) text = `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…`
   return text.length > 0 ? text : 'error'
 }

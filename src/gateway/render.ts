@@ -48,6 +48,18 @@ export const executeCodeOutputSchema = {
         required: ['tool', 'ok', 'ms', 'decision'],
       },
     },
+    warnings: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          code: { type: 'string' },
+          message: { type: 'string' },
+          path: { type: 'string' },
+        },
+        required: ['code', 'message'],
+      },
+    },
     error: {
       type: 'object',
       properties: {
@@ -136,6 +148,12 @@ export function renderExecutionText(result: ExecutionResult): string {
   const parts: string[] = []
   if (result.ok) parts.push(JSON.stringify(result.result ?? null))
   if (result.logs.length > 0) parts.push(`logs:\n${result.logs.join('\n')}`)
+  if (result.warnings !== undefined && result.warnings.length > 0) {
+    const lines = result.warnings.map(
+      (w) => `- ${w.path === undefined ? '' : `${w.path}: `}${w.message} (${w.code})`,
+    )
+    parts.push(`warnings:\n${lines.join('\n')}`)
+  }
   if (result.error !== undefined) parts.push(formatError(result.error))
   return parts.join('\n\n')
 }
@@ -148,6 +166,8 @@ export function toCallToolResult(result: ExecutionResult): OuterToolResult {
     logs: result.logs,
     calls: result.calls,
   }
+  if (result.warnings !== undefined && result.warnings.length > 0)
+    structured['warnings'] = result.warnings
   if (result.error !== undefined) structured['error'] = result.error
   return {
     content: [{ type: 'text', text: renderExecutionText(result) }],

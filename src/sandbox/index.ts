@@ -5,8 +5,6 @@
  *
  * @module
  */
-// `transpile` (sucrase) stays out of this entry: only the workers load it, so importing the
-// sandbox costs the main thread neither sucrase nor zod.
 export { SandboxPool, SANDBOX_DEFAULT_LIMITS } from './pool.js'
 export type {
   SandboxCall,
@@ -19,5 +17,7 @@ export type {
   SandboxOutcome,
   SandboxPoolOptions,
   SandboxStats,
+  SandboxEvent,
+  SandboxWarning,
   MemoryInspection,
 } from './types.js'

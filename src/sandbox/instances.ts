@@ -30,7 +30,7 @@ import {
 } from 'quickjs-emscripten-core'
 import variantImport from '@jitl/quickjs-wasmfile-release-sync'
 import { InstanceClock, withClock, type ModuleImports } from './clock.js'
-import { record, replay, type Template } from './template.js'
+import { record, replay, TemplateMismatch, type Template } from './template.js'
 import { bufferOf, isZero, ZERO_CHECK_MAX_BYTES } from './zeroes.js'
 import type { CompiledWasm } from './messages.js'
 
@@ -91,6 +91,8 @@ export interface InstanceOptions {
   templates: boolean
   /** Record memory evidence (tests): costs a 16 MiB scan per instance. */
   inspectMemory: boolean
+  /** Test hook: the first stamp fails as if the library had changed its calls. */
+  faultTemplateReplay: boolean
   /** Called once, the first time a stamp fails; instances are built in full from then on. */
   onTemplateFailure(reason: string): void
   /** Whether an execution is running (clean-up then yields more often). */
@@ -204,6 +206,8 @@ export class Instances {
       built = build()
     } else {
       try {
+        if (this.#options.faultTemplateReplay)
+          throw new TemplateMismatch('a fault injected by a test')
         built = replay(ffi, bytes, this.#template, build)
       } catch (e) {
         // Whatever went wrong, this memory is inconsistent: drop it and build the slow way.

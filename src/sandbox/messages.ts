@@ -22,6 +22,8 @@ export interface WorkerBoot {
   preludeJs: string
   prewarm: number
   templates: boolean
+  /** Test hook: the first stamp fails (SandboxPoolOptions.faultTemplateReplay). */
+  faultTemplateReplay?: boolean
   inspectMemory: boolean
   defaultStackBytes: number
   /** The worker's end of the pool's channel (transferred). */

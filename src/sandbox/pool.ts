@@ -115,6 +115,7 @@ export class SandboxPool {
       watchdogGraceMs: options.watchdogGraceMs ?? DEFAULT_WATCHDOG_GRACE_MS,
       inspectMemory: options.inspectMemory ?? false,
       templates: options.templates ?? true,
+      faultTemplateReplay: options.faultTemplateReplay ?? false,
       onEvent: options.onEvent,
     }
     this.#templates = this.#options.templates
@@ -153,6 +154,7 @@ export class SandboxPool {
       preludeJs: this.#shared.preludeJs,
       prewarm: this.#options.prewarm,
       templates: this.#templates,
+      ...(this.#options.faultTemplateReplay ? { faultTemplateReplay: true } : {}),
       inspectMemory: this.#options.inspectMemory,
       defaultStackBytes: this.#defaults.stackBytes,
     }
@@ -169,6 +171,8 @@ export class SandboxPool {
         throw new Error('sluice: the sandbox pool was closed')
       }
       this.#slots.add(slot)
+      // Its template failed while it started: replace it before it runs anything.
+      if (slot.retireWhenIdle) this.#replace(slot, 'its instance template failed')
       return slot
     } finally {
       this.#starting--
@@ -417,7 +421,8 @@ export class SandboxPool {
     this.#templates = false
     this.#options.onEvent?.({ type: 'template-fallback', workerId: slot.id, reason })
     slot.retireWhenIdle = true
-    if (slot.state === 'idle') this.#replace(slot, 'its instance template failed')
+    if (slot.state === 'idle' && this.#slots.has(slot))
+      this.#replace(slot, 'its instance template failed')
   }
 
   /** Stops a worker on purpose and starts its replacement. */

@@ -144,6 +144,8 @@ export interface SandboxPoolOptions {
   inspectMemory?: boolean
   /** Test hook: start with instance templates off, as after a template failure. */
   templates?: boolean
+  /** Test hook: make the first stamp of each worker fail, as a library update might. */
+  faultTemplateReplay?: boolean
   onEvent?: (event: SandboxEvent) => void
 }
 

@@ -32,6 +32,7 @@ const instances = new Instances({
   defaultStackBytes: boot.defaultStackBytes,
   prewarm: boot.prewarm,
   templates: boot.templates,
+  faultTemplateReplay: boot.faultTemplateReplay ?? false,
   inspectMemory: boot.inspectMemory,
   onTemplateFailure: (reason) => send({ type: 'template-fallback', reason }),
   busy: () => current !== undefined,

@@ -398,6 +398,10 @@ export function createSluiceMetrics(options: RegistryOptions = {}) {
       'outcome',
     ]),
     poolSize: registry.gauge('sluice_sandbox_pool_size', 'Prewarmed sandboxes ready in the pool.'),
+    templateFallbacks: registry.counter(
+      'sluice_sandbox_template_fallbacks_total',
+      'Sandbox instance templates that failed (each replaced its worker; later instances are built in full).',
+    ),
     sandboxAcquire: registry.histogram(
       'sluice_sandbox_acquire_seconds',
       'Time to acquire a fresh sandbox from the pool, seconds.',

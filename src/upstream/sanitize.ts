@@ -5,6 +5,8 @@
  * @module
  */
 
+import { stripInvisible } from '../text.js'
+
 /**
  * Longest message text taken from an upstream, in characters. Generous on purpose: the engine
  * redacts granted secrets (a JWT is often 600–1500 characters) before its own, shorter cap, and a
@@ -22,7 +24,7 @@ const URL_USERINFO = /(https?:\/\/)[^\s/@'"]+@/gi
  * whitespace and caps the length (with an ellipsis).
  */
 export function sanitizeMessage(text: string, maxChars = MAX_UPSTREAM_MESSAGE_CHARS): string {
-  const firstLine = text.split(/\r?\n/, 1)[0] ?? ''
+  const firstLine = stripInvisible(text.split(/\r?\n/, 1)[0] ?? '')
   const cleaned = firstLine
     .replace(FILE_URL, '<path>')
     .replace(URL_USERINFO, '$1')

@@ -265,6 +265,7 @@ describe('sluice metrics', () => {
       'sluice_policy_decisions_total',
       'sluice_sandbox_acquire_seconds',
       'sluice_sandbox_pool_size',
+      'sluice_sandbox_template_fallbacks_total',
       'sluice_tool_calls_total',
       'sluice_upstream_up',
     ])
