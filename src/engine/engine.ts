@@ -20,7 +20,6 @@ import {
 } from '../bindings/index.js'
 import type { Config } from '../config/index.js'
 import { isErrorCode, isSluiceError } from '../errors.js'
-import { stripInvisible } from '../text.js'
 import type { PolicySet } from '../policy/index.js'
 import { BudgetTracker } from '../policy/index.js'
 import type { SandboxCall, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
@@ -371,7 +370,7 @@ export class Engine {
         const result: ExecutionResult = {
           ok: outcome.ok,
           result: outcome.ok ? redact(outcome.result) : undefined,
-          logs: redact(outcome.logs.map(stripInvisible)),
+          logs: redact(outcome.logs),
           calls,
         }
         if (outcome.warnings.length > 0) result.warnings = redact(outcome.warnings)

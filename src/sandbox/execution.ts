@@ -23,6 +23,7 @@ import type {
   QuickJSRuntime,
 } from 'quickjs-emscripten-core'
 import type { GuestOptions, SerializeBounds } from '../../runtime/protocol.js'
+import { stripInvisible } from '../text.js'
 import { DEADLINE_PASSED } from './clock.js'
 import {
   checkDescribed,
@@ -415,7 +416,7 @@ export class Execution {
     if (typeof line !== 'string') return ctx.false
     const bytes = Buffer.byteLength(line)
     if (this.#droppedLogBytes === 0 && this.#logBytes + bytes <= this.#limits.maxLogBytes) {
-      this.#logs.push(line)
+      this.#logs.push(stripInvisible(line))
       this.#logBytes += bytes
       return ctx.true
     }
