@@ -62,6 +62,8 @@ export interface GatewayDeps {
   host?: string
   /** Sessions idle this long are closed; default 30 min. */
   sessionIdleMs?: number
+  /** Told when a session was closed for being idle (logs, tests). */
+  onSessionIdleClose?: (id: string) => void
   /** Cap on concurrent MCP sessions; default 1000. */
   maxSessions?: number
 }
@@ -159,6 +161,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   const sessions = new SessionStore({
     idleMs: deps.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
     maxSessions: deps.maxSessions ?? DEFAULT_MAX_SESSIONS,
+    ...(deps.onSessionIdleClose ? { onIdleClose: deps.onSessionIdleClose } : {}),
   })
   const https = tlsOptions(config)
 

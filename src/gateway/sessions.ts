@@ -28,6 +28,8 @@ export interface Session {
 export interface SessionStoreOptions {
   idleMs: number
   maxSessions: number
+  /** Told when a session ends because it was idle for `idleMs`. */
+  onIdleClose?: (id: string) => void
 }
 
 /** True when `a` and `b` are the same caller: same subject from the same issuer. */
@@ -39,6 +41,7 @@ export class SessionStore {
   readonly #sessions = new Map<string, Session>()
   readonly #idleMs: number
   readonly #maxSessions: number
+  readonly #onIdleClose: ((id: string) => void) | undefined
 
   constructor(options: SessionStoreOptions) {
     if (!Number.isInteger(options.maxSessions) || options.maxSessions < 1) {
@@ -47,6 +50,7 @@ export class SessionStore {
     if (!(options.idleMs > 0)) throw new TypeError('sessionIdleMs must be positive')
     this.#idleMs = options.idleMs
     this.#maxSessions = options.maxSessions
+    this.#onIdleClose = options.onIdleClose
   }
 
   get size(): number {
@@ -106,7 +110,8 @@ export class SessionStore {
   #arm(session: Session): void {
     if (session.timer !== undefined) clearTimeout(session.timer)
     session.timer = setTimeout(() => {
-      if (session.inflight === 0) void this.close(session.id)
+      if (session.inflight !== 0) return
+      void this.close(session.id).then(() => this.#onIdleClose?.(session.id))
     }, this.#idleMs)
     session.timer.unref()
   }

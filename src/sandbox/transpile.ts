@@ -125,6 +125,9 @@ export type TranspileResult =
   | { ok: false; error: TranspileError }
 
 function syntaxError(e: unknown): TranspileError {
+  // The parser recursed past the host's stack: say what that means for the code.
+  if (e instanceof RangeError)
+    return { code: 'SYNTAX_ERROR', message: 'SyntaxError: the code is nested too deeply to parse' }
   const err = e as { message?: unknown; loc?: { line?: unknown; column?: unknown } }
   const raw = typeof err.message === 'string' ? err.message : 'invalid syntax'
   const message = raw.replace(/\s*\(\d+:\d+\)\s*$/, '')

@@ -59,6 +59,8 @@ export interface UpstreamHealth {
   restarts: number
   /** The server's own `serverInfo` from the last successful initialize. */
   serverInfo?: { name: string; version: string }
+  /** A call timed out and the server is being pinged to tell a slow call from a wedged server. */
+  probing: boolean
 }
 
 /** A content block of a tool result, as the upstream sent it. */
@@ -336,7 +338,11 @@ export class Upstream {
     else if (this.#connecting !== undefined) state = 'connecting'
     else if (Date.now() < this.#retryAt) state = 'backoff'
     else state = 'idle'
-    const health: UpstreamHealth = { state, restarts: this.#restarts }
+    const health: UpstreamHealth = {
+      state,
+      restarts: this.#restarts,
+      probing: this.#session?.probing === true,
+    }
     if (this.#lastError !== undefined) health.lastError = this.#lastError
     if (this.#serverInfo !== undefined) health.serverInfo = { ...this.#serverInfo }
     return health

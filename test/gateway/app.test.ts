@@ -523,7 +523,17 @@ describe('sessions', () => {
   })
 
   it('closes a session on DELETE and after sessionIdleMs without requests', async () => {
-    const a = app({ config: devConfig(), insecureDev: true, sessionIdleMs: 50 })
+    const idleClosed: string[] = []
+    let closedOne: () => void = () => undefined
+    const a = app({
+      config: devConfig(),
+      insecureDev: true,
+      sessionIdleMs: 50,
+      onSessionIdleClose: (id) => {
+        idleClosed.push(id)
+        closedOne()
+      },
+    })
     const open = async () =>
       String(
         (await a.inject({ method: 'POST', url: '/mcp', headers: MCP_HEADERS, payload: INIT_BODY }))
@@ -543,8 +553,12 @@ describe('sessions', () => {
       (await a.inject({ method: 'POST', url: '/mcp', headers: headers(deleted), payload: tools }))
         .statusCode,
     ).toBe(404)
+    const closed = new Promise<void>((resolve) => {
+      closedOne = resolve
+    })
     const idle = await open()
-    await new Promise((r) => setTimeout(r, 150))
+    await closed
+    expect(idleClosed).toEqual([idle])
     expect(
       (await a.inject({ method: 'POST', url: '/mcp', headers: headers(idle), payload: tools }))
         .statusCode,

@@ -45,7 +45,8 @@ describe('startTelemetry (memory exporter)', () => {
       'execute_code',
       { kind: 'server', attributes: { 'mcp.method.name': 'tools/call' } },
       async () => {
-        await new Promise((r) => setTimeout(r, 1))
+        // A macrotask hop: the context must survive it.
+        await new Promise((r) => setImmediate(r))
         await Promise.all([
           withSpan(
             'execute_tool crm.find',

@@ -113,7 +113,10 @@ describe('Upstream with a server that hangs', () => {
   it('keeps the session when the server still answers a ping', async () => {
     const pid = pidOf(await upstream.callTool('echo', { text: 'x' }))
     await failure(upstream.callTool('hang', {}, { timeoutMs: 200 }))
-    await new Promise((r) => setTimeout(r, 300))
+    // The timeout starts a ping; the session stays once the server has answered it.
+    expect(upstream.health().probing).toBe(true)
+    await eventually(() => !upstream.health().probing)
+    expect(upstream.health()).toMatchObject({ state: 'ready', probing: false })
     expect(pidOf(await upstream.callTool('echo', { text: 'y' }))).toBe(pid)
   })
 

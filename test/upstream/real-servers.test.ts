@@ -34,7 +34,7 @@ describe('Upstream over stdio (server-memory)', () => {
   })
 
   it('connects lazily on first use', async () => {
-    expect(memory.health()).toEqual({ state: 'idle', restarts: 0 })
+    expect(memory.health()).toEqual({ state: 'idle', restarts: 0, probing: false })
     const tools = await memory.listTools()
     expect(tools.map((t) => t.name)).toContain('create_entities')
     expect(memory.health()).toMatchObject({
