@@ -9,7 +9,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
-import { context, trace, SpanStatusCode, type Context } from '@opentelemetry/api'
+import { context, SpanStatusCode } from '@opentelemetry/api'
 import {
   buildManifest,
   createSearchIndex,
@@ -19,24 +19,17 @@ import {
   typecheckCode,
 } from '../bindings/index.js'
 import type { Config } from '../config/index.js'
-import { isErrorCode, isSluiceError } from '../errors.js'
+import { isErrorCode } from '../errors.js'
 import type { PolicySet } from '../policy/index.js'
 import { BudgetTracker } from '../policy/index.js'
-import type { SandboxCall, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
+import type { SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
 import type { AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
-import {
-  currentTraceId,
-  getTracer,
-  injectTraceContext,
-  metrics,
-  setSafeAttributes,
-} from '../telemetry/index.js'
+import { currentTraceId, getTracer, metrics, setSafeAttributes } from '../telemetry/index.js'
 import type {
   CallRecord,
   CatalogTool,
-  Decision,
   DefinitionHash,
   ExecutionError,
   ExecutionResult,
@@ -45,19 +38,11 @@ import type {
 } from '../types.js'
 import type { UpstreamSet } from '../upstream/index.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
-import { errorText, mapToolResult, sanitizeMessage, type UpstreamToolResult } from './result.js'
-import { validateArgs, validateOutput } from './validate.js'
+import { auditPrincipal, Dispatcher, policyTool, type CallRequest } from './dispatch.js'
+import { sanitizeMessage } from './result.js'
 
-/** The human's answer to an `approve` decision. */
-export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported'
-
-/** Asks a human (through the MCP client) whether one inner call may run. */
-export type ApprovalHandler = (request: {
-  tool: string
-  argsSummary: string
-  ruleId: string
-  reason: string
-}) => Promise<ApprovalAnswer>
+import type { ApprovalHandler } from './dispatch.js'
+export type { ApprovalAnswer, ApprovalHandler } from './dispatch.js'
 
 export interface ExecuteOptions {
   /** Aborts the execution (client cancellation) → `CANCELLED`. */
@@ -106,8 +91,6 @@ const STALE_WAIT_MS = 1_000
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
-/** Longest argument summary shown to a human approver. */
-const MAX_SUMMARY_CHARS = 400
 /** Diagnostics attached to one failed execution. */
 const MAX_DIAGNOSTICS = 10
 
@@ -123,6 +106,7 @@ const TYPECHECK_ON = new Set([
 export class Engine {
   readonly catalog: Catalog
   readonly #deps: EngineDeps
+  readonly #dispatcher: Dispatcher
   readonly #views = new Map<
     string,
     {
@@ -149,6 +133,17 @@ export class Engine {
       upstreams: deps.upstreams,
       ...(deps.lock ? { lock: deps.lock } : {}),
       onEvent: (event) => this.#onCatalogEvent(event),
+    })
+    this.#dispatcher = new Dispatcher({
+      config: deps.config,
+      catalog: this.catalog,
+      upstreams: deps.upstreams,
+      policy: deps.policy,
+      ...(deps.grants ? { grants: deps.grants } : {}),
+      ...(deps.redactor ? { redactor: deps.redactor } : {}),
+      ...(deps.audit ? { audit: deps.audit } : {}),
+      ...(deps.log ? { log: deps.log } : {}),
+      safe: (message) => this.#safe(message),
     })
   }
 
@@ -351,16 +346,10 @@ export class Engine {
           ...(options.signal ? { signal: options.signal } : {}),
           onCall: (call, signal) =>
             context.with(parent, () =>
-              this.#dispatch({
-                principal,
-                executionId,
-                call,
-                signal,
+              this.#dispatch(
+                { principal, executionId, call, signal, calls, budget, parent },
                 options,
-                calls,
-                budget,
-                parent,
-              }),
+              ),
             ),
         })
         const timings = outcome.timings as { queueMs: number; acquireMs?: number }
@@ -449,301 +438,19 @@ export class Engine {
     }
   }
 
-  async #dispatch(ctx: {
-    principal: Principal
-    executionId: string
-    call: SandboxCall
-    signal: AbortSignal
-    options: ExecuteOptions
-    calls: CallRecord[]
-    budget: BudgetTracker
-    parent: Context
-  }): Promise<SandboxCallOutcome> {
-    const { principal, executionId, calls } = ctx
-    const server = this.#serverByIdent.get(ctx.call.server) ?? ctx.call.server
-    const call = { ...ctx.call, server }
-    const label = `${call.server}.${call.tool}`
-    const started = performance.now()
-    const span = getTracer().startSpan(`execute_tool ${label}`, {}, ctx.parent)
-    setSafeAttributes(span, {
-      'gen_ai.operation.name': 'execute_tool',
-      'gen_ai.tool.name': label,
-      'gen_ai.tool.call.id': `${executionId}:${call.index}`,
-      'sluice.server': call.server,
-      'sluice.execution.id': executionId,
-      'sluice.args.sha256': hashArgs(call.args),
-      'sluice.args.bytes': call.argsBytes,
+  /** One inner call: the server key as configured (`tools.my_db` is `my-db`), then the pipeline. */
+  #dispatch(
+    req: Omit<CallRequest, 'inboundToken' | 'approve' | 'onProgress'>,
+    options: ExecuteOptions,
+  ): Promise<SandboxCallOutcome> {
+    const server = this.#serverByIdent.get(req.call.server) ?? req.call.server
+    return this.#dispatcher.dispatch({
+      ...req,
+      call: { ...req.call, server },
+      ...(options.inboundToken ? { inboundToken: options.inboundToken } : {}),
+      ...(options.approve ? { approve: options.approve } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     })
-    let decision: Decision | undefined
-    let decisionLabel = 'none'
-    const finish = (
-      outcome: SandboxCallOutcome,
-      extra: { resultBytes?: number } = {},
-    ): SandboxCallOutcome => {
-      const ms = Math.round((performance.now() - started) * 100) / 100
-      const record: CallRecord = { tool: label, ok: outcome.ok, ms, decision: decisionLabel }
-      if (!outcome.ok) record.code = outcome.code
-      calls.push(record)
-      if (decision) {
-        setSafeAttributes(span, {
-          'sluice.policy.decision': decision.effect,
-          'sluice.policy.rule_id': decision.ruleId,
-        })
-      }
-      if (extra.resultBytes !== undefined)
-        setSafeAttributes(span, { 'sluice.result.bytes': extra.resultBytes })
-      if (!outcome.ok) {
-        span.setStatus({ code: SpanStatusCode.ERROR })
-        setSafeAttributes(span, { 'error.type': outcome.code })
-      }
-      span.end()
-      metrics.toolCalls.inc({
-        server: call.server,
-        tool: call.tool,
-        outcome: outcome.ok ? 'ok' : codeLabel(outcome.code),
-      })
-      return outcome
-    }
-    const fail = (code: string, message: string) =>
-      finish({ ok: false, code, message: this.#safe(message) })
-    const traceId = currentTraceId(ctx.parent)
-    const audit = (fields: Record<string, unknown>) =>
-      this.#deps.audit?.append({
-        executionId,
-        ...(traceId ? { traceId } : {}),
-        principal: auditPrincipal(principal),
-        tool: label,
-        argsHash: hashArgs(call.args),
-        ...fields,
-      } as Parameters<AuditLog['append']>[0])
-
-    try {
-      const found = this.catalog.lookup(call.server, call.tool)
-      if (found.kind === 'unknown') {
-        decisionLabel = 'UNKNOWN_TOOL'
-        await audit({
-          type: 'call.decision',
-          decision: 'deny',
-          ruleId: 'unknown-tool',
-          code: 'UNKNOWN_TOOL',
-        })
-        return fail('UNKNOWN_TOOL', `tools.${call.server}.${call.tool} does not exist`)
-      }
-      if (found.kind === 'quarantined') {
-        decisionLabel = 'QUARANTINED'
-        await audit({
-          type: 'call.decision',
-          decision: 'deny',
-          ruleId: 'quarantine',
-          code: 'QUARANTINED',
-          toolHash: found.info.liveHash,
-        })
-        return fail(
-          'QUARANTINED',
-          `${label} changed since it was pinned and is quarantined until it is approved again (sluice lock)`,
-        )
-      }
-      const tool = found.tool
-      setSafeAttributes(span, { 'sluice.tool.hash': tool.hash })
-
-      const args = call.args
-      if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-        decisionLabel = 'INVALID_ARGS'
-        await audit({
-          type: 'call.decision',
-          decision: 'deny',
-          ruleId: 'schema',
-          code: 'INVALID_ARGS',
-          toolHash: tool.hash,
-        })
-        return fail('INVALID_ARGS', `${label}: arguments must be an object`)
-      }
-      const checked = validateArgs(tool.hash, tool.definition.inputSchema, args)
-      if (!checked.ok) {
-        decisionLabel = 'INVALID_ARGS'
-        await audit({
-          type: 'call.decision',
-          decision: 'deny',
-          ruleId: 'schema',
-          code: 'INVALID_ARGS',
-          toolHash: tool.hash,
-        })
-        return fail('INVALID_ARGS', `${label}: ${checked.message}`)
-      }
-
-      const input = {
-        principal,
-        tool: policyTool(tool),
-        args: args as Record<string, unknown>,
-        execution: { id: executionId, callCount: call.index },
-      }
-      decision = this.#deps.policy.decide(input)
-      decisionLabel = decision.effect
-      metrics.policyDecisions.inc({ decision: decision.effect })
-      if (decision.effect === 'deny') {
-        await audit({
-          type: 'call.decision',
-          decision: 'deny',
-          ruleId: decision.ruleId,
-          code: 'TOOL_DENIED',
-          toolHash: tool.hash,
-        })
-        return fail('TOOL_DENIED', `${label} is not allowed: ${decision.reason}`)
-      }
-      if (decision.effect === 'approve') {
-        ctx.options.onProgress?.(
-          `waiting for a human to approve ${label} (rule ${decision.ruleId})`,
-        )
-        const answer: ApprovalAnswer = ctx.options.approve
-          ? await ctx.options.approve({
-              tool: label,
-              argsSummary: summarize(args, this.#deps.redactor),
-              ruleId: decision.ruleId,
-              reason: decision.reason,
-            })
-          : 'unsupported'
-        metrics.approvals.inc({ outcome: answer })
-        if (answer !== 'accept') {
-          decisionLabel = 'APPROVAL_DENIED'
-          await audit({
-            type: 'call.decision',
-            decision: 'approve',
-            ruleId: decision.ruleId,
-            status: answer,
-            code: 'APPROVAL_DENIED',
-            toolHash: tool.hash,
-          })
-          const why = {
-            decline: 'the human approver declined it',
-            timeout: 'no human answered in time',
-            unsupported:
-              'it needs human approval and this client cannot be asked (no elicitation support)',
-          }[answer]
-          return fail('APPROVAL_DENIED', `${label} was not run: ${why} (rule ${decision.ruleId})`)
-        }
-      }
-      const budgets = this.#deps.policy.budgetsFor(input)
-      const consumed = ctx.budget.tryConsume(budgets)
-      if (!consumed.ok) {
-        decisionLabel = 'BUDGET_EXCEEDED'
-        await audit({
-          type: 'call.decision',
-          decision: 'deny',
-          ruleId: consumed.budgetId,
-          code: 'BUDGET_EXCEEDED',
-          toolHash: tool.hash,
-        })
-        return fail(
-          'BUDGET_EXCEEDED',
-          `${label}: budget ${consumed.budgetId} allows no more calls in this execution`,
-        )
-      }
-
-      const serverConfig = this.#deps.config.servers[call.server]
-      let headers: Record<string, string> = {}
-      if (serverConfig?.credentials && this.#deps.grants) {
-        try {
-          headers = await this.#deps.grants.headersFor(call.server, serverConfig.credentials, {
-            principal,
-            ...(ctx.options.inboundToken ? { inboundToken: ctx.options.inboundToken } : {}),
-            signal: ctx.signal,
-          })
-        } catch (cause) {
-          await audit({
-            type: 'call.decision',
-            decision: decision.effect,
-            ruleId: decision.ruleId,
-            code: 'TOOL_ERROR',
-            status: 'grant-failed',
-            toolHash: tool.hash,
-          })
-          return fail(
-            'TOOL_ERROR',
-            `${label}: credentials for server ${call.server} could not be obtained${isSluiceError(cause) ? `: ${cause.message}` : ''}`,
-          )
-        }
-      }
-
-      // Write-ahead: the decision is on disk before the upstream sees the call.
-      await audit({
-        type: 'call.decision',
-        decision: decision.effect === 'approve' ? 'approved' : 'allow',
-        ruleId: decision.ruleId,
-        toolHash: tool.hash,
-      })
-      const upstream = this.#deps.upstreams.get(call.server)
-      if (!upstream) return fail('TOOL_ERROR', `server ${call.server} is not configured`)
-      let raw: UpstreamToolResult
-      try {
-        // W3C trace context goes to HTTP upstreams in headers and to every upstream in _meta;
-        // the gateway generates it, nothing from the guest or the caller's baggage is forwarded.
-        const carrier = injectTraceContext(trace.setSpan(ctx.parent, span))
-        raw = (await context.with(trace.setSpan(ctx.parent, span), () =>
-          upstream.callTool(tool.name, args, {
-            signal: ctx.signal,
-            timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
-            headers: { ...carrier, ...headers },
-            meta: { ...carrier },
-          }),
-        )) as UpstreamToolResult
-      } catch (cause) {
-        const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'
-        const message = cause instanceof Error ? cause.message : String(cause)
-        await audit({
-          type: 'call.result',
-          status: 'error',
-          code,
-          toolHash: tool.hash,
-          ms: Math.round(performance.now() - started),
-        })
-        return fail(code, `${label}: ${message}`)
-      }
-      if (raw.isError) {
-        await audit({
-          type: 'call.result',
-          status: 'error',
-          code: 'TOOL_ERROR',
-          toolHash: tool.hash,
-          ms: Math.round(performance.now() - started),
-        })
-        return fail('TOOL_ERROR', `${label}: ${errorText(raw)}`)
-      }
-      const outputSchema = tool.definition.outputSchema
-      if (outputSchema && raw.structuredContent !== undefined) {
-        const out = validateOutput(tool.hash, outputSchema, raw.structuredContent)
-        if (!out.ok) {
-          await audit({
-            type: 'call.result',
-            status: 'error',
-            code: 'TOOL_ERROR',
-            toolHash: tool.hash,
-            ms: Math.round(performance.now() - started),
-          })
-          return fail(
-            'TOOL_ERROR',
-            `${label}: the result does not match the pinned output schema (${out.message})`,
-          )
-        }
-      }
-      let value = mapToolResult(raw)
-      if (this.#deps.redactor) value = this.#deps.redactor.redactJson(value)
-      await audit({
-        type: 'call.result',
-        status: 'ok',
-        toolHash: tool.hash,
-        ms: Math.round(performance.now() - started),
-      })
-      return finish(
-        { ok: true, value },
-        { resultBytes: Buffer.byteLength(JSON.stringify(value) ?? '') },
-      )
-    } catch (cause) {
-      this.#deps.log?.('error', 'dispatcher failure', {
-        tool: label,
-        error: cause instanceof Error ? cause.message : String(cause),
-      })
-      return fail('INTERNAL', `${label}: internal error`)
-    }
   }
 
   /** Direct mode: one upstream tool proxied under the same checks (no sandbox). */
@@ -756,22 +463,24 @@ export class Engine {
     const calls: CallRecord[] = []
     const executionId = randomUUID()
     if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
-    const outcome = await this.#dispatch({
-      principal,
-      executionId,
-      call: {
-        server: tool.server,
-        tool: tool.name,
-        args: (args ?? {}) as Json,
-        argsBytes: Buffer.byteLength(JSON.stringify(args ?? {})),
-        index: 0,
+    const outcome = await this.#dispatch(
+      {
+        principal,
+        executionId,
+        call: {
+          server: tool.server,
+          tool: tool.name,
+          args: (args ?? {}) as Json,
+          argsBytes: Buffer.byteLength(JSON.stringify(args ?? {})),
+          index: 0,
+        },
+        signal: options.signal ?? new AbortController().signal,
+        calls,
+        budget: new BudgetTracker(),
+        parent: context.active(),
       },
-      signal: options.signal ?? new AbortController().signal,
       options,
-      calls,
-      budget: new BudgetTracker(),
-      parent: context.active(),
-    })
+    )
     if (!outcome.ok) {
       return {
         content: [{ type: 'text', text: `${outcome.code}: ${outcome.message}` }],
@@ -799,32 +508,8 @@ export class Engine {
   }
 }
 
-function policyTool(tool: CatalogTool) {
-  return {
-    server: tool.server,
-    name: tool.name,
-    annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>,
-    hash: tool.hash,
-  }
-}
-
 function bindingTool(tool: CatalogTool) {
   return { server: tool.server, name: tool.name, ident: tool.ident, definition: tool.definition }
-}
-
-function auditPrincipal(principal: Principal) {
-  return {
-    sub: principal.sub,
-    iss: principal.iss,
-    ...(principal.tenant ? { tenant: principal.tenant } : {}),
-  }
-}
-
-/** A short, shape-only summary of arguments for a human approver (values truncated). */
-function summarize(args: object, redactor?: Redactor): string {
-  const raw = JSON.stringify(args)
-  const text = redactor ? redactor.redact(raw) : raw
-  return text.length > MAX_SUMMARY_CHARS ? `${text.slice(0, MAX_SUMMARY_CHARS - 1)}…` : text
 }
 
 /** An error code as a metric label: one of sluice's codes, never free text from a guest or upstream. */

@@ -1,0 +1,517 @@
+/**
+ * The dispatcher behind every inner tool call, as a pipeline of named steps:
+ *
+ *   validate → decide → approve → budget → grant → call → guard → record
+ *
+ * Each step either lets the call go on or refuses it with a {@link Refusal}: its code, its
+ * message for the guest, and the audit record that says why. A refusal is turned into an
+ * outcome, an audit record, a span status and a metric in exactly one place ({@link refuse}),
+ * so no step can forget one of them, and none reaches the upstream after a refusal. Every step
+ * fails closed: an exception in any of them is `INTERNAL`.
+ *
+ * @module
+ */
+import { trace, context, SpanStatusCode, type Context, type Span } from '@opentelemetry/api'
+import type { AuditLog } from '../audit/index.js'
+import { hashArgs } from '../audit/index.js'
+import type { GrantBroker, Redactor } from '../auth/index.js'
+import type { Config } from '../config/index.js'
+import { isErrorCode, isSluiceError } from '../errors.js'
+import type { PolicySet } from '../policy/index.js'
+import type { BudgetTracker } from '../policy/index.js'
+import type { SandboxCall, SandboxCallOutcome } from '../sandbox/index.js'
+import {
+  currentTraceId,
+  getTracer,
+  injectTraceContext,
+  metrics,
+  setSafeAttributes,
+} from '../telemetry/index.js'
+import type { CallRecord, CatalogTool, Decision, Json, Principal } from '../types.js'
+import type { UpstreamSet } from '../upstream/index.js'
+import type { Catalog } from './catalog.js'
+import { errorText, mapToolResult, type UpstreamToolResult } from './result.js'
+import { validateArgs, validateOutput } from './validate.js'
+
+/** The human's answer to an `approve` decision. */
+export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported'
+
+/** Asks a human (through the MCP client) whether one inner call may run. */
+export type ApprovalHandler = (request: {
+  tool: string
+  argsSummary: string
+  ruleId: string
+  reason: string
+}) => Promise<ApprovalAnswer>
+
+/** What the dispatcher needs of the engine's dependencies. */
+export interface DispatchDeps {
+  config: Config
+  catalog: Catalog
+  upstreams: UpstreamSet
+  policy: PolicySet
+  grants?: GrantBroker
+  redactor?: Redactor
+  audit?: AuditLog
+  log?: (
+    level: 'info' | 'warn' | 'error',
+    message: string,
+    fields?: Record<string, unknown>,
+  ) => void
+  /** Makes a message safe for the guest (redaction, then sanitising). */
+  safe(message: string): string
+}
+
+/** One inner call as the engine hands it over. */
+export interface CallRequest {
+  principal: Principal
+  executionId: string
+  call: SandboxCall
+  signal: AbortSignal
+  calls: CallRecord[]
+  budget: BudgetTracker
+  parent: Context
+  inboundToken?: string
+  approve?: ApprovalHandler
+  onProgress?: (message: string) => void
+}
+
+type AuditFields = Record<string, unknown>
+
+/** Why a call does not go on: the guest's code and message, and the audit record. */
+interface Refusal {
+  code: string
+  message: string
+  /** How `calls[].decision` shows it (a rule effect or the code). */
+  decision: string
+  audit?: AuditFields
+}
+
+/** The state of one call as it moves through the steps. */
+interface Flight {
+  readonly req: CallRequest
+  readonly label: string
+  readonly span: Span
+  readonly started: number
+  tool?: CatalogTool
+  args?: Record<string, unknown>
+  decision?: Decision
+  headers: Record<string, string>
+  raw?: UpstreamToolResult
+  value?: Json
+}
+
+type Step = (flight: Flight) => Promise<Refusal | undefined> | Refusal | undefined
+
+/** Longest argument summary shown to a human approver. */
+const MAX_SUMMARY_CHARS = 400
+
+export class Dispatcher {
+  readonly #deps: DispatchDeps
+  /** The pipeline, in order; `record` ends every call that was not refused. */
+  readonly #steps: readonly Step[]
+
+  constructor(deps: DispatchDeps) {
+    this.#deps = deps
+    this.#steps = [
+      (f) => this.#validate(f),
+      (f) => this.#decide(f),
+      (f) => this.#approve(f),
+      (f) => this.#budget(f),
+      (f) => this.#grant(f),
+      (f) => this.#call(f),
+      (f) => this.#guard(f),
+    ]
+  }
+
+  async dispatch(req: CallRequest): Promise<SandboxCallOutcome> {
+    const label = `${req.call.server}.${req.call.tool}`
+    const span = getTracer().startSpan(`execute_tool ${label}`, {}, req.parent)
+    setSafeAttributes(span, {
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': label,
+      'gen_ai.tool.call.id': `${req.executionId}:${req.call.index}`,
+      'sluice.server': req.call.server,
+      'sluice.execution.id': req.executionId,
+      'sluice.args.sha256': hashArgs(req.call.args),
+      'sluice.args.bytes': req.call.argsBytes,
+    })
+    const flight: Flight = { req, label, span, started: performance.now(), headers: {} }
+    try {
+      for (const step of this.#steps) {
+        const refusal = await step(flight)
+        if (refusal !== undefined) return await this.#refuse(flight, refusal)
+      }
+      return await this.#record(flight)
+    } catch (cause) {
+      this.#deps.log?.('error', 'dispatcher failure', {
+        tool: label,
+        error: cause instanceof Error ? cause.message : String(cause),
+      })
+      const message = this.#deps.safe(`${label}: internal error`)
+      return this.#finish(flight, { ok: false, code: 'INTERNAL', message }, 'INTERNAL')
+    }
+  }
+
+  // ── the steps ─────────────────────────────────────────────────────────────────────────────
+
+  /** The exact tool exists, is not quarantined, and the arguments fit its pinned schema. */
+  #validate(f: Flight): Refusal | undefined {
+    const { call } = f.req
+    const found = this.#deps.catalog.lookup(call.server, call.tool)
+    if (found.kind === 'unknown') {
+      return deny(
+        'UNKNOWN_TOOL',
+        `tools.${call.server}.${call.tool} does not exist`,
+        'unknown-tool',
+      )
+    }
+    if (found.kind === 'quarantined') {
+      return {
+        ...deny(
+          'QUARANTINED',
+          `${f.label} changed since it was pinned and is quarantined until it is approved again (sluice lock)`,
+          'quarantine',
+        ),
+        audit: {
+          type: 'call.decision',
+          decision: 'deny',
+          ruleId: 'quarantine',
+          code: 'QUARANTINED',
+          toolHash: found.info.liveHash,
+        },
+      }
+    }
+    f.tool = found.tool
+    setSafeAttributes(f.span, { 'sluice.tool.hash': found.tool.hash })
+    const args = call.args
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+      return deny(
+        'INVALID_ARGS',
+        `${f.label}: arguments must be an object`,
+        'schema',
+        found.tool.hash,
+      )
+    }
+    const checked = validateArgs(found.tool.hash, found.tool.definition.inputSchema, args)
+    if (!checked.ok)
+      return deny('INVALID_ARGS', `${f.label}: ${checked.message}`, 'schema', found.tool.hash)
+    f.args = args as Record<string, unknown>
+    return undefined
+  }
+
+  /** CEL policy over principal, tool and arguments: deny wins, nothing matching denies. */
+  #decide(f: Flight): Refusal | undefined {
+    const decision = this.#deps.policy.decide(this.#policyInput(f))
+    f.decision = decision
+    metrics.policyDecisions.inc({ decision: decision.effect })
+    if (decision.effect !== 'deny') return undefined
+    return {
+      code: 'TOOL_DENIED',
+      message: `${f.label} is not allowed: ${decision.reason}`,
+      decision: 'deny',
+      audit: {
+        type: 'call.decision',
+        decision: 'deny',
+        ruleId: decision.ruleId,
+        code: 'TOOL_DENIED',
+        toolHash: f.tool!.hash,
+      },
+    }
+  }
+
+  /** An `approve` decision asks a human; anything but a yes refuses. */
+  async #approve(f: Flight): Promise<Refusal | undefined> {
+    const decision = f.decision!
+    if (decision.effect !== 'approve') return undefined
+    const { req } = f
+    req.onProgress?.(`waiting for a human to approve ${f.label} (rule ${decision.ruleId})`)
+    const answer: ApprovalAnswer = req.approve
+      ? await req.approve({
+          tool: f.label,
+          argsSummary: summarize(f.args!, this.#deps.redactor),
+          ruleId: decision.ruleId,
+          reason: decision.reason,
+        })
+      : 'unsupported'
+    metrics.approvals.inc({ outcome: answer })
+    if (answer === 'accept') return undefined
+    const why = {
+      decline: 'the human approver declined it',
+      timeout: 'no human answered in time',
+      unsupported:
+        'it needs human approval and this client cannot be asked (no elicitation support)',
+    }[answer]
+    return {
+      code: 'APPROVAL_DENIED',
+      message: `${f.label} was not run: ${why} (rule ${decision.ruleId})`,
+      decision: 'APPROVAL_DENIED',
+      audit: {
+        type: 'call.decision',
+        decision: 'approve',
+        ruleId: decision.ruleId,
+        status: answer,
+        code: 'APPROVAL_DENIED',
+        toolHash: f.tool!.hash,
+      },
+    }
+  }
+
+  /** Per-execution budgets of the policy. */
+  #budget(f: Flight): Refusal | undefined {
+    const consumed = f.req.budget.tryConsume(this.#deps.policy.budgetsFor(this.#policyInput(f)))
+    if (consumed.ok) return undefined
+    return {
+      code: 'BUDGET_EXCEEDED',
+      message: `${f.label}: budget ${consumed.budgetId} allows no more calls in this execution`,
+      decision: 'BUDGET_EXCEEDED',
+      audit: {
+        type: 'call.decision',
+        decision: 'deny',
+        ruleId: consumed.budgetId,
+        code: 'BUDGET_EXCEEDED',
+        toolHash: f.tool!.hash,
+      },
+    }
+  }
+
+  /** The server's credential grant, obtained for this principal; never the caller's token. */
+  async #grant(f: Flight): Promise<Refusal | undefined> {
+    const { call } = f.req
+    const credentials = this.#deps.config.servers[call.server]?.credentials
+    if (credentials === undefined || this.#deps.grants === undefined) return undefined
+    try {
+      f.headers = await this.#deps.grants.headersFor(call.server, credentials, {
+        principal: f.req.principal,
+        ...(f.req.inboundToken ? { inboundToken: f.req.inboundToken } : {}),
+        signal: f.req.signal,
+      })
+      return undefined
+    } catch (cause) {
+      const decision = f.decision!
+      return {
+        code: 'TOOL_ERROR',
+        message: `${f.label}: credentials for server ${call.server} could not be obtained${isSluiceError(cause) ? `: ${cause.message}` : ''}`,
+        decision: decision.effect,
+        audit: {
+          type: 'call.decision',
+          decision: decision.effect,
+          ruleId: decision.ruleId,
+          code: 'TOOL_ERROR',
+          status: 'grant-failed',
+          toolHash: f.tool!.hash,
+        },
+      }
+    }
+  }
+
+  /** Write-ahead audit of the allow, then the upstream call itself. */
+  async #call(f: Flight): Promise<Refusal | undefined> {
+    const { req } = f
+    const decision = f.decision!
+    const tool = f.tool!
+    // Write-ahead: the decision is on disk before the upstream sees the call.
+    await this.#audit(f, {
+      type: 'call.decision',
+      decision: decision.effect === 'approve' ? 'approved' : 'allow',
+      ruleId: decision.ruleId,
+      toolHash: tool.hash,
+    })
+    const upstream = this.#deps.upstreams.get(req.call.server)
+    if (!upstream)
+      return {
+        code: 'TOOL_ERROR',
+        message: `server ${req.call.server} is not configured`,
+        decision: decision.effect,
+      }
+    const serverConfig = this.#deps.config.servers[req.call.server]
+    try {
+      // W3C trace context goes to HTTP upstreams in headers and to every upstream in _meta;
+      // the gateway generates it, nothing from the guest or the caller's baggage is forwarded.
+      const spanContext = trace.setSpan(req.parent, f.span)
+      const carrier = injectTraceContext(spanContext)
+      f.raw = (await context.with(spanContext, () =>
+        upstream.callTool(tool.name, f.args!, {
+          signal: req.signal,
+          timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
+          headers: { ...carrier, ...f.headers },
+          meta: { ...carrier },
+        }),
+      )) as UpstreamToolResult
+      return undefined
+    } catch (cause) {
+      const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'
+      return this.#failedResult(
+        f,
+        code,
+        `${f.label}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      )
+    }
+  }
+
+  /** What comes back: an upstream error, a result off its pinned output schema, redaction. */
+  #guard(f: Flight): Refusal | undefined {
+    const raw = f.raw!
+    const tool = f.tool!
+    if (raw.isError) return this.#failedResult(f, 'TOOL_ERROR', `${f.label}: ${errorText(raw)}`)
+    const outputSchema = tool.definition.outputSchema
+    if (outputSchema && raw.structuredContent !== undefined) {
+      const out = validateOutput(tool.hash, outputSchema, raw.structuredContent)
+      if (!out.ok) {
+        return this.#failedResult(
+          f,
+          'TOOL_ERROR',
+          `${f.label}: the result does not match the pinned output schema (${out.message})`,
+        )
+      }
+    }
+    const value = mapToolResult(raw)
+    f.value = this.#deps.redactor ? this.#deps.redactor.redactJson(value) : value
+    return undefined
+  }
+
+  /** The call succeeded: its result record, then the value to the guest. */
+  async #record(f: Flight): Promise<SandboxCallOutcome> {
+    await this.#audit(f, {
+      type: 'call.result',
+      status: 'ok',
+      toolHash: f.tool!.hash,
+      ms: this.#elapsed(f),
+    })
+    const value = f.value as Json
+    return this.#finish(
+      f,
+      { ok: true, value },
+      f.decision!.effect,
+      Buffer.byteLength(JSON.stringify(value) ?? ''),
+    )
+  }
+
+  // ── one place for refusals, audit and the end of a call ───────────────────────────────────
+
+  async #refuse(f: Flight, refusal: Refusal): Promise<SandboxCallOutcome> {
+    if (refusal.audit !== undefined) await this.#audit(f, refusal.audit)
+    return this.#finish(
+      f,
+      { ok: false, code: refusal.code, message: this.#deps.safe(refusal.message) },
+      refusal.decision,
+    )
+  }
+
+  /** A refusal after the upstream was asked: audited as a failed result. */
+  #failedResult(f: Flight, code: string, message: string): Refusal {
+    return {
+      code,
+      message,
+      decision: f.decision!.effect,
+      audit: {
+        type: 'call.result',
+        status: 'error',
+        code,
+        toolHash: f.tool!.hash,
+        ms: this.#elapsed(f),
+      },
+    }
+  }
+
+  #finish(
+    f: Flight,
+    outcome: SandboxCallOutcome,
+    decision: string,
+    resultBytes?: number,
+  ): SandboxCallOutcome {
+    const { call, calls } = f.req
+    const record: CallRecord = {
+      tool: f.label,
+      ok: outcome.ok,
+      ms: Math.round((performance.now() - f.started) * 100) / 100,
+      decision,
+    }
+    if (!outcome.ok) record.code = outcome.code
+    calls.push(record)
+    if (f.decision) {
+      setSafeAttributes(f.span, {
+        'sluice.policy.decision': f.decision.effect,
+        'sluice.policy.rule_id': f.decision.ruleId,
+      })
+    }
+    if (resultBytes !== undefined) setSafeAttributes(f.span, { 'sluice.result.bytes': resultBytes })
+    if (!outcome.ok) {
+      f.span.setStatus({ code: SpanStatusCode.ERROR })
+      setSafeAttributes(f.span, { 'error.type': outcome.code })
+    }
+    f.span.end()
+    metrics.toolCalls.inc({
+      server: call.server,
+      tool: call.tool,
+      outcome: outcome.ok ? 'ok' : isErrorCode(outcome.code) ? outcome.code : 'INTERNAL',
+    })
+    return outcome
+  }
+
+  #audit(f: Flight, fields: AuditFields): Promise<unknown> | undefined {
+    const { req } = f
+    const traceId = currentTraceId(req.parent)
+    return this.#deps.audit?.append({
+      executionId: req.executionId,
+      ...(traceId ? { traceId } : {}),
+      principal: auditPrincipal(req.principal),
+      tool: f.label,
+      argsHash: hashArgs(req.call.args),
+      ...fields,
+    } as Parameters<AuditLog['append']>[0])
+  }
+
+  #policyInput(f: Flight) {
+    return {
+      principal: f.req.principal,
+      tool: policyTool(f.tool!),
+      args: f.args!,
+      execution: { id: f.req.executionId, callCount: f.req.call.index },
+    }
+  }
+
+  #elapsed(f: Flight): number {
+    return Math.round(performance.now() - f.started)
+  }
+}
+
+/** A denial before policy: unknown tool, quarantine, schema. */
+function deny(code: string, message: string, ruleId: string, toolHash?: string): Refusal {
+  return {
+    code,
+    message,
+    decision: code,
+    audit: {
+      type: 'call.decision',
+      decision: 'deny',
+      ruleId,
+      code,
+      ...(toolHash === undefined ? {} : { toolHash }),
+    },
+  }
+}
+
+export function policyTool(tool: CatalogTool) {
+  return {
+    server: tool.server,
+    name: tool.name,
+    annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>,
+    hash: tool.hash,
+  }
+}
+
+export function auditPrincipal(principal: Principal) {
+  return {
+    sub: principal.sub,
+    iss: principal.iss,
+    ...(principal.tenant ? { tenant: principal.tenant } : {}),
+  }
+}
+
+/** A short, shape-only summary of arguments for a human approver (values truncated). */
+function summarize(args: object, redactor?: Redactor): string {
+  const raw = JSON.stringify(args)
+  const text = redactor ? redactor.redact(raw) : raw
+  return text.length > MAX_SUMMARY_CHARS ? `${text.slice(0, MAX_SUMMARY_CHARS - 1)}…` : text
+}
