@@ -8,15 +8,22 @@ import {
   isErrorCode,
   isSluiceError,
 } from '../src/errors.js'
+import { WARNING_CODES } from '../src/sandbox/envelope.js'
 
 const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'errors.md'), 'utf8')
-const documented = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1])
+const [errorsPart, warningsPart = ''] = doc.split('## Warning codes')
+const codesIn = (text: string) => [...text.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1])
+const documented = codesIn(errorsPart!)
 
 describe('error codes', () => {
   it('docs/errors.md documents exactly the codes of src/errors.ts, once each', () => {
     expect([...documented].sort()).toEqual(
       [...EXECUTION_ERROR_CODES, ...OPERATOR_ERROR_CODES].sort(),
     )
+  })
+
+  it('docs/errors.md documents exactly the warning codes the host keeps, once each', () => {
+    expect(codesIn(warningsPart).sort()).toEqual([...WARNING_CODES].sort())
   })
 
   it('SluiceError carries code, position and details', () => {
