@@ -20,6 +20,7 @@ export const CASES = {
   execute: './cases/execute.js',
   'per-call': './cases/per-call.js',
   parallel: './cases/parallel.js',
+  containment: './cases/containment.js',
   'cold-start': './cases/cold-start.js',
   peers: './cases/peers.js',
   tokens: './cases/tokens.js',

@@ -35,12 +35,25 @@ export interface FuelOptions {
   clock: { module: string; name: string }
   /** Loop iterations plus function entries between two calls of the clock. */
   stepsPerCheck: number
+  /**
+   * Leave the bytecode interpreter's dispatch loop uncounted: the loop around the module's one
+   * `br_table` of at least {@link INTERPRETER_TARGETS} targets (QuickJS's `JS_CallInternal`).
+   * QuickJS itself polls the interrupt handler at every bytecode jump, and calls still count at
+   * `JS_CallInternal`'s entry, so bytecode cannot run unbounded there; counting each dispatch
+   * as well cost up to 1.7× on tight JavaScript loops. Every other loop still counts.
+   */
+  skipInterpreterLoop?: boolean
 }
+
+/** A `br_table` this large can only be the interpreter's opcode switch (QuickJS has ≈250 opcodes). */
+export const INTERPRETER_TARGETS = 200
 
 export interface FuelResult {
   bytes: Uint8Array
   /** Function entries and loop headers that now count fuel. */
   sites: number
+  /** Whether the interpreter's dispatch loop was found and left uncounted. */
+  skippedInterpreterLoop: boolean
 }
 
 const SECTION = { custom: 0, type: 1, import: 2, function: 3, global: 6, code: 10 } as const
@@ -219,11 +232,18 @@ function appendToVector(
   return [...leb(count + 1), ...bytes.subarray(r.offset, section.end), ...entry]
 }
 
+interface BodySites {
+  /** Offsets (into the module) after which a fuel check goes. */
+  sites: number[]
+  /** The body's largest `br_table`: its target count and the loop header that encloses it. */
+  widest?: { targets: number; loopSite: number | undefined }
+}
+
 /**
- * Walks one function body and returns the offsets (relative to `bytes`) after which the fuel
- * check goes: after the local declarations, and after every `loop` and its block type.
+ * Walks one function body and returns the offsets after which the fuel check goes: after the
+ * local declarations, and after every `loop` and its block type.
  */
-function checkSites(bytes: Uint8Array, start: number, end: number): number[] {
+function checkSites(bytes: Uint8Array, start: number, end: number): BodySites {
   const r = new Reader(bytes, start)
   const locals = r.u32()
   for (let i = 0; i < locals; i++) {
@@ -231,17 +251,32 @@ function checkSites(bytes: Uint8Array, start: number, end: number): number[] {
     r.byte()
   }
   const sites = [r.offset]
+  // Open blocks: a loop's header offset, or undefined for block, if and try.
+  const open: (number | undefined)[] = []
+  let widest: BodySites['widest']
   while (r.offset < end) {
     const op = r.byte()
     if (op === 0x03) {
       r.skipLeb()
       sites.push(r.offset)
+      open.push(r.offset)
+    } else if (op === 0x02 || op === 0x04 || op === 0x06) {
+      r.skipLeb()
+      open.push(undefined)
+    } else if (op === 0x0b) {
+      open.pop()
+    } else if (op === 0x0e) {
+      const targets = r.u32()
+      for (let i = 0; i <= targets; i++) r.skipLeb()
+      if (widest === undefined || targets > widest.targets) {
+        widest = { targets, loopSite: open.findLast((site) => site !== undefined) }
+      }
     } else {
       skipImmediates(r, op)
     }
   }
   if (r.offset !== end) throw new FuelError('a function body ends inside an instruction')
-  return sites
+  return widest === undefined ? { sites } : { sites, widest }
 }
 
 function skipImmediates(r: Reader, op: number): void {
@@ -269,12 +304,6 @@ function skipImmediates(r: Reader, op: number): void {
     case 0xd2: // ref.func
       r.skipLeb()
       return
-    case 0x0e: {
-      // br_table: a vector of labels and the default
-      const labels = r.u32()
-      for (let i = 0; i <= labels; i++) r.skipLeb()
-      return
-    }
     case 0x11: // call_indirect
     case 0x13: // return_call_indirect
       r.skipLeb()
@@ -417,15 +446,23 @@ export function addFuel(bytes: Uint8Array, options: FuelOptions): FuelResult {
 
   const code = new Reader(bytes, codeSection.start)
   const bodies = code.u32()
-  const parts: Uint8Array[] = [new Uint8Array(leb(bodies + 1))]
-  const checkBytes = new Uint8Array(check)
-  let sites = 0
+  const walked: { start: number; end: number; at: BodySites }[] = []
   for (let i = 0; i < bodies; i++) {
     const size = code.u32()
     const start = code.offset
-    const end = start + size
     code.skip(size)
-    const at = checkSites(bytes, start, end)
+    walked.push({ start, end: start + size, at: checkSites(bytes, start, start + size) })
+  }
+  const interpreterLoop = options.skipInterpreterLoop
+    ? findInterpreterLoop(walked.map((w) => w.at))
+    : undefined
+
+  const parts: Uint8Array[] = [new Uint8Array(leb(bodies + 1))]
+  const checkBytes = new Uint8Array(check)
+  let sites = 0
+  for (const { start, end, at: body } of walked) {
+    const size = end - start
+    const at = body.sites.filter((site) => site !== interpreterLoop)
     sites += at.length
     parts.push(new Uint8Array(leb(size + at.length * check.length)))
     let from = start
@@ -464,7 +501,18 @@ export function addFuel(bytes: Uint8Array, options: FuelOptions): FuelResult {
     } else if (section.id === SECTION.code) emit(section.id, newCode)
     else emit(section.id, bytes.subarray(section.start, section.end))
   }
-  return { bytes: concat(out), sites }
+  return { bytes: concat(out), sites, skippedInterpreterLoop: interpreterLoop !== undefined }
+}
+
+/** The loop header around the module's widest `br_table`, when that is an opcode switch. */
+function findInterpreterLoop(bodies: readonly BodySites[]): number | undefined {
+  let best: BodySites['widest']
+  for (const body of bodies) {
+    if (body.widest !== undefined && (best === undefined || body.widest.targets > best.targets))
+      best = body.widest
+  }
+  if (best === undefined || best.targets < INTERPRETER_TARGETS) return undefined
+  return best.loopSite
 }
 
 /** Position of a section id in the order the spec requires (data count sits before code). */
