@@ -53,6 +53,7 @@ export interface DispatchDeps {
   grants?: GrantBroker
   redactor?: Redactor
   audit?: AuditLog
+  /** Operator log (stderr/pino); never receives secrets or arguments. */
   log?: (
     level: 'info' | 'warn' | 'error',
     message: string,

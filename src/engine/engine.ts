@@ -18,14 +18,10 @@ import {
   renderDescription,
   typecheckCode,
 } from '../bindings/index.js'
-import type { Config } from '../config/index.js'
 import { isErrorCode } from '../errors.js'
-import type { PolicySet } from '../policy/index.js'
 import { BudgetTracker } from '../policy/index.js'
 import type { SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
-import type { AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
-import type { GrantBroker, Redactor } from '../auth/index.js'
 import { currentTraceId, getTracer, metrics, setSafeAttributes } from '../telemetry/index.js'
 import type {
   CallRecord,
@@ -36,12 +32,11 @@ import type {
   Json,
   Principal,
 } from '../types.js'
-import type { UpstreamSet } from '../upstream/index.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
 import { auditPrincipal, Dispatcher, policyTool, type CallRequest } from './dispatch.js'
 import { sanitizeMessage } from './result.js'
 
-import type { ApprovalHandler } from './dispatch.js'
+import type { ApprovalHandler, DispatchDeps } from './dispatch.js'
 export type { ApprovalAnswer, ApprovalHandler } from './dispatch.js'
 
 export interface ExecuteOptions {
@@ -54,21 +49,10 @@ export interface ExecuteOptions {
   onProgress?: (message: string) => void
 }
 
-export interface EngineDeps {
-  config: Config
+/** The engine's parts; the dispatcher's (dispatch.ts) plus the pool and the lock. */
+export interface EngineDeps extends Omit<DispatchDeps, 'catalog' | 'safe'> {
   pool: SandboxPool
-  upstreams: UpstreamSet
-  policy: PolicySet
   lock?: import('../registry/index.js').LockFile
-  grants?: GrantBroker
-  redactor?: Redactor
-  audit?: AuditLog
-  /** Operator log (stderr/pino); never receives secrets or arguments. */
-  log?: (
-    level: 'info' | 'warn' | 'error',
-    message: string,
-    fields?: Record<string, unknown>,
-  ) => void
 }
 
 export interface SearchResult {

@@ -96,6 +96,8 @@ export class SandboxPool {
   readonly #queue: Running[] = []
   readonly #running = new Map<number, Running>()
   readonly #events: SlotEvents
+  /** Workers starting up (not yet in `#slots`). */
+  #starting = 0
   #templates: boolean
   #nextExecId = 1
   #spawned = 0
@@ -159,8 +161,6 @@ export class SandboxPool {
       defaultStackBytes: this.#defaults.stackBytes,
     }
   }
-
-  #starting = 0
 
   async #spawn(): Promise<WorkerSlot> {
     this.#starting++

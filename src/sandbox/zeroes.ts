@@ -1,6 +1,6 @@
 /**
  * Zero checks over linear memory, with a native compare instead of a byte loop: the scrub and
- * the template and heap-top probes all ask "is this range still zero?".
+ * the template ask "is this range still zero?".
  *
  * @module
  */
