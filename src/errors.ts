@@ -28,6 +28,8 @@ export const EXECUTION_ERROR_CODES = [
   'QUARANTINED',
   'BUDGET_EXCEEDED',
   'CANCELLED',
+  'OVERLOADED',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const
 

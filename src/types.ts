@@ -99,6 +99,8 @@ export interface ExecutionError {
   column?: number
   /** Type-check diagnostics of the code against the tool declarations, when available. */
   diagnostics?: Diagnostic[]
+  /** For `OVERLOADED` and `RATE_LIMITED`: when a retry may succeed. */
+  retryAfterMs?: number
 }
 
 /** A TypeScript diagnostic of the model's code, in the model's own coordinates. */

@@ -246,6 +246,8 @@ export class AuditLog {
       }).catch(() => undefined)
     } finally {
       OPEN_FILES.delete(this.file)
+      // Whatever fsync setting the records had, the file is on disk when close resolves.
+      await this.#handle.sync().catch(() => undefined)
       await this.#handle.close().catch(() => undefined)
     }
   }

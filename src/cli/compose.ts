@@ -82,7 +82,8 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     let templateFailureLogged = false
     const pool = await SandboxPool.create({
       ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),
-      ...(config.sandbox.maxWorkers ? { maxWorkers: config.sandbox.maxWorkers } : {}),
+      // One execution per worker: as many workers as executions may run, unless set.
+      maxWorkers: config.sandbox.maxWorkers ?? config.limits.maxConcurrentExecutions,
       idleWorkerMs: config.sandbox.idleWorkerMs,
       prewarm: config.sandbox.prewarm,
       watchdogGraceMs: config.sandbox.watchdogGraceMs,
@@ -168,6 +169,16 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     const started = engine
     closers.push(
       wrapSync(metrics.poolSize.addCallback(() => [{ labels: {}, value: pool.stats().ready }])),
+      wrapSync(
+        metrics.executionsRunning.addCallback(() => [
+          { labels: {}, value: started.health().executions.running },
+        ]),
+      ),
+      wrapSync(
+        metrics.executionsQueued.addCallback(() => [
+          { labels: {}, value: started.health().executions.queued },
+        ]),
+      ),
       wrapSync(
         metrics.upstreamUp.addCallback(() =>
           Object.entries(started.health().upstreams).map(([server, h]) => ({

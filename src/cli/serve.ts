@@ -48,6 +48,44 @@ function untilSignal(): Promise<NodeJS.Signals> {
   })
 }
 
+/** Exit codes after a second signal: 128 + the signal's number, as shells report them. */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 }
+
+/**
+ * A second SIGINT or SIGTERM while draining ends the process at once: an operator (or a
+ * Kubernetes grace period running out) has decided.
+ */
+function exitOnSecondSignal(): void {
+  const now = (signal: NodeJS.Signals) => {
+    stderrLog('warn', `received ${signal} again: exiting without waiting for running executions`)
+    process.exit(SIGNAL_EXIT[signal] ?? 1)
+  }
+  process.once('SIGINT', now)
+  process.once('SIGTERM', now)
+}
+
+/**
+ * Graceful drain: `/readyz` turns 503 and new executions are refused with `OVERLOADED` at once
+ * (the engine's admission drains); running executions get `shutdown.drainMs` to finish. Resolves
+ * with how many were still running when the time was up (0 when all finished).
+ */
+async function drain(
+  engine: { drain(): void; idle(): Promise<void>; health(): { executions: { running: number } } },
+  drainMs: number,
+): Promise<number> {
+  engine.drain()
+  let timer: NodeJS.Timeout | undefined
+  const timeUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, drainMs)
+  })
+  try {
+    await Promise.race([engine.idle(), timeUp])
+  } finally {
+    clearTimeout(timer)
+  }
+  return engine.health().executions.running
+}
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Serve the MCP gateway over Streamable HTTP at /mcp',
@@ -101,7 +139,19 @@ export const serveCommand: Command = {
       // Prints the real URL on stderr (with --port 0, the port the OS picked).
       await listen(app, { host, port })
       const signal = await untilSignal()
-      stderrLog('info', `received ${signal}, shutting down`)
+      exitOnSecondSignal()
+      const running = runtime.engine.health().executions.running
+      stderrLog(
+        'info',
+        `received ${signal}: draining (${running} running, up to ${config.shutdown.drainMs} ms)`,
+      )
+      const left = await drain(runtime.engine, config.shutdown.drainMs)
+      if (left > 0)
+        stderrLog(
+          'warn',
+          `shutdown.drainMs passed with ${left} executions still running; stopping them`,
+        )
+      else stderrLog('info', 'drained: no execution is running; shutting down')
       return 0
     } finally {
       await app.close().catch(() => undefined)

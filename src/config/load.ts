@@ -158,6 +158,7 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
       signingKeyFile: r(raw.audit.signingKeyFile),
     },
     sandbox: raw.sandbox,
+    shutdown: raw.shutdown,
     gateway: {
       ...raw.gateway,
       signingKeyFile: r(raw.gateway.signingKeyFile),

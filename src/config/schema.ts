@@ -37,9 +37,16 @@ export const DEFAULT_LIMITS = Object.freeze({
   maxLogBytes: 64 * KiB,
   /** Time given to one upstream call unless its server sets `timeoutMs`. */
   callTimeoutMs: 30_000,
+  /** Executions running at once in this process; more wait in the queue. */
+  maxConcurrentExecutions: 8,
+  /** Executions waiting for a slot; past it `OVERLOADED` at once (HTTP 503). */
+  maxQueuedExecutions: 64,
 })
 
-export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number }
+export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number } & {
+  /** Limits per caller (principal): absent keys are unlimited. */
+  perPrincipal: { executionsPerMinute?: number }
+}
 
 const positiveInt = z.number().int().positive()
 
@@ -68,6 +75,19 @@ export const limitsSchema = z.strictObject({
     .max(16 * MiB)
     .default(DEFAULT_LIMITS.maxLogBytes),
   callTimeoutMs: positiveInt.max(60 * 60_000).default(DEFAULT_LIMITS.callTimeoutMs),
+  maxConcurrentExecutions: positiveInt.max(4096).default(DEFAULT_LIMITS.maxConcurrentExecutions),
+  maxQueuedExecutions: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(1_000_000)
+    .default(DEFAULT_LIMITS.maxQueuedExecutions),
+  perPrincipal: z
+    .strictObject({
+      /** Executions one principal may start per minute (a token bucket); absent: unlimited. */
+      executionsPerMinute: positiveInt.max(1_000_000).optional(),
+    })
+    .default({}),
 })
 
 /** Where a secret value comes from: `env:NAME` or `file:PATH`. Never inline. */
@@ -290,6 +310,11 @@ export const gatewaySchema = z.strictObject({
   actorTokenFrom: secretRef.optional(),
 })
 
+export const shutdownSchema = z.strictObject({
+  /** On SIGTERM, how long running executions get to finish before the process exits anyway. */
+  drainMs: z.number().int().nonnegative().max(3_600_000).default(25_000),
+})
+
 export const configSchema = z.strictObject({
   servers: z.record(z.string(), serverSchema).optional(),
   mcpServers: z.record(z.string(), serverSchema).optional(),
@@ -301,6 +326,7 @@ export const configSchema = z.strictObject({
   audit: auditSchema.optional(),
   sandbox: sandboxSchema.default(sandboxSchema.parse({})),
   gateway: gatewaySchema.default(gatewaySchema.parse({})),
+  shutdown: shutdownSchema.default(shutdownSchema.parse({})),
 })
 
 export type RawConfig = z.infer<typeof configSchema>

@@ -33,6 +33,7 @@ import type {
   Principal,
 } from '../types.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
+import { Admission, type Refusal } from './admission.js'
 import { auditPrincipal, Dispatcher, policyTool, type CallRequest } from './dispatch.js'
 import { sanitizeMessage } from './result.js'
 
@@ -68,6 +69,8 @@ export interface EngineHealth {
     { state: string; lastError?: string; tools: number; quarantined: number }
   >
   pool: { workers: number; ready: number; busy: number }
+  /** Admission: executions running and waiting, and whether new ones are refused (drain). */
+  executions: { running: number; queued: number; draining: boolean }
 }
 
 /** How long an execution waits for a stale server's re-listing before it runs without it. */
@@ -91,6 +94,7 @@ export class Engine {
   readonly catalog: Catalog
   readonly #deps: EngineDeps
   readonly #dispatcher: Dispatcher
+  readonly #admission: Admission
   readonly #views = new Map<
     string,
     {
@@ -118,6 +122,21 @@ export class Engine {
       ...(deps.lock ? { lock: deps.lock } : {}),
       onEvent: (event) => this.#onCatalogEvent(event),
     })
+    const { limits } = deps.config
+    this.#admission = new Admission(
+      {
+        maxConcurrentExecutions: limits.maxConcurrentExecutions,
+        maxQueuedExecutions: limits.maxQueuedExecutions,
+        queueTimeoutMs: limits.timeoutMs,
+        ...(limits.perPrincipal.executionsPerMinute === undefined
+          ? {}
+          : { executionsPerMinute: limits.perPrincipal.executionsPerMinute }),
+      },
+      {
+        onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
+        onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
+      },
+    )
     this.#dispatcher = new Dispatcher({
       config: deps.config,
       catalog: this.catalog,
@@ -273,21 +292,64 @@ export class Engine {
       }
     }
     const pool = this.#deps.pool.stats()
+    const admission = this.#admission
     return {
       ready: pool.workers > 0,
       upstreams,
       pool: { workers: pool.workers, ready: pool.ready, busy: pool.busy },
+      executions: {
+        running: admission.running,
+        queued: admission.queued,
+        draining: admission.draining,
+      },
     }
   }
 
+  /** Whether an execution by `principal` would be refused now (the HTTP edge's early answer). */
+  checkAdmission(principal: Principal): Refusal | undefined {
+    return this.#admission.check(admissionKey(principal))
+  }
+
+  /** Refuses new and queued executions from now on; running ones finish. */
+  drain(): void {
+    this.#admission.drain()
+  }
+
+  /** Resolves when no execution is running. */
+  idle(): Promise<void> {
+    return this.#admission.idle()
+  }
+
   /**
-   * Runs model code once. Never throws for anything the model or an upstream did: the result
-   * carries `ok: false` and an error code instead.
+   * Runs model code once, when admission lets it (src/engine/admission.ts). Never throws for
+   * anything the model or an upstream did: the result carries `ok: false` and an error code
+   * instead (`OVERLOADED`, `RATE_LIMITED` with `retryAfterMs` when it did not start).
    */
   async execute(
     principal: Principal,
     code: string,
     options: ExecuteOptions = {},
+  ): Promise<ExecutionResult> {
+    const admitted = await this.#admission.acquire(admissionKey(principal), options.signal)
+    if (!admitted.ok) {
+      metrics.executions.inc({ outcome: admitted.code })
+      const error: ExecutionError =
+        admitted.code === 'CANCELLED'
+          ? { code: admitted.code, message: admitted.message }
+          : { code: admitted.code, message: admitted.message, retryAfterMs: admitted.retryAfterMs }
+      return { ok: false, result: undefined, logs: [], calls: [], error }
+    }
+    try {
+      return await this.#run(principal, code, options)
+    } finally {
+      admitted.release()
+    }
+  }
+
+  async #run(
+    principal: Principal,
+    code: string,
+    options: ExecuteOptions,
   ): Promise<ExecutionResult> {
     const tracer = getTracer()
     return tracer.startActiveSpan('execute_code', async (span) => {
@@ -499,4 +561,9 @@ function bindingTool(tool: CatalogTool) {
 /** An error code as a metric label: one of sluice's codes, never free text from a guest or upstream. */
 function codeLabel(code: string | undefined): string {
   return isErrorCode(code) ? code : 'INTERNAL'
+}
+
+/** Whose share of admission an execution counts against: one caller, across sessions. */
+function admissionKey(principal: Principal): string {
+  return JSON.stringify([principal.iss, principal.sub, principal.tenant ?? null])
 }

@@ -26,7 +26,8 @@ import {
 import type { Config } from '../config/index.js'
 import { isSluiceError } from '../errors.js'
 import type { GatewayEngine } from './contracts.js'
-import { RPC, createEdgePolicy, headerCount, rpcError } from './edge.js'
+import { RPC, createEdgePolicy, headerCount, rpcError, toolCallOf } from './edge.js'
+import { EXECUTE_CODE } from './render.js'
 import { createMcpServer, type Extra, type RequestIdentity } from './mcp-server.js'
 import {
   DEFAULT_MAX_SESSIONS,
@@ -349,6 +350,24 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       )
     }
 
+    // Admission at the edge: an execution that would be refused is answered now, with the
+    // status a load balancer understands (503/429) and Retry-After, before the MCP layer.
+    const call = req.method === 'POST' ? toolCallOf(body, EXECUTE_CODE) : undefined
+    const refusal = call === undefined ? undefined : engine.checkAdmission(who.principal)
+    if (call !== undefined && refusal !== undefined && refusal.code !== 'CANCELLED') {
+      reply
+        .code(refusal.code === 'RATE_LIMITED' ? 429 : 503)
+        .header('retry-after', String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))))
+        .header('content-type', 'application/json')
+        .send(
+          rpcError(RPC.SERVER_ERROR, `${refusal.code}: ${refusal.message}`, {
+            id: call.id,
+            data: { code: refusal.code, retryAfterMs: refusal.retryAfterMs },
+          }),
+        )
+      return
+    }
+
     const authInfo: AuthInfo = {
       token: who.token ?? '',
       clientId: who.principal.sub,
@@ -428,17 +447,21 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     const names = Object.keys(upstreams)
     const upCount = Object.values(health.upstreams).filter((u) => !DOWN_STATES.has(u.state)).length
     const allDown = names.length > 0 && upCount === 0
-    const ready = health.ready && !allDown
-    const reason = !health.ready
-      ? 'the sandbox pool is not ready'
-      : allDown
-        ? 'every upstream is down'
-        : undefined
+    const draining = health.executions.draining
+    const ready = health.ready && !allDown && !draining
+    const reason = draining
+      ? 'shutting down: finishing running executions'
+      : !health.ready
+        ? 'the sandbox pool is not ready'
+        : allDown
+          ? 'every upstream is down'
+          : undefined
     return reply.code(ready ? 200 : 503).send({
       status: ready ? 'ready' : 'not ready',
       ...(reason === undefined ? {} : { reason }),
       upstreams,
       pool: health.pool,
+      executions: health.executions,
     })
   })
 

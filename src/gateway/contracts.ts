@@ -55,6 +55,14 @@ export interface EngineHealth {
   ready: boolean
   upstreams: Record<string, { state: string; lastError?: string }>
   pool: { workers: number; ready: number; busy: number }
+  executions: { running: number; queued: number; draining: boolean }
+}
+
+/** Why an execution would not start now (the engine's admission). */
+export interface AdmissionRefusal {
+  code: 'OVERLOADED' | 'RATE_LIMITED' | 'CANCELLED'
+  message: string
+  retryAfterMs: number
 }
 
 /** The engine as the gateway uses it (src/engine's `Engine` satisfies it). */
@@ -73,5 +81,11 @@ export interface GatewayEngine {
     opts?: ExecuteOptions,
   ): Promise<DirectCallResult>
   health(): EngineHealth
+  /** Whether an execution by `principal` would be refused now (answered at the HTTP edge). */
+  checkAdmission(principal: Principal): AdmissionRefusal | undefined
+  /** Refuses new and queued executions from now on (SIGTERM); running ones finish. */
+  drain(): void
+  /** Resolves when no execution is running. */
+  idle(): Promise<void>
   close(): Promise<void>
 }

@@ -19,12 +19,28 @@ export const RPC = Object.freeze({
 
 export interface RpcErrorBody {
   jsonrpc: '2.0'
-  error: { code: number; message: string }
-  id: null
+  error: { code: number; message: string; data?: Record<string, unknown> }
+  id: null | string | number
 }
 
-export function rpcError(code: number, message: string): RpcErrorBody {
-  return { jsonrpc: '2.0', error: { code, message }, id: null }
+export function rpcError(
+  code: number,
+  message: string,
+  extra: { id?: string | number; data?: Record<string, unknown> } = {},
+): RpcErrorBody {
+  return {
+    jsonrpc: '2.0',
+    error: { code, message, ...(extra.data === undefined ? {} : { data: extra.data }) },
+    id: extra.id ?? null,
+  }
+}
+
+/** A single JSON-RPC `tools/call` of `name`: its id, else undefined. */
+export function toolCallOf(body: unknown, name: string): { id: string | number } | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined
+  const msg = body as { method?: unknown; id?: unknown; params?: { name?: unknown } }
+  if (msg.method !== 'tools/call' || msg.params?.name !== name) return undefined
+  return typeof msg.id === 'string' || typeof msg.id === 'number' ? { id: msg.id } : undefined
 }
 
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1']

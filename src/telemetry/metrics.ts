@@ -398,6 +398,23 @@ export function createSluiceMetrics(options: RegistryOptions = {}) {
       'outcome',
     ]),
     poolSize: registry.gauge('sluice_sandbox_pool_size', 'Prewarmed sandboxes ready in the pool.'),
+    executionsRunning: registry.gauge('sluice_executions_running', 'Executions running now.'),
+    executionsQueued: registry.gauge(
+      'sluice_executions_queued',
+      'Executions waiting for a slot (limits.maxConcurrentExecutions).',
+    ),
+    /** `reason`: OVERLOADED, RATE_LIMITED or CANCELLED (while waiting). */
+    executionRejections: registry.counter(
+      'sluice_execution_rejections_total',
+      'Executions refused before they started, by reason.',
+      ['reason'],
+    ),
+    executionQueueWait: registry.histogram(
+      'sluice_execution_queue_wait_seconds',
+      'Time an admitted execution waited for a slot, seconds.',
+      [],
+      EXECUTION_BUCKETS_SECONDS,
+    ),
     templateFallbacks: registry.counter(
       'sluice_sandbox_template_fallbacks_total',
       'Sandbox instance templates that failed (each replaced its worker; later instances are built in full).',

@@ -34,8 +34,32 @@ describe('loadConfig', () => {
   it('returns the defaults without a file: no servers, default limits', () => {
     const config = loadConfig()
     expect(config.servers).toEqual({})
-    expect(config.limits).toEqual(DEFAULT_LIMITS)
+    expect(config.limits).toEqual({ ...DEFAULT_LIMITS, perPrincipal: {} })
     expect(Object.isFrozen(config.limits)).toBe(true)
+    expect(config.shutdown).toEqual({ drainMs: 25_000 })
+  })
+
+  it('admission limits at N and N+1 of their bounds, with the path named', () => {
+    const limits = (body: string) => write('limits.yaml', `limits: ${body}\n`)
+    expect(loadConfig(limits('{ maxQueuedExecutions: 0 }')).limits.maxQueuedExecutions).toBe(0)
+    expect(failure(() => loadConfig(limits('{ maxQueuedExecutions: -1 }'))).message).toContain(
+      'limits.maxQueuedExecutions',
+    )
+    expect(
+      loadConfig(limits('{ maxConcurrentExecutions: 1 }')).limits.maxConcurrentExecutions,
+    ).toBe(1)
+    expect(failure(() => loadConfig(limits('{ maxConcurrentExecutions: 0 }'))).message).toContain(
+      'limits.maxConcurrentExecutions',
+    )
+    expect(
+      loadConfig(limits('{ perPrincipal: { executionsPerMinute: 1 } }')).limits.perPrincipal,
+    ).toEqual({ executionsPerMinute: 1 })
+    expect(
+      failure(() => loadConfig(limits('{ perPrincipal: { executionsPerMinute: 0 } }'))).message,
+    ).toContain('limits.perPrincipal.executionsPerMinute')
+    expect(failure(() => loadConfig(limits('{ perPrincipal: { perHour: 5 } }'))).message).toContain(
+      'limits.perPrincipal',
+    )
   })
 
   it('accepts an .mcp.json file as is (mcpServers alias, JSON is YAML)', () => {

@@ -19,6 +19,7 @@ import { createLock, writeLock } from '../../src/registry/index.js'
 import { Upstream } from '../../src/upstream/index.js'
 import { ROOT, testRuntime, type TestRuntime } from '../helpers/runtime.js'
 import { clientInfo, fixture } from '../upstream/helpers.js'
+import { waitFor } from './catalog-helpers.js'
 import { readAudit, waitForTools, type AuditLine } from './helpers.js'
 
 const run = promisify(execFile)
@@ -117,6 +118,11 @@ beforeAll(async () => {
   for (let i = 0; i < 5 && (rt.engine.health().upstreams.weather?.quarantined ?? 0) === 0; i++)
     await rt.engine.refresh('weather')
   expect(rt.engine.health().upstreams.weather?.quarantined).toBe(1)
+  // The quarantine's audit record is appended in the background: wait for it in the file.
+  await waitFor(
+    () => readAudit(auditFile).some((r) => r.type === 'tools.quarantined'),
+    'the tools.quarantined record',
+  )
   start = readAudit(auditFile).length
 })
 afterAll(async () => {

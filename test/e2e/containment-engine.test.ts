@@ -16,7 +16,8 @@ beforeAll(async () => {
   rt = await testRuntime({
     recording: true,
     config: {
-      sandbox: { workers: 2, maxWorkers: 16 },
+      // Workers ready beforehand: starting one while both cores spin takes longer than timeoutMs.
+      sandbox: { workers: 8 },
       limits: { timeoutMs: 2000 },
       audit: { file: 'audit.jsonl', fsync: false },
     },

@@ -81,6 +81,19 @@ describe('health, readiness, metrics', () => {
       status: 'ready',
       upstreams: { a: { state: 'ready' }, b: { state: 'backoff' } },
       pool: { workers: 1, ready: 2, busy: 0 },
+      executions: { running: 0, queued: 0, draining: false },
+    })
+  })
+
+  it('GET /readyz is 503 at once while the gateway drains, and says so', async () => {
+    const engine = fakeEngine()
+    engine.drain()
+    const res = await app({ engine }).inject('/readyz')
+    expect(res.statusCode).toBe(503)
+    expect(res.json()).toMatchObject({
+      status: 'not ready',
+      reason: 'shutting down: finishing running executions',
+      executions: { draining: true },
     })
   })
 
@@ -563,5 +576,66 @@ describe('sessions', () => {
       (await a.inject({ method: 'POST', url: '/mcp', headers: headers(idle), payload: tools }))
         .statusCode,
     ).toBe(404)
+  })
+})
+
+describe('admission at the HTTP edge', () => {
+  const execute = (code: string) => ({
+    jsonrpc: '2.0',
+    id: 7,
+    method: 'tools/call',
+    params: { name: 'execute_code', arguments: { code } },
+  })
+  async function session(a: FastifyInstance): Promise<Record<string, string>> {
+    const sid = String(
+      (await a.inject({ method: 'POST', url: '/mcp', headers: MCP_HEADERS, payload: INIT_BODY }))
+        .headers['mcp-session-id'],
+    )
+    return { ...MCP_HEADERS, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }
+  }
+
+  for (const [code, status, retryAfterMs, header] of [
+    ['OVERLOADED', 503, 1500, '2'],
+    ['RATE_LIMITED', 429, 200, '1'],
+  ] as const) {
+    it(`${code}: execute_code is answered ${status} at once, with Retry-After and the retry time`, async () => {
+      const engine = fakeEngine(undefined, {
+        refusal: { code, message: 'the gateway is busy', retryAfterMs },
+      })
+      const a = app({ config: devConfig(), insecureDev: true, engine })
+      const res = await a.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: await session(a),
+        payload: execute('1'),
+      })
+      expect(res.statusCode).toBe(status)
+      expect(res.headers['retry-after']).toBe(header)
+      expect(res.json()).toEqual({
+        jsonrpc: '2.0',
+        id: 7,
+        error: {
+          code: -32000,
+          message: `${code}: the gateway is busy`,
+          data: { code, retryAfterMs },
+        },
+      })
+      // The engine was never asked to run it.
+      expect(engine.seen.principal).toBeUndefined()
+    })
+  }
+
+  it('other requests still pass while executions are refused', async () => {
+    const engine = fakeEngine(undefined, {
+      refusal: { code: 'OVERLOADED', message: 'busy', retryAfterMs: 100 },
+    })
+    const a = app({ config: devConfig(), insecureDev: true, engine })
+    const res = await a.inject({
+      method: 'POST',
+      url: '/mcp',
+      headers: await session(a),
+      payload: { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    })
+    expect(res.statusCode).toBe(200)
   })
 })

@@ -46,11 +46,17 @@ const echoTool: CatalogTool = {
  * progress; anything else succeeds with `{ sub, code }` and one log line.
  */
 export function fakeEngine(
-  health?: ReturnType<GatewayEngine['health']>,
-): GatewayEngine & { seen: Seen } {
+  health?: Omit<ReturnType<GatewayEngine['health']>, 'executions'> &
+    Partial<Pick<ReturnType<GatewayEngine['health']>, 'executions'>>,
+  admission: {
+    refusal?: ReturnType<GatewayEngine['checkAdmission']>
+    draining?: boolean
+  } = {},
+): GatewayEngine & { seen: Seen; drained: boolean } {
   const seen: Seen = {}
-  return {
+  const engine: GatewayEngine & { seen: Seen; drained: boolean } = {
     seen,
+    drained: false,
     listTools: () => [echoTool],
     describeExecuteCode: (p) =>
       `Declarations for ${p.sub}: declare const tools: { demo: { echo(a: { message: string }): Promise<unknown> } }`,
@@ -132,9 +138,22 @@ export function fakeEngine(
       seen.direct = { tool, args }
       return { content: [{ type: 'text', text: `direct ${tool.server}.${tool.name}` }] }
     },
-    health: () => health ?? { ready: true, upstreams: {}, pool: { workers: 1, ready: 1, busy: 0 } },
+    health: () => ({
+      ...(health ?? { ready: true, upstreams: {}, pool: { workers: 1, ready: 1, busy: 0 } }),
+      executions: health?.executions ?? {
+        running: 0,
+        queued: 0,
+        draining: engine.drained || admission.draining === true,
+      },
+    }),
+    checkAdmission: () => admission.refusal,
+    drain: () => {
+      engine.drained = true
+    },
+    idle: async () => {},
     close: async () => {},
   }
+  return engine
 }
 
 export interface Identity {

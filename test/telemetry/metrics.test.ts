@@ -261,6 +261,10 @@ describe('sluice metrics', () => {
     expect([...families.keys()].sort()).toEqual([
       'sluice_approvals_total',
       'sluice_execution_duration_seconds',
+      'sluice_execution_queue_wait_seconds',
+      'sluice_execution_rejections_total',
+      'sluice_executions_queued',
+      'sluice_executions_running',
       'sluice_executions_total',
       'sluice_policy_decisions_total',
       'sluice_sandbox_acquire_seconds',

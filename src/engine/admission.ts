@@ -1,0 +1,290 @@
+/**
+ * Admission control for executions: how many run at once, how many may wait, how often one
+ * principal may start one, and in which order waiting executions start.
+ *
+ * - **Concurrency** (`limits.maxConcurrentExecutions`): past it an execution waits in a queue.
+ * - **Queue** (`limits.maxQueuedExecutions`): past it an execution is refused at once with
+ *   `OVERLOADED`; one that waits longer than `limits.timeoutMs` for a slot is refused too.
+ * - **Rate** (`limits.perPrincipal.executionsPerMinute`): a token bucket per principal, refilled
+ *   continuously; an execution without a token is refused at once with `RATE_LIMITED`.
+ * - **Fairness**: waiting executions are kept per principal and started round-robin across
+ *   principals, so one principal with a thousand queued executions delays another's next one by
+ *   at most one execution per principal ahead of it, never by the thousand.
+ * - **Drain**: after `drain()`, queued and new executions are refused with `OVERLOADED` while the
+ *   running ones finish; `idle()` resolves when none is left.
+ *
+ * Every refusal carries `retryAfterMs`: for a rate limit, when the next token is due; otherwise
+ * an estimate from the recent execution time and the queue ahead, between 100 ms and 30 s.
+ *
+ * @module
+ */
+
+export interface AdmissionLimits {
+  maxConcurrentExecutions: number
+  maxQueuedExecutions: number
+  /** How long an execution may wait for a slot. */
+  queueTimeoutMs: number
+  /** Absent: no rate limit. */
+  executionsPerMinute?: number
+}
+
+export interface Refusal {
+  code: 'OVERLOADED' | 'RATE_LIMITED' | 'CANCELLED'
+  message: string
+  retryAfterMs: number
+}
+
+export type Admitted =
+  { ok: true; release: () => void; waitedMs: number } | ({ ok: false } & Refusal)
+
+/** What the admission reports to metrics. */
+export interface AdmissionEvents {
+  onRefused?(code: Refusal['code']): void
+  onAdmitted?(waitedMs: number): void
+}
+
+interface Waiter {
+  key: string
+  since: number
+  admit: (waitedMs: number) => void
+  refuse: (refusal: Refusal) => void
+  timer: NodeJS.Timeout
+}
+
+interface Bucket {
+  tokens: number
+  at: number
+}
+
+const MIN_RETRY_MS = 100
+const MAX_RETRY_MS = 30_000
+/** Weight of the newest execution in the running estimate of how long one takes. */
+const EWMA_WEIGHT = 0.2
+/** Buckets untouched this long are full again and forgotten. */
+const BUCKET_IDLE_MS = 120_000
+
+export class Admission {
+  readonly #limits: AdmissionLimits
+  readonly #events: AdmissionEvents
+  /** Waiting executions per principal, in arrival order; the map's order is the round-robin. */
+  readonly #queues = new Map<string, Waiter[]>()
+  readonly #buckets = new Map<string, Bucket>()
+  #queued = 0
+  #running = 0
+  #draining = false
+  #typicalMs = 1000
+  #idle: Array<() => void> = []
+
+  constructor(limits: AdmissionLimits, events: AdmissionEvents = {}) {
+    for (const key of [
+      'maxConcurrentExecutions',
+      'maxQueuedExecutions',
+      'queueTimeoutMs',
+    ] as const) {
+      if (!Number.isInteger(limits[key]) || limits[key] < (key === 'maxQueuedExecutions' ? 0 : 1)) {
+        throw new TypeError(`admission: ${key} must be a positive integer, not ${limits[key]}`)
+      }
+    }
+    this.#limits = limits
+    this.#events = events
+  }
+
+  get running(): number {
+    return this.#running
+  }
+
+  get queued(): number {
+    return this.#queued
+  }
+
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  /**
+   * Whether an execution of `key` would be refused right now, without taking anything: the
+   * HTTP edge answers 503 or 429 before parsing further.
+   */
+  check(key: string): Refusal | undefined {
+    if (this.#draining) return this.#shuttingDown()
+    const rate = this.#rateRefusal(key, false)
+    if (rate !== undefined) return rate
+    if (
+      this.#running >= this.#limits.maxConcurrentExecutions &&
+      this.#queued >= this.#limits.maxQueuedExecutions
+    ) {
+      return this.#full()
+    }
+    return undefined
+  }
+
+  /** Takes a slot for an execution of `key`, waiting in the fair queue if need be. */
+  acquire(key: string, signal?: AbortSignal): Promise<Admitted> {
+    const refused = (r: Refusal): Promise<Admitted> => {
+      this.#events.onRefused?.(r.code)
+      return Promise.resolve({ ok: false, ...r })
+    }
+    if (this.#draining) return refused(this.#shuttingDown())
+    if (signal?.aborted) return refused(cancelled())
+    const rate = this.#rateRefusal(key, true)
+    if (rate !== undefined) return refused(rate)
+    if (this.#running < this.#limits.maxConcurrentExecutions)
+      return Promise.resolve(this.#admitNow(0))
+    if (this.#queued >= this.#limits.maxQueuedExecutions) return refused(this.#full())
+    return new Promise<Admitted>((resolve) => {
+      const waiter: Waiter = {
+        key,
+        since: performance.now(),
+        admit: (waitedMs) => resolve(this.#admitNow(waitedMs)),
+        refuse: (r) => {
+          this.#events.onRefused?.(r.code)
+          resolve({ ok: false, ...r })
+        },
+        timer: setTimeout(() => {
+          if (this.#remove(waiter)) {
+            waiter.refuse({
+              code: 'OVERLOADED',
+              message: `the gateway is busy: no execution slot was free within ${this.#limits.queueTimeoutMs} ms`,
+              retryAfterMs: this.#estimate(),
+            })
+          }
+        }, this.#limits.queueTimeoutMs),
+      }
+      waiter.timer.unref()
+      signal?.addEventListener(
+        'abort',
+        () => {
+          if (this.#remove(waiter)) waiter.refuse(cancelled())
+        },
+        { once: true },
+      )
+      const queue = this.#queues.get(key)
+      if (queue === undefined) this.#queues.set(key, [waiter])
+      else queue.push(waiter)
+      this.#queued++
+    })
+  }
+
+  /** Refuses what waits and what comes; running executions go on. */
+  drain(): void {
+    this.#draining = true
+    for (const queue of this.#queues.values()) {
+      for (const waiter of queue) {
+        clearTimeout(waiter.timer)
+        waiter.refuse(this.#shuttingDown())
+      }
+    }
+    this.#queues.clear()
+    this.#queued = 0
+  }
+
+  /** Resolves when no execution is running (at once when none is). */
+  idle(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idle.push(resolve))
+  }
+
+  #admitNow(waitedMs: number): Admitted {
+    this.#running++
+    this.#events.onAdmitted?.(waitedMs)
+    const started = performance.now()
+    let released = false
+    return {
+      ok: true,
+      waitedMs,
+      release: () => {
+        if (released) return
+        released = true
+        this.#running--
+        this.#typicalMs += EWMA_WEIGHT * (performance.now() - started - this.#typicalMs)
+        this.#next()
+      },
+    }
+  }
+
+  /** A slot is free: the next principal in turn gets it. */
+  #next(): void {
+    if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve()
+    if (this.#running >= this.#limits.maxConcurrentExecutions) return
+    const first = this.#queues.entries().next()
+    if (first.done) return
+    const [key, queue] = first.value
+    // Queues are never kept empty, so there is a waiter.
+    const waiter = queue.shift()!
+    // Round-robin: this principal goes to the back of the line.
+    this.#queues.delete(key)
+    if (queue.length > 0) this.#queues.set(key, queue)
+    this.#queued--
+    clearTimeout(waiter.timer)
+    waiter.admit(performance.now() - waiter.since)
+  }
+
+  #remove(waiter: Waiter): boolean {
+    const queue = this.#queues.get(waiter.key)
+    const at = queue?.indexOf(waiter) ?? -1
+    if (queue === undefined || at < 0) return false
+    queue.splice(at, 1)
+    if (queue.length === 0) this.#queues.delete(waiter.key)
+    this.#queued--
+    clearTimeout(waiter.timer)
+    return true
+  }
+
+  /** A refusal when `key` has no token; `take` spends one when it has. */
+  #rateRefusal(key: string, take: boolean): Refusal | undefined {
+    const perMinute = this.#limits.executionsPerMinute
+    if (perMinute === undefined) return undefined
+    const now = performance.now()
+    const perMs = perMinute / 60_000
+    this.#forgetIdleBuckets(now)
+    const bucket = this.#buckets.get(key) ?? { tokens: perMinute, at: now }
+    bucket.tokens = Math.min(perMinute, bucket.tokens + (now - bucket.at) * perMs)
+    bucket.at = now
+    this.#buckets.set(key, bucket)
+    if (bucket.tokens >= 1) {
+      if (take) bucket.tokens -= 1
+      return undefined
+    }
+    return {
+      code: 'RATE_LIMITED',
+      message: `this caller may start ${perMinute} executions per minute (limits.perPrincipal.executionsPerMinute)`,
+      retryAfterMs: Math.ceil((1 - bucket.tokens) / perMs),
+    }
+  }
+
+  #forgetIdleBuckets(now: number): void {
+    if (this.#buckets.size < 1024) return
+    for (const [key, bucket] of this.#buckets)
+      if (now - bucket.at > BUCKET_IDLE_MS) this.#buckets.delete(key)
+  }
+
+  #full(): Refusal {
+    return {
+      code: 'OVERLOADED',
+      message: `the gateway is busy: ${this.#running} executions running and ${this.#queued} waiting (limits.maxConcurrentExecutions, limits.maxQueuedExecutions)`,
+      retryAfterMs: this.#estimate(),
+    }
+  }
+
+  #shuttingDown(): Refusal {
+    return {
+      code: 'OVERLOADED',
+      message: 'the gateway is shutting down: retry on another replica',
+      retryAfterMs: 1000,
+    }
+  }
+
+  /** How long until a retry may find a slot: the typical execution, times the queue ahead. */
+  #estimate(): number {
+    const ahead = 1 + this.#queued / this.#limits.maxConcurrentExecutions
+    return Math.round(Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, this.#typicalMs * ahead)))
+  }
+}
+
+function cancelled(): Refusal {
+  return {
+    code: 'CANCELLED',
+    message: 'the execution was cancelled while it waited for a slot',
+    retryAfterMs: 0,
+  }
+}
