@@ -19,13 +19,17 @@
  * Opening reads the live file once (linear in its size, which `rotateBytes` bounds) and, with
  * checkpoints on, as many rotated files back as it takes to find the last checkpoint.
  *
- * One writer per file: a second `open` of the same path in this process is refused; across
- * processes the operator must ensure it (two writers would fork the chain, which verify reports).
+ * One writer per chain: a second `open` of the same path in this process is refused; across
+ * processes a lock file beside it (writer-lock.ts) says who writes. A second process either
+ * writes a segment of its own in the same folder, a chain of its own named
+ * `<stem>.<time>-<pid><ext>` (`onLocked: 'segment'`, the default: `sluice run` beside `sluice
+ * serve`), or is refused with `AUDIT_LOCKED` naming the holder (`onLocked: 'refuse'`). Either way
+ * the chain never forks; `sluice audit verify FOLDER` checks every chain in the folder.
  *
  * @module
  */
 import { open as openFile, mkdir, readFile, rename, type FileHandle } from 'node:fs/promises'
-import { basename, dirname, resolve } from 'node:path'
+import { basename, dirname, extname, resolve } from 'node:path'
 import { CompactSign, importJWK, importPKCS8, type CryptoKey, type JWK, type KeyObject } from 'jose'
 import { SluiceError } from '../errors.js'
 import {
@@ -38,6 +42,7 @@ import {
   type TornBytes,
 } from './record.js'
 import { listAuditFiles, scanAuditFile, type ScanResult } from './verify.js'
+import { describeHolder, lockWriter, type WriterLock } from './writer-lock.js'
 
 /** Default rotation size: 64 MiB, as the config schema's default. */
 export const DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
@@ -59,6 +64,8 @@ export interface AuditLogOptions {
   maxFieldChars?: number
   /** Clock for `time`; tests freeze it. Order is carried by `seq`, never by time (AUD-07). */
   now?: () => Date
+  /** When another process writes `file`: write a segment of its own (default), or refuse. */
+  onLocked?: 'segment' | 'refuse'
 }
 
 const OPEN_FILES = new Set<string>()
@@ -76,7 +83,7 @@ interface Signer {
  *   ruleId: 'read-only', argsHash: hashArgs(args) })   // before calling the tool
  */
 export class AuditLog {
-  /** Absolute path of the live file. */
+  /** Absolute path of the live file: the configured one, or this process's segment beside it. */
   readonly file: string
   /** Torn bytes found and accounted for on open (a crash mid-write before), if any. */
   readonly recovery: TornBytes | undefined
@@ -84,6 +91,7 @@ export class AuditLog {
   readonly openWarnings: readonly string[]
 
   #handle: FileHandle
+  readonly #lock: WriterLock
   #size: number
   #seq: number
   #head: string
@@ -101,6 +109,7 @@ export class AuditLog {
   private constructor(init: {
     file: string
     handle: FileHandle
+    lock: WriterLock
     size: number
     seq: number
     head: string
@@ -116,6 +125,7 @@ export class AuditLog {
   }) {
     this.file = init.file
     this.#handle = init.handle
+    this.#lock = init.lock
     this.#size = init.size
     this.#seq = init.seq
     this.#head = init.head
@@ -139,17 +149,18 @@ export class AuditLog {
    */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     const settings = checkOptions(options)
-    const file = resolve(options.file)
-    if (OPEN_FILES.has(file))
-      throw new TypeError(`audit file ${file} is already open in this process`)
+    const configured = resolve(options.file)
+    if (OPEN_FILES.has(configured))
+      throw new TypeError(`audit file ${configured} is already open in this process`)
     const signer = await loadSigner(options)
     if (settings.checkpointEvery > 0 && signer === undefined) {
       throw new TypeError('audit checkpointEvery needs signingKey or signingKeyFile')
     }
+    await mkdir(dirname(configured), { recursive: true })
+    const { file, lock, warnings } = await takeChain(configured, options.onLocked ?? 'segment')
     OPEN_FILES.add(file)
     let handle: FileHandle | undefined
     try {
-      await mkdir(dirname(file), { recursive: true })
       const files = await listAuditFiles(file)
       const rotated = files.filter((f) => f !== file)
       const current = files.includes(file) ? await scanOrThrow(file) : undefined
@@ -177,7 +188,8 @@ export class AuditLog {
         ...settings,
         signer,
         recovery: current?.tornTail ? tornBytes(current.tornTail) : undefined,
-        openWarnings: current?.warnings ?? [],
+        openWarnings: [...warnings, ...(current?.warnings ?? [])],
+        lock,
       })
       if (current?.missingNewline) {
         // The last record is whole; only its newline was torn off. Complete the line.
@@ -198,6 +210,7 @@ export class AuditLog {
     } catch (error) {
       OPEN_FILES.delete(file)
       await handle?.close().catch(() => undefined)
+      await lock.release()
       throw error
     }
   }
@@ -249,6 +262,7 @@ export class AuditLog {
       // Whatever fsync setting the records had, the file is on disk when close resolves.
       await this.#handle.sync().catch(() => undefined)
       await this.#handle.close().catch(() => undefined)
+      await this.#lock.release()
     }
   }
 
@@ -341,6 +355,47 @@ export class AuditLog {
     this.#size = 0
     if (this.#fsync) await syncDirectory(dirname(this.file))
     await this.#writeRecord({ type: 'rotation', from: basename(target) })
+  }
+}
+
+/**
+ * The chain this process writes: `configured` when its lock is free, else (with `segment`) a
+ * segment of its own beside it, named by time and pid so two segments never share a name.
+ */
+async function takeChain(
+  configured: string,
+  onLocked: 'segment' | 'refuse',
+): Promise<{ file: string; lock: WriterLock; warnings: string[] }> {
+  const first = await lockWriter(configured)
+  if (first.ok) return { file: configured, lock: first.lock, warnings: [] }
+  const holder = describeHolder(first.holder)
+  if (onLocked === 'refuse') {
+    throw new SluiceError(
+      'AUDIT_LOCKED',
+      `audit file ${configured} is being written by ${holder}: one writer per chain (audit.onLocked: segment writes a chain of its own beside it)`,
+      { details: { file: configured, ...(first.holder ?? {}) } },
+    )
+  }
+  const ext = extname(configured)
+  const stem = configured.slice(0, configured.length - ext.length)
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+  const segment = `${stem}.${stamp}-${process.pid}${ext}`
+  const own = await lockWriter(segment)
+  if (!own.ok) {
+    throw new SluiceError(
+      'AUDIT_LOCKED',
+      `audit segment ${segment} is being written by ${describeHolder(own.holder)}`,
+    )
+  }
+  return {
+    file: segment,
+    lock: own.lock,
+    warnings: [
+      `${basename(configured)} is being written by ${holder}: this process writes its own chain, ${basename(segment)}`,
+    ],
   }
 }
 

@@ -26,5 +26,5 @@ export type {
   TornBytes,
 } from './record.js'
 export { canonicalJson, hashArgs } from './canonical-json.js'
-export { listAuditFiles, verifyAuditChain, verifyAuditFile } from './verify.js'
+export { discoverChains, listAuditFiles, verifyAuditChain, verifyAuditFile } from './verify.js'
 export type { VerifyError, VerifyOptions, VerifyReport } from './verify.js'

@@ -487,6 +487,26 @@ export async function listAuditFiles(file: string): Promise<string[]> {
   return [...numbered, ...current]
 }
 
+/** Files beside a chain that are not part of it: writer locks and signed heads. */
+const NOT_A_CHAIN = /\.(lock|lock\.stale-[0-9a-f]+|head\.json)$/
+
+/**
+ * Every chain in a folder, each as `listAuditFiles` gives it (rotated files oldest first, the
+ * live file last): the configured file's, and each segment another process wrote beside it.
+ */
+export async function discoverChains(dir: string): Promise<string[][]> {
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile() && !NOT_A_CHAIN.test(e.name))
+    .map((e) => e.name)
+  const rotationOf = (name: string): string | undefined => {
+    const m = /^(.*)\.([1-9][0-9]{0,8})$/.exec(name)
+    return m === null ? undefined : m[1]
+  }
+  const bases = new Set<string>()
+  for (const name of names) bases.add(rotationOf(name) ?? name)
+  return Promise.all([...bases].sort().map((base) => listAuditFiles(join(dir, base))))
+}
+
 /** `n` when `name` is `<base>.<n>` (n ≥ 1, no leading zero), else undefined. */
 export function rotatedIndex(base: string, name: string): number | undefined {
   if (!name.startsWith(`${base}.`)) return undefined

@@ -1,20 +1,56 @@
 /**
- * `sluice audit verify FILE...`: checks the hash chain (and signed checkpoints) of audit files.
+ * `sluice audit verify FILE...|FOLDER`: checks the hash chain (and signed checkpoints) of audit
+ * files; a folder is every chain in it (the configured file's and each segment beside it).
  *
  * @module
  */
-import { readFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import { verifyAuditChain, type VerifyOptions } from '../audit/index.js'
+import { readFile, stat } from 'node:fs/promises'
+import { basename, resolve } from 'node:path'
+import {
+  discoverChains,
+  verifyAuditChain,
+  type VerifyOptions,
+  type VerifyReport,
+} from '../audit/index.js'
 import { usage, type Command } from './index.js'
+
+/** The chains named by the arguments: files as one chain in the given order, or one folder. */
+async function chainsOf(
+  paths: readonly string[],
+): Promise<{ chains: string[][]; folder: boolean }> {
+  const kinds = await Promise.all(
+    paths.map(async (p) => {
+      try {
+        return (await stat(p)).isDirectory() ? 'folder' : 'file'
+      } catch {
+        throw usage(`audit verify: ${p} does not exist`)
+      }
+    }),
+  )
+  if (!kinds.includes('folder')) return { chains: [[...paths]], folder: false }
+  if (paths.length > 1)
+    throw usage('audit verify: give one folder, or files of one chain (oldest first)')
+  const chains = await discoverChains(paths[0]!)
+  if (chains.length === 0) throw usage(`audit verify: ${paths[0]} holds no audit file`)
+  return { chains, folder: true }
+}
+
+function describe(report: VerifyReport): string {
+  if (report.ok) {
+    return `ok: ${report.records} records, last seq ${report.lastSeq}, head ${report.headHash}${report.warning ? `\nwarning: ${report.warning}` : ''}`
+  }
+  const e = report.error
+  return `TAMPERED: ${e ? `${e.file ?? ''}${e.line > 0 ? ` line ${e.line}` : ''}${e.seq !== undefined ? ` (seq ${e.seq})` : ''}: ${e.reason}` : 'verification failed'}`
+}
 
 export const auditCommand: Command = {
   name: 'audit',
   summary:
     'Verify audit files: any edit, deletion, reordering or truncation is reported with its place',
   usage:
-    'sluice audit verify FILE... [--public-key JWK_FILE] [--checkpoint-every N] [--expect SEQ:HASH] [--json]\n' +
+    'sluice audit verify FILE...|FOLDER [--public-key JWK_FILE] [--checkpoint-every N] [--expect SEQ:HASH] [--json]\n' +
     '  FILE...             rotated files oldest first, the live file last (audit.jsonl.1 audit.jsonl.2 audit.jsonl)\n' +
+    '  FOLDER              every chain in it: the configured file and each segment another process wrote beside it\n' +
     '  --public-key        check checkpoint signatures with this public JWK\n' +
     '  --checkpoint-every  require a checkpoint at least every N records (as the writer promised)\n' +
     '  --expect SEQ:HASH   a record known from elsewhere (e.g. a checkpoint copied to WORM storage) must be present:\n' +
@@ -45,21 +81,20 @@ export const auditCommand: Command = {
       if (!m) throw usage(`--expect: expected SEQ:sha256:<64 hex>, got ${expected}`)
       options.expectRecord = { seq: Number(m[1]), hash: m[2]! }
     }
-    const report = await verifyAuditChain(
-      files.map((f) => resolve(f)),
-      options,
-    )
-    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
-    else if (report.ok) {
-      process.stdout.write(
-        `ok: ${report.records} records, last seq ${report.lastSeq}, head ${report.headHash}${report.warning ? `\nwarning: ${report.warning}` : ''}\n`,
-      )
+    const { chains, folder } = await chainsOf(files.map((f) => resolve(f)))
+    const reports = await Promise.all(chains.map((chain) => verifyAuditChain(chain, options)))
+    if (values.json) {
+      const out = folder
+        ? { chains: reports.map((r, i) => ({ file: chains[i]!.at(-1), ...r })) }
+        : reports[0]
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+    } else if (!folder) {
+      process.stdout.write(`${describe(reports[0]!)}\n`)
     } else {
-      const e = report.error
-      process.stdout.write(
-        `TAMPERED: ${e ? `${e.file ?? ''}${e.line > 0 ? ` line ${e.line}` : ''}${e.seq !== undefined ? ` (seq ${e.seq})` : ''}: ${e.reason}` : 'verification failed'}\n`,
-      )
+      for (const [i, report] of reports.entries())
+        process.stdout.write(`${basename(chains[i]!.at(-1)!)}: ${describe(report)}\n`)
     }
-    return report.ok ? 0 : 1
+    const ok = reports.every((r) => r.ok)
+    return ok ? 0 : 1
   },
 }

@@ -75,10 +75,14 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
           rotateBytes: config.audit.rotateBytes,
           checkpointEvery: config.audit.checkpointEvery,
           fsync: config.audit.fsync,
+          onLocked: config.audit.onLocked,
           ...(config.audit.signingKeyFile ? { signingKeyFile: config.audit.signingKeyFile } : {}),
         })
       : undefined
-    if (audit) closers.push(() => audit.close())
+    if (audit) {
+      closers.push(() => audit.close())
+      for (const warning of audit.openWarnings) log('warn', `audit: ${warning}`)
+    }
     let templateFailureLogged = false
     const pool = await SandboxPool.create({
       ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),

@@ -251,6 +251,11 @@ export const auditSchema = z.strictObject({
   signingKeyFile: z.string().optional(),
   /** fsync after each record (durability over throughput). */
   fsync: z.boolean().default(true),
+  /**
+   * When another process already writes `file`: `segment` writes a chain of its own beside it
+   * (`<stem>.<time>-<pid><ext>`), `refuse` stops with AUDIT_LOCKED. The chain never forks.
+   */
+  onLocked: z.enum(['segment', 'refuse']).default('segment'),
 })
 
 export const lockSchema = z.strictObject({
