@@ -19,6 +19,12 @@
  * Opening reads the live file once (linear in its size, which `rotateBytes` bounds) and, with
  * checkpoints on, as many rotated files back as it takes to find the last checkpoint.
  *
+ * The head: `<file>.head.json` names the chain's last seq and hash (signed with the checkpoint
+ * key when one is configured, as Certificate Transparency signs its tree heads). It is rewritten
+ * (by rename) at most once a second while records are written, and on close. Verify checks that
+ * the chain still reaches it, so a deleted tail is detected without `--expect`: all but the
+ * records of the last second before a crash.
+ *
  * One writer per chain: a second `open` of the same path in this process is refused; across
  * processes a lock file beside it (writer-lock.ts) says who writes. A second process either
  * writes a segment of its own in the same folder, a chain of its own named
@@ -28,7 +34,14 @@
  *
  * @module
  */
-import { open as openFile, mkdir, readFile, rename, type FileHandle } from 'node:fs/promises'
+import {
+  open as openFile,
+  mkdir,
+  readFile,
+  rename,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises'
 import { basename, dirname, extname, resolve } from 'node:path'
 import { CompactSign, importJWK, importPKCS8, type CryptoKey, type JWK, type KeyObject } from 'jose'
 import { SluiceError } from '../errors.js'
@@ -41,7 +54,8 @@ import {
   type AuditRecord,
   type TornBytes,
 } from './record.js'
-import { listAuditFiles, scanAuditFile, type ScanResult } from './verify.js'
+import { canonicalJson } from './canonical-json.js'
+import { headFileOf, listAuditFiles, readHead, scanAuditFile, type ScanResult } from './verify.js'
 import { describeHolder, lockWriter, type WriterLock } from './writer-lock.js'
 
 /** Default rotation size: 64 MiB, as the config schema's default. */
@@ -69,6 +83,8 @@ export interface AuditLogOptions {
 }
 
 const OPEN_FILES = new Set<string>()
+/** The head file is rewritten at most this often while records are written. */
+export const HEAD_EVERY_MS = 1000
 const PROBE_TIME = new Date(0).toISOString()
 
 interface Signer {
@@ -97,6 +113,9 @@ export class AuditLog {
   #head: string
   #sinceCheckpoint: number
   #queue: Promise<unknown> = Promise.resolve()
+  #headTimer: NodeJS.Timeout | undefined
+  /** The seq the head file names (0: none written yet). */
+  #headSeq = 0
   #failure: SluiceError | undefined
   #closed = false
   readonly #rotateBytes: number
@@ -172,6 +191,7 @@ export class AuditLog {
           : undefined
 
       const base = current !== undefined && current.records > 0 ? current : previous
+      await checkHead(file, base?.lastSeq ?? 0)
       let sinceCheckpoint = 0
       if (settings.checkpointEvery > 0) {
         sinceCheckpoint = await recordsSinceCheckpoint(current, rotated, settings.checkpointEvery)
@@ -239,13 +259,52 @@ export class AuditLog {
     }
     if (this.#closed)
       return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', 'the audit log is closed'))
-    return this.#enqueue(() => this.#appendNow(fields))
+    const appended = this.#enqueue(() => this.#appendNow(fields))
+    this.#scheduleHead()
+    return appended
+  }
+
+  /** Writes the head file within {@link HEAD_EVERY_MS} of the last append. */
+  #scheduleHead(): void {
+    if (this.#headTimer !== undefined) return
+    this.#headTimer = setTimeout(() => {
+      this.#headTimer = undefined
+      void this.#enqueue(() => this.#writeHead()).catch(() => undefined)
+    }, HEAD_EVERY_MS)
+    this.#headTimer.unref()
+  }
+
+  /** `<file>.head.json`: seq and hash of the last record, signed when a key is configured. */
+  async #writeHead(): Promise<void> {
+    if (this.#failure !== undefined || this.#seq === this.#headSeq) return
+    const head: Record<string, unknown> = {
+      file: basename(this.file),
+      seq: this.#seq,
+      hash: this.#head,
+      time: this.#now().toISOString(),
+    }
+    if (this.#signer !== undefined) {
+      const payload = new TextEncoder().encode(canonicalJson(head))
+      head.sig = await new CompactSign(payload)
+        .setProtectedHeader({
+          alg: 'ES256',
+          ...(this.#signer.kid ? { kid: this.#signer.kid } : {}),
+        })
+        .sign(this.#signer.key)
+    }
+    // The head never names a record that is not on disk, whatever the fsync setting.
+    if (!this.#fsync) await this.#handle.datasync()
+    const target = headFileOf(this.file)
+    await writeFile(`${target}.tmp`, `${JSON.stringify(head)}\n`)
+    await rename(`${target}.tmp`, target)
+    this.#headSeq = this.#seq
   }
 
   /** Waits for pending appends, writes a final checkpoint when checkpoints are on, closes the file. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    clearTimeout(this.#headTimer)
     try {
       await this.#enqueue(async () => {
         if (
@@ -257,6 +316,7 @@ export class AuditLog {
           await this.#writeCheckpoint()
         }
       }).catch(() => undefined)
+      await this.#enqueue(() => this.#writeHead()).catch(() => undefined)
     } finally {
       OPEN_FILES.delete(this.file)
       // Whatever fsync setting the records had, the file is on disk when close resolves.
@@ -356,6 +416,21 @@ export class AuditLog {
     if (this.#fsync) await syncDirectory(dirname(this.file))
     await this.#writeRecord({ type: 'rotation', from: basename(target) })
   }
+}
+
+/** Refuses to continue a chain whose head names more than the files hold (a deleted tail). */
+async function checkHead(file: string, lastSeq: number): Promise<void> {
+  const { head, error } = await readHead(file)
+  const problem =
+    error ??
+    (head !== undefined && head.seq > lastSeq
+      ? `it ends at seq ${lastSeq}, but its head names seq ${head.seq}: its tail was deleted`
+      : undefined)
+  if (problem === undefined) return
+  throw new SluiceError(
+    'AUDIT_INVALID',
+    `audit file ${file}: ${problem}; move it and ${basename(headFileOf(file))} aside to start a new chain, and investigate`,
+  )
 }
 
 /**

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { canonicalJson as jcs } from '../canonical-json.js'
+import { stripInvisible } from '../text.js'
 import { canonicalJson, encodeJsonLine, sha256Tagged, SHA256_TAGGED } from './canonical-json.js'
 
 /** `prev` of the first record of a chain. */
@@ -165,10 +167,15 @@ const KEY_ORDER = [
 ] as const
 
 /** Caps `value` at `maxChars`, saying how much was cut so a reader knows it is not the whole. */
+/**
+ * A free string as a record keeps it: invisible and control characters removed and lone
+ * surrogates replaced (src/text.ts), so every record is well-formed for RFC 8785, then capped.
+ */
 export function capString(value: string, maxChars: number): string {
-  return value.length <= maxChars
-    ? value
-    : `${value.slice(0, maxChars)}…[+${value.length - maxChars} chars]`
+  const clean = stripInvisible(value)
+  return clean.length <= maxChars
+    ? clean
+    : `${clean.slice(0, maxChars)}…[+${clean.length - maxChars} chars]`
 }
 
 /**
@@ -266,6 +273,17 @@ function normalisePrincipal(principal: AuditPrincipal, maxFieldChars: number): A
 
 /** The record hash: `sha256:` over the canonical JSON of every field but `hash`. */
 export function hashRecord(record: Readonly<Record<string, unknown>>): string {
+  const { hash: _ignored, ...rest } = record
+  return sha256Tagged(jcs(rest))
+}
+
+/**
+ * The hash records written before RFC 8785 hashing carry: the same canonical form with the
+ * audit's line-break escapes applied before hashing. It differs from {@link hashRecord} only for
+ * a record holding DEL, a C1 control or U+2028/U+2029; verify accepts either, since each is a
+ * function of the record's value alone.
+ */
+export function legacyHashRecord(record: Readonly<Record<string, unknown>>): string {
   const { hash: _ignored, ...rest } = record
   return sha256Tagged(canonicalJson(rest))
 }

@@ -15,11 +15,11 @@
  */
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { compactVerify, type KeyInput } from 'jose'
-import { encodeJsonLine, SHA256_TAGGED } from './canonical-json.js'
-import { GENESIS_HASH, hashRecord } from './record.js'
+import { canonicalJson, encodeJsonLine, SHA256_TAGGED } from './canonical-json.js'
+import { GENESIS_HASH, hashRecord, legacyHashRecord } from './record.js'
 
 export interface VerifyOptions {
   /** Public key (JWK, KeyObject or CryptoKey) that signs checkpoints; without it signatures are not checked. */
@@ -85,6 +85,8 @@ export interface ScanResult extends VerifyReport {
 }
 
 interface ScanOptions extends VerifyOptions {
+  /** Records the chain must contain (an `expectRecord`, the signed head); checked per record. */
+  anchors?: readonly { seq: number; hash: string }[]
   /** The record this file must continue (previous file's last), in chain verification. */
   continues?: { seq: number; hash: string }
   /** Records since the last checkpoint carried over from earlier files. */
@@ -209,7 +211,7 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
         record.seq,
       )
     }
-    if (hashRecord(record) !== record.hash) {
+    if (hashRecord(record) !== record.hash && legacyHashRecord(record) !== record.hash) {
       return fail(
         raw.line,
         'record hash does not match its content (the record was edited)',
@@ -303,6 +305,11 @@ export async function scanAuditFile(path: string, options: ScanOptions = {}): Pr
       if (record.hash !== options.expectRecord.hash)
         return fail(raw.line, 'record differs from the expected (anchored) record', record.seq)
       report.expectSeen = true
+    }
+    for (const anchor of options.anchors ?? []) {
+      if (record.seq === anchor.seq && record.hash !== anchor.hash) {
+        return fail(raw.line, 'record differs from the one the chain head names', record.seq)
+      }
     }
     report.records += 1
     report.firstSeq ??= record.seq
@@ -407,9 +414,25 @@ export async function verifyAuditChain(
     files: 0,
   }
   let expectSeen = false
+  const live = files.at(-1)
+  const head = live === undefined ? {} : await readHead(live, options.publicKey)
+  if (head.error !== undefined) {
+    return withWarning({
+      ...total,
+      ok: false,
+      error: { file: headFileOf(live!), line: 0, reason: head.error },
+    })
+  }
+  if (head.head === undefined && live !== undefined) {
+    total.warnings.push(
+      `${basename(live)}: no head file (${basename(headFileOf(live))}): a deleted tail is detected only with --expect`,
+    )
+  }
+  const anchors = head.head === undefined ? [] : [head.head]
   for (const [index, file] of files.entries()) {
     const scan = await scanAuditFile(file, {
       ...options,
+      anchors,
       expectInThisFile: false,
       ...(continues ? { continues } : {}),
       ...(sinceCheckpoint !== undefined ? { sinceCheckpoint } : {}),
@@ -468,7 +491,78 @@ export async function verifyAuditChain(
       error: { ...(files.length > 0 ? { file: files[files.length - 1]! } : {}), line: 0, reason },
     })
   }
+  if (head.head !== undefined && head.head.seq > total.lastSeq) {
+    const reason = `truncated: the chain ends at seq ${total.lastSeq}, but its head (written ${head.head.time}) names seq ${head.head.seq}`
+    return withWarning({ ...total, ok: false, error: { file: live!, line: 0, reason } })
+  }
   return withWarning(total)
+}
+
+/** The head file of a live audit file. */
+export function headFileOf(file: string): string {
+  return `${file}.head.json`
+}
+
+/** What a head file says: the chain's last seq and hash when it was written. */
+export interface ChainHead {
+  file: string
+  seq: number
+  hash: string
+  time: string
+  sig?: string
+}
+
+/**
+ * Reads the head of the chain whose live file is `file`: nothing when there is none (older
+ * chains, a rotated file), an error when it is malformed, unsigned while a key is given, or
+ * signed by another key.
+ */
+export async function readHead(
+  file: string,
+  publicKey?: KeyInput,
+): Promise<{ head?: ChainHead; error?: string }> {
+  let text: string
+  try {
+    text = await readFile(headFileOf(file), 'utf8')
+  } catch {
+    return {}
+  }
+  let parsed: Partial<ChainHead>
+  try {
+    parsed = JSON.parse(text) as Partial<ChainHead>
+  } catch {
+    return { error: 'the head file is not JSON' }
+  }
+  const { seq, hash, time, sig } = parsed
+  if (
+    typeof seq !== 'number' ||
+    !Number.isSafeInteger(seq) ||
+    seq < 1 ||
+    typeof hash !== 'string' ||
+    !SHA256_TAGGED.test(hash) ||
+    typeof time !== 'string' ||
+    typeof parsed.file !== 'string'
+  ) {
+    return { error: 'the head file is not a chain head (file, seq, hash, time)' }
+  }
+  const head: ChainHead = {
+    file: parsed.file,
+    seq,
+    hash,
+    time,
+    ...(typeof sig === 'string' ? { sig } : {}),
+  }
+  if (publicKey === undefined) return { head }
+  if (head.sig === undefined) return { error: 'the head is not signed, but a public key was given' }
+  try {
+    const verified = await compactVerify(head.sig, publicKey, { algorithms: ['ES256'] })
+    const expected = canonicalJson({ file: head.file, seq, hash, time })
+    if (new TextDecoder().decode(verified.payload) !== expected)
+      return { error: 'the head signature covers another head' }
+  } catch {
+    return { error: 'the head signature does not verify with the given public key' }
+  }
+  return { head }
 }
 
 /**
