@@ -37,7 +37,7 @@ async function chainsOf(
 
 function describe(report: VerifyReport): string {
   if (report.ok) {
-    return `ok: ${report.records} records, last seq ${report.lastSeq}, head ${report.headHash}${report.warning ? `\nwarning: ${report.warning}` : ''}`
+    return `ok: ${report.records} records, last seq ${report.lastSeq}, head ${report.headHash}`
   }
   const e = report.error
   return `TAMPERED: ${e ? `${e.file ?? ''}${e.line > 0 ? ` line ${e.line}` : ''}${e.seq !== undefined ? ` (seq ${e.seq})` : ''}: ${e.reason}` : 'verification failed'}`
@@ -94,6 +94,10 @@ export const auditCommand: Command = {
       for (const [i, report] of reports.entries())
         process.stdout.write(`${basename(chains[i]!.at(-1)!)}: ${describe(report)}\n`)
     }
+    // Warnings go to stderr so that stdout stays one line per chain.
+    for (const report of reports)
+      for (const warning of report.ok ? report.warnings : [])
+        process.stderr.write(`sluice audit: warning: ${warning}\n`)
     const ok = reports.every((r) => r.ok)
     return ok ? 0 : 1
   },

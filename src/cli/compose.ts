@@ -54,19 +54,23 @@ export interface ComposeOptions {
   log?: LogFn
   /** Say on stderr when no policies are configured (run and stdio allow every tool then). */
   allowAllWithoutPolicies: boolean
+  /** Policies and lock already loaded and checked (`sluice serve`, which reloads them later). */
+  loaded?: { policy: PolicySet; lock?: LockFile }
 }
 
 /** Builds and starts every part the engine needs. Throws SluiceError on bad config, policy or lock. */
 export async function compose(config: Config, options: ComposeOptions): Promise<Runtime> {
   const log = options.log ?? stderrLog
   configureAttributes({ captureContent: config.telemetry.captureContent })
-  const policy = loadPolicySet(config, options, log)
-  const lock = config.lock
-    ? await readLock(
-        config.lock.file,
-        config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {},
-      )
-    : undefined
+  const policy = options.loaded?.policy ?? loadPolicySet(config, options, log)
+  const lock = options.loaded
+    ? options.loaded.lock
+    : config.lock
+      ? await readLock(
+          config.lock.file,
+          config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {},
+        )
+      : undefined
   const closers: Array<() => Promise<void>> = []
   try {
     const audit = config.audit

@@ -5,7 +5,8 @@
  * @module
  */
 import { z } from 'zod'
-import { configSchema, loadConfig } from '../config/index.js'
+import { configSchema } from '../config/index.js'
+import { loadChecked } from './reload.js'
 import { usage, type Command } from './index.js'
 
 export const configCommand: Command = {
@@ -27,9 +28,16 @@ export const configCommand: Command = {
     }
     if (sub === 'check') {
       if (!values.config) throw usage('config check needs --config FILE')
-      const config = loadConfig(values.config as string)
+      // What serve checks before it starts: the config and every file it references.
+      const { config, files, hash, lock } = await loadChecked(values.config as string)
+      const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
+      const parts = [
+        count(Object.keys(config.servers).length, 'server'),
+        count(config.policies?.length ?? 0, 'policy file'),
+        ...(lock ? ['a lock'] : []),
+      ]
       process.stdout.write(
-        `ok: ${config.file} (${Object.keys(config.servers).length} servers, ${config.policies?.length ?? 0} policy files)\n`,
+        `ok: ${config.file} (${parts.join(', ')}; ${count(files.length, 'file')} read, config ${hash})\n`,
       )
       return 0
     }

@@ -9,6 +9,7 @@ import { SluiceError } from '../errors.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
 import { renderPrometheus } from '../telemetry/index.js'
 import { compose, startTelemetryFor, stderrLog } from './compose.js'
+import { ConfigReloader, loadChecked } from './reload.js'
 import { usage, type Command } from './index.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
@@ -99,7 +100,7 @@ export const serveCommand: Command = {
     'public-url': { type: 'string' },
   },
   async run({ values }) {
-    const config = loadConfig(values.config as string | undefined)
+    const file = values.config as string | undefined
     const host = values.host as string
     const port = Number(values.port)
     if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -110,6 +111,10 @@ export const serveCommand: Command = {
         `--insecure-dev serves without authentication and is allowed only on loopback, not on ${host}`,
       )
     }
+    // The config with everything it references, checked; a reload later checks the same way.
+    const checked =
+      file === undefined ? undefined : await loadChecked(file, { requirePolicies: !insecureDev })
+    const config = checked?.config ?? loadConfig(undefined)
     if (!config.identity && !insecureDev) {
       throw new SluiceError(
         'CONFIG_INVALID',
@@ -123,12 +128,34 @@ export const serveCommand: Command = {
       )
     }
     const telemetry = await startTelemetryFor(config)
-    const runtime = await compose(config, { allowAllWithoutPolicies: insecureDev })
+    const runtime = await compose(config, {
+      allowAllWithoutPolicies: insecureDev,
+      ...(checked
+        ? { loaded: { policy: checked.policy, ...(checked.lock ? { lock: checked.lock } : {}) } }
+        : {}),
+    })
+    // Reloads swap the verifier behind this one (new issuer keys), and the engine's generation.
+    let verifier =
+      checked?.verifier ?? (config.identity ? createTokenVerifier(config.identity) : undefined)
+    const reloader =
+      checked === undefined || file === undefined
+        ? undefined
+        : new ConfigReloader({
+            file,
+            current: checked,
+            requirePolicies: !insecureDev,
+            log: stderrLog,
+            apply: async (next) => {
+              await runtime.engine.reload(next)
+              verifier = next.verifier
+            },
+          })
     const publicUrl = publicUrlOf(values['public-url'] as string | undefined, config, host, port)
     const app = buildApp({
       config,
       engine: runtime.engine,
-      ...(config.identity ? { verifier: createTokenVerifier(config.identity) } : {}),
+      ...(verifier ? { verifier: { verify: (header) => verifier!.verify(header) } } : {}),
+      ...(reloader ? { configHash: () => reloader.current.hash } : {}),
       metrics: renderPrometheus,
       insecureDev,
       host,
@@ -138,14 +165,19 @@ export const serveCommand: Command = {
     try {
       // Prints the real URL on stderr (with --port 0, the port the OS picked).
       await listen(app, { host, port })
+      reloader?.start()
       const signal = await untilSignal()
+      reloader?.close()
       exitOnSecondSignal()
       const running = runtime.engine.health().executions.running
       stderrLog(
         'info',
         `received ${signal}: draining (${running} running, up to ${config.shutdown.drainMs} ms)`,
       )
-      const left = await drain(runtime.engine, config.shutdown.drainMs)
+      const left = await drain(
+        runtime.engine,
+        (reloader?.current.config ?? config).shutdown.drainMs,
+      )
       if (left > 0)
         stderrLog(
           'warn',

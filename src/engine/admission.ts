@@ -64,7 +64,7 @@ const EWMA_WEIGHT = 0.2
 const BUCKET_IDLE_MS = 120_000
 
 export class Admission {
-  readonly #limits: AdmissionLimits
+  #limits: AdmissionLimits
   readonly #events: AdmissionEvents
   /** Waiting executions per principal, in arrival order; the map's order is the round-robin. */
   readonly #queues = new Map<string, Waiter[]>()
@@ -76,17 +76,21 @@ export class Admission {
   #idle: Array<() => void> = []
 
   constructor(limits: AdmissionLimits, events: AdmissionEvents = {}) {
-    for (const key of [
-      'maxConcurrentExecutions',
-      'maxQueuedExecutions',
-      'queueTimeoutMs',
-    ] as const) {
-      if (!Number.isInteger(limits[key]) || limits[key] < (key === 'maxQueuedExecutions' ? 0 : 1)) {
-        throw new TypeError(`admission: ${key} must be a positive integer, not ${limits[key]}`)
-      }
-    }
-    this.#limits = limits
+    this.#limits = checkLimits(limits)
     this.#events = events
+  }
+
+  /**
+   * New limits (a config reload). Running and waiting executions keep their place; more
+   * concurrency starts waiting ones now, less lets running ones finish.
+   */
+  setLimits(limits: AdmissionLimits): void {
+    this.#limits = checkLimits(limits)
+    while (this.#queued > 0 && this.#running < this.#limits.maxConcurrentExecutions) {
+      const before = this.#running
+      this.#next()
+      if (this.#running === before) break
+    }
   }
 
   get running(): number {
@@ -287,4 +291,13 @@ function cancelled(): Refusal {
     message: 'the execution was cancelled while it waited for a slot',
     retryAfterMs: 0,
   }
+}
+
+function checkLimits(limits: AdmissionLimits): AdmissionLimits {
+  for (const key of ['maxConcurrentExecutions', 'maxQueuedExecutions', 'queueTimeoutMs'] as const) {
+    if (!Number.isInteger(limits[key]) || limits[key] < (key === 'maxQueuedExecutions' ? 0 : 1)) {
+      throw new TypeError(`admission: ${key} must be a positive integer, not ${limits[key]}`)
+    }
+  }
+  return limits
 }

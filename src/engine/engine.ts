@@ -23,6 +23,9 @@ import { BudgetTracker } from '../policy/index.js'
 import type { SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
 import { hashArgs } from '../audit/index.js'
 import { currentTraceId, getTracer, metrics, setSafeAttributes } from '../telemetry/index.js'
+import type { Config } from '../config/index.js'
+import type { PolicySet } from '../policy/index.js'
+import type { LockFile } from '../registry/index.js'
 import type {
   CallRecord,
   CatalogTool,
@@ -91,20 +94,10 @@ const TYPECHECK_ON = new Set([
 ])
 
 export class Engine {
-  readonly catalog: Catalog
   readonly #deps: EngineDeps
-  readonly #dispatcher: Dispatcher
   readonly #admission: Admission
-  readonly #views = new Map<
-    string,
-    {
-      version: number
-      tools: CatalogTool[]
-      dts?: string
-      description?: string
-      search?: ReturnType<typeof createSearchIndex>
-    }
-  >()
+  /** What the current config produced; an execution keeps the one it started with. */
+  #gen: Generation
 
   /** `tools.<ident>` → the config key (`my-db` is `tools.my_db`); the config rejects collisions. */
   readonly #serverByIdent = new Map<string, string>()
@@ -116,48 +109,60 @@ export class Engine {
       const ident = sanitizeIdentifier(name)
       if (ident !== undefined) this.#serverByIdent.set(ident, name)
     }
-    this.catalog = new Catalog({
-      config: deps.config,
-      upstreams: deps.upstreams,
-      ...(deps.lock ? { lock: deps.lock } : {}),
+    this.#gen = this.#generation(deps.config, deps.policy, deps.lock)
+    this.#admission = new Admission(admissionLimits(deps.config), {
+      onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
+      onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
+    })
+  }
+
+  /** The catalogue of the current config. */
+  get catalog(): Catalog {
+    return this.#gen.catalog
+  }
+
+  #generation(config: Config, policy: PolicySet, lock: LockFile | undefined): Generation {
+    const catalog = new Catalog({
+      config,
+      upstreams: this.#deps.upstreams,
+      ...(lock ? { lock } : {}),
       onEvent: (event) => this.#onCatalogEvent(event),
     })
-    const { limits } = deps.config
-    this.#admission = new Admission(
-      {
-        maxConcurrentExecutions: limits.maxConcurrentExecutions,
-        maxQueuedExecutions: limits.maxQueuedExecutions,
-        queueTimeoutMs: limits.timeoutMs,
-        ...(limits.perPrincipal.executionsPerMinute === undefined
-          ? {}
-          : { executionsPerMinute: limits.perPrincipal.executionsPerMinute }),
-      },
-      {
-        onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
-        onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
-      },
-    )
-    this.#dispatcher = new Dispatcher({
-      config: deps.config,
-      catalog: this.catalog,
-      upstreams: deps.upstreams,
-      policy: deps.policy,
-      ...(deps.grants ? { grants: deps.grants } : {}),
-      ...(deps.redactor ? { redactor: deps.redactor } : {}),
-      ...(deps.audit ? { audit: deps.audit } : {}),
-      ...(deps.log ? { log: deps.log } : {}),
+    const dispatcher = new Dispatcher({
+      config,
+      catalog,
+      upstreams: this.#deps.upstreams,
+      policy,
+      ...(this.#deps.grants ? { grants: this.#deps.grants } : {}),
+      ...(this.#deps.redactor ? { redactor: this.#deps.redactor } : {}),
+      ...(this.#deps.audit ? { audit: this.#deps.audit } : {}),
+      ...(this.#deps.log ? { log: this.#deps.log } : {}),
       safe: (message) => this.#safe(message),
     })
+    return { config, policy, lock, catalog, dispatcher, views: new Map() }
+  }
+
+  /**
+   * Swaps in what a reloaded config produced: policies, lock, limits. Its catalogue is listed
+   * first, so the swap is one assignment; executions already running finish on the generation
+   * they started with. The servers, the sandbox and the audit stay (a change to them needs a
+   * restart: the caller refuses such a reload before it gets here).
+   */
+  async reload(next: { config: Config; policy: PolicySet; lock?: LockFile }): Promise<void> {
+    const gen = this.#generation(next.config, next.policy, next.lock)
+    await gen.catalog.refresh()
+    this.#gen = gen
+    this.#admission.setLimits(admissionLimits(next.config))
   }
 
   /** Lists every upstream once; failures are recorded, never thrown (the gateway stays up). */
   async start(): Promise<void> {
-    await this.catalog.refresh()
+    await this.#gen.catalog.refresh()
   }
 
   /** Re-lists one server after `tools/list_changed`. */
   async refresh(server?: string): Promise<void> {
-    await this.catalog.refresh(server)
+    await this.#gen.catalog.refresh(server)
   }
 
   #onCatalogEvent(event: CatalogEvent): void {
@@ -195,30 +200,30 @@ export class Engine {
     ])
   }
 
-  #view(principal: Principal) {
+  #view(principal: Principal, gen: Generation = this.#gen) {
     const key = this.#principalKey(principal)
-    const version = this.catalog.version
-    let view = this.#views.get(key)
+    const version = gen.catalog.version
+    let view = gen.views.get(key)
     if (!view || view.version !== version) {
-      const tools = this.catalog
+      const tools = gen.catalog
         .tools()
-        .filter((tool) => this.#deps.policy.canList({ principal, tool: policyTool(tool) }))
+        .filter((tool) => gen.policy.canList({ principal, tool: policyTool(tool) }))
       view = { version, tools }
-      if (this.#views.size > 1000) this.#views.clear()
-      this.#views.set(key, view)
+      if (gen.views.size > 1000) gen.views.clear()
+      gen.views.set(key, view)
     }
     return view
   }
 
   /** Tools this principal may see (policy-filtered; filtering is cosmetic, the dispatcher decides). */
-  listTools(principal: Principal): CatalogTool[] {
+  listTools(principal: Principal, gen: Generation = this.#gen): CatalogTool[] {
     this.#retryStale()
-    return this.#view(principal).tools
+    return this.#view(principal, gen).tools
   }
 
   /** Servers that were down at start are listed again in the background (bounded rate). */
   #retryStale(): void {
-    this.catalog.refreshStale().catch((cause: unknown) => {
+    this.#gen.catalog.refreshStale().catch((cause: unknown) => {
       this.#deps.log?.('warn', 'catalogue refresh failed', { error: String(cause) })
     })
   }
@@ -228,10 +233,10 @@ export class Engine {
    * reaches the dispatcher and gets `QUARANTINED` rather than a misleading `UNKNOWN_TOOL`. They are
    * never listed or described.
    */
-  #quarantinedBindings(principal: Principal) {
-    const lock = this.#deps.lock
+  #quarantinedBindings(principal: Principal, gen: Generation) {
+    const lock = gen.lock
     if (!lock) return []
-    return [...this.catalog.servers().values()]
+    return [...gen.catalog.servers().values()]
       .flatMap((state) => state.quarantined)
       .flatMap((q) => {
         const ident = sanitizeIdentifier(q.name)
@@ -244,9 +249,7 @@ export class Engine {
           definition: pin.definition,
           hash: pin.hash as DefinitionHash,
         }
-        return this.#deps.policy.canList({ principal, tool: policyTool(tool) })
-          ? [bindingTool(tool)]
-          : []
+        return gen.policy.canList({ principal, tool: policyTool(tool) }) ? [bindingTool(tool)] : []
       })
   }
 
@@ -261,7 +264,7 @@ export class Engine {
   describeExecuteCode(principal: Principal): string {
     const view = this.#view(principal)
     view.description ??= renderDescription(view.tools.map(bindingTool), {
-      budgetBytes: this.#deps.config.gateway.descriptionBudgetBytes,
+      budgetBytes: this.#gen.config.gateway.descriptionBudgetBytes,
     })
     return view.description
   }
@@ -280,7 +283,7 @@ export class Engine {
   health(): EngineHealth {
     const upstreamHealth = this.#deps.upstreams.health()
     const upstreams: EngineHealth['upstreams'] = {}
-    for (const [name, state] of this.catalog.servers()) {
+    for (const [name, state] of this.#gen.catalog.servers()) {
       const h = upstreamHealth[name]
       upstreams[name] = {
         state: h?.state ?? 'unknown',
@@ -352,6 +355,8 @@ export class Engine {
     options: ExecuteOptions,
   ): Promise<ExecutionResult> {
     const tracer = getTracer()
+    // The config this execution started with is the one it finishes with, whatever reloads.
+    const gen = this.#gen
     return tracer.startActiveSpan('execute_code', async (span) => {
       const started = performance.now()
       const executionId = randomUUID()
@@ -379,22 +384,23 @@ export class Engine {
           ...(traceId ? { traceId } : {}),
         })
         // A server that was down at start may be up now: give it a short chance to join.
-        await Promise.race([this.catalog.refreshStale(), delay(STALE_WAIT_MS)])
-        const tools = this.listTools(principal)
+        await Promise.race([gen.catalog.refreshStale(), delay(STALE_WAIT_MS)])
+        const tools = this.listTools(principal, gen)
         const budget = new BudgetTracker()
         const outcome = await this.#deps.pool.execute({
           code,
           manifest: buildManifest([
             ...tools.map(bindingTool),
-            ...this.#quarantinedBindings(principal),
+            ...this.#quarantinedBindings(principal, gen),
           ]),
-          limits: this.#deps.config.limits,
+          limits: gen.config.limits,
           ...(options.signal ? { signal: options.signal } : {}),
           onCall: (call, signal) =>
             context.with(parent, () =>
               this.#dispatch(
                 { principal, executionId, call, signal, calls, budget, parent },
                 options,
+                gen,
               ),
             ),
         })
@@ -488,9 +494,10 @@ export class Engine {
   #dispatch(
     req: Omit<CallRequest, 'inboundToken' | 'approve' | 'onProgress'>,
     options: ExecuteOptions,
+    gen: Generation = this.#gen,
   ): Promise<SandboxCallOutcome> {
     const server = this.#serverByIdent.get(req.call.server) ?? req.call.server
-    return this.#dispatcher.dispatch({
+    return gen.dispatcher.dispatch({
       ...req,
       call: { ...req.call, server },
       ...(options.inboundToken ? { inboundToken: options.inboundToken } : {}),
@@ -566,4 +573,36 @@ function codeLabel(code: string | undefined): string {
 /** Whose share of admission an execution counts against: one caller, across sessions. */
 function admissionKey(principal: Principal): string {
   return JSON.stringify([principal.iss, principal.sub, principal.tenant ?? null])
+}
+
+/** What one config produces. */
+interface Generation {
+  config: Config
+  policy: PolicySet
+  lock: LockFile | undefined
+  catalog: Catalog
+  dispatcher: Dispatcher
+  /** Per-principal views of the catalogue (listing, declarations, search). */
+  views: Map<
+    string,
+    {
+      version: number
+      tools: CatalogTool[]
+      dts?: string
+      description?: string
+      search?: ReturnType<typeof createSearchIndex>
+    }
+  >
+}
+
+function admissionLimits(config: Config) {
+  const { limits } = config
+  return {
+    maxConcurrentExecutions: limits.maxConcurrentExecutions,
+    maxQueuedExecutions: limits.maxQueuedExecutions,
+    queueTimeoutMs: limits.timeoutMs,
+    ...(limits.perPrincipal.executionsPerMinute === undefined
+      ? {}
+      : { executionsPerMinute: limits.perPrincipal.executionsPerMinute }),
+  }
 }

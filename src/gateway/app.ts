@@ -52,6 +52,8 @@ export interface GatewayDeps {
   logger?: boolean | Record<string, unknown>
   /** Prometheus text for `GET /metrics`. */
   metrics?: () => string
+  /** The active config's hash, for `/readyz` (changes with each reload). */
+  configHash?: () => string
   /**
    * Serve without identity: every request is the config's local principal. The CLI allows it
    * only on a loopback bind.
@@ -462,6 +464,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       upstreams,
       pool: health.pool,
       executions: health.executions,
+      ...(deps.configHash === undefined ? {} : { config: deps.configHash() }),
     })
   })
 

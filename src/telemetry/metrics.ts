@@ -399,6 +399,12 @@ export function createSluiceMetrics(options: RegistryOptions = {}) {
     ]),
     poolSize: registry.gauge('sluice_sandbox_pool_size', 'Prewarmed sandboxes ready in the pool.'),
     executionsRunning: registry.gauge('sluice_executions_running', 'Executions running now.'),
+    /** `result`: ok (a new config is in force) or error (refused; the old one stays). */
+    configReloads: registry.counter(
+      'sluice_config_reloads_total',
+      'Config reloads (file change or SIGHUP), by result.',
+      ['result'],
+    ),
     executionsQueued: registry.gauge(
       'sluice_executions_queued',
       'Executions waiting for a slot (limits.maxConcurrentExecutions).',

@@ -20,7 +20,12 @@ afterEach(() => {
   tmp.cleanup()
 })
 
-const head = () => JSON.parse(readFileSync(`${file}.head.json`, 'utf8')) as Record<string, unknown>
+const head = () =>
+  JSON.parse(readFileSync(`${file}.head.json`, 'utf8')) as {
+    seq: number
+    hash: string
+    sig?: string
+  } & Record<string, unknown>
 
 describe('the chain head', () => {
   it('names the last record on close; the chain verifies against it', async () => {

@@ -56,13 +56,13 @@ beforeAll(() => {
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-async function verify(): Promise<{ code: number; out: string }> {
+async function verify(): Promise<{ code: number; out: string; err: string }> {
   try {
-    const { stdout } = await runFile(process.execPath, [CLI, 'audit', 'verify', auditFile])
-    return { code: 0, out: stdout }
+    const { stdout, stderr } = await runFile(process.execPath, [CLI, 'audit', 'verify', auditFile])
+    return { code: 0, out: stdout, err: stderr }
   } catch (e) {
-    const err = e as { code: number; stdout: string }
-    return { code: err.code, out: err.stdout }
+    const err = e as { code: number; stdout: string; stderr: string }
+    return { code: err.code, out: err.stdout, err: err.stderr }
   }
 }
 
@@ -136,7 +136,7 @@ describe('sluice run killed mid-run', () => {
     const torn = await verify()
     expect(torn.code).toBe(0)
     expect(torn.out).toContain(`ok: ${before.length} records`)
-    expect(torn.out).toMatch(/warning: .*line 5/)
+    expect(torn.err).toMatch(/^sluice audit: warning: .*line 5/m)
 
     const { stdout } = await runFile(process.execPath, [
       CLI,

@@ -273,23 +273,33 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
   async function verify(
     content: string,
     flags: string[] = [],
-  ): Promise<{ code: number; out: string }> {
+  ): Promise<{ code: number; out: string; err: string }> {
     writeFileSync(copy, content)
     try {
-      const { stdout } = await run(process.execPath, [CLI, 'audit', 'verify', copy, ...flags])
-      return { code: 0, out: stdout }
+      const { stdout, stderr } = await run(process.execPath, [
+        CLI,
+        'audit',
+        'verify',
+        copy,
+        ...flags,
+      ])
+      return { code: 0, out: stdout, err: stderr }
     } catch (e) {
-      const err = e as { code: number; stdout: string }
-      return { code: err.code, out: err.stdout }
+      const err = e as { code: number; stdout: string; stderr: string }
+      return { code: err.code, out: err.stdout, err: err.stderr }
     }
   }
   const join_ = (ls: string[]) => `${ls.join('\n')}\n`
 
   it('reports ok with the record count and the chain head', async () => {
     const last = JSON.parse(lines.at(-1)!) as { seq: number; hash: string }
-    const { code, out } = await verify(join_(lines))
+    const { code, out, err } = await verify(join_(lines))
     expect(code).toBe(0)
     expect(out).toBe(`ok: ${lines.length} records, last seq ${last.seq}, head ${last.hash}\n`)
+    // A bare copy has no head beside it, so verify cannot tell whether a tail was cut off.
+    expect(err).toBe(
+      'sluice audit: warning: audit.jsonl.copy: no head file (audit.jsonl.copy.head.json): a deleted tail is detected only with --expect\n',
+    )
   })
 
   it('names the line of an edited record (a deny turned into an allow)', async () => {
@@ -328,10 +338,10 @@ describe('sluice audit verify on the engine’s file (built CLI)', () => {
 
   it('verifies up to the last complete record when the tail is torn, and says where', async () => {
     const torn = `${join_(lines)}${lines[3]!.slice(0, 40)}`
-    const { code, out } = await verify(torn)
+    const { code, out, err } = await verify(torn)
     expect(code).toBe(0)
     expect(out).toContain(`ok: ${lines.length} records`)
-    expect(out).toMatch(new RegExp(`warning: .*line ${lines.length + 1}`))
+    expect(err).toMatch(new RegExp(`^sluice audit: warning: .*line ${lines.length + 1}`, 'm'))
   })
 
   it('detects a truncated tail only against a record anchored elsewhere (--expect)', async () => {

@@ -76,11 +76,14 @@ describe('two processes on one audit path', () => {
     expect(await first.stop()).toBe(0)
 
     const files = readdirSync(join(dir, 'data')).sort()
-    // The segment's name sorts before the main file's ('2…' < 'j…').
+    // The segment's name sorts before the main file's ('2…' < 'j…'). `run` closed its segment,
+    // so its signed head is beside it; serve ran nothing, so its chain is empty and has none.
     expect(files).toEqual([
       expect.stringMatching(/^audit\.\d{8}T\d{6}Z-\d+\.jsonl$/),
+      expect.stringMatching(/^audit\.\d{8}T\d{6}Z-\d+\.jsonl\.head\.json$/),
       'audit.jsonl',
     ])
+    expect(files[1]).toBe(`${files[0]}.head.json`)
     const verify = sluice(['audit', 'verify', join(dir, 'data')])
     expect(verify.status, verify.stdout).toBe(0)
     const lines = verify.stdout.trim().split('\n')

@@ -260,6 +260,7 @@ describe('sluice metrics', () => {
     const families = parseExposition(renderPrometheus())
     expect([...families.keys()].sort()).toEqual([
       'sluice_approvals_total',
+      'sluice_config_reloads_total',
       'sluice_execution_duration_seconds',
       'sluice_execution_queue_wait_seconds',
       'sluice_execution_rejections_total',
