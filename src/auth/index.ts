@@ -11,6 +11,8 @@ export {
   DEFAULT_JWKS_COOLDOWN_MS,
   DEFAULT_JWKS_CACHE_MAX_AGE_MS,
   DEFAULT_JWKS_TIMEOUT_MS,
+  DEFAULT_VERIFIED_TOKEN_CACHE_MS,
+  DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES,
 } from './verifier.js'
 export type { TokenVerifier, TokenVerifierOptions } from './verifier.js'
 export {
