@@ -3,8 +3,9 @@
  *
  * Write-ahead: `append` resolves only once the line is written (and fsync'd with `fsync`), so the
  * engine awaits it before doing what the record announces; when it rejects, the action must not
- * happen (AUD-05: fail closed). Appends are serialised by a queue in call order, so concurrent
- * callers get consecutive seqs.
+ * happen (AUD-05: fail closed). Appends are serialised in call order, so concurrent
+ * callers get consecutive seqs, and appends that arrive while a write is in flight go out
+ * together in the next one, with one fdatasync for all (group commit, as databases do).
  *
  * Files: the live file is `<file>`; rotation renames it to `<file>.<n>` with n one above the
  * highest existing (so `.1` is the oldest, and a rotated file never changes name again, which
@@ -98,6 +99,12 @@ interface Signer {
  * await audit.append({ type: 'call.decision', executionId, tool: 'crm.find', decision: 'allow',
  *   ruleId: 'read-only', argsHash: hashArgs(args) })   // before calling the tool
  */
+interface PendingAppend {
+  fields: Readonly<Record<string, unknown>>
+  resolve(record: AuditRecord): void
+  reject(error: unknown): void
+}
+
 export class AuditLog {
   /** Absolute path of the live file: the configured one, or this process's segment beside it. */
   readonly file: string
@@ -113,6 +120,10 @@ export class AuditLog {
   #head: string
   #sinceCheckpoint: number
   #queue: Promise<unknown> = Promise.resolve()
+  /** Appends waiting for the next flush: all of them go out in one write and one fdatasync. */
+  #pending: PendingAppend[] = []
+  /** Lines sealed (seq and hash assigned) but not yet written. */
+  #unwritten: Buffer[] = []
   #headTimer: NodeJS.Timeout | undefined
   /** The seq the head file names (0: none written yet). */
   #headSeq = 0
@@ -213,19 +224,20 @@ export class AuditLog {
       })
       if (current?.missingNewline) {
         // The last record is whole; only its newline was torn off. Complete the line.
-        await log.#writeRaw(Buffer.from('\n'))
+        log.#writeRaw(Buffer.from('\n'))
       }
       const from =
         needPrevious && previousFile !== undefined ? { from: basename(previousFile) } : {}
       if (current?.tornTail) {
-        await log.#writeRecord(
+        log.#writeRecord(
           { type: 'recovery', ...from, torn: tornBytes(current.tornTail) },
           current.tornTail.terminated ? '' : '\n',
         )
       } else if (needPrevious && previousFile !== undefined) {
-        await log.#writeRecord({ type: 'rotation', ...from })
+        log.#writeRecord({ type: 'rotation', ...from })
       }
       await log.#checkpointIfDue()
+      await log.#commit()
       return log
     } catch (error) {
       OPEN_FILES.delete(file)
@@ -259,9 +271,33 @@ export class AuditLog {
     }
     if (this.#closed)
       return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', 'the audit log is closed'))
-    const appended = this.#enqueue(() => this.#appendNow(fields))
+    const appended = new Promise<AuditRecord>((resolve, reject) =>
+      this.#pending.push({ fields, resolve, reject }),
+    )
+    // Group commit: the first append of a batch queues the flush; every append that arrives
+    // before it runs rides along in the same write and the same fdatasync.
+    if (this.#pending.length === 1) void this.#enqueue(() => this.#flush()).catch(() => undefined)
     this.#scheduleHead()
     return appended
+  }
+
+  /** Seals every pending append in order, writes them at once, syncs once, then resolves them. */
+  async #flush(): Promise<void> {
+    const batch = this.#pending.splice(0)
+    const records: AuditRecord[] = []
+    try {
+      for (const item of batch) records.push(await this.#appendNow(item.fields))
+      await this.#commit()
+    } catch (cause) {
+      this.#failure ??= new SluiceError(
+        'AUDIT_UNAVAILABLE',
+        `cannot write the audit log ${this.file}; refusing further records`,
+        { cause },
+      )
+      for (const item of batch) item.reject(this.#failure)
+      return
+    }
+    for (const [i, item] of batch.entries()) item.resolve(records[i]!)
   }
 
   /** Writes the head file within {@link HEAD_EVERY_MS} of the last append. */
@@ -314,6 +350,7 @@ export class AuditLog {
           this.#sinceCheckpoint > 0
         ) {
           await this.#writeCheckpoint()
+          await this.#commit()
         }
       }).catch(() => undefined)
       await this.#enqueue(() => this.#writeHead()).catch(() => undefined)
@@ -332,37 +369,30 @@ export class AuditLog {
     return run
   }
 
+  /** Seals one record (and any checkpoint or rotation due before it) into the unwritten lines. */
   async #appendNow(fields: Readonly<Record<string, unknown>>): Promise<AuditRecord> {
     if (this.#failure) throw this.#failure
-    try {
-      await this.#checkpointIfDue()
-      if (this.#rotateBytes > 0 && this.#size > 0) {
-        // ISO times have a fixed length, so a placeholder sizes the line without reading the clock.
-        const probe = sealRecord({
-          seq: this.#seq + 1,
-          time: PROBE_TIME,
-          ...fields,
-          prev: this.#head,
-        })
-        if (this.#size + Buffer.byteLength(probe.line) + 1 > this.#rotateBytes) {
-          await this.#rotate()
-          await this.#checkpointIfDue()
-        }
+    await this.#checkpointIfDue()
+    if (this.#rotateBytes > 0 && this.#size > 0) {
+      // ISO times have a fixed length, so a placeholder sizes the line without reading the clock.
+      const probe = sealRecord({
+        seq: this.#seq + 1,
+        time: PROBE_TIME,
+        ...fields,
+        prev: this.#head,
+      })
+      if (this.#size + Buffer.byteLength(probe.line) + 1 > this.#rotateBytes) {
+        await this.#rotate()
+        await this.#checkpointIfDue()
       }
-      const record = await this.#writeRecord(fields)
-      await this.#checkpointIfDue()
-      return record
-    } catch (cause) {
-      this.#failure ??= new SluiceError(
-        'AUDIT_UNAVAILABLE',
-        `cannot write the audit log ${this.file}; refusing further records`,
-        { cause },
-      )
-      throw this.#failure
     }
+    const record = this.#writeRecord(fields)
+    await this.#checkpointIfDue()
+    return record
   }
 
-  async #writeRecord(fields: Readonly<Record<string, unknown>>, prefix = ''): Promise<AuditRecord> {
+  /** Seals a record into the unwritten lines; {@link #commit} writes them. */
+  #writeRecord(fields: Readonly<Record<string, unknown>>, prefix = ''): AuditRecord {
     const seq = this.#seq + 1
     const { record, line } = sealRecord({
       seq,
@@ -370,7 +400,7 @@ export class AuditLog {
       ...fields,
       prev: this.#head,
     })
-    await this.#writeRaw(Buffer.from(`${prefix}${line}\n`, 'utf8'))
+    this.#writeRaw(Buffer.from(`${prefix}${line}\n`, 'utf8'))
     this.#seq = seq
     this.#head = record.hash
     if (record.type === 'checkpoint') this.#sinceCheckpoint = 0
@@ -378,14 +408,21 @@ export class AuditLog {
     return record
   }
 
-  async #writeRaw(bytes: Buffer): Promise<void> {
+  #writeRaw(bytes: Buffer): void {
+    this.#unwritten.push(bytes)
+    this.#size += bytes.length
+  }
+
+  /** Writes the unwritten lines in one go and syncs once (with `fsync`). */
+  async #commit(): Promise<void> {
+    if (this.#unwritten.length === 0) return
+    const bytes = Buffer.concat(this.#unwritten.splice(0))
     let offset = 0
     while (offset < bytes.length) {
       const { bytesWritten } = await this.#handle.write(bytes, offset, bytes.length - offset)
       offset += bytesWritten
     }
     if (this.#fsync) await this.#handle.datasync()
-    this.#size += bytes.length
   }
 
   async #checkpointIfDue(): Promise<void> {
@@ -400,10 +437,12 @@ export class AuditLog {
     const sig = await new CompactSign(payload)
       .setProtectedHeader({ alg: 'ES256', ...(signer.kid ? { kid: signer.kid } : {}) })
       .sign(signer.key)
-    await this.#writeRecord({ type: 'checkpoint', sig })
+    this.#writeRecord({ type: 'checkpoint', sig })
   }
 
   async #rotate(): Promise<void> {
+    // What is sealed so far belongs to the file being rotated out.
+    await this.#commit()
     const files = await listAuditFiles(this.file)
     const highest = files.length - (files.includes(this.file) ? 1 : 0)
     const last = files[highest - 1]
@@ -414,7 +453,7 @@ export class AuditLog {
     this.#handle = await openFile(this.file, 'a')
     this.#size = 0
     if (this.#fsync) await syncDirectory(dirname(this.file))
-    await this.#writeRecord({ type: 'rotation', from: basename(target) })
+    this.#writeRecord({ type: 'rotation', from: basename(target) })
   }
 }
 

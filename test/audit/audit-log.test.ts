@@ -12,7 +12,8 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { open } from 'node:fs/promises'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   AuditLog,
   DEFAULT_MAX_FIELD_CHARS,
@@ -50,6 +51,13 @@ const decision = (i: number): AuditEvent => ({
   tool: 'crm.find',
   decision: 'allow',
 })
+
+/** FileHandle's prototype (node:fs/promises does not export the class), to watch its syncs. */
+async function fileHandlePrototype(): Promise<{ datasync(): Promise<void> }> {
+  const handle = await open(file, 'a')
+  await handle.close()
+  return Object.getPrototypeOf(handle) as { datasync(): Promise<void> }
+}
 
 describe('AuditLog.append', () => {
   it('writes one chained JSON line per record and resolves only once the line is in the file', async () => {
@@ -97,6 +105,78 @@ describe('AuditLog.append', () => {
       await log.close()
     }
     expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 2 })
+  })
+
+  it('commits concurrent appends as a group: one write and one fdatasync, then all resolve', async () => {
+    const log = await AuditLog.open({ file, fsync: true })
+    const proto = await fileHandlePrototype()
+    // Each sync records how many lines the file held when it completed; the first one is held
+    // open until the test has appended more, to show that arrivals meanwhile form the next group.
+    const synced: number[] = []
+    const original = proto.datasync
+    let entered: () => void = () => undefined
+    const inFirstSync = new Promise<void>((resolve) => {
+      entered = resolve
+    })
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
+      if (synced.length === 0) {
+        entered()
+        await gate
+      }
+      await original.call(this)
+      synced.push(readLines(file).length)
+    })
+    try {
+      const check = (p: Promise<{ seq: number }>) =>
+        p.then((r) => {
+          // Resolved only once a sync covered its line.
+          expect(synced.at(-1)).toBeGreaterThanOrEqual(r.seq)
+          return r.seq
+        })
+      const firstGroup = Array.from({ length: 32 }, (_, i) => check(log.append(decision(i))))
+      await inFirstSync
+      const secondGroup = Array.from({ length: 32 }, (_, i) => check(log.append(decision(32 + i))))
+      release()
+      const seqs = await Promise.all([...firstGroup, ...secondGroup])
+      expect(synced).toEqual([32, 64])
+      expect(seqs).toEqual(Array.from({ length: 64 }, (_, i) => i + 1))
+    } finally {
+      spy.mockRestore()
+      await log.close()
+    }
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 64 })
+  })
+
+  it('fails every append of a group whose sync fails, and every later one', async () => {
+    const log = await AuditLog.open({ file, fsync: true })
+    await log.append(decision(0))
+    const proto = await fileHandlePrototype()
+    const spy = vi.spyOn(proto, 'datasync').mockRejectedValueOnce(new Error('EIO: disk gone'))
+    try {
+      const group = await Promise.allSettled([log.append(decision(1)), log.append(decision(2))])
+      const message = `cannot write the audit log ${file}; refusing further records`
+      expect(group).toEqual([
+        {
+          status: 'rejected',
+          reason: expect.objectContaining({ code: 'AUDIT_UNAVAILABLE', message }),
+        },
+        {
+          status: 'rejected',
+          reason: expect.objectContaining({ code: 'AUDIT_UNAVAILABLE', message }),
+        },
+      ])
+      await expect(log.append(decision(3))).rejects.toMatchObject({
+        code: 'AUDIT_UNAVAILABLE',
+        message,
+      })
+    } finally {
+      spy.mockRestore()
+      await log.close()
+    }
   })
 
   it('gives concurrent callers consecutive seqs in call order', async () => {
