@@ -195,6 +195,14 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
           })),
         ),
       ),
+      wrapSync(
+        metrics.upstreamRestarts.addCallback(() =>
+          Object.entries(upstreams.health()).map(([server, h]) => ({
+            labels: { server },
+            value: h.restarts,
+          })),
+        ),
+      ),
     )
     const runtime: Runtime = {
       config,

@@ -35,6 +35,7 @@ import {
 } from '../registry/index.js'
 import type { ToolDefinition } from '../types.js'
 import { UpstreamSet } from '../upstream/index.js'
+import { CONNECT_TIMEOUT_MS } from './compose.js'
 import { usage, type Command } from './index.js'
 
 function lockPath(config: Config, out: string | undefined): string {
@@ -95,8 +96,13 @@ export const lockCommand: Command = {
     const names = Object.keys(config.servers)
     if (names.length === 0) throw usage('the config has no servers to lock')
     const raw = rawServerEntries(config)
+    // A server's `timeoutMs` is for its calls; starting it (npx, a cold Node process) gets at
+    // least as long as `sluice serve` gives it, or a server with a short timeout cannot be locked.
+    const startMs = (name: string) =>
+      Math.max(CONNECT_TIMEOUT_MS, config.servers[name]?.timeoutMs ?? config.limits.callTimeoutMs)
     const upstreams = new UpstreamSet(config.servers, {
       callTimeoutMs: config.limits.callTimeoutMs,
+      perServer: (name) => ({ connectTimeoutMs: startMs(name) }),
     })
     try {
       const snapshot: Parameters<typeof createLock>[0] = {}
@@ -104,7 +110,8 @@ export const lockCommand: Command = {
         const upstream = upstreams.get(name)!
         let tools: ToolDefinition[]
         try {
-          tools = await upstream.listTools()
+          // The first listing also waits for the start, so it gets the start's time too.
+          tools = await upstream.listTools({ timeoutMs: startMs(name) })
         } catch (cause) {
           throw new SluiceError(
             'UPSTREAM_UNAVAILABLE',

@@ -69,7 +69,16 @@ export interface EngineHealth {
   ready: boolean
   upstreams: Record<
     string,
-    { state: string; lastError?: string; tools: number; quarantined: number }
+    {
+      state: string
+      lastError?: string
+      /** Connect attempts after the first (respawns, reconnects). */
+      restarts: number
+      /** In `backoff`: milliseconds until the next connect attempt. */
+      retryInMs?: number
+      tools: number
+      quarantined: number
+    }
   >
   pool: { workers: number; ready: number; busy: number }
   /** Admission: executions running and waiting, and whether new ones are refused (drain). */
@@ -290,6 +299,8 @@ export class Engine {
         ...((h?.lastError ?? state.lastError)
           ? { lastError: sanitizeMessage(h?.lastError ?? state.lastError ?? '') }
           : {}),
+        restarts: h?.restarts ?? 0,
+        ...(h?.retryInMs === undefined ? {} : { retryInMs: h.retryInMs }),
         tools: state.tools.length,
         quarantined: state.quarantined.length,
       }

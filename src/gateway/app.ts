@@ -443,8 +443,16 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   app.get('/readyz', async (_req, reply) => {
     const health = engine.health()
+    // Numbers only: `lastError` stays off this unauthenticated endpoint.
     const upstreams = Object.fromEntries(
-      Object.entries(health.upstreams).map(([name, u]) => [name, { state: u.state }]),
+      Object.entries(health.upstreams).map(([name, u]) => [
+        name,
+        {
+          state: u.state,
+          ...(u.restarts === undefined ? {} : { restarts: u.restarts }),
+          ...(u.retryInMs === undefined ? {} : { retryInMs: u.retryInMs }),
+        },
+      ]),
     )
     const names = Object.keys(upstreams)
     const upCount = Object.values(health.upstreams).filter((u) => !DOWN_STATES.has(u.state)).length

@@ -53,7 +53,11 @@ export interface SearchMatch {
 
 export interface EngineHealth {
   ready: boolean
-  upstreams: Record<string, { state: string; lastError?: string }>
+  /** `restarts`: connect attempts after the first; `retryInMs`: in `backoff`, time to the next. */
+  upstreams: Record<
+    string,
+    { state: string; lastError?: string; restarts?: number; retryInMs?: number }
+  >
   pool: { workers: number; ready: number; busy: number }
   executions: { running: number; queued: number; draining: boolean }
 }

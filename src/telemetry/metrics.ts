@@ -29,7 +29,7 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
 export type Labels<L extends string> = { readonly [K in L]: string }
 
-/** One value a gauge callback reports. */
+/** One value a gauge or counter callback reports. */
 export interface GaugeSample<L extends string> {
   labels: Labels<L>
   value: number
@@ -142,8 +142,35 @@ abstract class Metric<L extends string> {
 
 export class Counter<L extends string = never> extends Metric<L> {
   readonly type = 'counter'
+  readonly #callbacks = new Set<() => Iterable<GaugeSample<L>>>()
+
   protected initial(): number {
     return 0
+  }
+
+  /**
+   * Reports totals kept elsewhere at render time (e.g. each upstream's restarts): the reported
+   * value replaces the series' value, so a reporter must only ever report a growing total. A
+   * callback that throws is skipped. Returns a function that removes the callback.
+   */
+  addCallback(callback: () => Iterable<GaugeSample<L>>): () => void {
+    this.#callbacks.add(callback)
+    return () => this.#callbacks.delete(callback)
+  }
+
+  override render(): string {
+    for (const callback of this.#callbacks) {
+      try {
+        for (const sample of callback()) {
+          const entry = this.slot(sample.labels)
+          if (entry && Number.isFinite(sample.value) && sample.value >= 0)
+            entry.state = sample.value
+        }
+      } catch {
+        // A broken reporter must not take the whole exposition down.
+      }
+    }
+    return super.render()
   }
 
   /** Adds `value` (default 1, must be ≥ 0) to the series of `labels`. */
@@ -435,6 +462,12 @@ export function createSluiceMetrics(options: RegistryOptions = {}) {
     upstreamUp: registry.gauge(
       'sluice_upstream_up',
       'Whether each upstream MCP server is connected (1) or not (0).',
+      ['server'],
+    ),
+    /** Connect attempts after the first, per upstream (respawns, reconnects); by a callback. */
+    upstreamRestarts: registry.counter(
+      'sluice_upstream_restarts_total',
+      'Connect attempts to each upstream MCP server after the first (respawns and reconnects, successful or not).',
       ['server'],
     ),
     render: () => registry.render(),

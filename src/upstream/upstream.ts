@@ -55,8 +55,10 @@ export interface UpstreamHealth {
   state: UpstreamState
   /** Sanitised reason of the last failure. */
   lastError?: string
-  /** Sessions started after the first one (respawns and reconnects). */
+  /** Connect attempts after the first one (respawns and reconnects), successful or not. */
   restarts: number
+  /** In `backoff`: milliseconds until the next connect attempt; calls before it fail at once. */
+  retryInMs?: number
   /** The server's own `serverInfo` from the last successful initialize. */
   serverInfo?: { name: string; version: string }
   /** A call timed out and the server is being pinged to tell a slow call from a wedged server. */
@@ -333,16 +335,18 @@ export class Upstream {
   /** Connection state, restarts and the last (sanitised) error. */
   health(): UpstreamHealth {
     let state: UpstreamState
+    const waitMs = this.#retryAt - Date.now()
     if (this.#closed) state = 'closed'
     else if (this.#session !== undefined && !this.#session.dead) state = 'ready'
     else if (this.#connecting !== undefined) state = 'connecting'
-    else if (Date.now() < this.#retryAt) state = 'backoff'
+    else if (waitMs > 0) state = 'backoff'
     else state = 'idle'
     const health: UpstreamHealth = {
       state,
       restarts: this.#restarts,
       probing: this.#session?.probing === true,
     }
+    if (state === 'backoff') health.retryInMs = waitMs
     if (this.#lastError !== undefined) health.lastError = this.#lastError
     if (this.#serverInfo !== undefined) health.serverInfo = { ...this.#serverInfo }
     return health

@@ -285,4 +285,26 @@ describe('sluice lock and bindings on a fresh config', () => {
       `bindings in ${project} match ${lockFile}\n`,
     )
   })
+
+  it('waits for a server slower to start than its timeoutMs, as sluice serve does', () => {
+    const config = join(dir, 'late.yaml')
+    // The server takes 1 s to start; its calls get 300 ms. Locking it used to fail at 300 ms.
+    const delay = 'data:text/javascript,await new Promise((r) => setTimeout(r, 1000))'
+    writeFileSync(
+      config,
+      JSON.stringify({
+        servers: {
+          late: {
+            command: process.execPath,
+            args: ['--import', delay, join(FIXTURES, 'rugpull.mjs')],
+            timeoutMs: 300,
+          },
+        },
+      }),
+    )
+    const out = join(dir, 'late.lock.json')
+    const locked = sluice(['lock', '--config', config, '--out', out])
+    expect(locked.stderr).toBe(`pinned 2 tools of 1 servers in ${out}\n`)
+    expect(locked.status).toBe(0)
+  })
 })

@@ -71,15 +71,26 @@ describe('health, readiness, metrics', () => {
       ready: true,
       upstreams: {
         a: { state: 'ready' },
-        b: { state: 'backoff', lastError: 'connect ECONNREFUSED 10.0.0.1' },
+        b: {
+          state: 'backoff',
+          lastError: 'connect ECONNREFUSED 10.0.0.1',
+          restarts: 3,
+          retryInMs: 400,
+        },
+        c: { state: 'idle', restarts: 0 },
       },
       pool: { workers: 1, ready: 2, busy: 0 },
     })
     const res = await app({ engine }).inject('/readyz')
     expect(res.statusCode).toBe(200)
+    // Restarts and the wait before the next attempt are shown; the error text is not.
     expect(res.json()).toEqual({
       status: 'ready',
-      upstreams: { a: { state: 'ready' }, b: { state: 'backoff' } },
+      upstreams: {
+        a: { state: 'ready' },
+        b: { state: 'backoff', restarts: 3, retryInMs: 400 },
+        c: { state: 'idle', restarts: 0 },
+      },
       pool: { workers: 1, ready: 2, busy: 0 },
       executions: { running: 0, queued: 0, draining: false },
     })

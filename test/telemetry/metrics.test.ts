@@ -177,6 +177,34 @@ describe('sluice metrics', () => {
     expect(value(parseExposition(m.render()), 'sluice_upstream_up', { server: 'mail' })).toBe(1)
   })
 
+  it('reads counter totals kept elsewhere at render time, skipping a broken reporter', () => {
+    const m = createSluiceMetrics()
+    const restarts = new Map([
+      ['crm', 0],
+      ['mail', 2],
+    ])
+    const remove = m.upstreamRestarts.addCallback(() =>
+      [...restarts].map(([server, value]) => ({ labels: { server }, value })),
+    )
+    m.upstreamRestarts.addCallback(() => {
+      throw new Error('broken reporter')
+    })
+    let families = parseExposition(m.render())
+    expect(families.get('sluice_upstream_restarts_total')?.type).toBe('counter')
+    expect(value(families, 'sluice_upstream_restarts_total', { server: 'crm' })).toBe(0)
+    expect(value(families, 'sluice_upstream_restarts_total', { server: 'mail' })).toBe(2)
+
+    restarts.set('crm', 3)
+    families = parseExposition(m.render())
+    expect(value(families, 'sluice_upstream_restarts_total', { server: 'crm' })).toBe(3)
+
+    // Once removed, the last reported total stays; a later report no longer reaches it.
+    remove()
+    restarts.set('crm', 9)
+    families = parseExposition(m.render())
+    expect(value(families, 'sluice_upstream_restarts_total', { server: 'crm' })).toBe(3)
+  })
+
   it('renders label-less metrics at zero before first use, labelled ones with no samples', () => {
     const families = parseExposition(createSluiceMetrics().render())
     expect(value(families, 'sluice_execution_duration_seconds_count')).toBe(0)
@@ -272,6 +300,7 @@ describe('sluice metrics', () => {
       'sluice_sandbox_pool_size',
       'sluice_sandbox_template_fallbacks_total',
       'sluice_tool_calls_total',
+      'sluice_upstream_restarts_total',
       'sluice_upstream_up',
     ])
   })

@@ -267,9 +267,14 @@ describe('Upstream that cannot start', () => {
         message: 'upstream ghost is unavailable: spawn <path> ENOENT',
       })
       expect(upstream.health()).toMatchObject({ state: 'idle', restarts: 0 })
+      expect(upstream.health().retryInMs).toBeUndefined()
       const second = await failure(upstream.callTool('x', {}))
       expect(second.code).toBe('UPSTREAM_UNAVAILABLE')
       expect(upstream.health()).toMatchObject({ state: 'backoff', restarts: 1 })
+      // Jitter pinned at 0.5: the wait is 45 s (between half and all of the 60 s base).
+      const retryInMs = upstream.health().retryInMs
+      expect(retryInMs).toBeGreaterThan(40_000)
+      expect(retryInMs).toBeLessThanOrEqual(45_000)
       const third = await failure(upstream.callTool('x', {}))
       expect(third.message).toMatch(
         /^upstream ghost is unavailable, next attempt in \d+ ms: spawn <path> ENOENT$/,
