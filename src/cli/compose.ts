@@ -118,8 +118,24 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     })
     closers.push(() => pool.close())
     let engine: Engine | undefined
+    const redactor = createRedactor()
     const upstreams = new UpstreamSet(config.servers, {
       callTimeoutMs: config.limits.callTimeoutMs,
+      // Crashes, failed connects and recycled sessions reach the operator log; a server's stderr
+      // tail may echo a secret it was given, so every string passes the redactor first.
+      logger: {
+        warn: (fields, message) =>
+          log(
+            'warn',
+            message,
+            Object.fromEntries(
+              Object.entries(fields).map(([k, v]) => [
+                k,
+                typeof v === 'string' ? redactor.redact(v) : v,
+              ]),
+            ),
+          ),
+      },
       onToolsChanged: (server: string) => void engine?.refresh(server),
       // Starting a server (npx, a cold Node process) can take longer than one call may.
       perServer: (server) => ({
@@ -130,7 +146,6 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       }),
     })
     closers.push(() => upstreams.close())
-    const redactor = createRedactor()
     // Register static secrets up front: another upstream (or an error) may echo one before the
     // grant is ever used.
     for (const [name, server] of Object.entries(config.servers)) {

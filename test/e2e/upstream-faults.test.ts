@@ -201,8 +201,19 @@ describe('upstream faults through one sluice serve', () => {
         message: 'crashy.crash: upstream crashy closed the connection during tools/call crash',
       }),
     )
-    // The crash's stderr (a host path) never reaches the model.
+    // The crash's stderr (a host path) never reaches the model; the operator log has it.
     expect(JSON.stringify(crashed)).not.toContain('/home/alice')
+    const logged = await until(async () =>
+      stderr
+        .split('\n')
+        .filter((l) => l.includes('"msg":"upstream connection closed unexpectedly"'))
+        .map((l) => JSON.parse(l) as { level: string; server: string; stderr: string })
+        .find((l) => l.server === 'crashy'),
+    )
+    expect(logged).toMatchObject({
+      level: 'warn',
+      stderr: expect.stringContaining('crashing on purpose; secret path /home/alice/.ssh/id_rsa'),
+    })
 
     await survived()
     const again = await run(["return await tools.crashy.echo({ text: 'two' })"])
