@@ -377,7 +377,8 @@ export class SandboxPool {
     done: { acquireMs: number; runMs: number },
   ): SandboxOutcome['timings'] {
     return {
-      queueMs: running.postedAt - running.createdAt,
+      // Transpiling happens between creation and queueing: it is not waiting for a worker.
+      queueMs: Math.max(0, running.postedAt - running.createdAt - running.transpileMs),
       acquireMs: done.acquireMs,
       transpileMs: running.transpileMs,
       runMs: done.runMs,
