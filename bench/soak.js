@@ -4,8 +4,10 @@
  * execution with one inner call. The gateway's resident set is sampled every `--sample-ms`
  * [2000]; growth is measured from the end of the warm-up (`--warmup` [10,000] executions: every
  * worker started, caches filled) to the end, and as a least-squares slope over the samples after
- * it. Goal: growth ≤ 32 MiB. Every answer is checked; any error fails the run (exit 1). Results
- * go to `bench/results/soak-<date>-<host>.json`.
+ * it. The resident set saw-tooths by tens of MiB as the garbage collector and the memory
+ * recycling run, so growth is the median of the last `WINDOW` samples minus the median of the
+ * first `WINDOW` after the warm-up (single samples are reported too). Goal: growth ≤ 32 MiB. Every answer is checked; any error fails the run (exit 1). Results
+ * go to `bench/results/soak-<date>-<host>.json`; `--analyse FILE` recomputes the figures of a saved run.
  *
  * @module
  */
@@ -16,6 +18,8 @@ import { Session, startGateway } from './lib/gateway.js'
 import { slope } from './lib/stats.js'
 
 const GOAL_GROWTH_MIB = 32
+/** Samples (of `--sample-ms` each) whose median stands for the start and the end of the run. */
+const WINDOW = 10
 
 const CODE = [
   'return 1',
@@ -34,14 +38,66 @@ function parseArgs(argv) {
     else if (flag === '--sample-ms') args.sampleMs = Number(value())
     else if (flag === '--audit') args.audit = value()
     else if (flag === '--no-save') args.noSave = true
+    else if (flag === '--analyse') args.analyse = value()
     else throw new Error(`unknown argument ${argv[i]}`)
   }
   if (!(args.warmup < args.executions)) throw new Error('--warmup must be below --executions')
   return args
 }
 
+/** The memory figures of a run: samples from index `warmAt` on are after the warm-up. */
+function analyse(samples, warmAt) {
+  const after = samples.slice(warmAt)
+  const round = (x) => Math.round(x * 10) / 10
+  const rss = after.map((s) => s.rssMiB)
+  const warmMedian = median(rss.slice(0, WINDOW))
+  const endMedian = median(rss.slice(-WINDOW))
+  return {
+    rssMiB: {
+      start: samples[0].rssMiB,
+      warm: after[0].rssMiB,
+      end: after.at(-1).rssMiB,
+      peak: Math.max(...rss),
+      warmMedian,
+      endMedian,
+      growth: round(endMedian - warmMedian),
+    },
+    slopeMiBPer1000: slope(
+      after.map((s) => s.done / 1000),
+      rss,
+    ),
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function summary(result, errorCount) {
+  const { rssMiB: r, args } = result
+  return (
+    `sluice soak: ${result.executions} executions in ${result.seconds.toFixed(0)} s (${result.perSec.toFixed(0)}/s), ${errorCount} errors; ` +
+    `gateway RSS ${r.start} MiB at start, ${r.warm} MiB after ${args.warmup} (warm-up), ${r.end} MiB at the end (peak ${r.peak}); ` +
+    `growth after warm-up ${r.growth} MiB (median of the last ${WINDOW} samples ${r.endMedian} − median of the first ${WINDOW} after warm-up ${r.warmMedian}; ` +
+    `goal ≤ ${GOAL_GROWTH_MIB}: ${r.growth <= GOAL_GROWTH_MIB ? 'met' : 'MISSED'}), slope ${result.slopeMiBPer1000.toFixed(3)} MiB per 1000 executions`
+  )
+}
+
+/** `--analyse FILE`: the figures of a saved run, recomputed (and the file updated). */
+function reanalyse(file) {
+  const result = JSON.parse(fs.readFileSync(file, 'utf8'))
+  const warmAt = result.warmAt ?? result.samples.findIndex((s) => s.done >= result.args.warmup)
+  Object.assign(result, { warmAt }, analyse(result.samples, warmAt))
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  const errorCount = Object.values(result.errors).reduce((a, b) => a + b, 0)
+  process.stdout.write(`${summary(result, errorCount)}\n`)
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2))
+  if (args.analyse !== undefined) return reanalyse(args.analyse)
   const gateway = await startGateway({ audit: args.audit })
   const samples = []
   const errors = {}
@@ -82,15 +138,7 @@ async function main() {
     await gateway.stop()
   }
 
-  const after = samples.slice(warmAt)
-  const warm = after[0]
-  const end = samples.at(-1)
-  const growth = Math.round((end.rssMiB - warm.rssMiB) * 10) / 10
-  const peak = Math.max(...after.map((s) => s.rssMiB))
-  const perThousand = slope(
-    after.map((s) => s.done / 1000),
-    after.map((s) => s.rssMiB),
-  )
+  const { rssMiB, slopeMiBPer1000: perThousand } = analyse(samples, warmAt)
   const seconds = (performance.now() - started) / 1000
   const errorCount = Object.values(errors).reduce((a, b) => a + b, 0)
   const cpus = os.cpus()
@@ -106,15 +154,12 @@ async function main() {
     seconds,
     perSec: done / seconds,
     errors,
-    rssMiB: { start: samples[0].rssMiB, warm: warm.rssMiB, end: end.rssMiB, peak, growth },
+    warmAt,
+    rssMiB,
     slopeMiBPer1000: perThousand,
     samples,
   }
-  process.stdout.write(
-    `sluice soak: ${done} executions in ${seconds.toFixed(0)} s (${result.perSec.toFixed(0)}/s), ${errorCount} errors; ` +
-      `gateway RSS ${samples[0].rssMiB} MiB at start, ${warm.rssMiB} MiB after ${args.warmup} (warm-up), ${end.rssMiB} MiB at the end (peak ${peak}); ` +
-      `growth after warm-up ${growth} MiB (goal ≤ ${GOAL_GROWTH_MIB}: ${growth <= GOAL_GROWTH_MIB ? 'met' : 'MISSED'}), slope ${perThousand.toFixed(3)} MiB per 1000 executions\n`,
-  )
+  process.stdout.write(`${summary(result, errorCount)}\n`)
   if (!args.noSave) {
     const dir = new URL('./results/', import.meta.url)
     fs.mkdirSync(dir, { recursive: true })
