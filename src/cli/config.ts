@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from 'zod'
+import { metadataWarnings } from '../auth/index.js'
 import { configSchema } from '../config/index.js'
 import { loadChecked } from './reload.js'
 import { usage, type Command } from './index.js'
@@ -36,6 +37,9 @@ export const configCommand: Command = {
         count(config.policies?.length ?? 0, 'policy file'),
         ...(lock ? ['a lock'] : []),
       ]
+      // What serve would warn about at start, on stderr so that stdout stays one line.
+      for (const warning of config.identity ? metadataWarnings(config.identity) : [])
+        process.stderr.write(`sluice config: warning: ${warning}\n`)
       process.stdout.write(
         `ok: ${config.file} (${parts.join(', ')}; ${count(files.length, 'file')} read, config ${hash})\n`,
       )

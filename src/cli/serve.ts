@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createTokenVerifier } from '../auth/index.js'
+import { createTokenVerifier, metadataWarnings } from '../auth/index.js'
 import { loadConfig, type Config } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
@@ -127,6 +127,8 @@ export const serveCommand: Command = {
         `${config.file ?? 'config'}: policies: required by \`sluice serve\` (or pass --insecure-dev on loopback to allow every tool)`,
       )
     }
+    if (config.identity)
+      for (const warning of metadataWarnings(config.identity)) stderrLog('warn', warning)
     const telemetry = await startTelemetryFor(config)
     const runtime = await compose(config, {
       allowAllWithoutPolicies: insecureDev,

@@ -4,7 +4,7 @@
  * @module
  */
 import { resolve } from 'node:path'
-import { createDevIssuer } from '../auth/index.js'
+import { createDevIssuer, DEFAULT_DEV_ISSUER } from '../auth/index.js'
 import { usage, type Command } from './index.js'
 
 export const tokenCommand: Command = {
@@ -18,7 +18,7 @@ export const tokenCommand: Command = {
     scope: { type: 'string', default: '' },
     tenant: { type: 'string' },
     aud: { type: 'string', default: 'http://127.0.0.1:8787/mcp' },
-    iss: { type: 'string', default: 'sluice-dev-issuer' },
+    iss: { type: 'string', default: DEFAULT_DEV_ISSUER },
     ttl: { type: 'string', default: '3600' },
     init: { type: 'boolean' },
   },
