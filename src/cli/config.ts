@@ -15,6 +15,12 @@ export const configCommand: Command = {
   summary:
     'Check a config file (config check) or print the JSON Schema of the config (config schema)',
   usage: 'sluice config check --config FILE | sluice config schema',
+  description:
+    'config check loads the config and every file it names (policies, lock and its signature, JWKS files) the way serve does, and prints the config hash /readyz will report; exit 2 with file, path and reason when something does not load. config schema prints the JSON Schema of the config for editors.',
+  examples: [
+    'sluice config check --config examples/demo/sluice.yaml',
+    'sluice config schema > sluice.schema.json',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
   },
