@@ -56,3 +56,39 @@ export const MAX_MESSAGE_BYTES = 2048
 export function cleanMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): string {
   return clipUtf8(stripInvisible(text), maxBytes)
 }
+
+/**
+ * The known name closest to `name` by edit distance (case-insensitive), if it is close enough to
+ * be a typo: for did-you-mean hints on tool names, config keys and identifiers.
+ */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  const limit = Math.max(2, Math.floor(name.length / 3))
+  for (const candidate of known) {
+    const distance = levenshtein(name.toLowerCase(), candidate.toLowerCase(), limit)
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return bestDistance <= limit ? best : undefined
+}
+
+function levenshtein(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    let rowMin = i
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost)
+      cur.push(v)
+      rowMin = Math.min(rowMin, v)
+    }
+    if (rowMin > limit) return limit + 1
+    prev = cur
+  }
+  return prev[b.length]!
+}

@@ -14,7 +14,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   errors: ['types'],
   'canonical-json': [],
   text: [],
-  config: ['types', 'errors'],
+  config: ['types', 'errors', 'text'],
   telemetry: ['types', 'errors', 'config'],
   ...Object.fromEntries(LEAVES.map((l) => [l, KERNEL])),
   engine: [...KERNEL, ...LEAVES],

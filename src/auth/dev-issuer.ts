@@ -14,8 +14,15 @@ import { generateSigningKey, importSigningKey, jwksOf, type GatewayKey } from '.
 
 export const DEV_ISSUER_PRIVATE_FILE = 'dev-issuer.private.jwk.json'
 export const DEV_ISSUER_JWKS_FILE = 'dev-issuer.jwks.json'
-/** Default `iss` of dev tokens; name it in `identity.issuers[].issuer`. */
-export const DEFAULT_DEV_ISSUER = 'sluice-dev'
+/**
+ * Default `iss` of dev tokens; name it in `identity.issuers[].issuer`. A URL because RFC 9728
+ * metadata lists issuers as URLs and strict clients (mcp-remote, the MCP SDK) refuse the whole
+ * document otherwise. Under `.invalid` (RFC 6761, never resolves) because the dev issuer is no
+ * authorization server: a client that tries to log in there fails at once, by name, instead of
+ * reaching something that pretends to be one. Dev tokens are passed as a bearer header.
+ * Dev tokens minted before carry `iss: sluice-dev-issuer`, which is no URL (README, "Dev tokens").
+ */
+export const DEFAULT_DEV_ISSUER = 'https://sluice.invalid/dev-issuer'
 export const DEFAULT_DEV_TOKEN_TTL_SECONDS = 3600
 /** Longest dev token lifetime (one day). */
 export const MAX_DEV_TOKEN_TTL_SECONDS = 86_400

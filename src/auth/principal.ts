@@ -131,15 +131,71 @@ export function localPrincipal(local?: IdentityConfig['local']): Principal {
 }
 
 /**
+ * Whether `value` can stand as an OAuth issuer identifier in RFC 9728 `authorization_servers`:
+ * an absolute http(s) URL without query or fragment (RFC 8414 §2). Strict clients (the MCP SDK's
+ * `OAuthProtectedResourceMetadataSchema`, mcp-remote) refuse the whole document otherwise.
+ */
+export function isIssuerUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false
+  const url = new URL(value)
+  return (url.protocol === 'https:' || url.protocol === 'http:') && !url.search && !url.hash
+}
+
+/** Whether `value` can be RFC 9728 `resource`: an absolute http(s) URL without fragment (RFC 8707). */
+export function isResourceUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false
+  const url = new URL(value)
+  return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash
+}
+
+/**
+ * The authorization servers the metadata advertises, and the issuers left out of it.
+ * `identity.authorizationServers` is checked to be URLs when the config loads; without it, the
+ * issuers stand in, and an issuer that is no URL (a JWT `iss` may be any string) is left out
+ * rather than break every strict client: its tokens still verify, the operator is warned.
+ */
+export function metadataAuthorizationServers(identity: IdentityConfig): {
+  servers: string[]
+  omitted: string[]
+} {
+  if (identity.authorizationServers !== undefined)
+    return { servers: [...identity.authorizationServers], omitted: [] }
+  const issuers = [...new Set(identity.issuers.map((i) => i.issuer))]
+  return {
+    servers: issuers.filter(isIssuerUrl),
+    omitted: issuers.filter((i) => !isIssuerUrl(i)),
+  }
+}
+
+/**
+ * What a start-up should warn about the RFC 9728 surface: issuers left out of the metadata and an
+ * audience that is no URL (then `resource` is the gateway's own `/mcp` URL, which tokens do not
+ * carry as their audience).
+ */
+export function metadataWarnings(identity: IdentityConfig): string[] {
+  const warnings = metadataAuthorizationServers(identity).omitted.map(
+    (issuer) =>
+      `identity.issuers: issuer ${JSON.stringify(issuer)} is not a URL, so it is left out of authorization_servers in /.well-known/oauth-protected-resource (its tokens still verify; clients that log in need an issuer URL such as https://idp.example.com)`,
+  )
+  if (!isResourceUrl(identity.audience)) {
+    warnings.push(
+      `identity.audience: ${JSON.stringify(identity.audience)} is not a URL; RFC 9728 metadata names the gateway's /mcp URL as its resource instead`,
+    )
+  }
+  return warnings
+}
+
+/**
  * RFC 9728 protected resource metadata for `GET /.well-known/oauth-protected-resource`.
  * `resourceUrl` must be the gateway's canonical resource URI (normally `identity.audience`):
  * clients refuse metadata whose `resource` differs from the URI they asked about (§3.3).
+ * `authorization_servers` holds issuer URLs only, and is absent when there is none.
  */
 export function resourceMetadata(identity: IdentityConfig, resourceUrl: string): JsonObject {
-  const servers = identity.authorizationServers ?? identity.issuers.map((i) => i.issuer)
+  const { servers } = metadataAuthorizationServers(identity)
   const metadata: JsonObject = {
     resource: resourceUrl,
-    authorization_servers: [...servers],
+    ...(servers.length === 0 ? {} : { authorization_servers: servers }),
     bearer_methods_supported: ['header'],
   }
   if (identity.scopesSupported !== undefined)

@@ -23,7 +23,7 @@ async function chainsOf(
       try {
         return (await stat(p)).isDirectory() ? 'folder' : 'file'
       } catch {
-        throw usage(`audit verify: ${p} does not exist`)
+        throw usage(`no such file: ${p}`)
       }
     }),
   )
@@ -31,8 +31,26 @@ async function chainsOf(
   if (paths.length > 1)
     throw usage('audit verify: give one folder, or files of one chain (oldest first)')
   const chains = await discoverChains(paths[0]!)
-  if (chains.length === 0) throw usage(`audit verify: ${paths[0]} holds no audit file`)
+  if (chains.length === 0) throw usage(`${paths[0]} holds no audit file`)
   return { chains, folder: true }
+}
+
+/** The `--public-key` JWK; a missing or unreadable file is a usage error, not a crash. */
+async function readPublicKey(path: string): Promise<object> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT'
+    throw usage(missing ? `no such file: ${path}` : `--public-key: cannot read ${path}`)
+  }
+  try {
+    const jwk: unknown = JSON.parse(text)
+    if (jwk !== null && typeof jwk === 'object' && !Array.isArray(jwk)) return jwk
+  } catch {
+    // Reported below, with what was expected.
+  }
+  throw usage(`--public-key: ${path} is not a JSON JWK (expected an object such as {"kty":"EC",…})`)
 }
 
 function describe(report: VerifyReport): string {
@@ -55,6 +73,12 @@ export const auditCommand: Command = {
     '  --checkpoint-every  require a checkpoint at least every N records (as the writer promised)\n' +
     '  --expect SEQ:HASH   a record known from elsewhere (e.g. a checkpoint copied to WORM storage) must be present:\n' +
     '                      reveals a truncated tail, which a hash chain alone cannot',
+  description:
+    'Checks the hash chain of audit files, and their signed checkpoints with --public-key. Exit 0 when every chain is intact, 1 when one is not (the output names file, line and seq), 2 when a path does not exist.',
+  examples: [
+    'sluice audit verify examples/demo/.data/audit.jsonl',
+    'sluice audit verify /var/log/sluice --public-key keys/audit.pub.jwk.json --json',
+  ],
   options: {
     'public-key': { type: 'string' },
     'checkpoint-every': { type: 'string' },
@@ -65,9 +89,7 @@ export const auditCommand: Command = {
     const [sub, ...files] = positionals
     if (sub !== 'verify' || files.length === 0) throw usage('expected `audit verify FILE...`')
     const keyFile = values['public-key'] as string | undefined
-    const publicKey = keyFile
-      ? (JSON.parse(await readFile(resolve(keyFile), 'utf8')) as object)
-      : undefined
+    const publicKey = keyFile === undefined ? undefined : await readPublicKey(resolve(keyFile))
     const options: VerifyOptions = publicKey ? { publicKey } : {}
     const every = values['checkpoint-every'] as string | undefined
     if (every !== undefined) {

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from 'zod'
+import { metadataWarnings } from '../auth/index.js'
 import { configSchema } from '../config/index.js'
 import { loadChecked } from './reload.js'
 import { usage, type Command } from './index.js'
@@ -14,6 +15,12 @@ export const configCommand: Command = {
   summary:
     'Check a config file (config check) or print the JSON Schema of the config (config schema)',
   usage: 'sluice config check --config FILE | sluice config schema',
+  description:
+    'config check loads the config and every file it names (policies, lock and its signature, JWKS files) the way serve does, and prints the config hash /readyz will report; exit 2 with file, path and reason when something does not load. config schema prints the JSON Schema of the config for editors.',
+  examples: [
+    'sluice config check --config examples/demo/sluice.yaml',
+    'sluice config schema > sluice.schema.json',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
   },
@@ -36,6 +43,9 @@ export const configCommand: Command = {
         count(config.policies?.length ?? 0, 'policy file'),
         ...(lock ? ['a lock'] : []),
       ]
+      // What serve would warn about at start, on stderr so that stdout stays one line.
+      for (const warning of config.identity ? metadataWarnings(config.identity) : [])
+        process.stderr.write(`sluice config: warning: ${warning}\n`)
       process.stdout.write(
         `ok: ${config.file} (${parts.join(', ')}; ${count(files.length, 'file')} read, config ${hash})\n`,
       )

@@ -557,6 +557,12 @@ export const evidenceCommand: Command = {
   summary:
     'Report which control enforces each zero-trust domain in this deployment (Markdown or JSON)',
   usage: 'sluice evidence [--config FILE] [--format md|json]',
+  description:
+    'Maps each zero-trust control domain to what enforces it in the given config (identity, policy, credentials, sandbox, audit, telemetry), with the evidence read from the config and the files it names.',
+  examples: [
+    'sluice evidence --config examples/demo/sluice.yaml',
+    'sluice evidence --config sluice.yaml --format json',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
     format: { type: 'string', default: 'md' },

@@ -10,7 +10,12 @@ import { SluiceError, isSluiceError } from '../errors.js'
 
 export interface Command {
   name: string
+  /** One line, for the list of `sluice --help`. */
   summary: string
+  /** What it does, what it reads and writes, and its exit codes: the body of `--help`. */
+  description: string
+  /** Command lines a reader can copy (at least one). */
+  examples: readonly string[]
   usage: string
   options: NonNullable<ParseArgsConfig['options']>
   run(args: { values: Record<string, unknown>; positionals: string[] }): Promise<number>
@@ -41,12 +46,42 @@ function topHelp(list: Command[]): string {
     'Commands:',
     ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `sluice <command> --help` for the options of one command.',
+    'Run `sluice <command> --help` (or `sluice help <command>`) for what one command does, its',
+    'options and examples. Exit codes: 0 success, 1 the work failed, 2 usage or config error.',
+    '',
+    'Example:',
+    '  echo "return 6 * 7" | sluice run -',
   ].join('\n')
 }
 
+/** Wraps a paragraph at 98 columns, indented by two spaces. */
+function wrap(text: string): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && line.length + 1 + word.length > 96) {
+      lines.push(`  ${line}`)
+      line = word
+    } else line = line === '' ? word : `${line} ${word}`
+  }
+  if (line !== '') lines.push(`  ${line}`)
+  return lines
+}
+
 function commandHelp(command: Command): string {
-  const lines = [command.summary, '', `Usage: ${command.usage}`, '', 'Options:']
+  const lines = [
+    command.summary,
+    '',
+    `Usage: ${command.usage}`,
+    '',
+    'Description:',
+    ...wrap(command.description),
+    '',
+    command.examples.length === 1 ? 'Example:' : 'Examples:',
+    ...command.examples.map((e) => `  ${e}`),
+    '',
+    'Options:',
+  ]
   for (const [name, opt] of Object.entries(command.options)) {
     const short = 'short' in opt && opt.short ? `-${opt.short}, ` : '    '
     const value = opt.type === 'string' ? ' <value>' : ''
@@ -61,6 +96,12 @@ function commandHelp(command: Command): string {
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
+  // `sluice help run` is `sluice run --help`.
+  const helpFor = name === 'help' && rest[0] !== undefined ? commands.get(rest[0]) : undefined
+  if (helpFor !== undefined) {
+    process.stdout.write(`${commandHelp(await helpFor())}\n`)
+    return 0
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const list = await Promise.all([...commands.values()].map((load) => load()))
     process.stdout.write(`${topHelp(list)}\n`)
@@ -98,14 +139,49 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(parsed)
   } catch (cause) {
     if (isSluiceError(cause)) {
-      process.stderr.write(`sluice ${name}: ${cause.code}: ${cause.message}\n`)
+      // A usage error is the reader's own typing: its message says it all, the code adds nothing.
+      const code = cause.code === 'USAGE' ? '' : `${cause.code}: `
+      process.stderr.write(`sluice ${name}: ${code}${oneLine(cause.message)}\n`)
       return cause.code === 'USAGE' || OPERATOR_EXIT_2.has(cause.code) ? 2 : 1
+    }
+    const missing = missingFile(cause)
+    if (missing !== undefined) {
+      process.stderr.write(`sluice ${name}: no such file: ${missing}\n`)
+      return 2
     }
     process.stderr.write(
       `sluice ${name}: unexpected error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`,
     )
     return 1
   }
+}
+
+/**
+ * A failure as one line. An MCP client that starts `sluice stdio`, a container runtime and a
+ * systemd unit each show the last line of stderr; a start that failed must say why on it.
+ * Loaders list problems as `header:` then `  - item` lines (config, policy, lock); code frames
+ * under a CEL parse error repeat the line and column the item already names.
+ */
+export function oneLine(message: string): string {
+  const groups: Array<{ head: string; items: string[] }> = []
+  for (const raw of message.split('\n')) {
+    const line = raw.trim()
+    if (line === '' || /^>?\s*\d+\s*\|/.test(line) || /^\|/.test(line) || /^\^+$/.test(line))
+      continue
+    if (line.startsWith('- ') && groups.length > 0) groups.at(-1)!.items.push(line.slice(2))
+    else groups.push({ head: line, items: [] })
+  }
+  return groups
+    .map((g) => (g.items.length === 0 ? g.head : `${g.head} ${g.items.join('; ')}`))
+    .join('; ')
+}
+
+/** The path of a file that does not exist, when that is what `cause` says (ENOENT). */
+function missingFile(cause: unknown): string | undefined {
+  const e = cause as NodeJS.ErrnoException | undefined
+  return e instanceof Error && e.code === 'ENOENT' && typeof e.path === 'string'
+    ? e.path
+    : undefined
 }
 
 const OPERATOR_EXIT_2: ReadonlySet<string> = new Set([

@@ -86,6 +86,12 @@ export const lockCommand: Command = {
   name: 'lock',
   summary: 'Pin the live tool definitions of every configured server into a lock file',
   usage: 'sluice lock [--config FILE] [--out FILE] [--sign PRIVATE_JWK_FILE]',
+  description:
+    'Starts every configured server, lists its tools and writes their definitions and sha256 hashes to the lock file (lock.file in the config, or --out), optionally signed as a JWS with --sign. A tool whose live definition later differs from its pin is quarantined until it is locked again.',
+  examples: [
+    'sluice lock --config examples/demo/sluice.yaml',
+    'sluice lock --config sluice.yaml --sign keys/lock.private.jwk.json',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
     out: { type: 'string', short: 'o' },
@@ -268,6 +274,12 @@ export const bindingsCommand: Command = {
   name: 'bindings',
   summary: 'Generate TypeScript bindings from the lock file (no live server needed)',
   usage: 'sluice bindings [--config FILE] [--lock FILE] [--out DIR] [--check]',
+  description:
+    'Writes one .d.ts file per server (and a manifest) from the pinned definitions in the lock file; no server is started. With --check, writes nothing and exits 1 if the folder differs from what would be written.',
+  examples: [
+    'sluice bindings --config examples/demo/sluice.yaml --out tool-bindings',
+    'sluice bindings --config examples/demo/sluice.yaml --check',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
     lock: { type: 'string' },

@@ -27,6 +27,12 @@ export const policyCommand: Command = {
   name: 'policy',
   summary: 'Test policies against case files (policy test) or only check them (policy check)',
   usage: 'sluice policy test CASES_FILE_OR_DIR... | sluice policy check POLICY_FILE_OR_DIR...',
+  description:
+    'policy check parses and type-checks every rule of the policy files (default: policies/). policy test runs *.cases.yaml files: each case names a principal, a tool and arguments and the decision it expects. Exit 0 when all pass, 1 when one fails, 2 when a file does not load.',
+  examples: [
+    'sluice policy check policies/demo.yaml',
+    'sluice policy test policies/demo.cases.yaml',
+  ],
   options: {},
   async run({ positionals }) {
     const [sub, ...paths] = positionals

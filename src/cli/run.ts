@@ -27,6 +27,12 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'Run TypeScript once against the configured tools and print the result as JSON',
   usage: 'sluice run [--config FILE] FILE|-',
+  description:
+    'Runs one script in a fresh sandbox with the tools of the config (every configured tool when the config has no policies), as identity.local. Prints { ok, result, logs, calls, error? } on stdout. Exit 0 if ok, 1 if the code failed, 2 on a usage or config error. Without --config: no servers, default limits.',
+  examples: [
+    "echo 'return 6 * 7' | sluice run -",
+    'sluice run --config examples/demo/sluice.yaml --pretty examples/scripts/memory.ts',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
     pretty: { type: 'boolean' },

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createTokenVerifier } from '../auth/index.js'
+import { createTokenVerifier, metadataWarnings } from '../auth/index.js'
 import { loadConfig, type Config } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
@@ -92,6 +92,13 @@ export const serveCommand: Command = {
   summary: 'Serve the MCP gateway over Streamable HTTP at /mcp',
   usage:
     'sluice serve [--config FILE] [--host 127.0.0.1] [--port 8787] [--insecure-dev] [--public-url URL]',
+  description:
+    'Streamable HTTP MCP at /mcp, with /healthz, /readyz, /metrics and /.well-known/oauth-protected-resource (RFC 9728). Needs identity and policies in the config, unless --insecure-dev on loopback. Reloads policies, lock, limits and JWKS files on change or SIGHUP; drains on SIGTERM. Logs JSON lines on stderr; a config that does not load is one line there, and exit 2.',
+  examples: [
+    'sluice serve --config examples/demo/sluice.yaml',
+    'sluice serve --config sluice.yaml --host 0.0.0.0 --port 8787 --public-url https://mcp.example.com',
+    'sluice serve --insecure-dev --port 0',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
     host: { type: 'string', default: '127.0.0.1' },
@@ -127,6 +134,8 @@ export const serveCommand: Command = {
         `${config.file ?? 'config'}: policies: required by \`sluice serve\` (or pass --insecure-dev on loopback to allow every tool)`,
       )
     }
+    if (config.identity)
+      for (const warning of metadataWarnings(config.identity)) stderrLog('warn', warning)
     const telemetry = await startTelemetryFor(config)
     const runtime = await compose(config, {
       allowAllWithoutPolicies: insecureDev,
@@ -162,11 +171,15 @@ export const serveCommand: Command = {
       ...(publicUrl === undefined ? {} : { publicUrl }),
       logger: true,
     })
+    // Listening for SIGTERM before the "listening" line goes out: a supervisor (or a test) that
+    // stops the gateway as soon as it reads that line must get a drain and exit 0, not the
+    // default action of a signal nobody handles yet.
+    const stopping = untilSignal()
     try {
       // Prints the real URL on stderr (with --port 0, the port the OS picked).
       await listen(app, { host, port })
       reloader?.start()
-      const signal = await untilSignal()
+      const signal = await stopping
       reloader?.close()
       exitOnSecondSignal()
       const running = runtime.engine.health().executions.running
@@ -197,6 +210,12 @@ export const stdioCommand: Command = {
   name: 'stdio',
   summary: 'Serve the MCP gateway over stdio (principal from the config)',
   usage: 'sluice stdio [--config FILE]',
+  description:
+    'The same MCP server on stdin/stdout, for an MCP client that starts sluice as a child process. The principal is identity.local (default local-user), never the client. A config that does not load is one line on stderr, and exit 2.',
+  examples: [
+    'sluice stdio --config examples/demo/sluice.yaml',
+    '# in an MCP client config: { "mcpServers": { "sluice": { "command": "npx", "args": ["sluice", "stdio", "--config", "/abs/path/sluice.yaml"] } } }',
+  ],
   options: {
     config: { type: 'string', short: 'c' },
   },

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { SluiceError } from '../errors.js'
+import { nearest } from '../text.js'
 import {
   configSchema,
   SERVER_NAME_PATTERN,
@@ -44,27 +45,145 @@ function formatPath(path: readonly PropertyKey[]): string {
     .join('')
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    // Report the branch the user most likely meant: the one with the fewest problems
-    // (a stdio entry with a bad `command` should not be told that `url` is missing).
-    const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a))
-    if (best.length > 0) {
-      return best
-        .map((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }))
-        .join('\n  - ')
+/** The schema node inside a zod schema, for one config path (unions: every branch). */
+function schemasAt(schema: z.core.$ZodType, path: readonly PropertyKey[]): z.core.$ZodType[] {
+  const def = schema._zod.def as unknown as {
+    type: string
+    innerType?: z.core.$ZodType
+    in?: z.core.$ZodType
+    shape?: Record<string, z.core.$ZodType>
+    valueType?: z.core.$ZodType
+    element?: z.core.$ZodType
+    options?: z.core.$ZodType[]
+  }
+  switch (def.type) {
+    case 'default':
+    case 'optional':
+    case 'nullable':
+    case 'prefault':
+      return schemasAt(def.innerType!, path)
+    case 'pipe':
+      return schemasAt(def.in!, path)
+    case 'union':
+      return def.options!.flatMap((o) => schemasAt(o, path))
+    default:
+      break
+  }
+  if (path.length === 0) return [schema]
+  const [head, ...rest] = path
+  if (def.type === 'object') {
+    const child = def.shape![String(head)]
+    return child === undefined ? [] : schemasAt(child, rest)
+  }
+  if (def.type === 'record') return schemasAt(def.valueType!, rest)
+  if (def.type === 'array') return schemasAt(def.element!, rest)
+  return []
+}
+
+/** The keys the config schema knows at `path` (every branch of a union). */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  const keys = schemasAt(configSchema, path).flatMap((node) => {
+    const shape = (node._zod.def as { shape?: Record<string, unknown> }).shape
+    return shape === undefined ? [] : Object.keys(shape)
+  })
+  return [...new Set(keys)]
+}
+
+/**
+ * A did-you-mean for an unknown key: a typo by edit distance, else a known key that shares a
+ * long stem (`timeoutSeconds` → `timeoutMs`: units live in the names).
+ */
+function suggestKey(key: string, known: readonly string[]): string | undefined {
+  const typo = nearest(key, known)
+  if (typo !== undefined) return typo
+  const stem = (a: string, b: string): number => {
+    let n = 0
+    while (n < a.length && n < b.length && a[n]!.toLowerCase() === b[n]!.toLowerCase()) n++
+    return n
+  }
+  let best: string | undefined
+  let bestStem = 4
+  for (const candidate of known) {
+    const n = stem(key, candidate)
+    if (n > bestStem) {
+      best = candidate
+      bestStem = n
     }
+  }
+  return best
+}
+
+interface Problem {
+  path: readonly PropertyKey[]
+  text: string
+  /** For an unknown key: the known key it probably means. */
+  suggests?: string
+  /** The issue is a missing value (`received undefined`). */
+  missing?: boolean
+}
+
+function describeIssue(issue: z.core.$ZodIssue): Problem[] {
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // Report the branch the user most likely meant: the one with the fewest problems once a
+    // typo and the key it misspells count as one (`ulr:` is an HTTP entry with a typo, not a
+    // stdio entry without `command`).
+    const branches = issue.errors
+      .filter((errors) => errors.length > 0)
+      .map((errors) =>
+        dedupe(
+          errors.flatMap((inner) =>
+            describeIssue({ ...inner, path: [...issue.path, ...inner.path] }),
+          ),
+        ),
+      )
+    if (branches.length > 0) return branches.reduce((a, b) => (b.length < a.length ? b : a))
   }
   const where = formatPath(issue.path)
   if (issue.code === 'unrecognized_keys') {
-    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+    const known = knownKeysAt(issue.path)
+    return issue.keys.map((key) => {
+      const suggests = suggestKey(key, known)
+      return {
+        path: issue.path,
+        text: `${where}: unknown key "${key}"${suggests === undefined ? '' : ` (did you mean "${suggests}"?)`}`,
+        ...(suggests === undefined ? {} : { suggests }),
+      }
+    })
   }
-  return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`
+  const missing = issue.code === 'invalid_type' && issue.input === undefined
+  return [
+    {
+      path: issue.path,
+      text: `${where}: ${issue.message.replace(/^Invalid input: /, '')}`,
+      ...(missing ? { missing } : {}),
+    },
+  ]
 }
 
+/**
+ * A required key reported missing next to an unknown key that means it (`comand` for
+ * `command`) is one mistake, reported once, as the typo.
+ */
+function dedupe(problems: readonly Problem[]): Problem[] {
+  const meant = new Set(
+    problems
+      .filter((p) => p.suggests !== undefined)
+      .map((p) => formatPath([...p.path, p.suggests!])),
+  )
+  return problems.filter((p) => !(p.missing && meant.has(formatPath(p.path))))
+}
+
+/** The problems of one failed parse, one text each. */
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return dedupe(issues.flatMap(describeIssue)).map((p) => p.text)
+}
+
+/**
+ * One line, whatever the number of problems: `sluice stdio` under an MCP client, a container log
+ * or a systemd unit shows the last line of stderr, and a start that failed must say why there.
+ */
 function configError(file: string, problems: string[], cause?: unknown): SluiceError {
-  const head = `invalid config ${file}`
-  return new SluiceError('CONFIG_INVALID', `${head}:\n  - ${problems.join('\n  - ')}`, {
+  return new SluiceError('CONFIG_INVALID', `invalid config ${file}: ${problems.join('; ')}`, {
     cause,
     details: { file, problems },
   })
@@ -76,7 +195,7 @@ function configError(file: string, problems: string[], cause?: unknown): SluiceE
  */
 export function parseConfig(input: unknown, file = '<inline>', baseDir = process.cwd()): Config {
   const parsed = configSchema.safeParse(input ?? {})
-  if (!parsed.success) throw configError(file, parsed.error.issues.map(describeIssue), parsed.error)
+  if (!parsed.success) throw configError(file, describeIssues(parsed.error.issues), parsed.error)
   const raw = parsed.data
   const problems: string[] = []
 

@@ -192,6 +192,19 @@ export const issuerSchema = z
     message: 'expected exactly one of jwksFile or jwksUri',
   })
 
+/** An OAuth issuer identifier (RFC 8414 §2): an http(s) URL without query or fragment. */
+const issuerUrl = z.string().refine(
+  (v) => {
+    if (!URL.canParse(v)) return false
+    const u = new URL(v)
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash
+  },
+  {
+    message:
+      'expected an issuer URL such as https://idp.example.com (http or https, no query or fragment)',
+  },
+)
+
 export const identitySchema = z.strictObject({
   /** This gateway's canonical resource URI; tokens must carry exactly this audience. */
   audience: z.string().min(1),
@@ -208,8 +221,12 @@ export const identitySchema = z.strictObject({
       claims: z.record(z.string(), z.unknown()).default({}),
     })
     .optional(),
-  /** Authorization servers advertised in RFC 9728 metadata (defaults to the issuers). */
-  authorizationServers: z.array(z.string()).optional(),
+  /**
+   * Authorization servers advertised in RFC 9728 metadata (default: the issuers that are URLs).
+   * Issuer identifiers (RFC 8414): http(s) URLs without query or fragment; strict clients refuse
+   * the whole metadata document otherwise.
+   */
+  authorizationServers: z.array(issuerUrl).optional(),
   /** Scopes advertised in RFC 9728 metadata. */
   scopesSupported: z.array(z.string()).optional(),
 })

@@ -17,6 +17,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import {
   createTokenVerifier,
+  isResourceUrl,
   localPrincipal,
   principalFromPeerCertificate,
   resourceMetadata,
@@ -187,8 +188,12 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
     return `${req.protocol}://${req.host}`
   }
+  // RFC 9728 requires `resource` to be a URL; an audience that is no URL (a JWT `aud` may be any
+  // string) gives way to the gateway's own /mcp URL, and the CLI warns about it at start.
   const resourceUrl = (req: FastifyRequest): string =>
-    identity?.audience ?? `${baseUrl(req)}${MCP_PATH}`
+    identity !== undefined && isResourceUrl(identity.audience)
+      ? identity.audience
+      : `${baseUrl(req)}${MCP_PATH}`
   const metadataUrl = (req: FastifyRequest): string => `${baseUrl(req)}${PRM_PATH}`
 
   async function authenticate(req: FastifyRequest): Promise<RequestIdentity> {

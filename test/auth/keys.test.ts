@@ -6,6 +6,7 @@ import { exportJWK, generateKeyPair } from 'jose'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   createDevIssuer,
+  DEFAULT_DEV_ISSUER,
   createTokenVerifier,
   loadOrCreateGatewayKey,
 } from '../../src/auth/index.js'
@@ -89,7 +90,7 @@ describe('createDevIssuer', () => {
     const p = await verifier.verify(`Bearer ${token}`)
     expect(p).toMatchObject({
       sub: 'alice',
-      iss: 'sluice-dev',
+      iss: DEFAULT_DEV_ISSUER,
       tenant: 'acme',
       scopes: ['crm.read', 'crm.write'],
       authMethod: 'jwt',
@@ -108,7 +109,7 @@ describe('createDevIssuer', () => {
       string,
       unknown
     >
-    expect(payload).toMatchObject({ sub: 'alice', iss: 'sluice-dev', aud: 'a' })
+    expect(payload).toMatchObject({ sub: 'alice', iss: DEFAULT_DEV_ISSUER, aud: 'a' })
   })
 
   it('accepts a lifetime of 86400 s and refuses 86401 s', async () => {

@@ -13,6 +13,9 @@ import {
   parseSpiffeId,
   principalFromPeerCertificate,
   resourceMetadata,
+  metadataAuthorizationServers,
+  metadataWarnings,
+  isIssuerUrl,
   wwwAuthenticate,
 } from '../../src/auth/index.js'
 import { identitySchema } from '../../src/config/index.js'
@@ -321,6 +324,65 @@ describe('resourceMetadata', () => {
       authorization_servers: ['https://as.example'],
       scopes_supported: ['crm.read'],
     })
+  })
+})
+
+describe('metadata issuers', () => {
+  const identity = (issuers: string[], more: Record<string, unknown> = {}) =>
+    identitySchema.parse({
+      audience: 'http://127.0.0.1:8787/mcp',
+      issuers: issuers.map((issuer) => ({ issuer, jwksFile: 'j' })),
+      ...more,
+    })
+
+  it('advertises the issuers that are URLs and names the others', () => {
+    const id = identity(['https://idp.example', 'sluice-dev-issuer', 'https://idp.example'])
+    expect(metadataAuthorizationServers(id)).toEqual({
+      servers: ['https://idp.example'],
+      omitted: ['sluice-dev-issuer'],
+    })
+    expect(metadataWarnings(id)).toEqual([
+      'identity.issuers: issuer "sluice-dev-issuer" is not a URL, so it is left out of authorization_servers in /.well-known/oauth-protected-resource (its tokens still verify; clients that log in need an issuer URL such as https://idp.example.com)',
+    ])
+    expect(resourceMetadata(identity(['sluice-dev-issuer']), 'http://127.0.0.1:8787/mcp')).toEqual({
+      resource: 'http://127.0.0.1:8787/mcp',
+      bearer_methods_supported: ['header'],
+    })
+  })
+
+  it('accepts issuer URLs only: http(s), no query, no fragment', () => {
+    expect(isIssuerUrl('https://sluice.invalid/dev-issuer')).toBe(true)
+    expect(isIssuerUrl('http://127.0.0.1:9000/')).toBe(true)
+    for (const bad of [
+      'sluice-dev-issuer',
+      'urn:idp',
+      'https://idp.example/?a=1',
+      'https://idp.example/#x',
+      'javascript:alert(1)',
+    ])
+      expect(isIssuerUrl(bad), bad).toBe(false)
+  })
+
+  it('refuses configured authorizationServers that are no issuer URL, naming the path', () => {
+    const parsed = identitySchema.safeParse({
+      audience: 'a',
+      issuers: [{ issuer: 'https://idp.example', jwksFile: 'j' }],
+      authorizationServers: ['https://as.example', 'as-without-scheme'],
+    })
+    expect(parsed.success).toBe(false)
+    expect(parsed.error?.issues).toMatchObject([
+      {
+        path: ['authorizationServers', 1],
+        message:
+          'expected an issuer URL such as https://idp.example.com (http or https, no query or fragment)',
+      },
+    ])
+  })
+
+  it('warns about an audience that is no URL', () => {
+    expect(metadataWarnings(identity(['https://idp.example'], { audience: 'gw' }))).toEqual([
+      'identity.audience: "gw" is not a URL; RFC 9728 metadata names the gateway\'s /mcp URL as its resource instead',
+    ])
   })
 })
 

@@ -92,6 +92,26 @@ describe('loadConfig', () => {
     expect(e.message).toContain('limits: unknown key "timeoutSeconds"')
   })
 
+  it('suggests the key that was probably meant, and reports a typo of a required key once', () => {
+    const file = write(
+      'typos.yaml',
+      'servers:\n  memory:\n    comand: node\n  web:\n    ulr: http://127.0.0.1:1/mcp\nlimits: { timeoutSeconds: 3, maxToolCals: 3 }\nidentty: {}\nwhatever: 1\n',
+    )
+    const e = failure(() => loadConfig(file))
+    expect(e.message).toBe(
+      `invalid config ${file}: ` +
+        [
+          'servers.memory: unknown key "comand" (did you mean "command"?)',
+          'servers.web: unknown key "ulr" (did you mean "url"?)',
+          'limits: unknown key "timeoutSeconds" (did you mean "timeoutMs"?)',
+          'limits: unknown key "maxToolCals" (did you mean "maxToolCalls"?)',
+          '(top level): unknown key "identty" (did you mean "identity"?)',
+          '(top level): unknown key "whatever"',
+        ].join('; '),
+    )
+    expect(e.message).not.toContain('\n')
+  })
+
   it('reports YAML syntax errors with line and column', () => {
     const file = write('syntax.yaml', 'servers:\n  memory: [\n')
     const e = failure(() => loadConfig(file))

@@ -103,6 +103,6 @@ describe('two processes on one audit path', () => {
     const missing = join(dir, 'nope.jsonl')
     const out = sluice(['audit', 'verify', missing])
     expect(out.status).toBe(2)
-    expect(out.stderr).toContain(`audit verify: ${missing} does not exist`)
+    expect(out.stderr).toBe(`sluice audit: no such file: ${missing}\n`)
   })
 })

@@ -79,7 +79,9 @@ describe('sluice evidence on the demo config', () => {
     expect(control(report, 'IDN-1').evidence.join('\n')).toContain(
       'audience http://127.0.0.1:8787/mcp',
     )
-    expect(control(report, 'IDN-1').evidence.join('\n')).toContain('issuer sluice-dev-issuer')
+    expect(control(report, 'IDN-1').evidence.join('\n')).toContain(
+      'issuer https://sluice.invalid/dev-issuer',
+    )
     expect(report.facts.identity).toMatchObject({
       configured: true,
       audience: 'http://127.0.0.1:8787/mcp',

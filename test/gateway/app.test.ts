@@ -4,6 +4,7 @@
  * sessions and their limits.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { OAuthProtectedResourceMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js'
 import type { FastifyInstance } from 'fastify'
 import { SluiceError } from '../../src/errors.js'
 import { buildApp, METRICS_CONTENT_TYPE } from '../../src/gateway/index.js'
@@ -150,6 +151,35 @@ describe('protected resource metadata', () => {
         bearer_methods_supported: ['header'],
       })
     }
+  })
+
+  it("parses with the MCP SDK's strict OAuthProtectedResourceMetadataSchema", async () => {
+    const res = await app().inject('/.well-known/oauth-protected-resource')
+    const parsed = OAuthProtectedResourceMetadataSchema.safeParse(res.json())
+    expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true)
+    expect(parsed.data?.authorization_servers).toEqual(['https://idp.test'])
+  })
+
+  it('leaves an issuer that is no URL out of authorization_servers, and a non-URL audience out of resource', async () => {
+    const base = id.config()
+    const identity = base.identity!
+    const config = {
+      ...base,
+      identity: {
+        ...identity,
+        audience: 'sluice-gateway',
+        issuers: [...identity.issuers, { ...identity.issuers[0]!, issuer: 'sluice-dev-issuer' }],
+      },
+    }
+    const res = await app({ config, publicUrl: 'https://sluice.test' }).inject(
+      '/.well-known/oauth-protected-resource',
+    )
+    expect(res.json()).toEqual({
+      resource: 'https://sluice.test/mcp',
+      authorization_servers: ['https://idp.test'],
+      bearer_methods_supported: ['header'],
+    })
+    expect(OAuthProtectedResourceMetadataSchema.safeParse(res.json()).success).toBe(true)
   })
 
   it('answers 404 when no identity is configured', async () => {
