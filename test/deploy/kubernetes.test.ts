@@ -409,7 +409,7 @@ const cases: Case[] = [
         raw['limits'] = { timeoutSeconds: 30 }
       }),
     ),
-    expected: [`${CFG}: limits: unknown key "timeoutSeconds"`],
+    expected: [`${CFG}: limits: unknown key "timeoutSeconds" (did you mean "timeoutMs"?)`],
   },
   {
     rule: 'no identity on 0.0.0.0',

@@ -171,7 +171,7 @@ describe('sluice serve: hot reload', () => {
     const checked = check()
     expect(checked.status).toBe(2)
     expect(checked.stderr).toMatch(
-      /^sluice config: POLICY_INVALID: invalid policy \S+policy\.yaml:\n {2}- rules\[0\]\.when \(id "broken"\): does not parse/,
+      /^sluice config: POLICY_INVALID: invalid policy \S+policy\.yaml: rules\[0\]\.when \(id "broken"\): does not parse: Unexpected token: EOF at line 1, column 13\n$/,
     )
     expect((await run(readItem)).result).toMatch(/^TOOL_DENIED/)
     const restored = nextLog(/config reload \(file change\): nothing changed/)
