@@ -19,16 +19,21 @@
  * any instruction boundary.
  *
  * The decoder knows the instruction set the shipped module uses (MVP, sign extension, bulk
- * memory, saturating truncation, reference types). Anything else throws {@link FuelError}: a
+ * memory, saturating truncation, reference types). Anything else throws {@link WasmRewriteError}: a
  * module this rewrite does not understand is refused, never run unbounded.
  *
  * @module
  */
 
-/** The module could not be rewritten (an instruction or shape this decoder does not know). */
-export class FuelError extends Error {
-  override readonly name = 'FuelError'
-}
+import {
+  leb,
+  Reader,
+  SECTION,
+  sections,
+  sleb,
+  WasmRewriteError,
+  type Section,
+} from './wasm-binary.js'
 
 export interface FuelOptions {
   /** The function import the refill calls; it takes no arguments and returns an f64 (a clock). */
@@ -56,100 +61,8 @@ export interface FuelResult {
   skippedInterpreterLoop: boolean
 }
 
-const SECTION = { custom: 0, type: 1, import: 2, function: 3, global: 6, code: 10 } as const
 const I32 = 0x7f
 const F64 = 0x7c
-
-class Reader {
-  readonly bytes: Uint8Array
-  offset: number
-  constructor(bytes: Uint8Array, offset = 0) {
-    this.bytes = bytes
-    this.offset = offset
-  }
-
-  byte(): number {
-    const b = this.bytes[this.offset++]
-    if (b === undefined) throw new FuelError('unexpected end of the module')
-    return b
-  }
-
-  u32(): number {
-    let result = 0
-    let shift = 0
-    for (;;) {
-      const b = this.byte()
-      result += (b & 0x7f) * 2 ** shift
-      if ((b & 0x80) === 0) return result
-      shift += 7
-      if (shift > 35) throw new FuelError('a LEB128 number is too long')
-    }
-  }
-
-  /** Skips one LEB128 number, signed or not, of any width. */
-  skipLeb(): void {
-    while ((this.byte() & 0x80) !== 0);
-  }
-
-  skip(n: number): void {
-    this.offset += n
-    if (this.offset > this.bytes.length) throw new FuelError('unexpected end of the module')
-  }
-
-  name(): string {
-    const length = this.u32()
-    const start = this.offset
-    this.skip(length)
-    return new TextDecoder().decode(this.bytes.subarray(start, this.offset))
-  }
-}
-
-function leb(value: number): number[] {
-  const out: number[] = []
-  let v = value
-  do {
-    let b = v % 128
-    v = Math.floor(v / 128)
-    if (v !== 0) b |= 0x80
-    out.push(b)
-  } while (v !== 0)
-  return out
-}
-
-function sleb(value: number): number[] {
-  const out: number[] = []
-  let v = value
-  for (;;) {
-    const b = v & 0x7f
-    v >>= 7
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-      out.push(b)
-      return out
-    }
-    out.push(b | 0x80)
-  }
-}
-
-interface Section {
-  id: number
-  /** Start of the contents (after id and size). */
-  start: number
-  end: number
-}
-
-function sections(bytes: Uint8Array): Section[] {
-  const magic = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]
-  if (!magic.every((b, i) => bytes[i] === b)) throw new FuelError('not a WebAssembly 1.0 module')
-  const r = new Reader(bytes, 8)
-  const out: Section[] = []
-  while (r.offset < bytes.length) {
-    const id = r.byte()
-    const size = r.u32()
-    out.push({ id, start: r.offset, end: r.offset + size })
-    r.skip(size)
-  }
-  return out
-}
 
 interface FuncType {
   params: number[]
@@ -161,7 +74,7 @@ function readTypes(bytes: Uint8Array, section: Section): FuncType[] {
   const count = r.u32()
   const types: FuncType[] = []
   for (let i = 0; i < count; i++) {
-    if (r.byte() !== 0x60) throw new FuelError(`type ${i} is not a function type`)
+    if (r.byte() !== 0x60) throw new WasmRewriteError(`type ${i} is not a function type`)
     const params = Array.from({ length: r.u32() }, () => r.byte())
     const results = Array.from({ length: r.u32() }, () => r.byte())
     types.push({ params, results })
@@ -204,7 +117,7 @@ function readImports(
       r.byte() // mutability
       imports.globals++
     } else {
-      throw new FuelError(`import ${module}.${name} has unknown kind ${kind}`)
+      throw new WasmRewriteError(`import ${module}.${name} has unknown kind ${kind}`)
     }
   }
   return imports
@@ -275,7 +188,7 @@ function checkSites(bytes: Uint8Array, start: number, end: number): BodySites {
       skipImmediates(r, op)
     }
   }
-  if (r.offset !== end) throw new FuelError('a function body ends inside an instruction')
+  if (r.offset !== end) throw new WasmRewriteError('a function body ends inside an instruction')
   return widest === undefined ? { sites } : { sites, widest }
 }
 
@@ -336,7 +249,9 @@ function skipImmediates(r: Reader, op: number): void {
     r.skipLeb()
     return
   }
-  throw new FuelError(`instruction 0x${op.toString(16)} at byte ${r.offset - 1} is not supported`)
+  throw new WasmRewriteError(
+    `instruction 0x${op.toString(16)} at byte ${r.offset - 1} is not supported`,
+  )
 }
 
 function skipPrefixed(r: Reader): void {
@@ -359,7 +274,7 @@ function skipPrefixed(r: Reader): void {
       r.skipLeb()
       return
     default:
-      throw new FuelError(`instruction 0xfc ${sub} at byte ${r.offset} is not supported`)
+      throw new WasmRewriteError(`instruction 0xfc ${sub} at byte ${r.offset} is not supported`)
   }
 }
 
@@ -370,7 +285,7 @@ export function addFuel(bytes: Uint8Array, options: FuelOptions): FuelResult {
     options.stepsPerCheck < 1 ||
     options.stepsPerCheck > 2 ** 30
   ) {
-    throw new FuelError(
+    throw new WasmRewriteError(
       `stepsPerCheck must be an integer from 1 to 2^30, not ${options.stepsPerCheck}`,
     )
   }
@@ -380,12 +295,14 @@ export function addFuel(bytes: Uint8Array, options: FuelOptions): FuelResult {
   const codeSection = find(SECTION.code)
   const functionSection = find(SECTION.function)
   if (typeSection === undefined || codeSection === undefined || functionSection === undefined) {
-    throw new FuelError('the module has no code')
+    throw new WasmRewriteError('the module has no code')
   }
   const types = readTypes(bytes, typeSection)
   const imports = readImports(bytes, find(SECTION.import), options.clock)
   if (imports.clock === undefined) {
-    throw new FuelError(`the module does not import ${options.clock.module}.${options.clock.name}`)
+    throw new WasmRewriteError(
+      `the module does not import ${options.clock.module}.${options.clock.name}`,
+    )
   }
   const clockType = types[imports.clock.type]
   if (
@@ -393,7 +310,7 @@ export function addFuel(bytes: Uint8Array, options: FuelOptions): FuelResult {
     clockType.params.length !== 0 ||
     clockType.results.join() !== String(F64)
   ) {
-    throw new FuelError(
+    throw new WasmRewriteError(
       `${options.clock.module}.${options.clock.name} is not a clock: () → f64 expected`,
     )
   }

@@ -15,7 +15,7 @@
  *
  * Clean-up runs off the critical path: the result is sent first, then one small step of scrub
  * or rebuild per `setImmediate`, so a request arriving meanwhile waits for at most one step.
- * Memories are recycled rather than allocated: each new 16 MiB memory is external memory to V8,
+ * Memories are recycled rather than allocated: each new memory is external memory to V8,
  * and allocating one per execution made garbage collection the largest cost of a run.
  *
  * @module
@@ -33,12 +33,8 @@ import { InstanceClock, withClock, type ModuleImports } from './clock.js'
 import { record, replay, TemplateMismatch, type Template } from './template.js'
 import { bufferOf, isZero, ZERO_CHECK_MAX_BYTES } from './zeroes.js'
 import type { CompiledWasm } from './messages.js'
+import { INITIAL_PAGES, MAXIMUM_PAGES, RECYCLE_MAX_BYTES } from './memory.js'
 
-const PAGE_BYTES = 64 * 1024
-/** The module declares 256 pages (16 MiB) at least; recycled memories must still be that size. */
-const INITIAL_PAGES = 256
-/** 2 GiB: growth is bounded by QuickJS's memory limit long before this. */
-const MAXIMUM_PAGES = 32768
 /** Zeroed memories kept for reuse, and retired ones queued for zeroing, each at most. */
 const SPARE_MEMORIES = 2
 /** Scrub granularity: a chunk that compares equal to zeros is left alone (and uncommitted). */
@@ -137,8 +133,9 @@ export class Instances {
   /** Hands an instance to the clean-up; its memory is scrubbed before any reuse. */
   retire(instance: Instance, poisoned: boolean): void {
     const { memory } = instance
-    // A memory that grew, or whose instance failed at host level, is dropped, never reused.
-    if (!poisoned && memory.buffer.byteLength === INITIAL_PAGES * PAGE_BYTES) {
+    // A memory whose instance failed at host level is dropped, never reused; so is a large one,
+    // which would cost more to scrub than a new memory costs to make.
+    if (!poisoned && memory.buffer.byteLength <= RECYCLE_MAX_BYTES) {
       // Under saturation the oldest is dropped unscrubbed (freed by the GC), so the backlog stays bounded.
       if (this.#scrubbing.length >= SPARE_MEMORIES) this.#scrubbing.shift()
       this.#scrubbing.push({ memory, offset: 0 })

@@ -1,7 +1,8 @@
 /**
- * What every worker of the process shares: the QuickJS WebAssembly module, rewritten with fuel
- * checks and compiled once, and the guest prelude as JavaScript. Both are made once per process
- * and handed to each worker (a compiled module is shared, not copied, when posted).
+ * What every worker of the process shares: the QuickJS WebAssembly module, rewritten (fuel
+ * checks, a smaller memory minimum) and compiled once, and the guest prelude as JavaScript.
+ * Both are made once per process and handed to each worker (a compiled module is shared, not
+ * copied, when posted).
  *
  * @module
  */
@@ -12,7 +13,9 @@ import { fileURLToPath } from 'node:url'
 import { transform } from 'sucrase'
 import { CLOCK_IMPORT } from './clock.js'
 import { addFuel, type FuelResult } from './fuel.js'
+import { INITIAL_PAGES } from './memory.js'
 import type { CompiledWasm } from './messages.js'
+import { withMemoryMinimum } from './wasm-binary.js'
 
 /**
  * Loop iterations and calls between two clock checks. At a few nanoseconds each, the clock is
@@ -67,7 +70,7 @@ async function load(): Promise<SharedModule> {
     // Still bounded (every loop counts), only slower: worth knowing after a QuickJS update.
     process.emitWarning('sluice: the QuickJS interpreter loop was not found; it counts fuel too')
   }
-  const wasmModule = await wasmApi.compile(rewritten.bytes)
+  const wasmModule = await wasmApi.compile(withMemoryMinimum(rewritten.bytes, INITIAL_PAGES))
   return { wasmModule, preludeJs: preludeJs(), fuelSites: rewritten.sites }
 }
 

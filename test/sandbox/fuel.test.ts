@@ -4,7 +4,8 @@
  * every site and the interpreter loop; anything it does not understand is refused.
  */
 import { describe, expect, it } from 'vitest'
-import { addFuel, FuelError } from '../../src/sandbox/fuel.js'
+import { addFuel } from '../../src/sandbox/fuel.js'
+import { WasmRewriteError } from '../../src/sandbox/wasm-binary.js'
 import { fuelled, quickjsWasmBytes } from '../../src/sandbox/quickjs-module.js'
 
 const wasm = (
@@ -138,20 +139,20 @@ describe('what the rewrite refuses', () => {
   it('something that is not a WebAssembly module', () => {
     expect(() =>
       addFuel(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), { clock: CLOCK, stepsPerCheck: 1 }),
-    ).toThrow(new FuelError('not a WebAssembly 1.0 module'))
+    ).toThrow(new WasmRewriteError('not a WebAssembly 1.0 module'))
   })
 
   it('a module without the clock import, or with a clock of another type', () => {
     expect(() =>
       addFuel(tinyModule(), { clock: { module: 'a', name: 'q' }, stepsPerCheck: 1 }),
-    ).toThrow(new FuelError('the module does not import a.q'))
+    ).toThrow(new WasmRewriteError('the module does not import a.q'))
     const wrongType = tinyModule()
     // The import's type index 0 → 1 (i32 → i32).
     const at = wrongType.indexOf(0x70) + 2
     expect(wrongType[at - 2]).toBe(0x70) // 'p'
     wrongType[at] = 1
     expect(() => addFuel(wrongType, { clock: CLOCK, stepsPerCheck: 1 })).toThrow(
-      new FuelError('a.p is not a clock: () → f64 expected'),
+      new WasmRewriteError('a.p is not a clock: () → f64 expected'),
     )
   })
 
@@ -162,14 +163,14 @@ describe('what the rewrite refuses', () => {
     const loop = body + 3
     bytes[loop] = 0xfd
     expect(() => addFuel(bytes, { clock: CLOCK, stepsPerCheck: 1 })).toThrow(
-      new FuelError(`instruction 0xfd at byte ${loop} is not supported`),
+      new WasmRewriteError(`instruction 0xfd at byte ${loop} is not supported`),
     )
   })
 
   it('a stepsPerCheck outside 1 … 2^30', () => {
     for (const steps of [0, 1.5, 2 ** 30 + 1]) {
       expect(() => addFuel(tinyModule(), { clock: CLOCK, stepsPerCheck: steps })).toThrow(
-        new FuelError(`stepsPerCheck must be an integer from 1 to 2^30, not ${steps}`),
+        new WasmRewriteError(`stepsPerCheck must be an integer from 1 to 2^30, not ${steps}`),
       )
     }
   })

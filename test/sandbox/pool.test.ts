@@ -472,7 +472,7 @@ describe('SandboxPool memory isolation', () => {
     }
   })
 
-  it('scrubs the whole memory: a secret written high in it is gone before the next instance', async () => {
+  it('scrubs the whole memory: a secret written high in a grown one is gone before the next instance', async () => {
     const inspecting = await createPool({
       workers: 1,
       maxWorkers: 1,
@@ -482,10 +482,10 @@ describe('SandboxPool memory isolation', () => {
     const call = async () => ({ ok: true as const, value: null })
     try {
       const secret = 'HIGH-SECRET-51c0e8'
-      // ≈8 MiB of padding, then the secret: high in the 16 MiB memory.
+      // ≈6 MiB of padding, then the secret: high in a memory grown from 6 MiB to 177 pages.
       const first = await inspecting.execute(
         {
-          code: `const s = "x".repeat(8e6) + "${secret}"; s.length`,
+          code: `const s = "x".repeat(6e6) + "${secret}"; s.length`,
           manifest: MANIFEST,
           onCall: call,
         },
@@ -497,9 +497,35 @@ describe('SandboxPool memory isolation', () => {
         { inspectMemory: { needles: [secret] } },
       )
       expect(next.memory?.recycledFrom).toBe(first.instanceId)
-      expect(next.memory?.scrubbedBytes).toBe(16 * 1024 * 1024)
+      expect(next.memory?.scrubbedBytes).toBe(177 * 64 * 1024)
       expect(next.memory?.nonZeroBytesBeforeInstantiation).toBe(0)
       expect(next.memory?.needlesAtStart).toEqual([])
+    } finally {
+      await inspecting.close()
+    }
+  })
+
+  it('drops a memory that grew past 16 MiB instead of scrubbing it', async () => {
+    const inspecting = await createPool({
+      workers: 1,
+      maxWorkers: 1,
+      prewarm: 0,
+      inspectMemory: true,
+    })
+    const call = async () => ({ ok: true as const, value: null })
+    try {
+      const first = await inspecting.execute(
+        { code: 'const s = "x".repeat(12e6); s.length', manifest: MANIFEST, onCall: call },
+        { inspectMemory: { needles: [] } },
+      )
+      expect(first.result).toBe(12e6)
+      const next = await inspecting.execute(
+        { code: '2', manifest: MANIFEST, onCall: call },
+        { inspectMemory: { needles: [] } },
+      )
+      // Another (warm-up) memory may be reused; the grown one never is.
+      expect(next.memory?.recycledFrom).not.toBe(first.instanceId)
+      expect(next.memory?.nonZeroBytesBeforeInstantiation).toBe(0)
     } finally {
       await inspecting.close()
     }
