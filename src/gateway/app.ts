@@ -171,11 +171,20 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   const app = Fastify({
     logger: loggerOptions(deps.logger),
+    // One line per request (below), not fastify's two: under load the log is a cost per request.
+    disableRequestLogging: true,
     bodyLimit: config.gateway.maxBodyBytes,
     // SSE streams would otherwise hold `close()` open until clients leave.
     forceCloseConnections: true,
     ...(https === undefined ? {} : { https }),
   }) as unknown as FastifyInstance
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      { req, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+      'request completed',
+    )
+  })
 
   const baseUrl = (req: FastifyRequest): string => {
     if (deps.publicUrl !== undefined) return deps.publicUrl.replace(/\/+$/, '')

@@ -331,6 +331,21 @@ describe('verifier outcomes', () => {
     expect(lines.some((l) => l.includes('"url":"/mcp"'))).toBe(true)
     expect(lines.join('')).not.toContain('canary-token-123')
   })
+
+  it('logs one line per request: method, path, status and time', async () => {
+    const lines: string[] = []
+    const a = app({ logger: { level: 'info', stream: { write: (l: string) => lines.push(l) } } })
+    await a.inject({ method: 'GET', url: '/healthz?x=1' })
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const requests = entries.filter((e) => e['req'] !== undefined)
+    expect(requests).toHaveLength(1)
+    expect(requests[0]).toMatchObject({
+      msg: 'request completed',
+      req: { method: 'GET', url: '/healthz' },
+      res: { statusCode: 200 },
+    })
+    expect(typeof requests[0]!['responseTime']).toBe('number')
+  })
 })
 
 describe('edge checks on /mcp', () => {
