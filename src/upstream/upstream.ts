@@ -1,5 +1,6 @@
 /**
- * One MCP client per configured upstream server (stdio or Streamable HTTP), built on the official
+ * One MCP client per configured upstream server (stdio, Streamable HTTP, or the older HTTP+SSE
+ * transport for `type: sse`), built on the official
  * SDK. It connects lazily, respawns or reconnects after a crash with capped, jittered backoff,
  * bounds every call by a timeout, forwards cancellation upstream, and turns every failure into a
  * `SluiceError` with a sanitised message.
@@ -8,6 +9,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import {
   StreamableHTTPClientTransport,
@@ -636,6 +638,15 @@ export class Upstream {
         if (!RESERVED_HEADERS.has(key.toLowerCase())) headers.set(key, value)
       }
       return fetch(url, { ...init, headers })
+    }
+    if (config.type === 'sse') {
+      // The deprecated transport, for servers that still only speak it (a GET opens the event
+      // stream, POSTs carry requests). The SDK sends requestInit's headers on both and calls our
+      // fetch for both, so per-call credentials work as they do over Streamable HTTP.
+      return new SSEClientTransport(new URL(config.url), {
+        requestInit: { headers: { ...config.headers } },
+        fetch: fetchWithHeaders,
+      })
     }
     return new StreamableHTTPClientTransport(new URL(config.url), {
       requestInit: { headers: { ...config.headers } },
