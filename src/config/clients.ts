@@ -116,10 +116,13 @@ function normaliseEntry(
       problems.push(
         `${at}: type "stdio" needs "command" (a remote server has "url" and type "http" or "sse")`,
       )
+      // Reported here; without the type the schema would add a second, vaguer problem.
+      delete out.type
     } else if (type !== 'stdio' && !('url' in out)) {
       problems.push(
         `${at}: type "${type}" needs "url" (a local server has "command" and type "stdio")`,
       )
+      delete out.type
     }
   }
 

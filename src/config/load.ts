@@ -360,9 +360,20 @@ function expandServer(
       if (literal !== undefined) problems.push(`${at}.headers.${header}: ${literal}`)
       else headers[header] = x(value, `${at}.headers.${header}`)
     }
-    expanded = { ...server, url: x(server.url, `${at}.url`), headers }
+    const url = x(server.url, `${at}.url`)
+    if (problems.length === before && !isHttpUrl(url)) {
+      // Not echoed: a URL can carry a token in its query.
+      problems.push(`${at}.url: expected an http or https URL`)
+    }
+    expanded = { ...server, url, headers }
   }
   return problems.length === before ? expanded : undefined
+}
+
+function isHttpUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false
+  const protocol = new URL(text).protocol
+  return protocol === 'http:' || protocol === 'https:'
 }
 
 /** Header names whose values are credentials: they must come from outside the file. */

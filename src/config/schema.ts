@@ -162,7 +162,8 @@ export const HTTP_SERVER_TYPES = ['http', 'streamable-http', 'streamableHttp', '
 
 export const httpServerSchema = z.strictObject({
   type: z.enum(HTTP_SERVER_TYPES).optional(),
-  url: z.url(),
+  /** Checked as an http(s) URL after `${...}` expansion (`${BASE:-https://x}/mcp` is valid). */
+  url: z.string().min(1),
   headers: z.record(z.string(), z.string()).default({}),
   ...serverCommon,
 })
