@@ -167,13 +167,52 @@ describe('Upstream over HTTP+SSE (type: sse)', () => {
   it('reports a URL that does not speak SSE as unavailable, naming the server', async () => {
     const upstream = new Upstream(
       'nosse',
-      { type: 'sse', url: `${baseUrl}/not-here` },
+      { type: 'sse', url: `${baseUrl}/not-here`, headers: {} },
       { callTimeoutMs: 5_000, clientInfo },
     )
     try {
       await expect(upstream.listTools()).rejects.toMatchObject({
         code: 'UPSTREAM_UNAVAILABLE',
         message: 'upstream nosse is unavailable: SSE error: Non-200 status code (404)',
+      })
+    } finally {
+      await upstream.close()
+    }
+  })
+
+  it('falls back to HTTP+SSE for a url without type when Streamable HTTP is refused with a 4xx', async () => {
+    const before = seen.length
+    const upstream = new Upstream(
+      'bare',
+      { url: `${baseUrl}/sse`, headers: {} },
+      { callTimeoutMs: 10_000, clientInfo },
+    )
+    try {
+      expect(textOf(await upstream.callTool('echo', { message: 'fallback' }))).toBe(
+        'echo: fallback',
+      )
+      const requests = seen.slice(before).map((r) => `${r.method} ${r.path}`)
+      // The initialize POST of Streamable HTTP is refused, then the SSE stream opens.
+      expect(requests.slice(0, 2)).toEqual(['POST /sse', 'GET /sse'])
+      expect(upstream.health()).toMatchObject({ state: 'ready', restarts: 0 })
+    } finally {
+      await upstream.close()
+    }
+  })
+
+  it('reports both transports when neither answers a url without type', async () => {
+    const upstream = new Upstream(
+      'nowhere',
+      { url: `${baseUrl}/not-here`, headers: {} },
+      { callTimeoutMs: 5_000, clientInfo },
+    )
+    try {
+      const error = (await upstream.listTools().catch((e: unknown) => e)) as Error
+      expect(error).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        message:
+          'upstream nowhere is unavailable: Streamable HTTP answered HTTP 404 ' +
+          '(HTTP+SSE also failed: SSE error: Non-200 status code (404))',
       })
     } finally {
       await upstream.close()
