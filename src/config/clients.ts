@@ -32,6 +32,9 @@ export const IGNORED_CLIENT_KEYS: readonly string[] = [
   'auth',
 ]
 
+/** Top-level keys of Claude Desktop's claude_desktop_config.json that are app settings. */
+export const IGNORED_CLIENT_TOP_LEVEL_KEYS: readonly string[] = ['globalShortcut', 'preferences']
+
 /** Every transport `type` sluice accepts. */
 export const SERVER_TYPES: readonly string[] = ['stdio', ...HTTP_SERVER_TYPES]
 
@@ -64,6 +67,11 @@ export function normaliseClientKeys(
   const report: ClientKeyReport = { ignored: new Map(), disabled: [] }
   if (!isPlainObject(input)) return { input, report }
   const out: Record<string, unknown> = { ...input }
+  for (const key of IGNORED_CLIENT_TOP_LEVEL_KEYS) {
+    if (!(key in out)) continue
+    delete out[key]
+    report.ignored.set(key, ['top level'])
+  }
   for (const key of ['servers', 'mcpServers'] as const) {
     const servers = input[key]
     if (!isPlainObject(servers)) continue

@@ -87,7 +87,9 @@ describe('client config files', () => {
     expect(config.servers.linear).toMatchObject({
       args: ['-y', 'mcp-remote', 'https://mcp.linear.app/sse'],
     })
-    expect(warnings).toEqual([])
+    expect(warnings).toEqual([
+      `config ${join(FIXTURES, 'claude-desktop.json')}: ignored client keys: globalShortcut (top level), preferences (top level)`,
+    ])
   })
 
   it('loads a Claude Code .mcp.json: type stdio/http/sse, ${VAR} and ${VAR:-default} in args, url and headers', () => {
