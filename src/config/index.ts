@@ -11,6 +11,7 @@ export {
   identitySchema,
   DEFAULT_LIMITS,
   SERVER_NAME_PATTERN,
+  HTTP_SERVER_TYPES,
   effectiveExporter,
 } from './schema.js'
 export type {
@@ -21,5 +22,8 @@ export type {
   StdioServerConfig,
   HttpServerConfig,
 } from './schema.js'
-export { loadConfig, parseConfig, readSecretRef, deepFreeze, expandVars } from './load.js'
-export type { Config } from './load.js'
+export { loadConfig, parseConfig, readSecretRef, deepFreeze } from './load.js'
+export type { Config, LoadOptions } from './load.js'
+export { expandVars, inputEnvName, workspaceFolderOf } from './expand.js'
+export type { ExpandOptions } from './expand.js'
+export { IGNORED_CLIENT_KEYS, SERVER_TYPES, MAX_CLIENT_TIMEOUT_SECONDS } from './clients.js'

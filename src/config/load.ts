@@ -11,6 +11,8 @@ import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { SluiceError } from '../errors.js'
 import { nearest } from '../text.js'
+import { clientKeyWarning, normaliseClientKeys } from './clients.js'
+import { expandVars, maskReferences, type ExpandOptions } from './expand.js'
 import {
   configSchema,
   SERVER_NAME_PATTERN,
@@ -20,7 +22,7 @@ import {
 } from './schema.js'
 
 /** A validated, path-resolved, deep-frozen config. */
-export interface Config extends Omit<RawConfig, 'servers' | 'mcpServers' | 'limits'> {
+export interface Config extends Omit<RawConfig, 'servers' | 'mcpServers' | 'inputs' | 'limits'> {
   /** Absolute path of the file, or undefined for the built-in default. */
   readonly file: string | undefined
   /** Folder that relative paths were resolved against. */
@@ -189,22 +191,53 @@ function configError(file: string, problems: string[], cause?: unknown): SluiceE
   })
 }
 
+/** Options of `parseConfig` and `loadConfig`. */
+export interface LoadOptions {
+  /**
+   * Receives the one warning of a file (client keys ignored, disabled servers skipped). Default:
+   * a JSON line on stderr in the operator log's format (stdout belongs to results and to stdio).
+   */
+  onWarning?: (message: string, fields: Record<string, unknown>) => void
+}
+
+function stderrWarning(message: string, fields: Record<string, unknown>): void {
+  process.stderr.write(
+    `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg: message, ...fields })}\n`,
+  )
+}
+
 /**
  * Validates an already-parsed config object. `file` is used in messages and `baseDir` to
  * resolve relative paths.
  */
-export function parseConfig(input: unknown, file = '<inline>', baseDir = process.cwd()): Config {
-  const parsed = configSchema.safeParse(input ?? {})
-  if (!parsed.success) throw configError(file, describeIssues(parsed.error.issues), parsed.error)
-  const raw = parsed.data
+export function parseConfig(
+  input: unknown,
+  file = '<inline>',
+  baseDir = process.cwd(),
+  options: LoadOptions = {},
+): Config {
   const problems: string[] = []
+  const normalised = normaliseClientKeys(input ?? {}, problems)
+  const parsed = configSchema.safeParse(normalised.input)
+  if (!parsed.success) {
+    throw configError(file, [...problems, ...describeIssues(parsed.error.issues)], parsed.error)
+  }
+  const raw = parsed.data
 
   if (raw.servers && raw.mcpServers) {
     problems.push('servers, mcpServers: give one of them (mcpServers is an alias of servers)')
   }
   const servers: Record<string, ServerConfig> = { ...(raw.servers ?? raw.mcpServers ?? {}) }
   const key = raw.servers ? 'servers' : 'mcpServers'
+  const expandOptions: ExpandOptions = {
+    inputs: new Map((raw.inputs ?? []).map((i) => [i.id, i.description])),
+  }
   for (const [name, server] of Object.entries(servers)) {
+    // A disabled entry is skipped whole: its variables need not be set (clients do the same).
+    if (server.disabled) {
+      delete servers[name]
+      continue
+    }
     if (!SERVER_NAME_PATTERN.test(name)) {
       problems.push(
         `${key}.${name}: a server name must match ${SERVER_NAME_PATTERN} (it becomes tools.<name>)`,
@@ -215,31 +248,8 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
         `${key}.${name}.credentials.grant: "passthrough" is refused: the caller's token never leaves the gateway; use token-exchange or jwt`,
       )
     }
-    if ('command' in server) {
-      const at = `${key}.${name}`
-      try {
-        servers[name] = {
-          ...server,
-          command: expandVars(server.command, baseDir),
-          args: server.args.map((a) => expandVars(a, baseDir)),
-          env: Object.fromEntries(
-            Object.entries(server.env).map(([k, v]) => [k, expandVars(v, baseDir)]),
-          ),
-          ...(server.cwd !== undefined
-            ? { cwd: resolvePath(baseDir, expandVars(server.cwd, baseDir)) }
-            : {}),
-        }
-      } catch (cause) {
-        problems.push(`${at}: ${(cause as Error).message}`)
-      }
-    } else {
-      try {
-        servers[name] = { ...server, url: expandVars(server.url, baseDir) }
-      } catch (cause) {
-        problems.push(`${key}.${name}.url: ${(cause as Error).message}`)
-      }
-    }
-    if (server.disabled) delete servers[name]
+    const expanded = expandServer(server, `${key}.${name}`, name, baseDir, expandOptions, problems)
+    if (expanded !== undefined) servers[name] = expanded
   }
   // Identifiers collide when two names differ only by characters that sanitise alike.
   const seen = new Map<string, string>()
@@ -252,6 +262,14 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
     seen.set(ident, name)
   }
   if (problems.length > 0) throw configError(file, problems)
+  const warning = clientKeyWarning(file, normalised.report)
+  if (warning !== undefined) {
+    ;(options.onWarning ?? stderrWarning)(warning, {
+      file,
+      ignoredKeys: [...normalised.report.ignored.keys()],
+      disabledServers: normalised.report.disabled,
+    })
+  }
 
   const r = (p: string | undefined): string | undefined =>
     p === undefined ? undefined : resolvePath(baseDir, p)
@@ -293,70 +311,133 @@ export function parseConfig(input: unknown, file = '<inline>', baseDir = process
 }
 
 /**
- * Expands `${VAR}` and `${VAR:-default}` from the environment, and `${SLUICE_CONFIG_DIR}` to the
- * config file's folder, in server commands, args, env values, cwd and urls (as `.mcp.json` files
- * commonly do). A default may itself hold references (`${A:-${SLUICE_CONFIG_DIR}/a}`); values
- * taken from the environment are never expanded again. An unset variable without a default is an
- * error, never an empty string.
+ * A server entry with every `${...}` expanded (command, args, env, envFile, cwd, url, headers),
+ * or undefined after pushing a problem that names the exact path. A literal secret in a header is
+ * refused before anything is expanded.
  */
-export function expandVars(text: string, baseDir: string): string {
-  return expandFrom(text, 0, baseDir, false, true).value
+function expandServer(
+  server: ServerConfig,
+  at: string,
+  name: string,
+  baseDir: string,
+  options: ExpandOptions,
+  problems: string[],
+): ServerConfig | undefined {
+  const before = problems.length
+  const x = (text: string, path: string): string => {
+    try {
+      return expandVars(text, baseDir, options)
+    } catch (cause) {
+      problems.push(`${path}: ${(cause as Error).message}`)
+      return text
+    }
+  }
+  let expanded: ServerConfig
+  if ('command' in server) {
+    const { envFile, ...rest } = server
+    const fromFile =
+      envFile === undefined
+        ? {}
+        : readEnvFile(resolvePath(baseDir, x(envFile, `${at}.envFile`)), `${at}.envFile`, problems)
+    expanded = {
+      ...rest,
+      command: x(server.command, `${at}.command`),
+      args: server.args.map((a, i) => x(a, `${at}.args[${i}]`)),
+      env: {
+        ...fromFile,
+        ...Object.fromEntries(
+          Object.entries(server.env).map(([k, v]) => [k, x(v, `${at}.env.${k}`)]),
+        ),
+      },
+      ...(server.cwd !== undefined
+        ? { cwd: resolvePath(baseDir, x(server.cwd, `${at}.cwd`)) }
+        : {}),
+    }
+  } else {
+    const headers: Record<string, string> = {}
+    for (const [header, value] of Object.entries(server.headers)) {
+      const literal = literalSecretProblem(header, value, name)
+      if (literal !== undefined) problems.push(`${at}.headers.${header}: ${literal}`)
+      else headers[header] = x(value, `${at}.headers.${header}`)
+    }
+    const url = x(server.url, `${at}.url`)
+    if (problems.length === before && !isHttpUrl(url)) {
+      // Not echoed: a URL can carry a token in its query.
+      problems.push(`${at}.url: expected an http or https URL`)
+    }
+    expanded = { ...server, url, headers }
+  }
+  return problems.length === before ? expanded : undefined
 }
 
-const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*/
+function isHttpUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false
+  const protocol = new URL(text).protocol
+  return protocol === 'http:' || protocol === 'https:'
+}
+
+/** Header names whose values are credentials: they must come from outside the file. */
+const SECRET_HEADER =
+  /^(authorization|proxy-authorization|cookie)$|api[-_]?key|token|secret|passw|session|credential|auth|signature|key$/i
+
+/** `Bearer ${TOKEN}` or `${TOKEN}`: at most an auth scheme word, then references only. */
+const REFERENCED_ONLY = /^\s*(?:[A-Za-z][A-Za-z0-9-]*\s+)?\u0000+\s*$/
 
 /**
- * Expands from `start`; inside a default (`nested`) it stops at the `}` that closes it. A default
- * is only scanned, not evaluated, when its variable is set (`evaluate` false).
+ * Why a header value is a literal secret, or undefined when it is not. The message never echoes
+ * the value: it would land in a log.
  */
-function expandFrom(
-  text: string,
-  start: number,
-  baseDir: string,
-  nested: boolean,
-  evaluate: boolean,
-): { value: string; end: number } {
-  let out = ''
-  let i = start
-  while (i < text.length) {
-    if (nested && text[i] === '}') return { value: out, end: i }
-    const name = text.startsWith('${', i) ? VAR_NAME.exec(text.slice(i + 2))?.[0] : undefined
-    if (name === undefined) {
-      out += text[i]
-      i += 1
-      continue
-    }
-    let j = i + 2 + name.length
-    let fallback: string | undefined
-    if (text.startsWith(':-', j)) {
-      const inner = expandFrom(text, j + 2, baseDir, true, evaluate && !isSet(name))
-      fallback = inner.value
-      j = inner.end
-    }
-    if (text[j] !== '}') {
-      // Not a complete reference: keep the text as it is.
-      out += text[i]
-      i += 1
-      continue
-    }
-    if (evaluate) out += resolveVar(name, fallback, baseDir)
-    i = j + 1
+function literalSecretProblem(header: string, value: string, server: string): string | undefined {
+  if (!SECRET_HEADER.test(header)) return undefined
+  const { masked, hasDefault } = maskReferences(value)
+  if (!hasDefault && REFERENCED_ONLY.test(masked)) return undefined
+  const scheme = /^\s*(Bearer|Basic|Token|Bot)\s/i.exec(value)?.[1]
+  const variable = `${server.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_TOKEN`
+  const prefix = scheme === undefined ? '' : `${scheme} `
+  const why = hasDefault
+    ? 'a ${VAR:-default} in a secret header puts the secret in the file'
+    : 'a literal secret in the file is refused'
+  return (
+    `${why}; write "${prefix}\${${variable}}" to take it from the environment, or use ` +
+    `credentials: { grant: static, header: ${header}${prefix ? `, prefix: "${prefix}"` : ''}, valueFrom: env:${variable} } (or file:PATH)`
+  )
+}
+
+/**
+ * Reads a dotenv file: `KEY=value` lines, `#` comments, an optional `export `, values in single
+ * or double quotes. Errors name the line, never its content (it is usually a secret).
+ */
+function readEnvFile(path: string, at: string, problems: string[]): Record<string, string> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (cause) {
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot read file'
+    problems.push(`${at}: ${reason}: ${path}`)
+    return {}
   }
-  if (nested) throw new Error(`unterminated \${...} in ${JSON.stringify(text)}`)
-  return { value: out, end: i }
-}
-
-function isSet(name: string): boolean {
-  const value = process.env[name]
-  return name === 'SLUICE_CONFIG_DIR' || (value !== undefined && value !== '')
-}
-
-function resolveVar(name: string, fallback: string | undefined, baseDir: string): string {
-  if (name === 'SLUICE_CONFIG_DIR') return baseDir
-  const value = process.env[name]
-  if (value !== undefined && value !== '') return value
-  if (fallback !== undefined) return fallback
-  throw new Error(`\${${name}} is not set (use \${${name}:-default} for a default)`)
+  const env: Record<string, string> = {}
+  const lines = text.split(/\r?\n/)
+  for (const [index, line] of lines.entries()) {
+    const trimmed = line.trim()
+    if (trimmed === '' || trimmed.startsWith('#')) continue
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(trimmed)
+    if (match === null) {
+      problems.push(`${at}: line ${index + 1} of ${path} is not KEY=value`)
+      continue
+    }
+    let value = match[2]!
+    const quote = value[0]
+    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
+      value = value.slice(1, -1)
+      if (quote === '"') value = value.replace(/\\n/g, '\n')
+    } else {
+      value = value.replace(/\s+#.*$/, '')
+    }
+    env[match[1]!] = value
+  }
+  return env
 }
 
 function resolvePath(baseDir: string, p: string): string {
@@ -369,8 +450,8 @@ function resolvePath(baseDir: string, p: string): string {
  *
  * @throws SluiceError `CONFIG_INVALID` naming the file, the path and what was expected.
  */
-export function loadConfig(file?: string): Config {
-  if (file === undefined) return parseConfig({}, '<inline>', process.cwd())
+export function loadConfig(file?: string, options: LoadOptions = {}): Config {
+  if (file === undefined) return parseConfig({}, '<inline>', process.cwd(), options)
   const abs = resolve(file)
   let text: string
   try {
@@ -393,7 +474,7 @@ export function loadConfig(file?: string): Config {
       cause,
     )
   }
-  return parseConfig(data, abs, dirname(abs))
+  return parseConfig(data, abs, dirname(abs), options)
 }
 
 /** Reads a secret reference (`env:NAME` or `file:PATH`) at the moment it is needed. */

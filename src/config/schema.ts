@@ -144,13 +144,26 @@ export const stdioServerSchema = z.strictObject({
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
+  /**
+   * A dotenv file (`KEY=value` lines) read at load, as VS Code and Cursor do; `env` wins over it.
+   * Relative to the config file.
+   */
+  envFile: z.string().optional(),
   cwd: z.string().optional(),
   ...serverCommon,
 })
 
+/**
+ * `type` values of remote servers: Streamable HTTP under the spellings clients use (VS Code and
+ * Claude Code `http`, Roo `streamable-http`, Cline `streamableHttp`), and the older HTTP+SSE
+ * transport (`sse`), which has its own client transport.
+ */
+export const HTTP_SERVER_TYPES = ['http', 'streamable-http', 'streamableHttp', 'sse'] as const
+
 export const httpServerSchema = z.strictObject({
-  type: z.enum(['http', 'streamable-http', 'streamableHttp']).optional(),
-  url: z.url(),
+  type: z.enum(HTTP_SERVER_TYPES).optional(),
+  /** Checked as an http(s) URL after `${...}` expansion (`${BASE:-https://x}/mcp` is valid). */
+  url: z.string().min(1),
   headers: z.record(z.string(), z.string()).default({}),
   ...serverCommon,
 })
@@ -337,9 +350,21 @@ export const shutdownSchema = z.strictObject({
   drainMs: z.number().int().nonnegative().max(3_600_000).default(25_000),
 })
 
+/**
+ * VS Code's `inputs` (values it prompts for). sluice never prompts: `${input:ID}` reads
+ * `SLUICE_INPUT_<ID>` from the environment, and the description names the value in errors.
+ */
+export const inputSchema = z.looseObject({
+  id: z.string().min(1),
+  type: z.string().optional(),
+  description: z.string().optional(),
+  password: z.boolean().optional(),
+})
+
 export const configSchema = z.strictObject({
   servers: z.record(z.string(), serverSchema).optional(),
   mcpServers: z.record(z.string(), serverSchema).optional(),
+  inputs: z.array(inputSchema).optional(),
   policies: z.array(z.string()).optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
   lock: lockSchema.optional(),

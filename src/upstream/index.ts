@@ -1,5 +1,5 @@
 /**
- * MCP clients to the upstream servers (stdio and Streamable HTTP): lazy connect, respawn and
+ * MCP clients to the upstream servers (stdio, Streamable HTTP, HTTP+SSE): lazy connect, respawn and
  * reconnect with capped backoff, per-call timeouts, cancellation sent upstream, per-call HTTP
  * headers, sanitised errors. Only this module and the gateway import the MCP SDK.
  *

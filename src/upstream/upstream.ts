@@ -1,5 +1,6 @@
 /**
- * One MCP client per configured upstream server (stdio or Streamable HTTP), built on the official
+ * One MCP client per configured upstream server (stdio, Streamable HTTP, or the older HTTP+SSE
+ * transport for `type: sse`), built on the official
  * SDK. It connects lazily, respawns or reconnects after a crash with capped, jittered backoff,
  * bounds every call by a timeout, forwards cancellation upstream, and turns every failure into a
  * `SluiceError` with a sanitised message.
@@ -8,6 +9,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import {
   StreamableHTTPClientTransport,
@@ -240,6 +242,11 @@ export class Upstream {
   #retryAt = 0
   #restarts = 0
   #attempts = 0
+  /**
+   * A `url` without `type` turned out to be an HTTP+SSE server (Streamable HTTP refused with a
+   * 4xx and the SSE stream opened): later connects go straight to SSE.
+   */
+  #sseFallback = false
   #closed = false
   #lastError: string | undefined
   #serverInfo: { name: string; version: string } | undefined
@@ -551,8 +558,8 @@ export class Upstream {
     return connecting
   }
 
-  async #connect(): Promise<Session> {
-    if (this.#attempts++ > 0) this.#restarts++
+  async #connect(fallingBack?: { reason: string }): Promise<Session> {
+    if (fallingBack === undefined && this.#attempts++ > 0) this.#restarts++
     const transport = this.#makeTransport()
     // No capabilities: roots would make server-filesystem replace its allowed dirs; sampling and
     // elicitation are never forwarded to the model's client.
@@ -577,10 +584,23 @@ export class Upstream {
     } catch (error) {
       session.dead = true
       await this.#closeSession(session)
-      const reason =
+      let reason =
         error instanceof McpError && error.code === -32001
           ? `no answer to initialize within ${connectTimeoutMs} ms`
           : sanitizeMessage(stripMcpPrefix(messageOf(error)))
+      if (fallingBack === undefined && this.#mayBeSse(error)) {
+        // MCP's backwards compatibility rule: a 4xx to the initialize POST may mean an older
+        // HTTP+SSE server, so try its GET stream once (clients such as Cursor and Cline write a
+        // bare `url` for both kinds).
+        this.#sseFallback = true
+        const status = (error as StreamableHTTPError).code
+        return this.#connect({ reason: `Streamable HTTP answered HTTP ${status}` })
+      }
+      if (fallingBack !== undefined) {
+        // Neither transport answered: the Streamable HTTP reason is the likelier diagnosis.
+        this.#sseFallback = false
+        reason = `${fallingBack.reason} (HTTP+SSE also failed: ${reason})`
+      }
       this.#fail(reason)
       this.#options.logger?.warn(
         { server: this.name, err: reason, stderr: this.#stderr.text().slice(-2048) },
@@ -637,6 +657,15 @@ export class Upstream {
       }
       return fetch(url, { ...init, headers })
     }
+    if (config.type === 'sse' || this.#sseFallback) {
+      // The deprecated transport, for servers that still only speak it (a GET opens the event
+      // stream, POSTs carry requests). The SDK sends requestInit's headers on both and calls our
+      // fetch for both, so per-call credentials work as they do over Streamable HTTP.
+      return new SSEClientTransport(new URL(config.url), {
+        requestInit: { headers: { ...config.headers } },
+        fetch: fetchWithHeaders,
+      })
+    }
     return new StreamableHTTPClientTransport(new URL(config.url), {
       requestInit: { headers: { ...config.headers } },
       fetch: fetchWithHeaders,
@@ -647,6 +676,15 @@ export class Upstream {
         maxRetries: 2,
       },
     })
+  }
+
+  /** Whether a failed Streamable HTTP initialize may have met an HTTP+SSE server. */
+  #mayBeSse(error: unknown): boolean {
+    const config = this.#config
+    if (!isHttp(config) || config.type !== undefined || this.#sseFallback) return false
+    if (!(error instanceof StreamableHTTPError) || error.code === undefined) return false
+    // 401/403 are about credentials, not the transport.
+    return error.code >= 400 && error.code < 500 && error.code !== 401 && error.code !== 403
   }
 
   #fail(reason: string): void {

@@ -187,7 +187,9 @@ describe('expandVars', () => {
     const e = failure(() =>
       parseConfig({ servers: { s: { command: 'node', args: ['${SLUICE_SURELY_UNSET}'] } } }),
     )
-    expect(e.message).toContain('servers.s: ${SLUICE_SURELY_UNSET} is not set')
+    expect(e.message).toBe(
+      'invalid config <inline>: servers.s.args[0]: ${SLUICE_SURELY_UNSET} is not set (use ${SLUICE_SURELY_UNSET:-default} for a default)',
+    )
   })
 })
 
