@@ -6,7 +6,7 @@
  */
 import { AuditLog } from '../audit/index.js'
 import { createGrantBroker, createRedactor, loadOrCreateGatewayKey } from '../auth/index.js'
-import { effectiveExporter, readSecretRef, type Config } from '../config/index.js'
+import { effectiveExporter, isSecretHeader, readSecretRef, type Config } from '../config/index.js'
 import { startTelemetry } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
 import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
@@ -149,6 +149,13 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     // Register static secrets up front: another upstream (or an error) may echo one before the
     // grant is ever used.
     for (const [name, server] of Object.entries(config.servers)) {
+      // A secret header's value came from the environment (`Bearer ${TOKEN}`): the same applies.
+      for (const [header, value] of Object.entries('headers' in server ? server.headers : {})) {
+        if (!isSecretHeader(header)) continue
+        redactor.add(value)
+        const scheme = /^\s*[A-Za-z][A-Za-z0-9-]*\s+(\S.*)$/.exec(value)
+        if (scheme?.[1] !== undefined) redactor.add(scheme[1])
+      }
       if (server.credentials?.grant !== 'static') continue
       try {
         const value = readSecretRef(server.credentials.valueFrom, config.baseDir)

@@ -22,7 +22,7 @@ export type {
   StdioServerConfig,
   HttpServerConfig,
 } from './schema.js'
-export { loadConfig, parseConfig, readSecretRef, deepFreeze } from './load.js'
+export { loadConfig, parseConfig, readSecretRef, deepFreeze, isSecretHeader } from './load.js'
 export type { Config, LoadOptions } from './load.js'
 export { expandVars, inputEnvName, workspaceFolderOf } from './expand.js'
 export type { ExpandOptions } from './expand.js'

@@ -380,6 +380,11 @@ function isHttpUrl(text: string): boolean {
 const SECRET_HEADER =
   /^(authorization|proxy-authorization|cookie)$|api[-_]?key|token|secret|passw|session|credential|auth|signature|key$/i
 
+/** Whether a header's value is a credential (by its name: `Authorization`, `X-Api-Key`, …). */
+export function isSecretHeader(name: string): boolean {
+  return SECRET_HEADER.test(name)
+}
+
 /** `Bearer ${TOKEN}` or `${TOKEN}`: at most an auth scheme word, then references only. */
 const REFERENCED_ONLY = /^\s*(?:[A-Za-z][A-Za-z0-9-]*\s+)?\u0000+\s*$/
 
@@ -388,7 +393,7 @@ const REFERENCED_ONLY = /^\s*(?:[A-Za-z][A-Za-z0-9-]*\s+)?\u0000+\s*$/
  * the value: it would land in a log.
  */
 function literalSecretProblem(header: string, value: string, server: string): string | undefined {
-  if (!SECRET_HEADER.test(header)) return undefined
+  if (!isSecretHeader(header)) return undefined
   const { masked, hasDefault } = maskReferences(value)
   if (!hasDefault && REFERENCED_ONLY.test(masked)) return undefined
   const scheme = /^\s*(Bearer|Basic|Token|Bot)\s/i.exec(value)?.[1]

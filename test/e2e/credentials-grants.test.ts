@@ -39,7 +39,7 @@ const POLICY = `
 rules:
   - id: upstreams
     effect: allow
-    when: tool.server in ["crm", "statics", "signed"]
+    when: tool.server in ["crm", "statics", "signed", "envheader"]
 `
 
 let idp: Idp
@@ -50,6 +50,8 @@ let dir: string
 let requestLog: string
 let staticSecret: string
 const staticEnv = `SLUICE_E2E_STATIC_${randomBytes(4).toString('hex').toUpperCase()}`
+const headerEnv = `SLUICE_E2E_HEADER_${randomBytes(4).toString('hex').toUpperCase()}`
+let headerSecret: string
 let gatewayPublicJwks: { keys: unknown[] }
 const clients: Client[] = []
 
@@ -74,6 +76,8 @@ beforeAll(async () => {
   idp.trustActor(gatewayPublicJwks as Parameters<Idp['trustActor']>[0])
   staticSecret = `static-${randomBytes(18).toString('base64url')}`
   process.env[staticEnv] = staticSecret
+  headerSecret = `header-${randomBytes(18).toString('base64url')}`
+  process.env[headerEnv] = headerSecret
 
   rt = await testRuntime({
     policy: POLICY,
@@ -101,10 +105,12 @@ beforeAll(async () => {
           url: recorder.url,
           credentials: { grant: 'jwt', audience: JWT_AUDIENCE, ttlSeconds: 120 },
         },
+        // A client-style config: the secret comes from the environment into a header.
+        envheader: { url: recorder.url, headers: { Authorization: `Bearer \${${headerEnv}}` } },
       },
     },
   })
-  await waitForTools(rt, ['crm', 'statics', 'signed'])
+  await waitForTools(rt, ['crm', 'statics', 'signed', 'envheader'])
   gw = await startGateway(rt)
 })
 afterAll(async () => {
@@ -113,6 +119,7 @@ afterAll(async () => {
   await recorder?.close()
   await idp?.close()
   delete process.env[staticEnv]
+  delete process.env[headerEnv]
   rmSync(dir, { recursive: true, force: true })
 })
 afterEach(async () => {
@@ -237,6 +244,16 @@ describe('static and gateway-signed grants through the gateway', () => {
     expect(logged).toHaveLength(1)
     expect(logged[0]!.authorization).toBeNull()
     for (const r of requests()) expect(r.authorization ?? '').not.toContain(token)
+  })
+
+  it('a header filled from the environment (`Bearer ${VAR}`) reaches the upstream; the model sees it redacted', async () => {
+    const from = requests().length
+    const { client } = await userClient('alice')
+    const out = await execute(client, 'return await tools.envheader.whoami({})')
+    // The whole header value is a registered form, so all of it goes.
+    expect(out).toMatchObject({ ok: true, result: { authorization: '[REDACTED]' } })
+    expect(JSON.stringify(out)).not.toContain(headerSecret)
+    expect(callAuthorizations(from)).toEqual([`Bearer ${headerSecret}`])
   })
 
   it('jwt: the upstream receives a short-lived token the gateway signed for its audience', async () => {
