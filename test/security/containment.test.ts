@@ -256,7 +256,8 @@ describe('isolation between executions', () => {
           return { id }
         },
       })
-      const hostileRun = run(pool, hostile, { timeoutMs: 3000 }).then((o) => {
+      // 5 s: long enough that 12 benign runs on a loaded 2-core runner end first.
+      const hostileRun = run(pool, hostile, { timeoutMs: 5000 }).then((o) => {
         finished.push('hostile')
         return o
       })
