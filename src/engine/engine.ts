@@ -38,6 +38,14 @@ import type {
 import { Catalog, type CatalogEvent } from './catalog.js'
 import { Admission, type Refusal } from './admission.js'
 import { auditPrincipal, Dispatcher, policyTool, type CallRequest } from './dispatch.js'
+import { Passthrough, type PassthroughOptions } from './passthrough.js'
+import type {
+  GetPromptResult,
+  Prompt,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplate,
+} from '../upstream/index.js'
 import { sanitizeMessage } from './result.js'
 
 import type { ApprovalHandler, DispatchDeps } from './dispatch.js'
@@ -148,7 +156,16 @@ export class Engine {
       ...(this.#deps.log ? { log: this.#deps.log } : {}),
       safe: (message) => this.#safe(message),
     })
-    return { config, policy, lock, catalog, dispatcher, views: new Map() }
+    const passthrough = new Passthrough({
+      config,
+      upstreams: this.#deps.upstreams,
+      policy,
+      ...(this.#deps.grants ? { grants: this.#deps.grants } : {}),
+      ...(this.#deps.redactor ? { redactor: this.#deps.redactor } : {}),
+      ...(this.#deps.audit ? { audit: this.#deps.audit } : {}),
+      ...(this.#deps.log ? { log: this.#deps.log } : {}),
+    })
+    return { config, policy, lock, catalog, dispatcher, passthrough, views: new Map() }
   }
 
   /**
@@ -560,6 +577,42 @@ export class Engine {
     }
   }
 
+  /** Upstream prompts this principal may use, namespaced `<server>__<name>` (passthrough.ts). */
+  listPrompts(principal: Principal): Promise<Prompt[]> {
+    return this.#gen.passthrough.listPrompts(principal)
+  }
+
+  /** Renders a prompt after policy allowed it; throws `SluiceError` (passthrough.ts). */
+  getPrompt(
+    principal: Principal,
+    name: string,
+    args: Readonly<Record<string, string>>,
+    options: PassthroughOptions = {},
+  ): Promise<GetPromptResult> {
+    if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
+    return this.#gen.passthrough.getPrompt(principal, name, args, options)
+  }
+
+  /** Upstream resources this principal may read, as `sluice://<server>/<uri>`. */
+  listResources(principal: Principal): Promise<Resource[]> {
+    return this.#gen.passthrough.listResources(principal)
+  }
+
+  /** Upstream resource templates this principal may read, namespaced like resources. */
+  listResourceTemplates(principal: Principal): Promise<ResourceTemplate[]> {
+    return this.#gen.passthrough.listResourceTemplates(principal)
+  }
+
+  /** Reads a namespaced resource after policy allowed it; throws `SluiceError`. */
+  readResource(
+    principal: Principal,
+    uri: string,
+    options: PassthroughOptions = {},
+  ): Promise<ReadResourceResult> {
+    if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
+    return this.#gen.passthrough.readResource(principal, uri, options)
+  }
+
   async close(): Promise<void> {
     const results = await Promise.allSettled([
       this.#deps.upstreams.close(),
@@ -593,6 +646,7 @@ interface Generation {
   lock: LockFile | undefined
   catalog: Catalog
   dispatcher: Dispatcher
+  passthrough: Passthrough
   /** Per-principal views of the catalogue (listing, declarations, search). */
   views: Map<
     string,

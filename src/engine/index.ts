@@ -25,3 +25,11 @@ export { mapToolResult, sanitizeMessage, errorText, MAX_MESSAGE_CHARS } from './
 export type { UpstreamToolResult } from './result.js'
 export { validateArgs, validateOutput } from './validate.js'
 export type { ArgsCheck } from './validate.js'
+export {
+  Passthrough,
+  PROMPT_SEPARATOR,
+  RESOURCE_PREFIX,
+  parseResourceUri,
+  resourceUri,
+} from './passthrough.js'
+export type { PassthroughDeps, PassthroughOptions } from './passthrough.js'

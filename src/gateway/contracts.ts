@@ -5,6 +5,13 @@
  *
  * @module
  */
+import type {
+  GetPromptResult,
+  Prompt,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplate,
+} from '@modelcontextprotocol/sdk/types.js'
 import type { CatalogTool, ExecutionResult, Principal } from '../types.js'
 
 /** One approval question, asked when a policy rule has `effect: approve`. */
@@ -69,8 +76,30 @@ export interface AdmissionRefusal {
   retryAfterMs: number
 }
 
+/**
+ * The upstreams' prompts and resources, namespaced per server and authorised by policy
+ * (src/engine/passthrough.ts). Failures throw a `SluiceError`: `UNKNOWN_TOOL`, `TOOL_DENIED`,
+ * `APPROVAL_DENIED`, or the upstream's (`details.jsonRpcCode` when it answered with one).
+ */
+export interface PassthroughEngine {
+  listPrompts(principal: Principal): Promise<Prompt[]>
+  getPrompt(
+    principal: Principal,
+    name: string,
+    args: Readonly<Record<string, string>>,
+    opts?: ExecuteOptions,
+  ): Promise<GetPromptResult>
+  listResources(principal: Principal): Promise<Resource[]>
+  listResourceTemplates(principal: Principal): Promise<ResourceTemplate[]>
+  readResource(
+    principal: Principal,
+    uri: string,
+    opts?: ExecuteOptions,
+  ): Promise<ReadResourceResult>
+}
+
 /** The engine as the gateway uses it (src/engine's `Engine` satisfies it). */
-export interface GatewayEngine {
+export interface GatewayEngine extends Partial<PassthroughEngine> {
   /** Tools this principal may see (policy-filtered). */
   listTools(principal: Principal): CatalogTool[]
   /** The `execute_code` description: declarations, or a compact index. */

@@ -32,5 +32,6 @@ export type {
   EngineHealth,
   ExecuteOptions,
   GatewayEngine,
+  PassthroughEngine,
   SearchMatch,
 } from './contracts.js'

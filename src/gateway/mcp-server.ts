@@ -10,7 +10,13 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import {
   CallToolRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  ReadResourceRequestSchema,
   type ServerNotification,
   type ServerRequest,
   type Tool,
@@ -19,7 +25,8 @@ import type { Config } from '../config/index.js'
 import { extractTraceContext, setSafeAttributes, withSpan } from '../telemetry/index.js'
 import type { CatalogTool, Principal } from '../types.js'
 import { elicitationApprover } from './approval.js'
-import type { ExecuteOptions, GatewayEngine } from './contracts.js'
+import { isSluiceError } from '../errors.js'
+import type { ExecuteOptions, GatewayEngine, PassthroughEngine } from './contracts.js'
 import {
   DEFAULT_SEARCH_LIMIT,
   EXECUTE_CODE,
@@ -99,13 +106,68 @@ function progressReporter(extra: Extra): ((message: string) => void) | undefined
   }
 }
 
+/**
+ * A JSON-RPC error answer. Not the SDK's `McpError`: that one prefixes its message with
+ * "MCP error <code>:", and the client's `McpError` adds the prefix again.
+ */
+class ProtocolError extends Error {
+  readonly code: number
+  readonly data: unknown
+  constructor(code: number, message: string, data?: unknown) {
+    super(message)
+    this.code = code
+    this.data = data
+  }
+}
+
+/** The engine's prompt and resource pass-through, when it has one (a test engine may not). */
+function passthroughOf(engine: GatewayEngine): PassthroughEngine | undefined {
+  const { listPrompts, getPrompt, listResources, listResourceTemplates, readResource } = engine
+  if (!listPrompts || !getPrompt || !listResources || !listResourceTemplates || !readResource)
+    return undefined
+  return {
+    listPrompts: listPrompts.bind(engine),
+    getPrompt: getPrompt.bind(engine),
+    listResources: listResources.bind(engine),
+    listResourceTemplates: listResourceTemplates.bind(engine),
+    readResource: readResource.bind(engine),
+  }
+}
+
+/**
+ * A pass-through failure as a JSON-RPC error: unknown, denied and not approved are
+ * `-32602` (invalid params, what the spec names for an unknown prompt or resource) with the
+ * sluice code in `data.code`; an upstream's own JSON-RPC code (e.g. -32002 resource not found)
+ * is kept; anything else is `-32603`.
+ */
+async function protocolErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (!isSluiceError(err)) throw err
+    const upstreamCode = err.details?.['jsonRpcCode']
+    const code =
+      err.code === 'UNKNOWN_TOOL' || err.code === 'TOOL_DENIED' || err.code === 'APPROVAL_DENIED'
+        ? ErrorCode.InvalidParams
+        : typeof upstreamCode === 'number'
+          ? upstreamCode
+          : ErrorCode.InternalError
+    throw new ProtocolError(code, err.message, { code: err.code })
+  }
+}
+
 /** Builds one MCP server (one per HTTP session, one for stdio). */
 export function createMcpServer(options: McpServerOptions): Server {
   const { engine, config, identify } = options
+  const passthrough = passthroughOf(engine)
   const server = new Server(
     { name: SERVER_NAME, version: SERVER_VERSION },
     {
-      capabilities: { tools: {}, logging: {} },
+      capabilities: {
+        tools: {},
+        logging: {},
+        ...(passthrough === undefined ? {} : { prompts: {}, resources: {} }),
+      },
       instructions:
         'Write TypeScript for execute_code; call tools as `await tools.<server>.<tool>(args)`. Use search_tools to find tools and their declarations.',
     },
@@ -256,11 +318,41 @@ export function createMcpServer(options: McpServerOptions): Server {
         }
       }
     }
-    // As an isError result, not a JSON-RPC error: SDK 1.x servers (and their clients) treat an
-    // unknown tool this way, and the model can read and correct it.
-    return toolError(
+    // A protocol error, as the spec says for an unknown tool (tools, "Error Handling"): a client
+    // that asked for a tool sluice does not serve has a bug, not a failed tool run.
+    throw new ProtocolError(
+      ErrorCode.InvalidParams,
       `Unknown tool "${name.slice(0, 128)}". Available: ${EXECUTE_CODE}, ${SEARCH_TOOLS}.`,
     )
+  }
+
+  if (passthrough !== undefined) {
+    server.setRequestHandler(ListPromptsRequestSchema, async (_request, extra) => ({
+      prompts: await passthrough.listPrompts(identify(extra).principal),
+    }))
+    server.setRequestHandler(GetPromptRequestSchema, (request, extra) => {
+      const who = identify(extra)
+      return protocolErrors(() =>
+        passthrough.getPrompt(
+          who.principal,
+          request.params.name,
+          request.params.arguments ?? {},
+          requestOptions(extra, who),
+        ),
+      )
+    })
+    server.setRequestHandler(ListResourcesRequestSchema, async (_request, extra) => ({
+      resources: await passthrough.listResources(identify(extra).principal),
+    }))
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_request, extra) => ({
+      resourceTemplates: await passthrough.listResourceTemplates(identify(extra).principal),
+    }))
+    server.setRequestHandler(ReadResourceRequestSchema, (request, extra) => {
+      const who = identify(extra)
+      return protocolErrors(() =>
+        passthrough.readResource(who.principal, request.params.uri, requestOptions(extra, who)),
+      )
+    })
   }
 
   return server

@@ -24,6 +24,7 @@ const caseSchema = z.strictObject({
   }),
   tool: z.strictObject({
     server: z.string(),
+    kind: z.enum(['tool', 'prompt', 'resource']).optional(),
     name: z.string(),
     annotations: z.record(z.string(), z.unknown()).optional(),
     hash: z.string().optional(),
@@ -152,6 +153,7 @@ export function runPolicyCases(first: PolicySet | string | undefined, second?: s
       principal,
       tool: {
         server: c.tool.server,
+        ...(c.tool.kind === undefined ? {} : { kind: c.tool.kind }),
         name: c.tool.name,
         annotations: c.tool.annotations ?? {},
         hash: c.tool.hash ?? '',

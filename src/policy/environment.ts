@@ -33,9 +33,14 @@ export class CelPrincipal {
   declare claims: Map<string, unknown>
 }
 
+/** What a policy `tool` stands for; a resource's `name` is its upstream URI. */
+export type ToolKind = 'tool' | 'prompt' | 'resource'
+
 /** `tool` as CEL sees it. */
 export class CelTool {
   declare server: string
+  /** `tool`, `prompt` or `resource`: prompts and resources are authorised by the same rules. */
+  declare kind: string
   declare name: string
   declare annotations: Map<string, unknown>
   declare hash: string
@@ -70,7 +75,13 @@ export function createPolicyEnvironment(): Environment {
     })
     .registerType('sluice.Tool', {
       ctor: CelTool,
-      fields: { server: 'string', name: 'string', annotations: 'map<string, dyn>', hash: 'string' },
+      fields: {
+        server: 'string',
+        kind: 'string',
+        name: 'string',
+        annotations: 'map<string, dyn>',
+        hash: 'string',
+      },
     })
     .registerType('sluice.Execution', {
       ctor: CelExecution,
@@ -141,12 +152,14 @@ export function toCelPrincipal(principal: Principal): CelPrincipal {
 
 export function toCelTool(tool: {
   server: string
+  kind?: ToolKind
   name: string
   annotations: Record<string, unknown>
   hash: string
 }): CelTool {
   const t = new CelTool()
   t.server = tool.server
+  t.kind = tool.kind ?? 'tool'
   t.name = tool.name
   t.annotations = toCelMap(tool.annotations)
   t.hash = tool.hash

@@ -12,11 +12,14 @@ import {
   toCelPrincipal,
   toCelTool,
   toCelMap,
+  type ToolKind,
 } from './environment.js'
 
 /** The tool as policy sees it: the config key of its server and the upstream's own spelling. */
 export interface PolicyToolInput {
   server: string
+  /** Default `tool`; `prompt` and `resource` for the prompt and resource pass-through. */
+  kind?: ToolKind
   name: string
   annotations: Record<string, unknown>
   hash: string

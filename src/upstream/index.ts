@@ -31,3 +31,17 @@ export type { UpstreamSetOptions } from './set.js'
 export { backoffDelayMs, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from './backoff.js'
 export type { BackoffOptions } from './backoff.js'
 export { sanitizeMessage, MAX_UPSTREAM_MESSAGE_CHARS } from './sanitize.js'
+export {
+  getPrompt,
+  listPrompts,
+  listResources,
+  listResourceTemplates,
+  readResource,
+} from './prompts-resources.js'
+export type {
+  GetPromptResult,
+  Prompt,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplate,
+} from './prompts-resources.js'

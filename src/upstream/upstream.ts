@@ -16,11 +16,13 @@ import {
   StreamableHTTPError,
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js'
 import {
   CallToolResultSchema,
   ListToolsResultSchema,
   McpError,
   ToolListChangedNotificationSchema,
+  type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
 import type { ServerConfig } from '../config/index.js'
 import { SluiceError } from '../errors.js'
@@ -336,6 +338,30 @@ export class Upstream {
         },
       )
       return result as ToolCallResult
+    })
+  }
+
+  /**
+   * One request of any other method (prompts, resources), bounded, cancellable and mapped to
+   * `SluiceError` exactly like a tool call. `params` are the host's, never the guest's.
+   *
+   * @throws SluiceError as {@link callTool}.
+   */
+  async request<S extends AnySchema>(
+    method: string,
+    params: Record<string, unknown>,
+    schema: S,
+    options: CallOptions = {},
+  ): Promise<SchemaOutput<S>> {
+    return this.#run(method, options, (session, signal, timeoutMs) =>
+      session.client.request({ method, params }, schema, { signal, timeout: timeoutMs + 1_000 }),
+    )
+  }
+
+  /** The capabilities the server announced in `initialize` (connects first if needed). */
+  async capabilities(options: ListOptions = {}): Promise<ServerCapabilities> {
+    return this.#run('initialize', options, async (session) => {
+      return session.client.getServerCapabilities() ?? {}
     })
   }
 

@@ -19,8 +19,6 @@ const RELEVANT = [
   'logging-set-level',
   'ping',
   'tools-list',
-  'tools-call-simple-text',
-  'tools-call-error',
   'server-sse-multiple-streams',
   'dns-rebinding-protection',
 ]

@@ -148,11 +148,16 @@ describe('MCP surface', () => {
     expect(text(tooMany)).toBe('search_tools: `limit` must be an integer from 1 to 50')
   })
 
-  it('answers an unknown tool with an isError result', async () => {
+  it('answers an unknown tool with a JSON-RPC -32602 error, as the spec says', async () => {
     const { url } = await serve()
-    const result = await (await client(url)).callTool({ name: 'nope', arguments: {} })
-    expect(result.isError).toBe(true)
-    expect(text(result)).toBe('Unknown tool "nope". Available: execute_code, search_tools.')
+    const err = await (await client(url)).callTool({ name: 'nope', arguments: {} }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: unknown; message?: unknown },
+    )
+    expect(err?.code).toBe(-32602)
+    expect(err?.message).toBe(
+      'MCP error -32602: Unknown tool "nope". Available: execute_code, search_tools.',
+    )
   })
 
   it('passes client cancellation to the engine as an aborted signal', async () => {

@@ -1,0 +1,375 @@
+/**
+ * The upstreams' prompts and resources, proxied under the same policy as tools, so that clients
+ * which use them keep working behind sluice.
+ *
+ * Names are namespaced per server so two servers never collide and every request routes to
+ * exactly one upstream: the prompt `greet` of server `docs` is `docs__greet`; the resource
+ * `file:///a.md` of server `fs` is `sluice://fs/file:///a.md` (templates likewise, so a URI a
+ * client expands from a template routes back to its server).
+ *
+ * Policy sees a prompt or a resource as `tool` with `kind: "prompt"` or `kind: "resource"`,
+ * `server`, `name` (the prompt's name, or the upstream URI or URI template), no annotations, and
+ * the digest of what the upstream listed as `hash`. Listing uses the rules without `args`;
+ * `prompts/get` is decided with the prompt's arguments as `args`, `resources/read` with
+ * `args.uri`. Deny by default, deny wins, `approve` asks a human: exactly as for tools. Every
+ * decision and result is audited (`tool` = `server.prompt/<name>` or `server.resource/<uri>`).
+ *
+ * @module
+ */
+import type { AuditEvent, AuditLog } from '../audit/index.js'
+import { hashArgs } from '../audit/index.js'
+import type { GrantBroker, Redactor } from '../auth/index.js'
+import type { Config } from '../config/index.js'
+import { isSluiceError, SluiceError } from '../errors.js'
+import type { PolicySet, ToolKind } from '../policy/index.js'
+import type { Principal } from '../types.js'
+import {
+  getPrompt,
+  listPrompts,
+  listResources,
+  listResourceTemplates,
+  readResource,
+  type GetPromptResult,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type ResourceTemplate,
+  type UpstreamSet,
+} from '../upstream/index.js'
+import { auditPrincipal, type ApprovalHandler } from './dispatch.js'
+import { sanitizeMessage } from './result.js'
+
+/** Between a server name and its prompt's name: `docs__greet`. */
+export const PROMPT_SEPARATOR = '__'
+/** Scheme of a namespaced resource URI: `sluice://<server>/<upstream uri>`. */
+export const RESOURCE_PREFIX = 'sluice://'
+
+export interface PassthroughDeps {
+  config: Config
+  upstreams: UpstreamSet
+  policy: PolicySet
+  grants?: GrantBroker
+  redactor?: Redactor
+  audit?: AuditLog
+  log?: (level: 'warn', message: string, fields?: Record<string, unknown>) => void
+}
+
+export interface PassthroughOptions {
+  signal?: AbortSignal
+  inboundToken?: string
+  approve?: ApprovalHandler
+}
+
+/** The namespaced resource URI of `uri` on `server`. */
+export function resourceUri(server: string, uri: string): string {
+  return `${RESOURCE_PREFIX}${server}/${uri}`
+}
+
+/** Splits a namespaced resource URI; `undefined` when it is not one. */
+export function parseResourceUri(uri: string): { server: string; uri: string } | undefined {
+  if (!uri.startsWith(RESOURCE_PREFIX)) return undefined
+  const rest = uri.slice(RESOURCE_PREFIX.length)
+  const slash = rest.indexOf('/')
+  if (slash <= 0 || slash === rest.length - 1) return undefined
+  return { server: rest.slice(0, slash), uri: rest.slice(slash + 1) }
+}
+
+interface Subject {
+  server: string
+  kind: ToolKind
+  name: string
+  hash: string
+}
+
+export class Passthrough {
+  readonly #deps: PassthroughDeps
+
+  constructor(deps: PassthroughDeps) {
+    this.#deps = deps
+  }
+
+  /** This principal's prompts of every server, namespaced; a server that fails is left out. */
+  async listPrompts(principal: Principal): Promise<Prompt[]> {
+    const perServer = await this.#each('prompts/list', (server, upstream) =>
+      listPrompts(upstream, this.#listOptions(server)),
+    )
+    return perServer.flatMap(([server, prompts]) =>
+      prompts
+        .filter((p) => this.#listable(principal, subject(server, 'prompt', p.name, p)))
+        .map((p) => ({ ...p, name: `${server}${PROMPT_SEPARATOR}${p.name}` })),
+    )
+  }
+
+  /** This principal's resources of every server, with namespaced URIs. */
+  async listResources(principal: Principal): Promise<Resource[]> {
+    const perServer = await this.#each('resources/list', (server, upstream) =>
+      listResources(upstream, this.#listOptions(server)),
+    )
+    return perServer.flatMap(([server, resources]) =>
+      resources
+        .filter((r) => this.#listable(principal, subject(server, 'resource', r.uri, r)))
+        .map((r) => ({ ...r, uri: resourceUri(server, r.uri) })),
+    )
+  }
+
+  /** This principal's resource templates of every server, with namespaced URI templates. */
+  async listResourceTemplates(principal: Principal): Promise<ResourceTemplate[]> {
+    const perServer = await this.#each('resources/templates/list', (server, upstream) =>
+      listResourceTemplates(upstream, this.#listOptions(server)),
+    )
+    return perServer.flatMap(([server, templates]) =>
+      templates
+        .filter((t) => this.#listable(principal, subject(server, 'resource', t.uriTemplate, t)))
+        .map((t) => ({ ...t, uriTemplate: resourceUri(server, t.uriTemplate) })),
+    )
+  }
+
+  /**
+   * Renders one prompt after policy allowed it with its arguments.
+   *
+   * @throws SluiceError `UNKNOWN_TOOL` (no such prompt), `TOOL_DENIED`, `APPROVAL_DENIED`, or
+   *   the upstream's failure (`TOOL_ERROR` with `details.jsonRpcCode`, `TOOL_TIMEOUT`, …).
+   */
+  async getPrompt(
+    principal: Principal,
+    name: string,
+    args: Readonly<Record<string, string>>,
+    options: PassthroughOptions = {},
+  ): Promise<GetPromptResult> {
+    const found = await this.#findPrompt(name)
+    if (found === undefined) {
+      throw new SluiceError('UNKNOWN_TOOL', `unknown prompt ${name.slice(0, 128)}`)
+    }
+    const { server, prompt } = found
+    const subj = subject(server, 'prompt', prompt.name, prompt)
+    const result = await this.#authorised(
+      principal,
+      subj,
+      { ...args },
+      options,
+      (upstream, headers) =>
+        getPrompt(upstream, prompt.name, args, { ...this.#callOptions(server, options), headers }),
+    )
+    // Embedded resources and resource links name upstream URIs; namespaced, a client can read
+    // them back through sluice (and policy decides that read like any other).
+    return {
+      ...result,
+      messages: result.messages.map((m) => ({
+        ...m,
+        content: namespacedContent(server, m.content),
+      })),
+    }
+  }
+
+  /**
+   * Reads one resource by its namespaced URI after policy allowed it (`args.uri` is the
+   * upstream URI).
+   *
+   * @throws SluiceError `UNKNOWN_TOOL` (not a URI of a configured server), `TOOL_DENIED`,
+   *   `APPROVAL_DENIED`, or the upstream's failure (its "resource not found" keeps its
+   *   JSON-RPC code in `details.jsonRpcCode`).
+   */
+  async readResource(
+    principal: Principal,
+    uri: string,
+    options: PassthroughOptions = {},
+  ): Promise<ReadResourceResult> {
+    const parsed = parseResourceUri(uri)
+    if (parsed === undefined || this.#deps.upstreams.get(parsed.server) === undefined) {
+      throw new SluiceError(
+        'UNKNOWN_TOOL',
+        `unknown resource ${uri.slice(0, 256)}: sluice serves resources as ${RESOURCE_PREFIX}<server>/<uri>, from resources/list`,
+      )
+    }
+    const subj: Subject = {
+      server: parsed.server,
+      kind: 'resource',
+      name: parsed.uri,
+      hash: hashArgs(parsed.uri),
+    }
+    const result = await this.#authorised(
+      principal,
+      subj,
+      { uri: parsed.uri },
+      options,
+      (upstream, headers) =>
+        readResource(upstream, parsed.uri, {
+          ...this.#callOptions(parsed.server, options),
+          headers,
+        }),
+    )
+    return {
+      ...result,
+      contents: result.contents.map((c) => ({ ...c, uri: resourceUri(parsed.server, c.uri) })),
+    }
+  }
+
+  // ── policy, credentials, audit ───────────────────────────────────────────────────────────
+
+  #listable(principal: Principal, s: Subject): boolean {
+    return this.#deps.policy.canList({ principal, tool: policySubject(s) })
+  }
+
+  async #authorised<T>(
+    principal: Principal,
+    s: Subject,
+    args: Record<string, unknown>,
+    options: PassthroughOptions,
+    work: (
+      upstream: NonNullable<ReturnType<UpstreamSet['get']>>,
+      headers: Record<string, string>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    const label = `${s.server}.${s.kind}/${s.name}`
+    const started = performance.now()
+    const record = (
+      type: 'call.decision' | 'call.result',
+      fields: Omit<AuditEvent, 'type' | 'principal' | 'tool' | 'toolHash' | 'argsHash'>,
+    ) =>
+      this.#deps.audit?.append({
+        type,
+        principal: auditPrincipal(principal),
+        tool: label,
+        toolHash: s.hash,
+        argsHash: hashArgs(args),
+        ...fields,
+      })
+    const decision = this.#deps.policy.decide({ principal, tool: policySubject(s), args })
+    if (decision.effect === 'deny') {
+      await record('call.decision', {
+        decision: 'deny',
+        ruleId: decision.ruleId,
+        code: 'TOOL_DENIED',
+      })
+      throw new SluiceError('TOOL_DENIED', `${s.kind} ${label} is not allowed: ${decision.reason}`)
+    }
+    if (decision.effect === 'approve') {
+      const answer = options.approve
+        ? await options.approve({
+            tool: label,
+            argsSummary: this.#summary(args),
+            ruleId: decision.ruleId,
+            reason: decision.reason,
+          })
+        : 'unsupported'
+      if (answer !== 'accept') {
+        await record('call.decision', {
+          decision: 'approve',
+          ruleId: decision.ruleId,
+          status: answer,
+          code: 'APPROVAL_DENIED',
+        })
+        throw new SluiceError(
+          'APPROVAL_DENIED',
+          `${label} was not read: ${answer === 'decline' ? 'the human approver declined it' : answer === 'timeout' ? 'no human answered in time' : 'it needs human approval and this client cannot be asked'} (rule ${decision.ruleId})`,
+        )
+      }
+    }
+    const upstream = this.#deps.upstreams.get(s.server)
+    if (upstream === undefined)
+      throw new SluiceError('UNKNOWN_TOOL', `server ${s.server} is not configured`)
+    const headers = await this.#headers(s.server, principal, options)
+    await record('call.decision', {
+      decision: decision.effect === 'approve' ? 'approved' : 'allow',
+      ruleId: decision.ruleId,
+    })
+    const ms = () => Math.round(performance.now() - started)
+    try {
+      const result = await work(upstream, headers)
+      await record('call.result', { status: 'ok', ms: ms() })
+      const redactor = this.#deps.redactor
+      return redactor ? (redactor.redactJson(result as never) as T) : result
+    } catch (cause) {
+      const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'
+      await record('call.result', { status: 'error', code, ms: ms() })
+      if (isSluiceError(cause)) throw cause
+      throw new SluiceError('TOOL_ERROR', `${label}: ${sanitizeMessage(String(cause))}`, { cause })
+    }
+  }
+
+  async #headers(
+    server: string,
+    principal: Principal,
+    options: PassthroughOptions,
+  ): Promise<Record<string, string>> {
+    const credentials = this.#deps.config.servers[server]?.credentials
+    if (credentials === undefined || this.#deps.grants === undefined) return {}
+    return this.#deps.grants.headersFor(server, credentials, {
+      principal,
+      ...(options.inboundToken ? { inboundToken: options.inboundToken } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+  }
+
+  #summary(args: Record<string, unknown>): string {
+    const raw = JSON.stringify(args)
+    return this.#deps.redactor ? this.#deps.redactor.redact(raw) : raw
+  }
+
+  // ── upstreams ────────────────────────────────────────────────────────────────────────────
+
+  /** Runs `list` on every configured server in parallel; a failure is logged and skipped. */
+  async #each<T>(
+    method: string,
+    list: (server: string, upstream: NonNullable<ReturnType<UpstreamSet['get']>>) => Promise<T[]>,
+  ): Promise<Array<[string, T[]]>> {
+    const servers = this.#deps.upstreams.names()
+    const settled = await Promise.allSettled(
+      servers.map((server) => list(server, this.#deps.upstreams.get(server)!)),
+    )
+    return settled.map((r, i) => {
+      const server = servers[i]!
+      if (r.status === 'fulfilled') return [server, r.value]
+      this.#deps.log?.(
+        'warn',
+        `cannot ${method} on ${server}: ${sanitizeMessage(String(r.reason))}`,
+      )
+      return [server, []]
+    })
+  }
+
+  /** The prompt a namespaced name stands for; the server is the one whose listing has it. */
+  async #findPrompt(name: string): Promise<{ server: string; prompt: Prompt } | undefined> {
+    for (const server of this.#deps.upstreams.names()) {
+      const prefix = `${server}${PROMPT_SEPARATOR}`
+      if (!name.startsWith(prefix) || name.length === prefix.length) continue
+      const upstream = this.#deps.upstreams.get(server)!
+      const prompts = await listPrompts(upstream, this.#listOptions(server))
+      const prompt = prompts.find((p) => p.name === name.slice(prefix.length))
+      if (prompt !== undefined) return { server, prompt }
+    }
+    return undefined
+  }
+
+  #listOptions(server: string) {
+    return { timeoutMs: this.#timeoutMs(server) }
+  }
+
+  #callOptions(server: string, options: PassthroughOptions) {
+    return {
+      timeoutMs: this.#timeoutMs(server),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }
+  }
+
+  #timeoutMs(server: string): number {
+    return this.#deps.config.servers[server]?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs
+  }
+}
+
+function namespacedContent<C extends { type: string }>(server: string, content: C): C {
+  const c = content as C & { uri?: unknown; resource?: { uri?: unknown } }
+  if (c.type === 'resource_link' && typeof c.uri === 'string')
+    return { ...c, uri: resourceUri(server, c.uri) }
+  if (c.type === 'resource' && typeof c.resource?.uri === 'string')
+    return { ...c, resource: { ...c.resource, uri: resourceUri(server, c.resource.uri) } }
+  return content
+}
+
+function subject(server: string, kind: ToolKind, name: string, listed: object): Subject {
+  return { server, kind, name, hash: hashArgs(listed) }
+}
+
+function policySubject(s: Subject) {
+  return { server: s.server, kind: s.kind, name: s.name, annotations: {}, hash: s.hash }
+}
