@@ -1,13 +1,16 @@
 /**
- * Case `tokens`: prompt tokens an MCP client spends on tool definitions. "Direct" is the tool
+ * Case `tokens`: prompt tokens a model reads before its first useful call. "Direct" is the tool
  * list as a client puts it in the prompt (JSON of `name`, `description`, `inputSchema` per
- * tool); "code mode" is sluice's `execute_code` tool (its description from `renderDescription`
- * at the config default budget, 16 KiB) plus `search_tools` when the description points to it,
- * and, separately, one typical `search_tools` answer (top 5 declarations) and the whole
- * `tools/list` entries (output schemas too, which the declarations also carry as result types). Counted with
- * gpt-tokenizer's o200k_base (the GPT-4o / o-series encoding); other tokenizers differ by a
- * few percent, the ratio much less. Catalogues: the demo servers' real tool lists
- * (`test/fixtures/tools/*.json`) and a deterministic synthetic 200-tool catalogue.
+ * tool). "Footprint" is what sluice lists instead: `execute_code` and `search_tools` with their
+ * real descriptions and input schemas (from dist: src/gateway/render.ts and the description of
+ * src/bindings/describe.ts at the config defaults), plus, when the tools are not declared inline
+ * (`index`/`summary` forms), one `search_tools` answer: the text block the gateway returns for a
+ * typical query at the default `limit`. Counted with gpt-tokenizer's o200k_base (the GPT-4o /
+ * o-series encoding); other tokenizers differ by a few percent. Goals (issue 13): footprint
+ * ≤ 1,000 tokens for any catalogue, and no more than the direct list for one real server.
+ *
+ * Catalogues: the demo servers' real tool lists (`test/fixtures/tools/*.json`), and a
+ * deterministic synthetic catalogue (`lib/catalogue.js`) at 1, 3, 200 and 2,000 tools.
  *
  * @module
  */
@@ -16,45 +19,33 @@ import { countTokens } from 'gpt-tokenizer/encoding/o200k_base'
 import { syntheticCatalogue } from '../lib/catalogue.js'
 import { SkipError } from '../lib/sluice.js'
 
-export const title = 'tokens: direct tool list vs execute_code (o200k_base)'
+export const title = 'tokens: direct tool list vs what code mode makes the model read (o200k_base)'
 
-const BINDINGS_URL = new URL('../../dist/src/bindings/index.js', import.meta.url)
+const DIST = new URL('../../dist/src/', import.meta.url)
 const FIXTURES = new URL('../../test/fixtures/tools/', import.meta.url)
 const DEMO = ['memory', 'filesystem', 'everything']
-/** `gateway.descriptionBudgetBytes` default in src/config/schema.ts. */
-const BUDGET_BYTES = 16 * 1024
+const FOOTPRINT_GOAL_TOKENS = 1000
 
-const EXECUTE_CODE_INPUT = {
-  type: 'object',
-  properties: {
-    code: { type: 'string', description: 'TypeScript: the body of an async function.' },
-  },
-  required: ['code'],
-}
-const SEARCH_TOOLS = {
-  name: 'search_tools',
-  description: 'Search the available tools by keywords; returns their TypeScript declarations.',
-  inputSchema: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] },
-}
+/** One query per catalogue, what a model would search for first. */
 const QUERIES = {
   memory: 'create entities',
   filesystem: 'read file',
   everything: 'add numbers',
   demo: 'read file',
-  'synthetic-200': 'search tickets',
 }
+const SYNTHETIC_QUERY = 'search tickets'
 
-async function loadBindings() {
+async function importDist(path, names) {
   let mod
   try {
-    mod = await import(BINDINGS_URL.href)
+    mod = await import(new URL(path, DIST).href)
   } catch (error) {
     throw new SkipError(
-      `bindings not loadable (${error.code ?? error.message}); run \`npm run build\``,
+      `${path} not loadable (${error.code ?? error.message}); run \`npm run build\``,
     )
   }
-  for (const name of ['renderDescription', 'createSearchIndex']) {
-    if (typeof mod[name] !== 'function') throw new SkipError(`dist bindings do not export ${name}`)
+  for (const name of names) {
+    if (mod[name] === undefined) throw new SkipError(`dist ${path} does not export ${name}`)
   }
   return mod
 }
@@ -67,55 +58,81 @@ function loadFixture(server) {
   return tools.map((definition) => ({ server, definition }))
 }
 
-/** `{ server, definition }` → the bindings' `BindingTool` (identifiers assigned as sluice does). */
-function toBindingTools(bindings, entries) {
-  const named = entries.map((e) => ({
-    server: e.server,
-    name: e.definition.name,
-    definition: e.definition,
-  }))
-  if (typeof bindings.assignIdentifiers === 'function')
-    return bindings.assignIdentifiers(named).tools
-  return named.map((t) => ({ ...t, ident: t.name.replace(/[^A-Za-z0-9_$]/g, '_') }))
-}
-
-function measure(bindings, id, entries) {
+function measure(parts, id, entries, query) {
+  const { bindings, render, gateway } = parts
   const direct = entries.map(({ definition: d }) => ({
     name: d.name,
     ...(d.description === undefined ? {} : { description: d.description }),
     inputSchema: d.inputSchema,
   }))
   const directTokens = countTokens(JSON.stringify(direct))
-  // The whole `tools/list` entries, output schemas included: what the declarations also carry.
-  const listTokens = countTokens(JSON.stringify(entries.map((e) => e.definition)))
-  const tools = toBindingTools(bindings, entries)
-  const description = bindings.renderDescription(tools, { budgetBytes: BUDGET_BYTES })
-  const usesSearch = description.includes('search_tools')
-  const outer = [{ name: 'execute_code', description, inputSchema: EXECUTE_CODE_INPUT }]
-  if (usesSearch) outer.push(SEARCH_TOOLS)
-  const codeTokens = countTokens(JSON.stringify(outer))
-  const hits = bindings.createSearchIndex(tools).search(QUERIES[id], 5)
-  const searchTokens = countTokens(
-    JSON.stringify(
-      hits.map((h) => ({ tool: `${h.server}.${h.name}`, declaration: h.declaration })),
-    ),
-  )
+  const named = entries.map((e) => ({
+    server: e.server,
+    name: e.definition.name,
+    definition: e.definition,
+  }))
+  const tools = bindings.assignIdentifiers(named).tools
+  const { text, form } = bindings.describeTools(tools, {
+    budgetBytes: gateway.descriptionBudgetBytes,
+    searchBytes: gateway.searchBudgetBytes,
+  })
+  const outer = [
+    { name: 'execute_code', description: text, inputSchema: render.executeCodeInputSchema },
+    {
+      name: 'search_tools',
+      description: render.SEARCH_TOOLS_DESCRIPTION,
+      inputSchema: render.searchToolsInputSchema,
+    },
+  ]
+  const outerTokens = countTokens(JSON.stringify(outer))
+  // What the engine and gateway return for search_tools (engine.searchTools + toSearchResult).
+  const hits = bindings.createSearchIndex(tools).search(query, render.DEFAULT_SEARCH_LIMIT)
+  const { shown, more } = bindings.fitSearchHits(hits, gateway.searchBudgetBytes)
+  const answer = render.toSearchResult({
+    matches: shown.map((h) => ({
+      tool: `${h.server}.${h.name}`,
+      declaration: h.declaration,
+      score: h.score,
+    })),
+    more: [...more],
+  }).content[0].text
+  const searchTokens = countTokens(answer)
+  const inline = form === 'full' || form === 'compact'
+  const footprintTokens = outerTokens + (inline ? 0 : searchTokens)
   return {
     id,
     tools: entries.length,
     directTokens,
-    listTokens,
-    codeTokens,
-    ratio: codeTokens / directTokens,
-    descriptionBytes: Buffer.byteLength(description),
-    form: usesSearch ? 'index + search_tools' : 'full declarations',
-    searchQuery: QUERIES[id],
+    form,
+    descriptionBytes: Buffer.byteLength(text),
+    outerTokens,
+    searchQuery: query,
     searchTokens,
+    searchShown: shown.length,
+    footprintTokens,
+    ratio: footprintTokens / directTokens,
+    withinGoal: footprintTokens <= FOOTPRINT_GOAL_TOKENS,
   }
 }
 
 export async function run() {
-  const bindings = await loadBindings()
+  const bindings = await importDist('bindings/index.js', [
+    'assignIdentifiers',
+    'describeTools',
+    'createSearchIndex',
+    'fitSearchHits',
+  ])
+  const render = await importDist('gateway/render.js', [
+    'executeCodeInputSchema',
+    'searchToolsInputSchema',
+    'SEARCH_TOOLS_DESCRIPTION',
+    'DEFAULT_SEARCH_LIMIT',
+    'toSearchResult',
+  ])
+  const { gatewaySchema } = await importDist('config/schema.js', ['gatewaySchema'])
+  const gateway = gatewaySchema.parse({})
+  const parts = { bindings, render, gateway }
+
   const catalogues = []
   const skipped = []
   const demo = []
@@ -123,20 +140,35 @@ export async function run() {
     try {
       const entries = loadFixture(server)
       demo.push(...entries)
-      catalogues.push([server, entries])
+      catalogues.push([server, entries, QUERIES[server]])
     } catch (error) {
       skipped.push(String(error.message))
     }
   }
-  if (demo.length > 0 && skipped.length === 0) catalogues.push(['demo', demo])
-  catalogues.push(['synthetic-200', syntheticCatalogue()])
-  const rows = catalogues.map(([id, entries]) => measure(bindings, id, entries))
+  if (demo.length > 0 && skipped.length === 0) catalogues.push(['demo', demo, QUERIES.demo])
+  const synthetic = (servers, toolsPerServer) => syntheticCatalogue({ servers, toolsPerServer })
+  catalogues.push(['synthetic-1', synthetic(1, 1), SYNTHETIC_QUERY])
+  catalogues.push(['synthetic-3', synthetic(1, 3), SYNTHETIC_QUERY])
+  catalogues.push(['synthetic-200', synthetic(10, 20), SYNTHETIC_QUERY])
+  catalogues.push(['synthetic-2000', synthetic(100, 20), SYNTHETIC_QUERY])
+  const rows = catalogues.map(([id, entries, query]) => measure(parts, id, entries, query))
   const metrics = rows.map((r) => ({
     label: `${r.id} (${r.tools} tools)`,
     value:
-      `direct ${r.directTokens} → execute_code ${r.codeTokens} tokens, ${r.ratio.toFixed(2)}× (${r.form}); ` +
-      `whole tools/list incl. output schemas ${r.listTokens}; one search_tools answer ${r.searchTokens}`,
+      `direct ${r.directTokens} → footprint ${r.footprintTokens} tokens, ${r.ratio.toFixed(2)}× ` +
+      `(${r.form}: outer tools ${r.outerTokens}` +
+      `${r.form === 'full' || r.form === 'compact' ? '' : ` + one search_tools answer ${r.searchTokens}`}); ` +
+      `${r.withinGoal ? 'within' : 'OVER'} the ${FOOTPRINT_GOAL_TOKENS}-token goal`,
   }))
   for (const s of skipped) metrics.push({ label: 'fixture', skipped: s })
-  return { metrics, details: { encoding: 'o200k_base', budgetBytes: BUDGET_BYTES, rows } }
+  return {
+    metrics,
+    details: {
+      encoding: 'o200k_base',
+      descriptionBudgetBytes: gateway.descriptionBudgetBytes,
+      searchBudgetBytes: gateway.searchBudgetBytes,
+      goalTokens: FOOTPRINT_GOAL_TOKENS,
+      rows,
+    },
+  }
 }

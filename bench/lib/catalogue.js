@@ -119,13 +119,20 @@ function propertySchema(kind, description, rand) {
 
 /**
  * `servers × toolsPerServer` tools as `{ server, definition }`, where `definition` is an MCP
- * `Tool` (`name`, `description`, `inputSchema`, `annotations`).
+ * `Tool` (`name`, `description`, `inputSchema`, `annotations`). Past ten servers the names
+ * repeat with a number (`crm2`, `billing2`, …): a fleet of similar servers, as platforms have.
  */
 export function syntheticCatalogue({ servers = 10, toolsPerServer = 20, seed = 7 } = {}) {
+  if (toolsPerServer > VERBS.length * NOUNS.length)
+    throw new RangeError(`toolsPerServer: at most ${VERBS.length * NOUNS.length}`)
   const rand = prng(seed)
   const pick = (list) => list[Math.floor(rand() * list.length)]
   const out = []
-  for (const server of SERVERS.slice(0, servers)) {
+  const names = Array.from({ length: servers }, (_, i) => {
+    const base = SERVERS[i % SERVERS.length]
+    return i < SERVERS.length ? base : `${base}${Math.floor(i / SERVERS.length) + 1}`
+  })
+  for (const server of names) {
     const used = new Set()
     while (used.size < toolsPerServer) {
       const verb = pick(VERBS)

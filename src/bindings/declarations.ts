@@ -8,7 +8,7 @@
 import type { ToolAnnotations } from '../types.js'
 import type { BindingProblem, BindingTool, SchemaLimits } from './model.js'
 import { DEFAULT_SCHEMA_LIMITS } from './model.js'
-import { commentText, jsDoc, pascalCase } from './emit.js'
+import { commentText, firstSentence, jsDoc, pascalCase } from './emit.js'
 import { isSafeIdentifier, printable, sanitizeIdentifier, TOOL_NAME_PATTERN } from './names.js'
 import { convertRoot, TypeNames } from './schema.js'
 
@@ -48,6 +48,18 @@ export interface ToolFragment {
   readonly hasOutputType: boolean
   /** Top-level input properties, `?` suffixed when optional: for the compact index. */
   readonly argNames: string[]
+  /** The same tool in one line per member, no JSDoc (`renderCompactDts`). */
+  readonly compact: CompactFragment
+}
+
+/** A tool's compact form: what `search_tools` and a small-budget description show. */
+export interface CompactFragment {
+  /** The description's first sentence, comment-safe; `''` when there is none. */
+  readonly summary: string
+  /** `read_graph(args?: {}): Promise<{ entities: { name: string }[] }>`, types inline. */
+  readonly signature: string
+  /** Named types the signature refers to (recursive `$ref` targets only), each ending in `\n`. */
+  readonly types: string[]
 }
 
 /**
@@ -106,9 +118,11 @@ export function buildFragments(
 ): { fragments: ToolFragment[]; problems: BindingProblem[] } {
   const limits: SchemaLimits = { ...DEFAULT_SCHEMA_LIMITS, ...options.limits }
   const names = new TypeNames()
+  // The compact form is a separate text, so its `$ref` type names are claimed separately.
+  const compactNames = new TypeNames()
   const { accepted, problems } = exposableTools(tools)
   const fragments = accepted.map(({ tool, serverIdent }) =>
-    fragment(tool, serverIdent, names, limits, problems),
+    fragment(tool, serverIdent, { full: names, compact: compactNames }, limits, problems),
   )
   return { fragments, problems }
 }
@@ -175,6 +189,36 @@ export function renderDts(fragments: readonly ToolFragment[]): string {
   return `${types}${types === '' ? '' : '\n'}declare const tools: ${body}\n`
 }
 
+/**
+ * The dts of already-built fragments in their compact form: a method per line with its types
+ * inline and the first sentence of its description, no property docs. About half the tokens of
+ * `renderDts`, and still what the guest type-checks against in spirit (same names, same shapes).
+ */
+export function renderCompactDts(fragments: readonly ToolFragment[]): string {
+  const types = fragments.flatMap((f) => f.compact.types).join('')
+  const byServer = new Map<string, ToolFragment[]>()
+  for (const f of fragments)
+    byServer.set(f.serverIdent, [...(byServer.get(f.serverIdent) ?? []), f])
+  const servers = [...byServer].map(([ident, list]) => {
+    const members = list.map((f) => `    ${compactMember(f)}`).join('\n')
+    return `  ${ident}: {\n${members}\n  }`
+  })
+  const body = servers.length === 0 ? '{}' : `{\n${servers.join('\n')}\n}`
+  return `${types}declare const tools: ${body}\n`
+}
+
+/** `tools.memory.read_graph(args?: {}): Promise<…> // Read the entire knowledge graph.` plus its named types. */
+export function renderCompactSnippet(f: ToolFragment): string {
+  const call = f.compact.signature.replace(/^[A-Za-z0-9_$]+/, f.path)
+  const summary = f.compact.summary === '' ? '' : `/** ${f.compact.summary} */\n`
+  return `${summary}${call}\n${f.compact.types.join('')}`
+}
+
+function compactMember(f: ToolFragment): string {
+  const summary = f.compact.summary === '' ? '' : `/** ${f.compact.summary} */ `
+  return `${summary}${f.compact.signature}`
+}
+
 /** A stand-alone rendering of one tool for `search_tools`: doc, call signature, then its types. */
 export function renderToolSnippet(f: ToolFragment): string {
   const call = f.signature.replace(/^[A-Za-z0-9_$]+/, f.path)
@@ -196,10 +240,11 @@ export function coverageOf(fragments: readonly ToolFragment[]): BindingsCoverage
 function fragment(
   tool: BindingTool,
   serverIdent: string,
-  names: TypeNames,
+  registries: { full: TypeNames; compact: TypeNames },
   limits: SchemaLimits,
   problems: BindingProblem[],
 ): ToolFragment {
+  const names = registries.full
   const label = `${tool.server}.${tool.name}`
   const prefix = `${pascalCase(serverIdent)}_${pascalCase(tool.ident)}`
   const def = tool.definition
@@ -257,6 +302,42 @@ function fragment(
     signature: `${tool.ident}(args${optionalArgs ? '?' : ''}: ${inputName}): Promise<${outputName}>`,
     hasOutputType,
     argNames,
+    compact: compactFragment(tool, prefix, optionalArgs, registries.compact, limits),
+  }
+}
+
+function compactFragment(
+  tool: BindingTool,
+  prefix: string,
+  optionalArgs: boolean,
+  names: TypeNames,
+  limits: SchemaLimits,
+): CompactFragment {
+  const def = tool.definition
+  const label = `${tool.server}.${tool.name}`
+  const declarations: string[] = []
+  // Problems were reported by the full conversion of the same schemas; do not repeat them.
+  const convert = (root: unknown, pointer: string, suffix: string): string =>
+    convertRoot({
+      tool: label,
+      root,
+      rootPointer: pointer,
+      typePrefix: `${prefix}${suffix}`,
+      rootName: names.claim(`${prefix}${suffix}`),
+      limits,
+      names,
+      problems: [],
+      declarations,
+      compact: true,
+    })
+  const input = convert(def.inputSchema, '/inputSchema', 'Input')
+  const output = isObject(def.outputSchema)
+    ? convert(def.outputSchema, '/outputSchema', 'Output')
+    : 'unknown'
+  return {
+    summary: firstSentence(def.description),
+    signature: `${tool.ident}(args${optionalArgs ? '?' : ''}: ${input}): Promise<${output}>`,
+    types: declarations,
   }
 }
 

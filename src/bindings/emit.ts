@@ -76,3 +76,15 @@ export function pascalCase(name: string): string {
   if (out === '') return 'X'
   return /^[0-9]/.test(out) ? `_${out}` : out
 }
+
+/**
+ * The first sentence of a description, comment-safe, whitespace folded, cut at 160 characters:
+ * what an index line or a compact declaration says about a tool.
+ */
+export function firstSentence(description: unknown): string {
+  if (typeof description !== 'string') return ''
+  const text = commentText(description, 2000).replace(/\s+/g, ' ').trim()
+  const match = /^(.+?[.!?])(\s|$)/.exec(text)
+  const sentence = match?.[1] ?? text
+  return sentence.length > 160 ? `${sentence.slice(0, 159)}…` : sentence
+}

@@ -24,14 +24,15 @@ export type {
 } from './declarations.js'
 export { generateDeclarations, renderBindingsFile } from './declarations.js'
 export { buildManifest } from './manifest.js'
-export type { DescriptionOptions, SearchHit, ToolSearchIndex } from './search.js'
+export type { FittedSearch, SearchHit, ToolSearchIndex } from './search.js'
+export { createSearchIndex, fitSearchHits, MAX_SEARCH_LIMIT, tokenize } from './search.js'
+export type { Description, DescriptionForm, DescriptionOptions } from './describe.js'
 export {
   compactIndex,
-  createSearchIndex,
+  describeTools,
   EXECUTE_CODE_HEADER,
-  MAX_SEARCH_LIMIT,
+  OUTER_TOOLS_OVERHEAD_BYTES,
   renderDescription,
-  tokenize,
-} from './search.js'
+} from './describe.js'
 export type { TypecheckOptions } from './typecheck.js'
 export { checkDeclarations, DEFAULT_MAX_DIAGNOSTICS, typecheckCode } from './typecheck-lazy.js'

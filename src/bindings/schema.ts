@@ -90,6 +90,11 @@ export interface SchemaScope {
   readonly problems: BindingProblem[]
   /** Named type declarations this root needed (`$ref` targets), in emission order. */
   readonly declarations: string[]
+  /**
+   * One line, no JSDoc: `{ name: string; tags?: string[] }`. The form the `execute_code`
+   * description and `search_tools` answers use when the full declarations cost too many tokens.
+   */
+  readonly compact?: boolean
 }
 
 interface State {
@@ -219,11 +224,12 @@ function baseType(
   depth: number,
   indent: string,
 ): TypeText | undefined {
-  if ('const' in schema) return literal(schema.const, indent)
+  const compact = st.scope.compact === true
+  if ('const' in schema) return literal(schema.const, indent, compact)
   if ('enum' in schema) {
     const values = arrayOf(st, schema.enum, `${ptr}/enum`)
     if (values.length <= st.scope.limits.maxEnumValues)
-      return union(values.map((v) => literal(v, indent)))
+      return union(values.map((v) => literal(v, indent, compact)))
     report(
       st,
       'SCHEMA_LIMIT',
@@ -284,6 +290,7 @@ function objectType(
   depth: number,
   indent: string,
 ): TypeText {
+  const compact = st.scope.compact === true
   const inner = `${indent}  `
   const props = isObject(schema.properties) ? schema.properties : {}
   if ('properties' in schema && !isObject(schema.properties)) {
@@ -307,14 +314,15 @@ function objectType(
     const optional = !required.has(key)
     anyOptional ||= optional
     memberTypes.push(type)
+    const member = `${propertyKey(key)}${optional ? '?' : ''}: ${type.t}`
     members.push(
-      `${jsDoc(schemaDocLines(sub, st.scope.limits), inner)}${inner}${propertyKey(key)}${optional ? '?' : ''}: ${type.t}`,
+      compact ? member : `${jsDoc(schemaDocLines(sub, st.scope.limits), inner)}${inner}${member}`,
     )
   }
   for (const key of required) {
     if (Object.hasOwn(props, key)) continue
     memberTypes.push(UNKNOWN)
-    members.push(`${inner}${propertyKey(key)}: unknown`)
+    members.push(`${compact ? '' : inner}${propertyKey(key)}: unknown`)
   }
   let index: TypeText | undefined
   const extra = schema.additionalProperties
@@ -333,12 +341,11 @@ function objectType(
             ...memberTypes,
             ...(anyOptional ? [{ t: 'undefined', k: 0 as const }] : []),
           ])
-    members.push(`${inner}[key: string]: ${all.t}`)
+    members.push(`${compact ? '' : inner}[key: string]: ${all.t}`)
   } else if (members.length === 0 && extra === false) {
-    members.push(`${inner}[key: string]: never`)
+    members.push(`${compact ? '' : inner}[key: string]: never`)
   }
-  if (members.length === 0) return { t: '{}', k: 0 }
-  return { t: `{\n${members.join('\n')}\n${indent}}`, k: 0 }
+  return block(members, indent, compact)
 }
 
 function arrayType(
@@ -449,25 +456,35 @@ function ref(
   chain.add(key)
   const body = convert(st, target, `${st.scope.rootPointer}/${key}`, depth + 1, '', chain)
   st.scope.declarations.push(
-    `${jsDoc(schemaDocLines(target, st.scope.limits), '')}type ${name} = ${body.t}\n`,
+    `${st.scope.compact === true ? '' : jsDoc(schemaDocLines(target, st.scope.limits), '')}type ${name} = ${body.t}\n`,
   )
   return { t: name, k: 0 }
 }
 
-function literal(value: unknown, indent: string): TypeText {
+/** An object type from its member lines: one per line, or `{ a: A; b: B }` when compact. */
+function block(members: readonly string[], indent: string, compact: boolean): TypeText {
+  if (members.length === 0) return { t: '{}', k: 0 }
+  if (compact) return { t: `{ ${members.join('; ')} }`, k: 0 }
+  return { t: `{\n${members.join('\n')}\n${indent}}`, k: 0 }
+}
+
+function literal(value: unknown, indent: string, compact: boolean): TypeText {
   if (value === null) return { t: 'null', k: 0 }
   if (typeof value === 'string') return { t: stringLiteral(value), k: 0 }
   if (typeof value === 'boolean') return { t: String(value), k: 0 }
   if (typeof value === 'number')
     return Number.isFinite(value) ? { t: String(value), k: 0 } : { t: 'number', k: 0 }
   if (Array.isArray(value))
-    return { t: `readonly [${value.map((v) => literal(v, indent).t).join(', ')}]`, k: 0 }
+    return {
+      t: `readonly [${value.map((v) => literal(v, indent, compact).t).join(', ')}]`,
+      k: 0,
+    }
   if (isObject(value)) {
     const inner = `${indent}  `
     const members = Object.entries(value).map(
-      ([k, v]) => `${inner}${propertyKey(k)}: ${literal(v, inner).t}`,
+      ([k, v]) => `${compact ? '' : inner}${propertyKey(k)}: ${literal(v, inner, compact).t}`,
     )
-    return { t: members.length === 0 ? '{}' : `{\n${members.join('\n')}\n${indent}}`, k: 0 }
+    return block(members, indent, compact)
   }
   return UNKNOWN
 }

@@ -1,14 +1,12 @@
 /**
- * Progressive disclosure: a one-line-per-tool index, a BM25 search over names and descriptions
- * (`search_tools`), and the `execute_code` description that holds either the full declarations
- * or, past a byte budget, the index and a pointer to `search_tools`.
+ * `search_tools`: a BM25 search over tool names and descriptions, and the fitting of its hits
+ * into a byte budget (full declarations while they fit, then compact ones, then names).
  *
  * @module
  */
 import type { BindingTool } from './model.js'
 import type { DeclarationOptions, ToolFragment } from './declarations.js'
-import { buildFragments, renderDts, renderToolSnippet } from './declarations.js'
-import { commentText } from './emit.js'
+import { buildFragments, renderCompactSnippet, renderToolSnippet } from './declarations.js'
 
 /** One hit of `search`. `declaration` is TypeScript the model can read and call from. */
 export interface SearchHit {
@@ -16,7 +14,10 @@ export interface SearchHit {
   name: string
   ident: string
   score: number
+  /** The full declaration: JSDoc, call signature, named input and output types. */
   declaration: string
+  /** The compact one (`renderCompactSnippet`): first sentence and a one-line signature. */
+  compact: string
 }
 
 /** A search index over one set of tools (build once per principal view). */
@@ -68,6 +69,7 @@ interface Doc {
   readonly tf: Map<string, number>
   readonly length: number
   readonly snippet: string
+  readonly compact: string
 }
 
 /**
@@ -97,7 +99,13 @@ export function createSearchIndex(
     add(f.tool.server, SERVER_WEIGHT)
     if (typeof def.description === 'string') add(def.description.slice(0, 4000), TEXT_WEIGHT)
     add(argumentText(def.inputSchema), TEXT_WEIGHT)
-    return { fragment: f, tf, length, snippet: renderToolSnippet(f) }
+    return {
+      fragment: f,
+      tf,
+      length,
+      snippet: renderToolSnippet(f),
+      compact: renderCompactSnippet(f),
+    }
   })
   const df = new Map<string, number>()
   for (const d of docs) for (const term of d.tf.keys()) df.set(term, (df.get(term) ?? 0) + 1)
@@ -137,6 +145,7 @@ export function createSearchIndex(
             ident: t.ident,
             score: round(score),
             declaration: d.snippet,
+            compact: d.compact,
           })
         }
       }
@@ -144,82 +153,6 @@ export function createSearchIndex(
       return hits.slice(0, n)
     },
   }
-}
-
-/**
- * One line per tool: `tools.memory.search_nodes({ query }) — Search for nodes in the knowledge graph.`
- * Optional arguments carry `?`; the text is the description's first sentence, cut at 160 characters.
- */
-export function compactIndex(
-  tools: readonly BindingTool[],
-  options: DeclarationOptions = {},
-): string {
-  return indexLines(buildFragments(tools, options).fragments).join('\n')
-}
-
-/** Options of `renderDescription`. */
-export interface DescriptionOptions extends DeclarationOptions {
-  /** Largest description, in UTF-8 bytes, that may carry the full declarations. */
-  readonly budgetBytes: number
-}
-
-/** The contract the model writes against; the head of every `execute_code` description. */
-export const EXECUTE_CODE_HEADER = [
-  'Run TypeScript that calls the tools below. `code` is the body of an async function:',
-  '- use `await` at the top level; `return` a JSON value to make it the result (without `return`, the value of the last expression statement is the result).',
-  '- call a tool as `await tools.<server>.<tool>(args)`; every call returns a Promise, so run independent calls in parallel with `await Promise.all([...])`.',
-  '- a failed call rejects with an Error whose `.code` says why (TOOL_ERROR, TOOL_DENIED, INVALID_ARGS, …); use try/catch to handle it.',
-  '- `console.log/info/warn/error` output comes back in `logs`. There is no fetch, require, process, timer, filesystem or network.',
-  '- you get `{ ok, result, logs, calls, error? }`; `error` has a `code` and the line and column in your code.',
-].join('\n')
-
-/**
- * The `execute_code` tool description: `EXECUTE_CODE_HEADER`, then the full declarations when
- * the whole text fits `budgetBytes`, else the compact index and a pointer to `search_tools`
- * (lines that do not fit are counted, not shown).
- */
-export function renderDescription(
-  tools: readonly BindingTool[],
-  options: DescriptionOptions,
-): string {
-  if (!Number.isFinite(options.budgetBytes) || options.budgetBytes < 0) {
-    throw new TypeError('renderDescription: budgetBytes must be a non-negative number')
-  }
-  const { fragments } = buildFragments(tools, options)
-  const full = `${EXECUTE_CODE_HEADER}\n\nTool declarations:\n\`\`\`ts\n${renderDts(fragments)}\`\`\`\n`
-  if (byteLength(full) <= options.budgetBytes) return full
-
-  const head =
-    `${EXECUTE_CODE_HEADER}\n\n${fragments.length} tools; their declarations do not fit here. ` +
-    'Call `search_tools` with a few keywords to get the full TypeScript declarations of the tools you need. Index:\n'
-  const lines = indexLines(fragments)
-  let text = head
-  let shown = 0
-  for (const line of lines) {
-    const rest = lines.length - shown - 1
-    const tail = rest > 0 ? `… and ${rest} more: use search_tools.\n` : ''
-    if (byteLength(`${text}${line}\n${tail}`) > options.budgetBytes) break
-    text += `${line}\n`
-    shown++
-  }
-  if (shown < lines.length) text += `… and ${lines.length - shown} more: use search_tools.\n`
-  return text
-}
-
-function indexLines(fragments: readonly ToolFragment[]): string[] {
-  return fragments.map((f) => {
-    const args = f.argNames.length === 0 ? '' : `{ ${f.argNames.join(', ')} }`
-    const summary = firstSentence(f.tool.definition.description)
-    return `${f.path}(${args})${summary === '' ? '' : ` — ${summary}`}`
-  })
-}
-
-function firstSentence(description: unknown): string {
-  if (typeof description !== 'string') return ''
-  const text = commentText(description, 2000).replace(/\s+/g, ' ').trim()
-  const match = /^(.+?[.!?])(\s|$)/.exec(text)
-  const sentence = match?.[1] ?? text
-  return sentence.length > 160 ? `${sentence.slice(0, 159)}…` : sentence
 }
 
 function argumentText(schema: unknown): string {
@@ -237,10 +170,48 @@ function argumentText(schema: unknown): string {
     .join(' ')
 }
 
-function byteLength(text: string): number {
-  return new TextEncoder().encode(text).length
-}
-
 function round(score: number): number {
   return Math.round(score * 1000) / 1000
+}
+
+/** A search answer cut to a byte budget. */
+export interface FittedSearch {
+  /** Hits shown with a declaration: full while they fit, then compact. */
+  readonly shown: ReadonlyArray<SearchHit & { readonly form: 'full' | 'compact' }>
+  /** `tools.<server>.<tool>` paths of further hits that did not fit: named, not declared. */
+  readonly more: readonly string[]
+}
+
+/**
+ * Fits ranked hits into `budgetBytes` of declarations: each hit gets its full declaration if
+ * it still fits, else its compact one, else only its path in `more` (and every hit after the
+ * first that did not fit goes there too, so ranks stay in order). The first hit always gets at
+ * least its compact form, however large: an answer that declares nothing is useless.
+ */
+export function fitSearchHits(hits: readonly SearchHit[], budgetBytes: number): FittedSearch {
+  const shown: Array<SearchHit & { form: 'full' | 'compact' }> = []
+  const more: string[] = []
+  let used = 0
+  for (const hit of hits) {
+    const path = `tools.${hit.server}.${hit.ident}`
+    if (more.length > 0) {
+      more.push(path)
+      continue
+    }
+    const full = byteLength(hit.declaration)
+    const compact = byteLength(hit.compact)
+    if (used + full <= budgetBytes) {
+      shown.push({ ...hit, form: 'full' })
+      used += full
+    } else if (used + compact <= budgetBytes || shown.length === 0) {
+      shown.push({ ...hit, declaration: hit.compact, form: 'compact' })
+      used += compact
+    } else more.push(path)
+  }
+  return { shown, more }
+}
+
+/** UTF-8 length. */
+export function byteLength(text: string): number {
+  return new TextEncoder().encode(text).length
 }

@@ -312,38 +312,50 @@ export const sandboxSchema = z.strictObject({
   watchdogGraceMs: positiveInt.max(60_000).default(250),
 })
 
-export const gatewaySchema = z.strictObject({
-  /** Also expose the allowed upstream tools one by one (under the same policy). */
-  directMode: z.boolean().default(false),
-  /** Extra Host header values accepted besides loopback and the bound host. */
-  allowedHosts: z.array(z.string()).default([]),
-  /** Browser origins accepted in the Origin header. */
-  allowedOrigins: z.array(z.string()).default([]),
-  maxBodyBytes: positiveInt.max(64 * MiB).default(4 * MiB),
-  /** Size budget for the declarations inside the `execute_code` description. */
-  descriptionBudgetBytes: positiveInt.default(16 * KiB),
-  /**
-   * How long an `approve` decision waits for the human. The default stays under the MCP SDK
-   * clients' 60 s request timeout; the engine also reports the wait as progress, so clients that
-   * reset their timeout on progress can be given longer.
-   */
-  approvalTimeoutMs: positiveInt.max(60 * 60_000).default(50_000),
-  /** Serve TLS (and read the client certificate's SPIFFE ID). */
-  tls: z
-    .strictObject({
-      certFile: z.string(),
-      keyFile: z.string(),
-      caFile: z.string().optional(),
-      requestClientCert: z.boolean().default(false),
-    })
-    .optional(),
-  /** Private JWK (file) the gateway signs `jwt` grants with. Generated in memory if absent. */
-  signingKeyFile: z.string().optional(),
-  /** Issuer the gateway puts in tokens it signs. */
-  issuer: z.string().optional(),
-  /** Actor token source for token exchange (`env:` or `file:`); default: a gateway-signed JWT. */
-  actorTokenFrom: secretRef.optional(),
-})
+export const gatewaySchema = z
+  .strictObject({
+    /** Also expose the allowed upstream tools one by one (under the same policy). */
+    directMode: z.boolean().default(false),
+    /** Extra Host header values accepted besides loopback and the bound host. */
+    allowedHosts: z.array(z.string()).default([]),
+    /** Browser origins accepted in the Origin header. */
+    allowedOrigins: z.array(z.string()).default([]),
+    maxBodyBytes: positiveInt.max(64 * MiB).default(4 * MiB),
+    /**
+     * What the model reads before its first call, in UTF-8 bytes: the `execute_code` description,
+     * plus one `search_tools` answer when the tools do not fit inline (src/bindings/describe.ts).
+     * 3 KiB stays under 1,000 o200k tokens with the outer tools' schemas (`npm run bench`, tokens).
+     */
+    descriptionBudgetBytes: positiveInt.max(1 * MiB).default(3 * KiB),
+    /** The declarations one `search_tools` answer may carry; part of `descriptionBudgetBytes`. */
+    searchBudgetBytes: positiveInt.max(1 * MiB).default(1 * KiB),
+    /**
+     * How long an `approve` decision waits for the human. The default stays under the MCP SDK
+     * clients' 60 s request timeout; the engine also reports the wait as progress, so clients that
+     * reset their timeout on progress can be given longer.
+     */
+    approvalTimeoutMs: positiveInt.max(60 * 60_000).default(50_000),
+    /** Serve TLS (and read the client certificate's SPIFFE ID). */
+    tls: z
+      .strictObject({
+        certFile: z.string(),
+        keyFile: z.string(),
+        caFile: z.string().optional(),
+        requestClientCert: z.boolean().default(false),
+      })
+      .optional(),
+    /** Private JWK (file) the gateway signs `jwt` grants with. Generated in memory if absent. */
+    signingKeyFile: z.string().optional(),
+    /** Issuer the gateway puts in tokens it signs. */
+    issuer: z.string().optional(),
+    /** Actor token source for token exchange (`env:` or `file:`); default: a gateway-signed JWT. */
+    actorTokenFrom: secretRef.optional(),
+  })
+  .refine((g) => g.searchBudgetBytes < g.descriptionBudgetBytes, {
+    path: ['searchBudgetBytes'],
+    message:
+      'expected less than gateway.descriptionBudgetBytes: a search answer is part of that budget',
+  })
 
 export const shutdownSchema = z.strictObject({
   /** On SIGTERM, how long running executions get to finish before the process exits anyway. */

@@ -15,6 +15,7 @@ import {
   createSearchIndex,
   sanitizeIdentifier,
   generateDeclarations,
+  fitSearchHits,
   renderDescription,
   typecheckCode,
 } from '../bindings/index.js'
@@ -67,10 +68,20 @@ export interface EngineDeps extends Omit<DispatchDeps, 'catalog' | 'safe'> {
   lock?: import('../registry/index.js').LockFile
 }
 
+/** One declared match of `searchTools`. */
 export interface SearchResult {
+  /** `server.tool`. */
   tool: string
+  /** Its full declaration, or the compact one when the full one no longer fit the budget. */
   declaration: string
   score: number
+}
+
+/** A `search_tools` answer: declared matches, best first, then the paths of those that did not fit. */
+export interface SearchAnswer {
+  matches: SearchResult[]
+  /** `tools.<server>.<tool>` of further matches past `gateway.searchBudgetBytes`. */
+  more: string[]
 }
 
 export interface EngineHealth {
@@ -286,24 +297,34 @@ export class Engine {
     return view.dts
   }
 
-  /** The `execute_code` description: declarations when they fit the budget, else an index. */
+  /** The `execute_code` description: the richest form of the tools that fits the budget. */
   describeExecuteCode(principal: Principal): string {
     const view = this.#view(principal)
+    const { descriptionBudgetBytes, searchBudgetBytes } = this.#gen.config.gateway
     view.description ??= renderDescription(view.tools.map(bindingTool), {
-      budgetBytes: this.#gen.config.gateway.descriptionBudgetBytes,
+      budgetBytes: descriptionBudgetBytes,
+      searchBytes: searchBudgetBytes,
     })
     return view.description
   }
 
-  /** Ranks this principal's tools for a query and returns their declarations. */
-  searchTools(principal: Principal, query: string, limit = 5): SearchResult[] {
+  /**
+   * Ranks this principal's tools for a query; the best `limit` come back declared, full while
+   * they fit `gateway.searchBudgetBytes`, then compact, the rest named in `more`.
+   */
+  searchTools(principal: Principal, query: string, limit = 5): SearchAnswer {
     const view = this.#view(principal)
     view.search ??= createSearchIndex(view.tools.map(bindingTool))
-    return view.search.search(query, limit).map((r) => ({
-      tool: `${r.server}.${r.name}`,
-      declaration: r.declaration,
-      score: r.score,
-    }))
+    const hits = view.search.search(query, limit)
+    const { shown, more } = fitSearchHits(hits, this.#gen.config.gateway.searchBudgetBytes)
+    return {
+      matches: shown.map((r) => ({
+        tool: `${r.server}.${r.name}`,
+        declaration: r.declaration,
+        score: r.score,
+      })),
+      more: [...more],
+    }
   }
 
   health(): EngineHealth {

@@ -11,6 +11,7 @@ export type {
   EngineDeps,
   EngineHealth,
   ExecuteOptions,
+  SearchAnswer,
   SearchResult,
 } from './engine.js'
 export { Catalog } from './catalog.js'

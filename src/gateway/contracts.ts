@@ -58,6 +58,12 @@ export interface SearchMatch {
   score: number
 }
 
+/** Declared matches, then the `tools.<server>.<tool>` paths of matches past the size budget. */
+export interface SearchAnswer {
+  matches: SearchMatch[]
+  more: string[]
+}
+
 export interface EngineHealth {
   ready: boolean
   /** `restarts`: connect attempts after the first; `retryInMs`: in `backoff`, time to the next. */
@@ -104,7 +110,7 @@ export interface GatewayEngine extends Partial<PassthroughEngine> {
   listTools(principal: Principal): CatalogTool[]
   /** The `execute_code` description: declarations, or a compact index. */
   describeExecuteCode(principal: Principal): string
-  searchTools(principal: Principal, query: string, limit?: number): SearchMatch[]
+  searchTools(principal: Principal, query: string, limit?: number): SearchAnswer
   /** Never throws for model behaviour; a throw is a bug and becomes `INTERNAL`. */
   execute(principal: Principal, code: string, opts?: ExecuteOptions): Promise<ExecutionResult>
   callDirect(

@@ -33,5 +33,6 @@ export type {
   ExecuteOptions,
   GatewayEngine,
   PassthroughEngine,
+  SearchAnswer,
   SearchMatch,
 } from './contracts.js'

@@ -6,22 +6,21 @@
  * @module
  */
 import type { ExecutionError, ExecutionResult, Json } from '../types.js'
-import type { SearchMatch } from './contracts.js'
+import type { SearchAnswer } from './contracts.js'
 
 export const EXECUTE_CODE = 'execute_code'
 export const SEARCH_TOOLS = 'search_tools'
 
 /** `search_tools` returns at most this many matches, whatever `limit` asks for. */
 export const MAX_SEARCH_LIMIT = 50
-export const DEFAULT_SEARCH_LIMIT = 10
+export const DEFAULT_SEARCH_LIMIT = 5
 
 export const executeCodeInputSchema = {
   type: 'object',
   properties: {
     code: {
       type: 'string',
-      description:
-        'TypeScript, run as the body of an async function: top-level await; `return x` (or a final expression) is the result. Call tools as `await tools.<server>.<tool>(args)`.',
+      description: 'TypeScript: the body of an async function.',
     },
   },
   required: ['code'],
@@ -78,7 +77,7 @@ export const executeCodeOutputSchema = {
 export const searchToolsInputSchema = {
   type: 'object',
   properties: {
-    query: { type: 'string', description: 'Words to look for in tool names and descriptions.' },
+    query: { type: 'string', description: 'Keywords, or a tool name.' },
     limit: {
       type: 'integer',
       minimum: 1,
@@ -105,12 +104,17 @@ export const searchToolsOutputSchema = {
         required: ['tool', 'declaration', 'score'],
       },
     },
+    more: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Further matches, named only: they did not fit the answer.',
+    },
   },
   required: ['matches'],
 } as const
 
 export const SEARCH_TOOLS_DESCRIPTION =
-  'Find tools callable from execute_code by keyword and get their TypeScript declarations. Use it when the execute_code description lists only an index of tools.'
+  'Find tools by keywords; returns their TypeScript declarations for execute_code.'
 
 /** An MCP `CallToolResult` as the gateway builds it. */
 export interface OuterToolResult {
@@ -187,10 +191,14 @@ export function failedExecution(code: string, message: string): OuterToolResult 
   })
 }
 
-export function toSearchResult(matches: SearchMatch[]): OuterToolResult {
-  const text =
-    matches.length === 0
-      ? 'No matching tools.'
-      : matches.map((m) => `// ${m.tool}\n${m.declaration}`).join('\n\n')
-  return { content: [{ type: 'text', text }], structuredContent: { matches } }
+/** A `search_tools` answer: declarations, best first, then the matches that did not fit, named. */
+export function toSearchResult({ matches, more }: SearchAnswer): OuterToolResult {
+  const parts = matches.map((m) => `// ${m.tool}\n${m.declaration}`)
+  if (more.length > 0)
+    parts.push(`More matches (search for one by name to see it): ${more.join(', ')}`)
+  const text = parts.length === 0 ? 'No matching tools.' : parts.join('\n\n')
+  return {
+    content: [{ type: 'text', text }],
+    structuredContent: more.length === 0 ? { matches } : { matches, more },
+  }
 }

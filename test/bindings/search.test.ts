@@ -2,10 +2,8 @@ import { describe, expect, it } from 'vitest'
 import {
   compactIndex,
   createSearchIndex,
-  EXECUTE_CODE_HEADER,
-  generateDeclarations,
+  fitSearchHits,
   MAX_SEARCH_LIMIT,
-  renderDescription,
   tokenize,
 } from '../../src/bindings/index.js'
 import { demoTools, tool } from './helpers.js'
@@ -106,48 +104,44 @@ describe('createSearchIndex', () => {
   })
 })
 
-describe('renderDescription', () => {
-  const tools = demoTools(['memory'])
-  const full = renderDescription(tools, { budgetBytes: 1_000_000 })
+describe('fitSearchHits', () => {
+  const hits = createSearchIndex(demoTools(['memory'])).search('entities relations', 4)
+  const full = hits.map((h) => bytes(h.declaration))
+  const compact = hits.map((h) => bytes(h.compact))
 
-  it('explains the contract in its header', () => {
-    for (const needle of [
-      'async function',
-      '`return`',
-      'tools.<server>.<tool>(args)',
-      '`.code`',
-      'console.log',
-      'Promise.all',
-    ]) {
-      expect(EXECUTE_CODE_HEADER).toContain(needle)
-    }
-    expect(full.startsWith(EXECUTE_CODE_HEADER)).toBe(true)
+  it('declares every hit in full when the budget holds them all', () => {
+    const sum = full.reduce((a, b) => a + b, 0)
+    const { shown, more } = fitSearchHits(hits, sum)
+    expect(shown.map((h) => h.form)).toEqual(['full', 'full', 'full', 'full'])
+    expect(more).toEqual([])
   })
 
-  it('holds the full declarations when they fit the budget exactly (N bytes)', () => {
-    expect(full).toContain(generateDeclarations(tools).dts)
-    expect(renderDescription(tools, { budgetBytes: bytes(full) })).toBe(full)
+  it('gives the next hit its compact form one byte short, and names the rest in order', () => {
+    const budget = full[0]! + compact[1]!
+    const { shown, more } = fitSearchHits(hits, budget)
+    expect(shown.map((h) => [h.ident, h.form])).toEqual([
+      [hits[0]!.ident, 'full'],
+      [hits[1]!.ident, 'compact'],
+    ])
+    expect(shown[1]!.declaration).toBe(hits[1]!.compact)
+    expect(more).toEqual(hits.slice(2).map((h) => `tools.memory.${h.ident}`))
+    const short = fitSearchHits(hits, budget - 1)
+    expect(short.shown.map((h) => h.form)).toEqual(['full'])
+    expect(short.more).toHaveLength(3)
   })
 
-  it('falls back to the compact index and search_tools one byte under (N + 1 bytes needed)', () => {
-    const text = renderDescription(tools, { budgetBytes: bytes(full) - 1 })
-    expect(text).not.toContain('declare const tools')
-    expect(text).toContain('Call `search_tools` with a few keywords')
-    expect(text).toContain(`${compactIndex(tools)}\n`)
-    expect(bytes(text)).toBeLessThanOrEqual(bytes(full) - 1)
+  it('always declares the first hit, compact, even past the budget', () => {
+    const { shown, more } = fitSearchHits(hits, 0)
+    expect(shown).toEqual([{ ...hits[0]!, declaration: hits[0]!.compact, form: 'compact' }])
+    expect(more).toHaveLength(3)
   })
 
-  it('counts index lines that do not fit instead of showing them', () => {
-    const head = renderDescription([], { budgetBytes: 0 })
-    const text = renderDescription(tools, { budgetBytes: bytes(head) + 250 })
-    expect(text).toMatch(/… and \d+ more: use search_tools\.\n$/)
-    expect(text).toContain('tools.memory.add_observations(')
-    expect(bytes(text)).toBeLessThanOrEqual(bytes(head) + 250)
-  })
-
-  it('rejects a negative budget', () => {
-    expect(() => renderDescription(tools, { budgetBytes: -1 })).toThrow(
-      new TypeError('renderDescription: budgetBytes must be a non-negative number'),
+  it('renders a compact declaration as its first sentence and a one-line signature', () => {
+    const graph = createSearchIndex(demoTools(['memory'])).search('create_relations', 1)[0]!
+    expect(graph.compact).toBe(
+      '/** Create multiple new relations between entities in the knowledge graph. */\n' +
+        'tools.memory.create_relations(args: { relations: { from: string; to: string; relationType: string }[] }): ' +
+        'Promise<{ relations: { from: string; to: string; relationType: string }[] }>\n',
     )
   })
 })

@@ -86,6 +86,22 @@ describe('loadConfig', () => {
     expect(e.message).toMatch(/expected/)
   })
 
+  it('holds searchBudgetBytes under descriptionBudgetBytes (N - 1 loads, N is refused)', () => {
+    const gateway = (search: number) =>
+      write(
+        `gateway-${search}.yaml`,
+        `gateway:\n  descriptionBudgetBytes: 2048\n  searchBudgetBytes: ${search}\n`,
+      )
+    expect(loadConfig(gateway(2047)).gateway).toMatchObject({
+      descriptionBudgetBytes: 2048,
+      searchBudgetBytes: 2047,
+    })
+    const file = gateway(2048)
+    expect(failure(() => loadConfig(file)).message).toBe(
+      `invalid config ${file}: gateway.searchBudgetBytes: expected less than gateway.descriptionBudgetBytes: a search answer is part of that budget`,
+    )
+  })
+
   it('rejects unknown keys, naming them', () => {
     const file = write('unknown.yaml', 'limits:\n  timeoutMs: 10\n  timeoutSeconds: 3\n')
     const e = failure(() => loadConfig(file))

@@ -91,9 +91,11 @@ describe('a tool that changes after the lock', () => {
     expect(rt.engine.describeExecuteCode(rt.principal())).not.toMatch(
       /get_weather\(args|Weather_GetWeatherInput/,
     )
-    expect(rt.engine.searchTools(rt.principal(), 'weather city')).not.toContainEqual(
+    const search = rt.engine.searchTools(rt.principal(), 'weather city')
+    expect(search.matches).not.toContainEqual(
       expect.objectContaining({ tool: 'weather.get_weather' }),
     )
+    expect(search.more).not.toContain('tools.weather.get_weather')
     const state = rt.engine.catalog.servers().get('weather')
     expect(state?.quarantined).toEqual([
       expect.objectContaining({

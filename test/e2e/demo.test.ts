@@ -190,8 +190,10 @@ describe('sluice serve --config examples/demo/sluice.yaml', () => {
     const { tools } = await c.listTools()
     expect(tools.map((t) => t.name)).toEqual(['execute_code', 'search_tools'])
     const description = tools[0]?.description ?? ''
-    expect(description).toContain('tools.memory.read_graph')
-    expect(description).toContain('tools.filesystem.list_directory')
+    expect(description).toMatch(
+      /\ntools\.memory \(9\): add_observations, .*, read_graph, search_nodes\n/,
+    )
+    expect(description).toMatch(/\ntools\.filesystem \(\d+\): .*list_directory/)
     expect(description).not.toContain('get_env')
   })
 

@@ -60,8 +60,8 @@ export function fakeEngine(
     listTools: () => [echoTool],
     describeExecuteCode: (p) =>
       `Declarations for ${p.sub}: declare const tools: { demo: { echo(a: { message: string }): Promise<unknown> } }`,
-    searchTools: (_p, query, limit) =>
-      [
+    searchTools: (_p, query, limit) => ({
+      matches: [
         {
           tool: 'demo.echo',
           declaration: 'echo(args: { message: string }): Promise<unknown>',
@@ -70,6 +70,8 @@ export function fakeEngine(
       ]
         .slice(0, limit ?? 5)
         .filter(() => query !== 'nothing'),
+      more: query === 'more' ? ['tools.demo.echo2'] : [],
+    }),
     async execute(principal, code, options): Promise<ExecutionResult> {
       seen.principal = principal
       seen.options = options

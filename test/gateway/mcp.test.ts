@@ -140,6 +140,21 @@ describe('MCP surface', () => {
     expect(text(found)).toBe('// demo.echo\necho(args: { message: string }): Promise<unknown>')
     const none = await c.callTool({ name: 'search_tools', arguments: { query: 'nothing' } })
     expect(text(none)).toBe('No matching tools.')
+    const more = await c.callTool({ name: 'search_tools', arguments: { query: 'more' } })
+    expect(more.structuredContent).toEqual({
+      matches: [
+        {
+          tool: 'demo.echo',
+          declaration: 'echo(args: { message: string }): Promise<unknown>',
+          score: 1,
+        },
+      ],
+      more: ['tools.demo.echo2'],
+    })
+    expect(text(more)).toBe(
+      '// demo.echo\necho(args: { message: string }): Promise<unknown>\n\n' +
+        'More matches (search for one by name to see it): tools.demo.echo2',
+    )
     const tooMany = await c.callTool({
       name: 'search_tools',
       arguments: { query: 'echo', limit: 51 },
