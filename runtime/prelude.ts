@@ -633,8 +633,15 @@ export function install(
     ]) as Promise<unknown>
   }
 
-  function unknownTool(server: string, name: string): () => Promise<never> {
-    return () => rejected('UNKNOWN_TOOL', `unknown tool ${server}.${name}`, new ErrorCtor())
+  /**
+   * A name that is not in the bindings still goes to the host, which alone knows whether it is
+   * a tool policy hides from this caller (TOOL_DENIED) or no tool at all (UNKNOWN_TOOL, with a
+   * suggestion among the tools the caller can see). The host decides; the prelude never does.
+   */
+  function unknownTool(server: string, name: string): (args?: unknown) => Promise<unknown> {
+    return reflectApply(functionBind, invoke, [undefined, server, name]) as (
+      args?: unknown,
+    ) => Promise<unknown>
   }
 
   function stub(server: string, tool: string, ident: string): unknown {
@@ -645,7 +652,7 @@ export function install(
     return objectFreeze(f)
   }
 
-  /** A frozen map behind a proxy whose only job is: an unknown name rejects with UNKNOWN_TOOL. */
+  /** A frozen map behind a proxy whose only job is: an unknown name is asked of the host. */
   function guarded<T extends object>(target: T, onUnknown: (name: string) => unknown): T {
     return new ProxyCtor(objectFreeze(target), {
       get(t, key) {

@@ -33,5 +33,6 @@ export {
   renderDescription,
   tokenize,
 } from './search.js'
+export { NO_MODULES_ADVICE, sandboxAdvice } from './sandbox-globals.js'
 export type { TypecheckOptions } from './typecheck.js'
 export { checkDeclarations, DEFAULT_MAX_DIAGNOSTICS, typecheckCode } from './typecheck-lazy.js'

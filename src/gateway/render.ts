@@ -56,6 +56,7 @@ export const executeCodeOutputSchema = {
           code: { type: 'string' },
           message: { type: 'string' },
           path: { type: 'string' },
+          line: { type: 'integer' },
         },
         required: ['code', 'message'],
       },
