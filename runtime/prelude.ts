@@ -310,7 +310,11 @@ function serializeValue(root: unknown, bounds: SerializeBounds): SerializedResul
       case 'symbol':
         return undefined
       case 'function':
-        warn('FUNCTION_IN_RESULT', 'a function cannot be returned: it was left out', path)
+        warn(
+          'FUNCTION_IN_RESULT',
+          'a function cannot be returned: it was left out; return the value it computes (call it: return await f())',
+          path,
+        )
         return undefined
       case 'bigint':
         throw new Stop(

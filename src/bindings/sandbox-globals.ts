@@ -34,10 +34,7 @@ const ADVICE: ReadonlyMap<string, string> = new Map([
     'process',
     'there is no process in the sandbox (no env, argv or exit): values come from tool results, and the code ends with return',
   ],
-  [
-    'Buffer',
-    'there is no Buffer in the sandbox: work with strings and arrays (ECMAScript only)',
-  ],
+  ['Buffer', 'there is no Buffer in the sandbox: work with strings and arrays (ECMAScript only)'],
   ['window', NO_DOM],
   ['document', NO_DOM],
   ['localStorage', NO_DOM],

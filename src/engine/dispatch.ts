@@ -274,7 +274,11 @@ export class Dispatcher {
       }
     }
     const verdict = this.#deps.policy.listVerdict({ principal, tool: policyTool(tool) })
-    return verdict.listed ? undefined : verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }
+    return verdict.listed
+      ? undefined
+      : verdict.ruleId === undefined
+        ? {}
+        : { ruleId: verdict.ruleId }
   }
 
   /** The tools this caller can see (for suggestions; only on the unknown-name path). */

@@ -175,8 +175,7 @@ function withReturnLine(w: SandboxWarning, facts: CodeFacts): SandboxWarning {
  */
 export function explainError(error: SandboxError, ctx: MistakeContext): SandboxError {
   const facts = ctx.outcome.facts ?? NO_FACTS
-  const lineText =
-    error.line === undefined ? '' : (ctx.code.split(/\r?\n/)[error.line - 1] ?? '')
+  const lineText = error.line === undefined ? '' : (ctx.code.split(/\r?\n/)[error.line - 1] ?? '')
   if (error.code === 'TIMEOUT') {
     if (error.line !== undefined)
       return {
@@ -234,7 +233,8 @@ function undefinedNameHint(name: string, visible: readonly VisibleTool[]): strin
   const advice = sandboxAdvice(name)
   if (advice !== undefined) return advice
   const server = visible.find((t) => t.server === name || foldName(t.server) === foldName(name))
-  if (server !== undefined) return `did you mean ${serverPath(server.server)}? Tools are called as tools.<server>.<tool>(args)`
+  if (server !== undefined)
+    return `did you mean ${serverPath(server.server)}? Tools are called as tools.<server>.<tool>(args)`
   const named = toolsNamed(name, visible)
   if (named.length > 0) return `did you mean ${named.slice(0, 3).map(toolPath).join(' or ')}?`
   return undefined

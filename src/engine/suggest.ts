@@ -44,7 +44,10 @@ function closestTool(name: string, tools: readonly VisibleTool[]): VisibleTool |
   const folded = foldName(name)
   const same = tools.find((t) => foldName(t.name) === folded || foldName(t.ident) === folded)
   if (same !== undefined) return same
-  const best = nearest(folded, tools.map((t) => foldName(t.name)))
+  const best = nearest(
+    folded,
+    tools.map((t) => foldName(t.name)),
+  )
   return best === undefined ? undefined : tools.find((t) => foldName(t.name) === best)
 }
 

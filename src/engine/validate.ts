@@ -187,7 +187,11 @@ function objectKeys(value: unknown): string[] {
 export function typeName(schema: unknown): string | undefined {
   if (schema === null || typeof schema !== 'object') return undefined
   const s = schema as Record<string, unknown>
-  if (Array.isArray(s.enum)) return s.enum.slice(0, 5).map((v) => JSON.stringify(v)).join(' | ')
+  if (Array.isArray(s.enum))
+    return s.enum
+      .slice(0, 5)
+      .map((v) => JSON.stringify(v))
+      .join(' | ')
   if (s.type === 'array') return `${typeName(s.items) ?? 'unknown'}[]`
   if (typeof s.type === 'string') return s.type
   if (Array.isArray(s.type)) return s.type.join(' | ')

@@ -35,7 +35,7 @@ export interface CodeFacts {
   finalExpression: boolean
   /** Lines of `return` statements of the body itself (not of functions inside it). */
   returnLines: number[]
-  /** The last statement that runs; `declares` when it is `const|let|var <name> = …`. */
+  /** The last statement that runs; `declares`, the last `const|let|var <name>` up to it. */
   lastStatement?: { line: number; declares?: string }
   /** Functions declared at the top level and never mentioned again. */
   uncalled: Array<{ name: string; line: number }>
@@ -95,7 +95,8 @@ export function codeFacts(parsed: Parsed, finalOffset: number | undefined): Code
 function scan(parsed: Parsed, finalExpression: boolean): CodeFacts {
   const { tokens, source, functionScopes } = parsed
   const lineOf = lineIndex(source)
-  const text = (t: SucraseToken | undefined) => (t === undefined ? '' : source.slice(t.start, t.end))
+  const text = (t: SucraseToken | undefined) =>
+    t === undefined ? '' : source.slice(t.start, t.end)
   const inFunction = (i: number) => functionScopes.some(([a, b]) => a <= i && i < b)
   const isName = (t: SucraseToken | undefined, name: string) =>
     t !== undefined && t.type === T_NAME && text(t) === name
@@ -195,9 +196,11 @@ function scan(parsed: Parsed, finalExpression: boolean): CodeFacts {
     if (range.every((t) => t.isType)) continue
     const first = range[0]!
     const declared = DECLARE.has(first.type) && range[1]?.type === T_NAME ? text(range[1]) : ''
+    // The value to return is most likely the last one the code declared (`total` before a loop).
+    const declares = declared === '' ? facts.lastStatement?.declares : declared
     facts.lastStatement = {
       line: lineOf(first.start),
-      ...(declared === '' ? {} : { declares: declared }),
+      ...(declares === undefined ? {} : { declares }),
     }
     const fn = functionName(range, declared)
     if (fn !== undefined && !mentioned(fn.name, fn.index + from)) {
