@@ -627,7 +627,13 @@ export function install(
         site,
       )
     }
-    const pending = dispatch(server, tool, argsJson)
+    // Names as JSON text, like log lines: the host reads C strings, which end at a NUL, and a
+    // name cut there could be another tool's.
+    const pending = dispatch(
+      jsonStringify(server) as string,
+      jsonStringify(tool) as string,
+      argsJson,
+    )
     return reflectApply(promiseThen, pending, [
       (answerJson: string) => {
         const answer = jsonParse(answerJson) as CallAnswer

@@ -347,9 +347,11 @@ export class Execution {
     const deferred = ctx.newPromise()
     // After the body settled, or past the deadline, nothing more reaches the host.
     if (this.#phase !== 'running' || this.#setup.instance.clock.expired) return deferred.handle
-    const server = ctx.getString(serverH)
-    const tool = ctx.getString(toolH)
+    const server = jsonText(ctx.getString(serverH))
+    const tool = jsonText(ctx.getString(toolH))
     const argsJson = ctx.getString(argsH)
+    if (server === undefined || tool === undefined)
+      throw new TypeError('dispatch: server and tool are JSON strings')
     const argsBytes = Buffer.byteLength(argsJson)
     const name = `${server}.${tool}`
     const limits = this.#limits
@@ -530,6 +532,16 @@ export class Execution {
     // The result goes out first; the instance is retired after.
     this.#setup.sink({ type: 'done', execId: this.execId, done })
     this.#setup.onFinished(this, this.#poisoned)
+  }
+}
+
+/** The string a JSON text holds, else undefined. */
+function jsonText(json: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(json)
+    return typeof value === 'string' ? value : undefined
+  } catch {
+    return undefined
   }
 }
 
