@@ -59,7 +59,13 @@ export function unsupportedSyntax(parsed: Parsed): TranspileError | undefined {
     }
     // `import type …`, `declare namespace …`: types only, erased.
     if (tokens.slice(from, to).every((t) => t.isType)) continue
-    if (first.type === T_IMPORT && second?.type !== T_PAREN_L && second?.type !== T_DOT)
+    const typeImport = second !== undefined && source.slice(second.start, second.end) === 'type'
+    if (
+      first.type === T_IMPORT &&
+      second?.type !== T_PAREN_L &&
+      second?.type !== T_DOT &&
+      !typeImport
+    )
       return at(from, `import is not available: ${NO_MODULES}`)
     if (first.type === T_EXPORT) {
       return at(
