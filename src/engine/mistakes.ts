@@ -56,10 +56,6 @@ export function silentMistakes(ctx: MistakeContext): SandboxWarning[] {
   const facts = outcome.facts ?? NO_FACTS
   const out: SandboxWarning[] = outcome.warnings.map((w) => withReturnLine(w, facts))
   const unsettled = outcome.unsettledCalls ?? []
-  const resultText = outcome.result === undefined ? '' : JSON.stringify(outcome.result)
-  const promiseShown =
-    resultText.includes('[object Promise]') ||
-    outcome.logs.some((l) => l.includes('[object Promise]'))
   const promiseInResult = outcome.warnings.some((w) => w.code === 'PROMISE_IN_RESULT')
   const failed = calls.filter((c) => !c.ok).map((c) => c.tool)
   const nothing = outcome.result === undefined
@@ -75,12 +71,17 @@ export function silentMistakes(ctx: MistakeContext): SandboxWarning[] {
   // A call site is blamed only with a symptom that points at it: a Promise where a value should
   // be, or a call to the same tool still running or failed unseen when the code returned.
   const pending = [...unsettled, ...failed]
-  const blamed = facts.toolCalls.filter(
-    (c) =>
-      !c.awaited &&
-      c.path.length >= 2 &&
-      !facts.asyncForEach.includes(c.line) &&
-      (promiseInResult || promiseShown || pending.some((label) => sameTool(c.path, label))),
+  const candidates = facts.toolCalls.filter(
+    (c) => !c.awaited && c.path.length >= 2 && !facts.asyncForEach.includes(c.line),
+  )
+  // Only code with a call it did not await pays for looking through its result and logs.
+  const promiseShown =
+    candidates.length > 0 &&
+    ((outcome.result !== undefined &&
+      JSON.stringify(outcome.result).includes('[object Promise]')) ||
+      outcome.logs.some((l) => l.includes('[object Promise]')))
+  const blamed = candidates.filter(
+    (c) => promiseInResult || promiseShown || pending.some((label) => sameTool(c.path, label)),
   )
   if (blamed.length > 0) {
     for (const site of blamed.slice(0, MAX_PER_KIND)) {
