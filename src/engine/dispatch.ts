@@ -119,6 +119,9 @@ interface Flight {
 
 type Step = (flight: Flight) => Promise<Refusal | undefined> | Refusal | undefined
 
+/** The metric label of a server or tool name that matches nothing configured. */
+const UNKNOWN = '<unknown>'
+
 /** Longest argument summary shown to a human approver. */
 const MAX_SUMMARY_CHARS = 400
 
@@ -529,9 +532,12 @@ export class Dispatcher {
       setSafeAttributes(f.span, { 'error.type': outcome.code })
     }
     f.span.end()
+    // A name that matches no tool is the guest's own text: not a label (unbounded cardinality).
+    const unknown = !outcome.ok && outcome.code === 'UNKNOWN_TOOL'
     metrics.toolCalls.inc({
-      server: call.server,
-      tool: call.tool,
+      server:
+        unknown && this.#deps.config.servers[call.server] === undefined ? UNKNOWN : call.server,
+      tool: unknown ? UNKNOWN : call.tool,
       outcome: outcome.ok ? 'ok' : isErrorCode(outcome.code) ? outcome.code : 'INTERNAL',
     })
     return outcome

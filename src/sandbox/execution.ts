@@ -47,6 +47,8 @@ const JOB_BATCH = 256
 export const READ_GRACE_MS = 1000
 /** How long after the deadline the clock stops builtins that ignore the interrupt handler. */
 const CLOCK_GRACE_MS = 50
+/** Longest server or tool name a call may carry (MCP tool names are at most 128). */
+const MAX_NAME_CHARS = 256
 /** Names of unsettled calls reported at most. */
 const MAX_UNSETTLED_NAMES = 20
 /** Memory the host adds to the guest's limit while it reads an outcome. */
@@ -356,7 +358,13 @@ export class Execution {
     const name = `${server}.${tool}`
     const limits = this.#limits
     let refusal: string | undefined
-    if (argsBytes > limits.maxArgsBytes) {
+    if (server.length > MAX_NAME_CHARS || tool.length > MAX_NAME_CHARS) {
+      // Names now reach the host even when they are in no manifest: keep them small.
+      refusal = answerJson(
+        'UNKNOWN_TOOL',
+        `no tool has a name longer than ${MAX_NAME_CHARS} characters`,
+      )
+    } else if (argsBytes > limits.maxArgsBytes) {
       refusal = answerJson(
         'INVALID_ARGS',
         `arguments of ${name} are ${argsBytes} bytes, over the limit of ${limits.maxArgsBytes}`,

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { renderPrometheus } from '../../src/telemetry/index.js'
 import { readAudit } from '../e2e/helpers.js'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
 
@@ -101,6 +102,28 @@ describe('a name that matches no tool', () => {
       code: 'UNKNOWN_TOOL',
       message: 'tools.rec.readItem does not exist; did you mean tools.rec.read_item?',
     })
+  })
+
+  it('is counted under <unknown> in the metrics: the guest chooses no label', async () => {
+    await run('return await tools.rec.made_up_1({})')
+    await run('return await tools.nowhere.made_up_2({})')
+    const text = renderPrometheus()
+    expect(text).not.toMatch(/made_up_|nowhere/)
+    expect(text).toContain(
+      'sluice_tool_calls_total{server="rec",tool="<unknown>",outcome="UNKNOWN_TOOL"}',
+    )
+    expect(text).toContain(
+      'sluice_tool_calls_total{server="<unknown>",tool="<unknown>",outcome="UNKNOWN_TOOL"}',
+    )
+  })
+
+  it('is refused in the sandbox when it is longer than any tool name', async () => {
+    const r = await run(`return await tools.rec['${'x'.repeat(257)}']({})`)
+    expect(r.error).toMatchObject({
+      code: 'UNKNOWN_TOOL',
+      message: 'no tool has a name longer than 256 characters',
+    })
+    expect(r.calls).toEqual([])
   })
 
   it('is the exact name the guest wrote: a NUL does not cut it short', async () => {
