@@ -82,6 +82,8 @@ export interface CallRequest {
   onProgress?: (message: string) => void
   /** Collects what passed but was probably not meant (fields the tool does not declare). */
   notes?: CallNote[]
+  /** The tools this caller can see, when the caller has listed them already (for suggestions). */
+  visible?: readonly VisibleTool[]
 }
 
 /** A call that ran, with argument fields its schema does not declare (the upstream ignores them). */
@@ -186,7 +188,7 @@ export class Dispatcher {
     if (found.kind === 'unknown') {
       return deny(
         'UNKNOWN_TOOL',
-        unknownToolMessage(call.server, call.tool, this.#visible(f.req.principal)),
+        unknownToolMessage(call.server, call.tool, f.req.visible ?? this.#visible(f.req.principal)),
         'unknown-tool',
       )
     }

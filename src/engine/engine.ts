@@ -435,7 +435,17 @@ export class Engine {
           onCall: (call, signal) =>
             context.with(parent, () =>
               this.#dispatch(
-                { principal, executionId, call, signal, calls, budget, parent, notes },
+                {
+                  principal,
+                  executionId,
+                  call,
+                  signal,
+                  calls,
+                  budget,
+                  parent,
+                  notes,
+                  visible: tools,
+                },
                 options,
                 gen,
               ),
