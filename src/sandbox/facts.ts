@@ -26,7 +26,10 @@ export interface ToolCallSite {
   column: number
   /** The names after `tools`, as written (`['store', 'get-sum']` for `tools.store['get-sum']`). */
   path: string[]
-  /** Awaited where it is made: after `await`, inside `Promise.all(…)` and kin, or returned by the body. */
+  /**
+   * Awaited: after `await`, inside `Promise.all(…)` and kin, returned by the body, or kept in a
+   * variable that is later awaited (`const p = tools.…(); … await p`).
+   */
   awaited: boolean
 }
 
@@ -111,9 +114,21 @@ function scan(parsed: Parsed, finalExpression: boolean): CodeFacts {
   }
   /** For each open parenthesis: whether it holds the arguments of Promise.all and kin. */
   const parens: boolean[] = []
+  /** Names read right after `await` or inside Promise.all(…): `const p = tools.…(); await p`. */
+  const awaitedNames = new Set<string>()
+  /** Call sites kept in a variable, to settle once every later use is known. */
+  const held: Array<{ site: ToolCallSite; name: string }> = []
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!
     if (t.isType) continue
+    if (
+      t.type === T_NAME &&
+      t.identifierRole !== null &&
+      ACCESS_ROLES.has(t.identifierRole) &&
+      (tokens[i - 1]?.contextualKeyword === CK_AWAIT || parens.includes(true))
+    ) {
+      awaitedNames.add(text(t))
+    }
     if (t.type === T_PAREN_L) {
       const combinator =
         tokens[i - 1]?.type === T_NAME &&
@@ -150,9 +165,15 @@ function scan(parsed: Parsed, finalExpression: boolean): CodeFacts {
       facts.toolCalls.length < MAX_SITES
     ) {
       const site = toolCall(i)
-      if (site !== undefined) facts.toolCalls.push(site)
+      if (site !== undefined) {
+        facts.toolCalls.push(site)
+        const name = tokens[i - 2]
+        if (!site.awaited && tokens[i - 1]?.type === T_EQ && name?.type === T_NAME)
+          held.push({ site, name: text(name) })
+      }
     }
   }
+  for (const { site, name } of held) if (awaitedNames.has(name)) site.awaited = true
 
   function toolCall(i: number): ToolCallSite | undefined {
     const path: string[] = []

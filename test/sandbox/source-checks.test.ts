@@ -83,6 +83,17 @@ describe('code facts', () => {
     ])
   })
 
+  it('counts a call kept in a variable as awaited when the variable is awaited later', () => {
+    const f = facts(
+      'const p = tools.s.one({})\nconst q = tools.s.two({})\nconst r = tools.s.three({})\nreturn [await p, ...(await Promise.all([q]))]',
+    )
+    expect(f.toolCalls.map((c) => [c.path.join('.'), c.awaited])).toEqual([
+      ['s.one', true],
+      ['s.two', true],
+      ['s.three', false],
+    ])
+  })
+
   it('finds returns of the body only, the last declaration, and functions never mentioned', () => {
     const f = facts(
       'function helper() { return 1 }\nasync function main() { return helper() }\nconst total = 3\nfor (const x of []) {}',
