@@ -24,6 +24,7 @@ export const CASES = {
   'cold-start': './cases/cold-start.js',
   peers: './cases/peers.js',
   tokens: './cases/tokens.js',
+  mistakes: './cases/mistakes.js',
   rss: './cases/rss.js',
 }
 

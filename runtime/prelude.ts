@@ -310,7 +310,11 @@ function serializeValue(root: unknown, bounds: SerializeBounds): SerializedResul
       case 'symbol':
         return undefined
       case 'function':
-        warn('FUNCTION_IN_RESULT', 'a function cannot be returned: it was left out', path)
+        warn(
+          'FUNCTION_IN_RESULT',
+          'a function cannot be returned: it was left out; return the value it computes (call it: return await f())',
+          path,
+        )
         return undefined
       case 'bigint':
         throw new Stop(
@@ -623,7 +627,13 @@ export function install(
         site,
       )
     }
-    const pending = dispatch(server, tool, argsJson)
+    // Names as JSON text, like log lines: the host reads C strings, which end at a NUL, and a
+    // name cut there could be another tool's.
+    const pending = dispatch(
+      jsonStringify(server) as string,
+      jsonStringify(tool) as string,
+      argsJson,
+    )
     return reflectApply(promiseThen, pending, [
       (answerJson: string) => {
         const answer = jsonParse(answerJson) as CallAnswer
@@ -633,8 +643,15 @@ export function install(
     ]) as Promise<unknown>
   }
 
-  function unknownTool(server: string, name: string): () => Promise<never> {
-    return () => rejected('UNKNOWN_TOOL', `unknown tool ${server}.${name}`, new ErrorCtor())
+  /**
+   * A name that is not in the bindings still goes to the host, which alone knows whether it is
+   * a tool policy hides from this caller (TOOL_DENIED) or no tool at all (UNKNOWN_TOOL, with a
+   * suggestion among the tools the caller can see). The host decides; the prelude never does.
+   */
+  function unknownTool(server: string, name: string): (args?: unknown) => Promise<unknown> {
+    return reflectApply(functionBind, invoke, [undefined, server, name]) as (
+      args?: unknown,
+    ) => Promise<unknown>
   }
 
   function stub(server: string, tool: string, ident: string): unknown {
@@ -645,7 +662,7 @@ export function install(
     return objectFreeze(f)
   }
 
-  /** A frozen map behind a proxy whose only job is: an unknown name rejects with UNKNOWN_TOOL. */
+  /** A frozen map behind a proxy whose only job is: an unknown name is asked of the host. */
   function guarded<T extends object>(target: T, onUnknown: (name: string) => unknown): T {
     return new ProxyCtor(objectFreeze(target), {
       get(t, key) {

@@ -37,7 +37,11 @@ export interface SerializeBounds {
  * Host dispatcher: starts one tool call. It returns a guest promise that resolves with a
  * `CallAnswer` as JSON text (never rejects), so the prelude alone decides what the guest sees.
  */
-export type HostDispatch = (server: string, tool: string, argsJson: string) => Promise<string>
+export type HostDispatch = (
+  serverJson: string,
+  toolJson: string,
+  argsJson: string,
+) => Promise<string>
 
 /**
  * Host log sink. Given a line (as JSON string text), it stores it and answers whether more lines

@@ -121,6 +121,8 @@ export interface ExecutionWarning {
   message: string
   /** Where in the result, as `result.items[2].when`. */
   path?: string
+  /** 1-based line in the model's own source, when the host can name it. */
+  line?: number
 }
 
 /** The result of one `execute_code`: DESIGN.md section 3. */

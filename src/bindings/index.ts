@@ -34,5 +34,6 @@ export {
   OUTER_TOOLS_OVERHEAD_BYTES,
   renderDescription,
 } from './describe.js'
+export { NO_MODULES_ADVICE, sandboxAdvice } from './sandbox-globals.js'
 export type { TypecheckOptions } from './typecheck.js'
 export { checkDeclarations, DEFAULT_MAX_DIAGNOSTICS, typecheckCode } from './typecheck-lazy.js'

@@ -8,6 +8,7 @@
  */
 import ts from 'typescript'
 import { nearest } from '../text.js'
+import { sandboxAdvice } from './sandbox-globals.js'
 import type { Diagnostic } from '../types.js'
 import { DEFAULT_MAX_DIAGNOSTICS } from './typecheck-lazy.js'
 
@@ -39,23 +40,6 @@ const PRELUDE = `declare const console: {
   error(...data: unknown[]): void
 }
 `
-const NOT_IN_SANDBOX = new Set([
-  'fetch',
-  'require',
-  'process',
-  'setTimeout',
-  'setInterval',
-  'setImmediate',
-  'window',
-  'document',
-  'globalThis.fetch',
-  'Buffer',
-  'XMLHttpRequest',
-  'WebSocket',
-  'module',
-  'exports',
-  '__dirname',
-])
 
 /**
  * Strict, with two deliberate relaxations for model-written code that is valid at run time:
@@ -305,16 +289,30 @@ function explain(
       return
     }
     case 2304: // Cannot find name 'x'.
-    case 2552: {
-      // Cannot find name 'x'. Did you mean 'y'?
+    case 2552: // Cannot find name 'x'. Did you mean 'y'?
+    case 2580: // Cannot find name 'require'. Do you need to install type definitions for node? …
+    case 2591: // … and then add 'node' to the types field in your tsconfig.
+    case 2584: // … Try changing the 'lib' compiler option to include 'dom'.
+    case 2582: // … type definitions for a test runner?
+    case 2583: {
+      // … Try changing the 'lib' compiler option to a later version.
       if (node === undefined || !ts.isIdentifier(node)) return
-      if (NOT_IN_SANDBOX.has(node.text)) {
-        diagnostic.hint = `there is no ${node.text} in the sandbox: use tools.<server>.<tool>(args) and console.log`
+      const advice = sandboxAdvice(node.text)
+      if (advice !== undefined) {
+        // TypeScript's own advice (install @types/node, change lib) does not apply here.
+        diagnostic.message = `Cannot find name '${node.text}'.`
+        diagnostic.hint = advice
       } else if (suggested !== undefined) {
         diagnostic.hint = `did you mean '${suggested}'?`
+      } else if (d.code !== 2304) {
+        diagnostic.message = `Cannot find name '${node.text}'.`
       }
       return
     }
+    case 1308: // 'await' expressions are only allowed within async functions …
+      diagnostic.hint =
+        'mark the enclosing function async, e.g. ids.map(async (id) => await …), and await Promise.all(…) of what it returns'
+      return
     default:
       return
   }

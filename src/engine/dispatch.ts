@@ -29,9 +29,12 @@ import {
 } from '../telemetry/index.js'
 import type { CallRecord, CatalogTool, Decision, Json, Principal } from '../types.js'
 import type { UpstreamSet } from '../upstream/index.js'
-import type { Catalog } from './catalog.js'
+import { sanitizeIdentifier } from '../bindings/index.js'
+import type { LockFile } from '../registry/index.js'
+import type { Catalog, Lookup } from './catalog.js'
 import { errorText, mapToolResult, type UpstreamToolResult } from './result.js'
-import { validateArgs, validateOutput } from './validate.js'
+import { serverPath, toolPath, unknownToolMessage, type VisibleTool } from './suggest.js'
+import { argumentShape, undeclaredFields, validateArgs, validateOutput } from './validate.js'
 
 /** The human's answer to an `approve` decision. */
 export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported'
@@ -50,6 +53,8 @@ export interface DispatchDeps {
   catalog: Catalog
   upstreams: UpstreamSet
   policy: PolicySet
+  /** The pins, for the listing verdict of a quarantined tool. */
+  lock?: LockFile
   grants?: GrantBroker
   redactor?: Redactor
   audit?: AuditLog
@@ -75,6 +80,18 @@ export interface CallRequest {
   inboundToken?: string
   approve?: ApprovalHandler
   onProgress?: (message: string) => void
+  /** Collects what passed but was probably not meant (fields the tool does not declare). */
+  notes?: CallNote[]
+  /** The tools this caller can see, when the caller has listed them already (for suggestions). */
+  visible?: readonly VisibleTool[]
+}
+
+/** A call that ran, with argument fields its schema does not declare (the upstream ignores them). */
+export interface CallNote {
+  tool: CatalogTool
+  fields: string[]
+  /** The fields the schema declares. */
+  known: string[]
 }
 
 type AuditFields = Record<string, unknown>
@@ -103,6 +120,9 @@ interface Flight {
 }
 
 type Step = (flight: Flight) => Promise<Refusal | undefined> | Refusal | undefined
+
+/** The metric label of a server or tool name that matches nothing configured. */
+const UNKNOWN = '<unknown>'
 
 /** Longest argument summary shown to a human approver. */
 const MAX_SUMMARY_CHARS = 400
@@ -156,15 +176,32 @@ export class Dispatcher {
 
   // ── the steps ─────────────────────────────────────────────────────────────────────────────
 
-  /** The exact tool exists, is not quarantined, and the arguments fit its pinned schema. */
+  /**
+   * The exact tool exists and this caller may see it, is not quarantined, and the arguments fit
+   * its pinned schema. A tool policy hides from the caller is `TOOL_DENIED` before its schema is
+   * looked at, so the answer carries nothing of its definition; a name that matches no tool is
+   * `UNKNOWN_TOOL`, with a suggestion among the tools the caller can see.
+   */
   #validate(f: Flight): Refusal | undefined {
     const { call } = f.req
-    const found = this.#deps.catalog.lookup(call.server, call.tool)
+    const found = this.#lookup(call.server, call.tool)
     if (found.kind === 'unknown') {
       return deny(
         'UNKNOWN_TOOL',
-        `tools.${call.server}.${call.tool} does not exist`,
+        unknownToolMessage(call.server, call.tool, f.req.visible ?? this.#visible(f.req.principal)),
         'unknown-tool',
+      )
+    }
+    const hiddenBy = this.#hiddenBy(f.req.principal, found)
+    if (hiddenBy !== undefined) {
+      const name = found.kind === 'tool' ? found.tool.name : found.info.name
+      const path = `${serverPath(call.server)}.${sanitizeIdentifier(name) ?? call.tool}`
+      return deny(
+        'TOOL_DENIED',
+        `${path} exists but is not available to this caller (policy: ${hiddenBy.ruleId === undefined ? 'no rule allows it' : `rule "${hiddenBy.ruleId}"`})`,
+        hiddenBy.ruleId ?? 'default-deny',
+        found.kind === 'tool' ? found.tool.hash : found.info.liveHash,
+        'deny',
       )
     }
     if (found.kind === 'quarantined') {
@@ -186,19 +223,74 @@ export class Dispatcher {
     f.tool = found.tool
     setSafeAttributes(f.span, { 'sluice.tool.hash': found.tool.hash })
     const args = call.args
+    const schema = found.tool.definition.inputSchema
     if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+      const got = args === null ? 'null' : Array.isArray(args) ? 'an array' : `a ${typeof args}`
       return deny(
         'INVALID_ARGS',
-        `${f.label}: arguments must be an object`,
+        `${f.label}: the arguments are one object, not ${got}: call ${toolPath(found.tool)}(${argumentShape(schema)})`,
         'schema',
         found.tool.hash,
       )
     }
-    const checked = validateArgs(found.tool.hash, found.tool.definition.inputSchema, args)
+    const checked = validateArgs(found.tool.hash, schema, args)
     if (!checked.ok)
       return deny('INVALID_ARGS', `${f.label}: ${checked.message}`, 'schema', found.tool.hash)
+    const undeclared = undeclaredFields(schema, args)
+    if (undeclared.length > 0) {
+      f.req.notes?.push({
+        tool: found.tool,
+        fields: undeclared,
+        known: Object.keys((schema.properties ?? {}) as object),
+      })
+    }
     f.args = args as Record<string, unknown>
     return undefined
+  }
+
+  /**
+   * The catalogue's exact lookup, then the tool whose identifier is that name: `get_sum` is how
+   * code spells `get-sum`, and the guest only sends it when the tool is not in its bindings.
+   */
+  #lookup(server: string, name: string): Lookup {
+    const found = this.#deps.catalog.lookup(server, name)
+    if (found.kind !== 'unknown') return found
+    const alias = this.#deps.catalog.tools().find((t) => t.server === server && t.ident === name)
+    return alias === undefined ? found : { kind: 'tool', tool: alias }
+  }
+
+  /** The listing verdict when policy hides the tool from this caller, else undefined. */
+  #hiddenBy(
+    principal: Principal,
+    found: Exclude<Lookup, { kind: 'unknown' }>,
+  ): { ruleId?: string } | undefined {
+    let tool: CatalogTool | undefined
+    if (found.kind === 'tool') tool = found.tool
+    else {
+      // A quarantined tool is listed by its pinned definition (engine.ts, #quarantinedBindings).
+      const pin = this.#deps.lock?.servers[found.info.server]?.tools[found.info.name]
+      if (pin === undefined) return {}
+      tool = {
+        server: found.info.server,
+        name: found.info.name,
+        ident: found.info.name,
+        definition: pin.definition,
+        hash: pin.hash as CatalogTool['hash'],
+      }
+    }
+    const verdict = this.#deps.policy.listVerdict({ principal, tool: policyTool(tool) })
+    return verdict.listed
+      ? undefined
+      : verdict.ruleId === undefined
+        ? {}
+        : { ruleId: verdict.ruleId }
+  }
+
+  /** The tools this caller can see (for suggestions; only on the unknown-name path). */
+  #visible(principal: Principal): VisibleTool[] {
+    return this.#deps.catalog
+      .tools()
+      .filter((tool) => this.#deps.policy.canList({ principal, tool: policyTool(tool) }))
   }
 
   /** CEL policy over principal, tool and arguments: deny wins, nothing matching denies. */
@@ -442,9 +534,12 @@ export class Dispatcher {
       setSafeAttributes(f.span, { 'error.type': outcome.code })
     }
     f.span.end()
+    // A name that matches no tool is the guest's own text: not a label (unbounded cardinality).
+    const unknown = !outcome.ok && outcome.code === 'UNKNOWN_TOOL'
     metrics.toolCalls.inc({
-      server: call.server,
-      tool: call.tool,
+      server:
+        unknown && this.#deps.config.servers[call.server] === undefined ? UNKNOWN : call.server,
+      tool: unknown ? UNKNOWN : call.tool,
       outcome: outcome.ok ? 'ok' : isErrorCode(outcome.code) ? outcome.code : 'INTERNAL',
     })
     return outcome
@@ -477,12 +572,18 @@ export class Dispatcher {
   }
 }
 
-/** A denial before policy: unknown tool, quarantine, schema. */
-function deny(code: string, message: string, ruleId: string, toolHash?: string): Refusal {
+/** A denial before policy: unknown tool, hidden tool, quarantine, schema. */
+function deny(
+  code: string,
+  message: string,
+  ruleId: string,
+  toolHash?: string,
+  decision: string = code,
+): Refusal {
   return {
     code,
     message,
-    decision: code,
+    decision,
     audit: {
       type: 'call.decision',
       decision: 'deny',

@@ -38,7 +38,14 @@ import type {
 } from '../types.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
 import { Admission, type Refusal } from './admission.js'
-import { auditPrincipal, Dispatcher, policyTool, type CallRequest } from './dispatch.js'
+import {
+  auditPrincipal,
+  Dispatcher,
+  policyTool,
+  type CallNote,
+  type CallRequest,
+} from './dispatch.js'
+import { explainError, silentMistakes } from './mistakes.js'
 import { Passthrough, type PassthroughOptions } from './passthrough.js'
 import type {
   GetPromptResult,
@@ -161,6 +168,7 @@ export class Engine {
       catalog,
       upstreams: this.#deps.upstreams,
       policy,
+      ...(lock ? { lock } : {}),
       ...(this.#deps.grants ? { grants: this.#deps.grants } : {}),
       ...(this.#deps.redactor ? { redactor: this.#deps.redactor } : {}),
       ...(this.#deps.audit ? { audit: this.#deps.audit } : {}),
@@ -436,6 +444,7 @@ export class Engine {
         await Promise.race([gen.catalog.refreshStale(), delay(STALE_WAIT_MS)])
         const tools = this.listTools(principal, gen)
         const budget = new BudgetTracker()
+        const notes: CallNote[] = []
         const outcome = await this.#deps.pool.execute({
           code,
           manifest: buildManifest([
@@ -447,7 +456,17 @@ export class Engine {
           onCall: (call, signal) =>
             context.with(parent, () =>
               this.#dispatch(
-                { principal, executionId, call, signal, calls, budget, parent },
+                {
+                  principal,
+                  executionId,
+                  call,
+                  signal,
+                  calls,
+                  budget,
+                  parent,
+                  notes,
+                  visible: tools,
+                },
                 options,
                 gen,
               ),
@@ -463,13 +482,17 @@ export class Engine {
           logs: redact(outcome.logs),
           calls,
         }
-        if (outcome.warnings.length > 0) result.warnings = redact(outcome.warnings)
+        // Common mistakes get their line and fix (mistakes.ts), from host records and the source.
+        const mistakes = { code, outcome, visible: tools, calls, notes }
+        const warnings = outcome.ok ? silentMistakes(mistakes) : outcome.warnings
+        if (warnings.length > 0) result.warnings = redact(warnings)
         if (!outcome.ok && outcome.error) {
+          const explained = explainError(outcome.error, mistakes)
           const error: ExecutionError = {
-            code: outcome.error.code,
-            message: this.#safe(outcome.error.message),
-            ...(outcome.error.line !== undefined ? { line: outcome.error.line } : {}),
-            ...(outcome.error.column !== undefined ? { column: outcome.error.column } : {}),
+            code: explained.code,
+            message: this.#safe(explained.message),
+            ...(explained.line !== undefined ? { line: explained.line } : {}),
+            ...(explained.column !== undefined ? { column: explained.column } : {}),
           }
           if (TYPECHECK_ON.has(error.code)) {
             const diagnostics = await this.#diagnose(principal, code)

@@ -34,3 +34,4 @@ export {
   resourceUri,
 } from './passthrough.js'
 export type { PassthroughDeps, PassthroughOptions } from './passthrough.js'
+export { MISTAKE_WARNING_CODES } from './mistakes.js'

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module'
 import type { ErrorObject, ValidateFunction } from 'ajv'
+import { nearest } from '../text.js'
 import type { DefinitionHash } from '../types.js'
 
 // ajv ships CommonJS with `export default` typings that NodeNext resolves awkwardly.
@@ -97,29 +98,48 @@ function check(key: string, schema: Record<string, unknown>, args: unknown): Arg
   if (validate(args)) return { ok: true }
   const error = validate.errors?.[0]
   return error
-    ? describe(error)
+    ? describe(error, schema, args)
     : { ok: false, path: '', message: 'arguments do not match the input schema' }
 }
 
-function describe(error: ErrorObject): { ok: false; message: string; path: string } {
+/**
+ * The first error, named so that the model can fix it: the field, what was expected, what it
+ * got, and for a missing field a near-miss among the fields that were sent (`ID` for `id`).
+ */
+function describe(
+  error: ErrorObject,
+  schema: Record<string, unknown>,
+  args: unknown,
+): { ok: false; message: string; path: string } {
   const path = jsonPath(error.instancePath)
   const p = error.params as Record<string, unknown>
+  const at = subschema(schema, error.instancePath)
   let what: string
   switch (error.keyword) {
-    case 'required':
+    case 'required': {
+      const missing = String(p.missingProperty)
+      const type = typeName(properties(at)[missing])
+      const sent = objectKeys(valueAt(args, error.instancePath))
+      const extra = sent.filter((k) => !(k in properties(at)))
+      const near = nearest(missing, extra)
       return {
         ok: false,
-        path: `${path}.${String(p.missingProperty)}`,
-        message: `missing required field ${path}.${String(p.missingProperty)}`,
+        path: `${path}.${missing}`,
+        message: `missing required field ${path}.${missing}${type === undefined ? '' : ` (${type})`}${near === undefined ? '' : `; ${path}.${near} was sent: did you mean ${missing}?`}`,
       }
-    case 'additionalProperties':
+    }
+    case 'additionalProperties': {
+      const extra = String(p.additionalProperty)
+      const known = Object.keys(properties(at))
+      const near = nearest(extra, known)
       return {
         ok: false,
-        path: `${path}.${String(p.additionalProperty)}`,
-        message: `unexpected field ${path}.${String(p.additionalProperty)} (not in the tool's input schema)`,
+        path: `${path}.${extra}`,
+        message: `unexpected field ${path}.${extra} (not in the tool's input schema; ${near === undefined ? `fields: ${known.slice(0, 12).join(', ') || 'none'}` : `did you mean ${near}?`})`,
       }
+    }
     case 'type':
-      what = `expected ${String(p.type)}`
+      what = `expected ${String(p.type)}, got ${kindOf(valueAt(args, error.instancePath))}`
       break
     case 'enum':
       what = `expected one of ${JSON.stringify(p.allowedValues)}`
@@ -131,6 +151,91 @@ function describe(error: ErrorObject): { ok: false; message: string; path: strin
       what = error.message ?? 'invalid'
   }
   return { ok: false, path, message: `${path}: ${what}` }
+}
+
+/** The schema that applies at a JSON pointer, following `properties` and `items` only. */
+function subschema(schema: Record<string, unknown>, pointer: string): Record<string, unknown> {
+  let at: unknown = schema
+  for (const seg of pointerSegments(pointer)) {
+    const o = (at ?? {}) as Record<string, unknown>
+    at = /^\d+$/.test(seg) && o.items !== undefined ? o.items : properties(o)[seg]
+  }
+  return at !== null && typeof at === 'object' ? (at as Record<string, unknown>) : {}
+}
+
+function properties(schema: Record<string, unknown>): Record<string, unknown> {
+  const props = schema.properties
+  return props !== null && typeof props === 'object' ? (props as Record<string, unknown>) : {}
+}
+
+function valueAt(value: unknown, pointer: string): unknown {
+  let at = value
+  for (const seg of pointerSegments(pointer)) {
+    if (at === null || typeof at !== 'object') return undefined
+    at = (at as Record<string, unknown>)[seg]
+  }
+  return at
+}
+
+function objectKeys(value: unknown): string[] {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? Object.keys(value)
+    : []
+}
+
+/** A short type name for a property schema: `string`, `number[]`, `"a" | "b"`. */
+export function typeName(schema: unknown): string | undefined {
+  if (schema === null || typeof schema !== 'object') return undefined
+  const s = schema as Record<string, unknown>
+  if (Array.isArray(s.enum))
+    return s.enum
+      .slice(0, 5)
+      .map((v) => JSON.stringify(v))
+      .join(' | ')
+  if (s.type === 'array') return `${typeName(s.items) ?? 'unknown'}[]`
+  if (typeof s.type === 'string') return s.type
+  if (Array.isArray(s.type)) return s.type.join(' | ')
+  return undefined
+}
+
+/** What the value is, in JSON Schema's words, without quoting it (values may be secret). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'array'
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number'
+  return typeof value
+}
+
+/**
+ * `{ id: string; limit?: number }`: the shape of a tool's arguments for a message, from the
+ * top-level properties of its input schema.
+ */
+export function argumentShape(schema: Record<string, unknown>): string {
+  const props = properties(schema)
+  const required = new Set(Array.isArray(schema.required) ? schema.required.map(String) : [])
+  const fields = Object.keys(props)
+    .slice(0, 8)
+    .map((k) => `${k}${required.has(k) ? '' : '?'}: ${typeName(props[k]) ?? 'unknown'}`)
+  if (Object.keys(props).length > 8) fields.push('…')
+  return fields.length === 0 ? '{}' : `{ ${fields.join('; ')} }`
+}
+
+/**
+ * Argument names the schema does not declare, when it does not say that others are welcome:
+ * the upstream ignores them, so the model's intent is lost without an error.
+ */
+export function undeclaredFields(schema: Record<string, unknown>, args: object): string[] {
+  if (schema.additionalProperties !== undefined || schema.properties === undefined) return []
+  const props = properties(schema)
+  return Object.keys(args).filter((k) => !Object.hasOwn(props, k))
+}
+
+function pointerSegments(pointer: string): string[] {
+  if (pointer === '') return []
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
 }
 
 /** `/entities/0/name` → `args.entities[0].name` */

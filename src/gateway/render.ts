@@ -55,6 +55,7 @@ export const executeCodeOutputSchema = {
           code: { type: 'string' },
           message: { type: 'string' },
           path: { type: 'string' },
+          line: { type: 'integer' },
         },
         required: ['code', 'message'],
       },

@@ -9,6 +9,7 @@ export type { PolicyFile } from './load.js'
 export { allowAllPolicy, NO_POLICIES_RULE_ID } from './policy-set.js'
 export type {
   PolicySet,
+  ListVerdict,
   PolicyInput,
   PolicyToolInput,
   PolicyDecision,

@@ -71,6 +71,12 @@ export interface MatchedBudget {
   readonly maxCallsPerExecution: number
 }
 
+/** Whether a tool is listed for a principal, and if not, which rule hides it. */
+export type ListVerdict = { listed: true } | { listed: false; ruleId?: string }
+
+const LISTED: ListVerdict = Object.freeze({ listed: true })
+const UNLISTED: ListVerdict = Object.freeze({ listed: false })
+
 /** A loaded, checked, immutable set of rules and budgets. */
 export interface PolicySet {
   readonly files: readonly string[]
@@ -79,6 +85,11 @@ export interface PolicySet {
   decide(input: PolicyInput): PolicyDecision
   /** Whether the tool is shown to the principal: an allow/approve rule could match, no deny does. */
   canList(input: Omit<PolicyInput, 'args'>): boolean
+  /**
+   * {@link canList} with the reason: when the tool is hidden, the rule that hides it, or no
+   * `ruleId` when no allow or approve rule could match (deny by default).
+   */
+  listVerdict(input: Omit<PolicyInput, 'args'>): ListVerdict
   /** Budgets whose `when` matches the call (or fails to evaluate: fail closed). */
   budgetsFor(input: PolicyInput): MatchedBudget[]
   describe(): PolicySummary
@@ -272,37 +283,41 @@ export class CelPolicySet implements PolicySet {
   }
 
   canList(input: Omit<PolicyInput, 'args'>): boolean {
+    return this.listVerdict(input).listed
+  }
+
+  listVerdict(input: Omit<PolicyInput, 'args'>): ListVerdict {
     let ctx: CelContext
     try {
       ctx = buildContext(input, 'list')
     } catch {
-      return false
+      return UNLISTED
     }
     for (const rule of this.#deny) {
       const outcome = evaluate(rule, ctx)
-      if (outcome.kind === 'match') return false
+      if (outcome.kind === 'match') return { listed: false, ruleId: rule.id }
       // A deny rule that needs the arguments is decided per call; any other error hides the
       // tool, as every call to it would be denied.
-      if (outcome.kind === 'error' && !rule.callPhase) return false
+      if (outcome.kind === 'error' && !rule.callPhase) return { listed: false, ruleId: rule.id }
     }
     // Mirrors decide(): an approve rule that fails regardless of the arguments turns every
     // allow into a deny, so the tool is hidden unless another approve rule could match.
-    let approveFailed = false
+    let approveFailed: string | undefined
     for (const rule of this.#approve) {
       const outcome = evaluate(rule, ctx)
-      if (outcome.kind === 'match') return true
+      if (outcome.kind === 'match') return LISTED
       if (outcome.kind === 'error') {
-        if (rule.callPhase) return true
-        approveFailed = true
+        if (rule.callPhase) return LISTED
+        approveFailed ??= rule.id
       }
     }
-    if (approveFailed) return false
+    if (approveFailed !== undefined) return { listed: false, ruleId: approveFailed }
     for (const rule of this.#allow) {
       const outcome = evaluate(rule, ctx)
-      if (outcome.kind === 'match') return true
-      if (outcome.kind === 'error' && rule.callPhase) return true
+      if (outcome.kind === 'match') return LISTED
+      if (outcome.kind === 'error' && rule.callPhase) return LISTED
     }
-    return false
+    return UNLISTED
   }
 
   budgetsFor(input: PolicyInput): MatchedBudget[] {
@@ -363,6 +378,7 @@ export function allowAllPolicy(): PolicySet {
     ruleIds: Object.freeze([NO_POLICIES_RULE_ID]),
     decide: () => decision,
     canList: () => true,
+    listVerdict: () => LISTED,
     budgetsFor: () => [],
     describe: () => summary,
   })

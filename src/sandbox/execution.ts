@@ -45,6 +45,12 @@ const WRAP_TAIL = '\n})'
 const JOB_BATCH = 256
 /** Time the host gives itself to read an outcome, past the guest's own deadline if need be. */
 export const READ_GRACE_MS = 1000
+/** How long after the deadline the clock stops builtins that ignore the interrupt handler. */
+const CLOCK_GRACE_MS = 50
+/** Longest server or tool name a call may carry (MCP tool names are at most 128). */
+const MAX_NAME_CHARS = 256
+/** Names of unsettled calls reported at most. */
+const MAX_UNSETTLED_NAMES = 20
 /** Memory the host adds to the guest's limit while it reads an outcome. */
 const READ_HEADROOM_BYTES = 4 * 1024 * 1024
 
@@ -116,7 +122,9 @@ export class Execution {
     const rt = this.#rt
     const { clock } = this.#setup.instance
     try {
-      clock.deadline = this.#deadline
+      // The interrupt handler stops ordinary code at the deadline with a stack that says where
+      // it was; the clock is for builtins that never reach that handler, a little later.
+      clock.deadline = this.#deadline + CLOCK_GRACE_MS
       clock.tick()
       rt.setMemoryLimit(this.#limits.memoryBytes)
       rt.setMaxStackSize(this.#limits.stackBytes)
@@ -218,14 +226,29 @@ export class Execution {
     }
     const checked = checkSerialized(read.text, this.#limits)
     if (checked.ok) {
+      const unsettled = this.#unsettledCalls()
       this.#finish({
         ok: true,
         warnings: checked.warnings,
         ...(checked.resultJson === undefined ? {} : { resultJson: checked.resultJson }),
+        ...(unsettled.length === 0 ? {} : { unsettledCalls: unsettled }),
       })
     } else {
       this.#finish({ ok: false, error: checked.error, warnings: checked.warnings })
     }
+  }
+
+  /**
+   * Calls the guest made and never waited for: still at the host, or queued behind the
+   * concurrency limit, when the body settled. Counted by the host, not reported by the guest.
+   */
+  #unsettledCalls(): string[] {
+    const names: string[] = []
+    for (const call of [...this.#inFlight.values(), ...this.#waiting]) {
+      if (names.length >= MAX_UNSETTLED_NAMES) break
+      names.push(`${call.server}.${call.tool}`)
+    }
+    return names
   }
 
   #bounds(): SerializeBounds {
@@ -241,7 +264,15 @@ export class Execution {
   #failWith(handle: QuickJSHandle, stage: 'compile' | 'run'): void {
     if (this.#phase !== 'running') return
     if (this.#timedOut()) {
-      this.#finish({ ok: false, error: timeoutError(this.#limits.timeoutMs) })
+      // Where the code was when it was stopped, if the stack names a place in the model's code.
+      const read = this.#read('describe', handle)
+      const at = read.kind === 'text' ? checkDescribed(read.text, this.#shape, true).at : undefined
+      const inCode = at !== undefined && !(at.line === 1 && at.column <= 1)
+      this.#finish({
+        ok: false,
+        error: timeoutError(this.#limits.timeoutMs),
+        ...(inCode ? { errorAt: at } : {}),
+      })
       return
     }
     const read = this.#read('describe', handle)
@@ -318,14 +349,22 @@ export class Execution {
     const deferred = ctx.newPromise()
     // After the body settled, or past the deadline, nothing more reaches the host.
     if (this.#phase !== 'running' || this.#setup.instance.clock.expired) return deferred.handle
-    const server = ctx.getString(serverH)
-    const tool = ctx.getString(toolH)
+    const server = jsonText(ctx.getString(serverH))
+    const tool = jsonText(ctx.getString(toolH))
     const argsJson = ctx.getString(argsH)
+    if (server === undefined || tool === undefined)
+      throw new TypeError('dispatch: server and tool are JSON strings')
     const argsBytes = Buffer.byteLength(argsJson)
     const name = `${server}.${tool}`
     const limits = this.#limits
     let refusal: string | undefined
-    if (argsBytes > limits.maxArgsBytes) {
+    if (server.length > MAX_NAME_CHARS || tool.length > MAX_NAME_CHARS) {
+      // Names now reach the host even when they are in no manifest: keep them small.
+      refusal = answerJson(
+        'UNKNOWN_TOOL',
+        `no tool has a name longer than ${MAX_NAME_CHARS} characters`,
+      )
+    } else if (argsBytes > limits.maxArgsBytes) {
       refusal = answerJson(
         'INVALID_ARGS',
         `arguments of ${name} are ${argsBytes} bytes, over the limit of ${limits.maxArgsBytes}`,
@@ -462,6 +501,7 @@ export class Execution {
   #finish(result: {
     ok: boolean
     resultJson?: string
+    unsettledCalls?: string[]
     warnings?: SandboxWarning[]
     error?: SandboxError
     errorAt?: JsPosition
@@ -480,6 +520,7 @@ export class Execution {
       warnings: result.warnings ?? [],
       ...(result.error === undefined ? {} : { error: result.error }),
       ...(result.errorAt === undefined ? {} : { errorAt: result.errorAt }),
+      ...(result.unsettledCalls === undefined ? {} : { unsettledCalls: result.unsettledCalls }),
       logs,
       acquireMs: this.#setup.acquireMs,
       runMs: performance.now() - this.#startedAt,
@@ -499,6 +540,16 @@ export class Execution {
     // The result goes out first; the instance is retired after.
     this.#setup.sink({ type: 'done', execId: this.execId, done })
     this.#setup.onFinished(this, this.#poisoned)
+  }
+}
+
+/** The string a JSON text holds, else undefined. */
+function jsonText(json: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(json)
+    return typeof value === 'string' ? value : undefined
+  } catch {
+    return undefined
   }
 }
 

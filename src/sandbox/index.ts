@@ -21,3 +21,4 @@ export type {
   SandboxWarning,
   MemoryInspection,
 } from './types.js'
+export type { CodeFacts, ToolCallSite } from './facts.js'

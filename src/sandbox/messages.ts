@@ -57,6 +57,8 @@ export interface WorkerDone {
   error?: SandboxError
   /** Where the error happened, in the transpiled program (the pool maps it to the source). */
   errorAt?: JsPosition
+  /** `server.tool` of calls still pending when the body settled (successful runs only). */
+  unsettledCalls?: string[]
   logs: string[]
   /** From the request's arrival in the worker until a ready instance was in hand. */
   acquireMs: number

@@ -366,6 +366,8 @@ export class SandboxPool {
       logs: done.logs,
       warnings: done.warnings,
       ...(error === undefined ? {} : { error }),
+      ...(done.unsettledCalls === undefined || !ok ? {} : { unsettledCalls: done.unsettledCalls }),
+      facts: running.program.facts,
       timings: this.#timings(running, done),
       instanceId: done.instanceId,
       ...(done.memory === undefined ? {} : { memory: done.memory }),

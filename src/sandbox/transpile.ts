@@ -9,44 +9,11 @@
  *
  * @module
  */
-import { createRequire } from 'node:module'
 import { transform } from 'sucrase'
-
-const require = createRequire(import.meta.url)
-
-// sucrase 3.35 parser internals (pinned). They keep module-level state, hence live `require`s.
-interface SucraseToken {
-  type: number
-  contextualKeyword: number
-  start: number
-  end: number
-  isType: boolean
-}
-interface SucraseBase {
-  initParser(input: string, jsx: boolean, typescript: boolean, flow: boolean): void
-  augmentError(error: unknown): Error & { loc?: { line: number; column: number } }
-  state: { tokens: SucraseToken[]; error: unknown }
-}
-const base = require('sucrase/dist/parser/traverser/base.js') as SucraseBase
-const tokenizer = require('sucrase/dist/parser/tokenizer/index.js') as {
-  nextToken(): void
-  eat(type: number): boolean
-}
-const statement = require('sucrase/dist/parser/traverser/statement.js') as {
-  parseStatement(declaration: boolean): void
-}
-const { TokenType: tt } = require('sucrase/dist/parser/tokenizer/types.js') as {
-  TokenType: Record<string, number>
-}
-const { ContextualKeyword: ck } = require('sucrase/dist/parser/tokenizer/keywords.js') as {
-  ContextualKeyword: Record<string, number>
-}
-
-function token(name: string, table: Record<string, number> = tt): number {
-  const v = table[name]
-  if (v === undefined) throw new Error(`sucrase internals changed: no token ${name}`)
-  return v
-}
+import { codeFacts, type CodeFacts } from './facts.js'
+import { stripFences } from './fences.js'
+import { keyword, parseProgram, tokenType as token, type Parsed } from './sucrase-parser.js'
+import { unsupportedSyntax } from './unsupported.js'
 
 /** Statement-starting tokens that never begin an expression statement. */
 const NON_EXPRESSION_STARTS: ReadonlySet<number> = new Set(
@@ -81,17 +48,16 @@ const NON_EXPRESSION_STARTS: ReadonlySet<number> = new Set(
 /** Contextual keywords that start a declaration when another word follows (`type X = …`). */
 const DECLARATION_WORDS: ReadonlySet<number> = new Set(
   ['_type', '_interface', '_namespace', '_module', '_global', '_declare', '_abstract', '_enum'].map(
-    (n) => token(n, ck),
+    (n) => keyword(n),
   ),
 )
-const T_EOF = token('eof')
 const T_NAME = token('name')
 const T_COLON = token('colon')
 const T_PAREN_L = token('parenL')
 const T_DOT = token('dot')
 const T_IMPORT = token('_import')
 const T_FUNCTION = token('_function')
-const CK_ASYNC = token('_async', ck)
+const CK_ASYNC = keyword('_async')
 const WORD_TOKENS: ReadonlySet<number> = new Set([
   T_NAME,
   T_FUNCTION,
@@ -121,6 +87,8 @@ export type TranspileResult =
       lines: number
       /** Maps a 1-based position in `js` to the model's own source. */
       toSource(position: SourcePosition): SourcePosition
+      /** What the code does that models often do not mean (facts.ts), for hints. */
+      facts: CodeFacts
     }
   | { ok: false; error: TranspileError }
 
@@ -144,16 +112,9 @@ function syntaxError(e: unknown): TranspileError {
 }
 
 /** Offset at which to insert `return `, or undefined when the last statement is no expression. */
-function finalExpressionOffset(source: string): number | undefined {
-  base.initParser(source, false, true, false)
-  tokenizer.nextToken()
-  const starts: number[] = []
-  while (!tokenizer.eat(T_EOF) && !base.state.error) {
-    starts.push(base.state.tokens.length)
-    statement.parseStatement(true)
-  }
-  if (base.state.error) throw base.augmentError(base.state.error)
-  const tokens = base.state.tokens
+function finalExpressionOffset(parsed: Parsed): number | undefined {
+  const { starts } = parsed
+  const tokens = parsed.tokens
   // The eof token is the last one; statements end before it.
   const last = tokens.length - 1
   for (let k = starts.length - 1; k >= 0; k--) {
@@ -209,13 +170,19 @@ function mapColumn(tsLine: string, jsLine: string, jsColumn: number): number {
  * result. Never throws: a syntax error comes back with line and column in the model's source.
  */
 export function transpile(code: string): TranspileResult {
-  let source = code
+  // A program wrapped in a markdown fence means the program inside it: unwrap it, same lines.
+  let source = stripFences(code)
   let inserted: SourcePosition | undefined
+  let facts: CodeFacts
   try {
-    const offset = finalExpressionOffset(code)
+    const parsed = parseProgram(source)
+    const unsupported = unsupportedSyntax(parsed)
+    if (unsupported !== undefined) return { ok: false, error: unsupported }
+    const offset = finalExpressionOffset(parsed)
+    facts = codeFacts(parsed, offset)
     if (offset !== undefined) {
-      source = code.slice(0, offset) + RETURN + code.slice(offset)
-      const before = code.slice(0, offset)
+      const before = source.slice(0, offset)
+      source = before + RETURN + source.slice(offset)
       const line = before.split('\n').length
       inserted = { line, column: offset - before.lastIndexOf('\n') }
     }
@@ -234,6 +201,7 @@ export function transpile(code: string): TranspileResult {
     ok: true,
     js,
     lines: countLines(js),
+    facts,
     toSource({ line, column }) {
       tsLines ??= source.split('\n')
       jsLines ??= js.split('\n')

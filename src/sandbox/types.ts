@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CodeFacts } from './facts.js'
 import type { Limits } from '../config/index.js'
 import type { Json } from '../types.js'
 
@@ -74,6 +75,8 @@ export interface SandboxWarning {
   message: string
   /** Where in the result, as `result.items[2].when`. */
   path?: string
+  /** 1-based line in the model's own source, when the host can name it. */
+  line?: number
 }
 
 export interface SandboxOutcome {
@@ -84,6 +87,13 @@ export interface SandboxOutcome {
   /** Findings about the result that did not stop it (empty when there are none). */
   warnings: SandboxWarning[]
   error?: SandboxError
+  /**
+   * On success: `server.tool` of calls the code made and did not wait for (still running when it
+   * returned). Absent when there are none.
+   */
+  unsettledCalls?: string[]
+  /** What the source does that models often do not mean (facts.ts); absent before transpiling. */
+  facts?: CodeFacts
   /**
    * `queueMs`: waiting on the main thread for a worker; `acquireMs`: from the request's arrival in
    * the worker until a ready instance was in hand (0 when none was needed); `totalMs`: wall time

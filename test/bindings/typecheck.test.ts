@@ -120,12 +120,21 @@ describe('typecheckCode', () => {
         line: 1,
         column: 7,
         message: "Cannot find name 'fetch'.",
-        hint: 'there is no fetch in the sandbox: use tools.<server>.<tool>(args) and console.log',
+        hint: 'there is no network in the sandbox: call a tool instead, await tools.<server>.<tool>(args)',
       },
     ])
     expect(check('setTimeout(() => 1, 10)')[0]?.hint).toContain(
-      'there is no setTimeout in the sandbox',
+      'there are no timers in the sandbox: await the tool calls directly',
     )
+  })
+
+  it("replaces TypeScript's advice to install @types/node with what the sandbox offers", () => {
+    for (const code of ["const fs = require('fs')", 'return process.env.HOME']) {
+      const [d] = check(code)
+      expect(d?.message, code).toMatch(/^Cannot find name '(require|process)'\.$/)
+      expect(d?.hint, code).toMatch(/^there (are no modules|is no process) in the sandbox/)
+      expect(JSON.stringify(d), code).not.toContain('@types/node')
+    }
   })
 
   it('reports syntax errors at the model line, clamped to the code', () => {

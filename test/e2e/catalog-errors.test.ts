@@ -48,7 +48,7 @@ describe('errors the model sees', () => {
     expect(result.ok).toBe(false)
     expect(result.error).toMatchObject({
       code: 'UNKNOWN_TOOL',
-      message: 'unknown tool memory.read_graf',
+      message: 'tools.memory.read_graf does not exist; did you mean tools.memory.read_graph?',
       line: 3,
     })
     expect(result.error?.diagnostics).toEqual([
@@ -59,8 +59,11 @@ describe('errors the model sees', () => {
         hint: 'did you mean tools.memory.read_graph?',
       },
     ])
-    // The call before the typo ran: the model learns exactly where it stopped.
-    expect(result.calls.map((c) => `${c.tool}:${c.ok}`)).toEqual(['memory.create_entities:true'])
+    // The call before the typo ran; the typo was refused by the dispatcher, not the upstream.
+    expect(result.calls.map((c) => `${c.tool}:${c.ok}:${c.code ?? ''}`)).toEqual([
+      'memory.create_entities:true:',
+      'memory.read_graf:false:UNKNOWN_TOOL',
+    ])
   })
 
   it('names the line of a missing required field, the JSON path and the expected fields', async () => {
@@ -75,7 +78,8 @@ describe('errors the model sees', () => {
     expect(result.ok).toBe(false)
     expect(result.error).toMatchObject({
       code: 'INVALID_ARGS',
-      message: 'memory.create_entities: missing required field args.entities[0].entityType',
+      message:
+        'memory.create_entities: missing required field args.entities[0].entityType (string)',
       line: 3,
     })
     const [diagnostic, ...rest] = result.error?.diagnostics ?? []
@@ -103,7 +107,7 @@ describe('errors the model sees', () => {
     expect(result.ok).toBe(false)
     expect(result.error).toMatchObject({
       code: 'INVALID_ARGS',
-      message: 'everything.get-sum: args.a: expected number',
+      message: 'everything.get-sum: args.a: expected number, got string',
       line: 3,
     })
     expect(result.error?.diagnostics).toEqual([
@@ -126,7 +130,7 @@ describe('errors the model sees', () => {
     expect(result.ok).toBe(false)
     expect(result.error).toMatchObject({ code: 'INVALID_ARGS', line: 1 })
     expect(result.error?.message).toBe(
-      "synthetic.strict_echo: unexpected field args.loud (not in the tool's input schema)",
+      "synthetic.strict_echo: unexpected field args.loud (not in the tool's input schema; fields: message)",
     )
     expect(result.error?.diagnostics?.[0]).toMatchObject({ line: 1 })
     expect(result.error?.diagnostics?.[0]?.message).toContain("'loud' does not exist")

@@ -173,7 +173,7 @@ describe('a tool the lock does not pin', () => {
       const call = await rt.engine.execute(rt.principal(), 'await tools.weather.mutate({})')
       expect(call.error).toMatchObject({
         code: 'UNKNOWN_TOOL',
-        message: 'unknown tool weather.mutate',
+        message: 'tools.weather.mutate does not exist; tools.weather has: get_weather',
         line: 1,
       })
     } finally {

@@ -230,7 +230,7 @@ describe('sluice serve --config examples/demo/sluice.yaml', () => {
        return codes`,
     )
     expect(out).toMatchObject({ ok: true })
-    // Neither is in this principal's bindings.
-    expect(out.result).toEqual(['UNKNOWN_TOOL', 'UNKNOWN_TOOL'])
+    // Neither is in this principal's bindings: both exist, and policy refuses both.
+    expect(out.result).toEqual(['TOOL_DENIED', 'TOOL_DENIED'])
   })
 })

@@ -1,7 +1,8 @@
 /**
  * Hostile authorisation through the whole HTTP path: real tokens from a local IdP, the real
  * gateway and engine, a policy on `principal.scopes`. A tool filtered for a principal is neither
- * listed nor reachable from execute_code by any spelling, and the upstream is never called; the
+ * listed nor reachable from execute_code by any spelling (its own spellings answer TOOL_DENIED,
+ * other names UNKNOWN_TOOL), and the upstream is never called; the
  * same tool is listed and runs for a principal whose token carries the scope.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -72,23 +73,31 @@ describe('a scope-filtered tool through the HTTP path', () => {
 
   it('is unreachable by every spelling from execute_code, and the upstream is never called', async () => {
     const c = await as('mallory', 'items:read')
-    const spellings = [
-      `tools.rec.delete_item({ id: 'm1' })`,
-      `tools.rec['delete_item']({ id: 'm2' })`,
-      `tools['rec']['delete' + '_item']({ id: 'm3' })`,
-      `tools.rec['delete_іtem']({ id: 'm4' })`, // Cyrillic і
-      `tools.rec['DELETE_ITEM']({ id: 'm5' })`,
-      `tools.rec['delete-item']({ id: 'm6' })`,
+    const hidden =
+      'tools.rec.delete_item exists but is not available to this caller (policy: no rule allows it)'
+    // The tool's own spellings are TOOL_DENIED (it exists, this caller may not use it); other
+    // names are UNKNOWN_TOOL, and no answer names the hidden tool it resembles.
+    const spellings: Array<[string, string]> = [
+      [`tools.rec.delete_item({ id: 'm1' })`, 'TOOL_DENIED'],
+      [`tools.rec['delete_item']({ id: 'm2' })`, 'TOOL_DENIED'],
+      [`tools['rec']['delete' + '_item']({ id: 'm3' })`, 'TOOL_DENIED'],
+      [`tools.rec['delete_іtem']({ id: 'm4' })`, 'UNKNOWN_TOOL'], // Cyrillic і
+      [`tools.rec['DELETE_ITEM']({ id: 'm5' })`, 'UNKNOWN_TOOL'],
+      [`tools.rec['delete-item']({ id: 'm6' })`, 'UNKNOWN_TOOL'],
+      [`tools.rec.delete_itme({ id: 'm7' })`, 'UNKNOWN_TOOL'], // a near miss is not suggested
     ]
-    for (const [i, call] of spellings.entries()) {
+    for (const [i, [call, code]] of spellings.entries()) {
       const out = await execute(
         c,
         `try { return await ${call} } catch (e) { return { code: e.code, message: e.message } }`,
       )
       expect(out.ok, call).toBe(true)
-      expect(['UNKNOWN_TOOL', 'TOOL_DENIED'], call).toContain(
-        (out.result as { code?: string } | undefined)?.code,
-      )
+      const answer = out.result as { code: string; message: string }
+      expect(answer.code, call).toBe(code)
+      if (code === 'TOOL_DENIED') expect(answer.message, call).toBe(hidden)
+      else expect(answer.message, call).not.toContain('delete_item')
+      // Nothing of the definition: neither its description nor its argument schema.
+      expect(answer.message, call).not.toMatch(/Delete one item|"id"|string/)
       expect(deleted(`m${i + 1}`), call).toEqual([])
     }
   })
@@ -116,11 +125,11 @@ describe('a scope-filtered tool through the HTTP path', () => {
     clients.push(other)
     const out = await execute(
       other,
-      `try { return await tools.rec.delete_item({ id: 'm7' }) } catch (e) { return e.code }`,
+      `try { return await tools.rec.delete_item({ id: 'm8' }) } catch (e) { return e.code }`,
     )
-    // Without items:delete the tool is not in this principal's bindings.
-    expect(out.result).toBe('UNKNOWN_TOOL')
-    expect(deleted('m7')).toEqual([])
+    // Without items:delete the tool is hidden from this principal: it exists, and is refused.
+    expect(out.result).toBe('TOOL_DENIED')
+    expect(deleted('m8')).toEqual([])
     // A payload edited to add the scope fails signature verification at the door.
     const real = await idp.mint({ sub: 'mallory', aud: AUDIENCE, scope: 'items:read' })
     const [h, p, s] = real.split('.')

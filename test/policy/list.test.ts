@@ -118,3 +118,26 @@ describe('PolicySet.canList', () => {
     expect(s.canList(listing(tool('s', 'x')))).toBe(false)
   })
 })
+
+describe('PolicySet.listVerdict', () => {
+  it('names the deny rule that hides a tool, and no rule when nothing allows it', () => {
+    const s = policyFrom(
+      tmp,
+      rules(
+        ['reads', 'allow', 'tool.server == "m"'],
+        ['no-drop', 'deny', 'tool.name == "drop"'],
+        ['broken-approval', 'approve', 'tool.server == "p" && principal.claims.x.y == 1'],
+      ),
+    )
+    expect(s.listVerdict(listing(tool('m', 'read')))).toEqual({ listed: true })
+    expect(s.listVerdict(listing(tool('m', 'drop')))).toEqual({ listed: false, ruleId: 'no-drop' })
+    expect(s.listVerdict(listing(tool('other', 'read')))).toEqual({ listed: false })
+    // An approve rule that fails without args hides the tool, and is named.
+    expect(s.listVerdict(listing(tool('p', 'pay')))).toEqual({
+      listed: false,
+      ruleId: 'broken-approval',
+    })
+    for (const t of [tool('m', 'read'), tool('m', 'drop'), tool('other', 'read')])
+      expect(s.canList(listing(t))).toBe(s.listVerdict(listing(t)).listed)
+  })
+})

@@ -124,18 +124,18 @@ describe('SandboxPool tool calls', () => {
     expect(rec.calls[0]!.argsBytes).toBe(7)
   })
 
-  it('rejects an unknown tool with UNKNOWN_TOOL before any host call', async () => {
-    const rec = recorder()
-    const outcome = await run(
-      pool,
-      'let r; try { await tools.s.nope({}) } catch (e: any) { r = [e.code, e.message] }\nr',
-      {},
-      rec,
-    )
-    expect(outcome.result).toEqual(['UNKNOWN_TOOL', 'unknown tool s.nope'])
-    const server = await run(pool, 'await tools.ghost.x()', {}, rec)
-    expect(server.error).toMatchObject({ code: 'UNKNOWN_TOOL', message: 'unknown tool ghost.x' })
-    expect(rec.calls).toHaveLength(0)
+  it('asks the host about a name that is not in the manifest: the host alone decides', async () => {
+    // Only the host knows whether the name is a tool policy hides from this caller (TOOL_DENIED)
+    // or no tool at all (UNKNOWN_TOOL); the prelude answers neither itself.
+    const rec = recorder({ nope: () => 'asked' })
+    const outcome = await run(pool, 'return await tools.s.nope({ a: 1 })', {}, rec)
+    expect(outcome.result).toBe('asked')
+    const server = await run(pool, 'return await tools.ghost.x()', {}, rec)
+    expect(server.result).toEqual({})
+    expect(rec.calls.map((c) => [c.server, c.tool, c.args])).toEqual([
+      ['s', 'nope', { a: 1 }],
+      ['ghost', 'x', {}],
+    ])
   })
 
   it('runs calls in parallel under Promise.all', async () => {

@@ -52,7 +52,7 @@ describe('authorisation at the dispatcher', () => {
     )
   })
 
-  it('AUTHZ-01 a filtered tool is unknown by its identifier and by brackets, and never reaches the upstream', async () => {
+  it('AUTHZ-01 a filtered tool is refused by its identifier and by brackets, and never reaches the upstream', async () => {
     for (const code of [
       `return await tools.rec.delete_item({ id: '1' })`,
       `return await tools.rec['delete_item']({ id: '1' })`,
@@ -60,8 +60,15 @@ describe('authorisation at the dispatcher', () => {
     ]) {
       const r = await run(code)
       expect(r.ok).toBe(false)
-      // Not in this principal's manifest: the guest's stub answers before any dispatch.
-      expect(r.error?.code).toBe('UNKNOWN_TOOL')
+      // Not in this principal's manifest: the dispatcher refuses it before its schema is read.
+      expect(r.error).toMatchObject({
+        code: 'TOOL_DENIED',
+        message:
+          'tools.rec.delete_item exists but is not available to this caller (policy: no rule allows it)',
+      })
+      expect(r.calls).toEqual([
+        expect.objectContaining({ tool: 'rec.delete_item', decision: 'deny', code: 'TOOL_DENIED' }),
+      ])
     }
     expect(recordedTools()).not.toContain('delete_item')
   })
