@@ -1,24 +1,30 @@
 /**
  * What every client test needs: a real `sluice serve` (the built CLI, on 127.0.0.1 with a port the
- * OS picked) behind the local dev issuer, a bearer token from `sluice token`, and the command that
- * starts `sluice stdio` on the same config. The only upstream is `server-everything` over stdio;
+ * OS picked) trusting the test IdP (test/helpers/idp.ts, also on 127.0.0.1), a bearer token it
+ * minted, and the command that starts `sluice stdio` on the same config. The only upstream is `server-everything` over stdio;
  * the policy allows its `echo` and nothing else, so a client that reaches the upstream proves the
  * whole path (client → gateway → sandbox → host dispatcher → policy → upstream and back).
  *
- * Everything lives in one temp folder (config, policy, dev issuer keys, audit), removed by
- * `close()`: nothing is written under the repository.
+ * Why the test IdP and not `sluice token`'s dev issuer: a client that does OAuth discovery even
+ * with a bearer header (mcp-remote does, at start) follows the gateway's RFC 9728 metadata to the
+ * issuer, and the dev issuer's `https://sluice.invalid/dev-issuer` would be a DNS lookup off this
+ * machine. The test IdP keeps every request on loopback.
+ *
+ * Everything lives in one temp folder (config, policy, audit), removed by `close()`: nothing is
+ * written under the repository.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { stringify } from 'yaml'
+import { startIdp, type Idp } from '../../helpers/idp.js'
 import { ROOT, SERVERS } from '../../helpers/runtime.js'
 
 export const MAIN = join(ROOT, 'dist', 'src', 'main.js')
 
-/** The audience the dev issuer's tokens carry and the gateway expects. */
+/** The audience the tokens carry and the gateway expects. */
 export const AUDIENCE = 'http://127.0.0.1:8787/mcp'
 
 /** The code every client sends, and what sluice answers for it. */
@@ -44,6 +50,8 @@ export interface Sluice {
   configFile: string
   /** `http://127.0.0.1:<port>/mcp` */
   url: string
+  /** The test IdP's issuer URL (on 127.0.0.1). */
+  issuer: string
   /** A bearer token for `alice`, valid for an hour. */
   token: string
   /** How a client starts `sluice stdio` on the same config (principal: identity.local). */
@@ -51,18 +59,10 @@ export interface Sluice {
   close(): Promise<void>
 }
 
-function sluiceSync(args: string[]): string {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000 })
-  if (r.status !== 0) throw new Error(`sluice ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
-  return r.stdout.trim()
-}
-
-/** Writes the config (and its policy and dev issuer keys) into a new temp folder. */
-export function writeConfig(): { dir: string; configFile: string; issuerDir: string } {
+/** Writes the config (and its policy) into a new temp folder. */
+export function writeConfig(idp: Idp): { dir: string; configFile: string } {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
   const dir = mkdtempSync(join(tmpdir(), 'sluice-clients-'))
-  const issuerDir = join(dir, 'dev-issuer')
-  sluiceSync(['token', '--init', '--dir', issuerDir])
   writeFileSync(
     join(dir, 'policy.yaml'),
     stringify({
@@ -85,13 +85,7 @@ export function writeConfig(): { dir: string; configFile: string; issuerDir: str
       policies: ['policy.yaml'],
       identity: {
         audience: AUDIENCE,
-        issuers: [
-          {
-            issuer: 'https://sluice.invalid/dev-issuer',
-            jwksFile: join(issuerDir, 'dev-issuer.jwks.json'),
-            algorithms: ['ES256'],
-          },
-        ],
+        issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
         local: { sub: 'local-user', scopes: [] },
       },
       audit: { file: join(dir, 'audit.jsonl') },
@@ -99,7 +93,7 @@ export function writeConfig(): { dir: string; configFile: string; issuerDir: str
       sandbox: { workers: 1, prewarm: 1 },
     }),
   )
-  return { dir, configFile, issuerDir }
+  return { dir, configFile }
 }
 
 /** Waits for serve's "listening on URL" line on stderr; rejects if it exits first. */
@@ -125,7 +119,8 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 
 /** Starts `sluice serve` on 127.0.0.1 with a free port. Always `close()` it. */
 export async function startSluice(): Promise<Sluice> {
-  const { dir, configFile, issuerDir } = writeConfig()
+  const idp = await startIdp()
+  const { dir, configFile } = writeConfig(idp)
   const output = { stderr: '' }
   const child = spawn(
     process.execPath,
@@ -134,15 +129,21 @@ export async function startSluice(): Promise<Sluice> {
   )
   const close = async (): Promise<void> => {
     await stopChild(child)
+    await idp.close()
     rmSync(dir, { recursive: true, force: true })
   }
   try {
     const url = await listening(child, output)
-    const token = sluiceSync(['token', '--dir', issuerDir, '--sub', 'alice', '--aud', AUDIENCE])
+    const token = await idp.mint({
+      sub: 'alice',
+      aud: AUDIENCE,
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    })
     return {
       dir,
       configFile,
       url,
+      issuer: idp.issuer,
       token,
       stdio: { command: process.execPath, args: [MAIN, 'stdio', '--config', configFile] },
       close,
