@@ -3,6 +3,10 @@
  * Node ≥ 22), against `sluice serve` (bearer header) and `sluice stdio` (its
  * `Experimental_StdioMCPTransport`).
  *
+ * `ai` is pinned to 6.0.326, the release built on the same @ai-sdk/provider-utils (4.0.65) as
+ * @ai-sdk/mcp 1.0.102: with two copies the tool types do not match and `generateText({ tools })`
+ * does not type-check.
+ *
  * `client.tools()` is what an application hands to `generateText`; here a scripted model
  * (`MockLanguageModelV3` from `ai/test`, no network) asks for `execute_code` once and then
  * answers, so the test runs the AI SDK's own tool loop headless: the tool call goes through
