@@ -8,7 +8,9 @@
  * Why the test IdP and not `sluice token`'s dev issuer: a client that does OAuth discovery even
  * with a bearer header (mcp-remote does, at start) follows the gateway's RFC 9728 metadata to the
  * issuer, and the dev issuer's `https://sluice.invalid/dev-issuer` would be a DNS lookup off this
- * machine. The test IdP keeps every request on loopback.
+ * machine. The test IdP keeps every request on loopback. It serves its JWKS from the test's own
+ * process, so a test must not block its event loop (no spawnSync) while the gateway verifies a
+ * token: the JWKS fetch would time out and the client would get a 401.
  *
  * Everything lives in one temp folder (config, policy, audit), removed by `close()`: nothing is
  * written under the repository.
