@@ -1,0 +1,162 @@
+/**
+ * What every client test needs: a real `sluice serve` (the built CLI, on 127.0.0.1 with a port the
+ * OS picked) trusting the test IdP (test/helpers/idp.ts, also on 127.0.0.1), a bearer token it
+ * minted, and the command that starts `sluice stdio` on the same config. The only upstream is `server-everything` over stdio;
+ * the policy allows its `echo` and nothing else, so a client that reaches the upstream proves the
+ * whole path (client → gateway → sandbox → host dispatcher → policy → upstream and back).
+ *
+ * Why the test IdP and not `sluice token`'s dev issuer: a client that does OAuth discovery even
+ * with a bearer header (mcp-remote does, at start) follows the gateway's RFC 9728 metadata to the
+ * issuer, and the dev issuer's `https://sluice.invalid/dev-issuer` would be a DNS lookup off this
+ * machine. The test IdP keeps every request on loopback. It serves its JWKS from the test's own
+ * process, so a test must not block its event loop (no spawnSync) while the gateway verifies a
+ * token: the JWKS fetch would time out and the client would get a 401.
+ *
+ * Everything lives in one temp folder (config, policy, audit), removed by `close()`: nothing is
+ * written under the repository.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect } from 'vitest'
+import { stringify } from 'yaml'
+import { startIdp, type Idp } from '../../helpers/idp.js'
+import { ROOT, SERVERS } from '../../helpers/runtime.js'
+
+export const MAIN = join(ROOT, 'dist', 'src', 'main.js')
+
+/** The audience the tokens carry and the gateway expects. */
+export const AUDIENCE = 'http://127.0.0.1:8787/mcp'
+
+/** The code every client sends, and what sluice answers for it. */
+export const CODE = "return await tools.everything.echo({ message: 'hi' })"
+/** The text block of that result (the result as JSON, no logs). */
+export const RESULT_TEXT = '"Echo: hi"'
+/** `structuredContent` of that result; `ms` is a duration, so only its type is fixed. */
+export const RESULT = {
+  ok: true,
+  result: 'Echo: hi',
+  logs: [],
+  calls: [{ tool: 'everything.echo', ok: true, ms: expect.any(Number), decision: 'allow' }],
+}
+
+export interface StdioCommand {
+  command: string
+  args: string[]
+}
+
+export interface Sluice {
+  /** The temp folder; removed by `close()`. */
+  dir: string
+  configFile: string
+  /** `http://127.0.0.1:<port>/mcp` */
+  url: string
+  /** The test IdP's issuer URL (on 127.0.0.1). */
+  issuer: string
+  /** A bearer token for `alice`, valid for an hour. */
+  token: string
+  /** How a client starts `sluice stdio` on the same config (principal: identity.local). */
+  stdio: StdioCommand
+  close(): Promise<void>
+}
+
+/** Writes the config (and its policy) into a new temp folder. */
+export function writeConfig(idp: Idp): { dir: string; configFile: string } {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-clients-'))
+  writeFileSync(
+    join(dir, 'policy.yaml'),
+    stringify({
+      rules: [
+        {
+          id: 'echo',
+          effect: 'allow',
+          when: 'tool.server == "everything" && tool.name == "echo"',
+        },
+      ],
+    }),
+  )
+  const configFile = join(dir, 'sluice.yaml')
+  writeFileSync(
+    configFile,
+    stringify({
+      servers: {
+        everything: { command: process.execPath, args: [SERVERS.everything, 'stdio'] },
+      },
+      policies: ['policy.yaml'],
+      identity: {
+        audience: AUDIENCE,
+        issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
+        local: { sub: 'local-user', scopes: [] },
+      },
+      audit: { file: join(dir, 'audit.jsonl') },
+      // One worker is plenty for one client at a time, and the machine is shared.
+      sandbox: { workers: 1, prewarm: 1 },
+    }),
+  )
+  return { dir, configFile }
+}
+
+/** Waits for serve's "listening on URL" line on stderr; rejects if it exits first. */
+function listening(child: ChildProcess, output: { stderr: string }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output.stderr += chunk.toString('utf8')
+      const m = /sluice gateway listening on (\S+)/.exec(output.stderr)
+      if (m) resolve(m[1]!)
+    })
+    child.once('exit', (code) =>
+      reject(new Error(`sluice serve exited with ${String(code)}:\n${output.stderr}`)),
+    )
+  })
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  await exited
+}
+
+/** Starts `sluice serve` on 127.0.0.1 with a free port. Always `close()` it. */
+export async function startSluice(): Promise<Sluice> {
+  const idp = await startIdp()
+  const { dir, configFile } = writeConfig(idp)
+  const output = { stderr: '' }
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
+  const close = async (): Promise<void> => {
+    await stopChild(child)
+    await idp.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const url = await listening(child, output)
+    const token = await idp.mint({
+      sub: 'alice',
+      aud: AUDIENCE,
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    })
+    return {
+      dir,
+      configFile,
+      url,
+      issuer: idp.issuer,
+      token,
+      stdio: { command: process.execPath, args: [MAIN, 'stdio', '--config', configFile] },
+      close,
+    }
+  } catch (e) {
+    await close()
+    throw e
+  }
+}
+
+/** The tool names a client listed, sorted (clients differ in the order they keep). */
+export function names(tools: ReadonlyArray<{ name: string }>): string[] {
+  return tools.map((t) => t.name).sort()
+}
