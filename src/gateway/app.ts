@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
@@ -30,6 +30,7 @@ import type { GatewayEngine } from './contracts.js'
 import { RPC, createEdgePolicy, headerCount, rpcError, toolCallOf } from './edge.js'
 import { EXECUTE_CODE } from './render.js'
 import { createMcpServer, type Extra, type RequestIdentity } from './mcp-server.js'
+import { createModernHandler, isLegacyRequest, modernAuthInfo } from './modern.js'
 import {
   DEFAULT_MAX_SESSIONS,
   DEFAULT_SESSION_IDLE_MS,
@@ -133,6 +134,43 @@ function traceContextOf(req: FastifyRequest): Record<string, string> | undefined
   return { traceparent, ...(typeof tracestate === 'string' ? { tracestate } : {}) }
 }
 
+/** The fastify request as a web `Request` for SDK 2.x; the body travels parsed, beside it. */
+function webRequest(req: FastifyRequest, signal: AbortSignal): Request {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === 'content-length') continue
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v)
+  }
+  return new Request(`http://${req.host}${pathOnly(req.url)}`, {
+    method: req.method,
+    headers,
+    signal,
+  })
+}
+
+/** Streams a web `Response` (JSON or SSE) to the raw Node response; ends it in every case. */
+async function writeWebResponse(res: Response, raw: ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {}
+  res.headers.forEach((value, name) => {
+    headers[name] = value
+  })
+  raw.writeHead(res.status, headers)
+  if (res.body === null) return void raw.end()
+  const reader = res.body.getReader()
+  const cancel = (): void => void reader.cancel().catch(() => undefined)
+  raw.once('close', cancel)
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      if (!raw.write(value)) await new Promise((resolve) => raw.once('drain', resolve))
+    }
+  } finally {
+    raw.off('close', cancel)
+    raw.end()
+  }
+}
+
 /**
  * Builds the gateway app. Throws `TypeError` on a wiring mistake (no identity and no
  * `insecureDev`); never at request time.
@@ -168,6 +206,12 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     ...(deps.onSessionIdleClose ? { onIdleClose: deps.onSessionIdleClose } : {}),
   })
   const https = tlsOptions(config)
+  const modern = createModernHandler({
+    engine,
+    config,
+    maxBodyBytes: config.gateway.maxBodyBytes,
+    onError: (err) => app.log.warn({ err }, 'MCP 2026-07-28 request failed'),
+  })
 
   const app = Fastify({
     logger: loggerOptions(deps.logger),
@@ -315,6 +359,28 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     return { transport, server }
   }
 
+  /**
+   * Admission at the edge: an execution that would be refused is answered now, with the status
+   * a load balancer understands (503/429) and Retry-After, before the MCP layer. True when it
+   * answered.
+   */
+  function refuseAdmission(reply: FastifyReply, who: RequestIdentity, body: unknown): boolean {
+    const call = toolCallOf(body, EXECUTE_CODE)
+    const refusal = call === undefined ? undefined : engine.checkAdmission(who.principal)
+    if (call === undefined || refusal === undefined || refusal.code === 'CANCELLED') return false
+    reply
+      .code(refusal.code === 'RATE_LIMITED' ? 429 : 503)
+      .header('retry-after', String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))))
+      .header('content-type', 'application/json')
+      .send(
+        rpcError(RPC.SERVER_ERROR, `${refusal.code}: ${refusal.message}`, {
+          id: call.id,
+          data: { code: refusal.code, retryAfterMs: refusal.retryAfterMs },
+        }),
+      )
+    return true
+  }
+
   async function handleMcp(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const who = identities.get(req.raw)
     if (who === undefined)
@@ -331,6 +397,35 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     const sessionHeader = req.headers['mcp-session-id']
     if (Array.isArray(sessionHeader))
       return void send(reply, 400, 'Bad Request: more than one Mcp-Session-Id header')
+    // 2026-07-28 requests carry their era in `_meta` and never a session id; the SDK's own
+    // classifier decides, so routing cannot disagree with the modern handler.
+    if (sessionHeader === undefined && req.method === 'POST') {
+      const aborted = new AbortController()
+      const onClose = (): void => aborted.abort()
+      reply.raw.once('close', onClose)
+      const request = webRequest(req, aborted.signal)
+      if (!(await isLegacyRequest(request, body))) {
+        if (refuseAdmission(reply, who, body)) return
+        reply.hijack()
+        try {
+          const res = await modern.fetch(request, {
+            authInfo: modernAuthInfo(who),
+            parsedBody: body,
+          })
+          await writeWebResponse(res, reply.raw)
+        } catch (err) {
+          req.log.error({ err }, 'MCP 2026-07-28 transport failed')
+          if (!reply.raw.headersSent) {
+            reply.raw.writeHead(500, { 'content-type': 'application/json' })
+            reply.raw.end(JSON.stringify(rpcError(RPC.INTERNAL_ERROR, 'Internal error')))
+          }
+        } finally {
+          reply.raw.off('close', onClose)
+        }
+        return
+      }
+      reply.raw.off('close', onClose)
+    }
 
     let transport: StreamableHTTPServerTransport
     let fresh: Server | undefined
@@ -366,23 +461,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       )
     }
 
-    // Admission at the edge: an execution that would be refused is answered now, with the
-    // status a load balancer understands (503/429) and Retry-After, before the MCP layer.
-    const call = req.method === 'POST' ? toolCallOf(body, EXECUTE_CODE) : undefined
-    const refusal = call === undefined ? undefined : engine.checkAdmission(who.principal)
-    if (call !== undefined && refusal !== undefined && refusal.code !== 'CANCELLED') {
-      reply
-        .code(refusal.code === 'RATE_LIMITED' ? 429 : 503)
-        .header('retry-after', String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))))
-        .header('content-type', 'application/json')
-        .send(
-          rpcError(RPC.SERVER_ERROR, `${refusal.code}: ${refusal.message}`, {
-            id: call.id,
-            data: { code: refusal.code, retryAfterMs: refusal.retryAfterMs },
-          }),
-        )
-      return
-    }
+    if (req.method === 'POST' && refuseAdmission(reply, who, body)) return
 
     const authInfo: AuthInfo = {
       token: who.token ?? '',
@@ -509,7 +588,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.get(`${PRM_PATH}${MCP_PATH}`, prm)
 
   app.addHook('onClose', async () => {
-    await sessions.closeAll()
+    await Promise.all([sessions.closeAll(), modern.close()])
   })
 
   return app

@@ -119,23 +119,43 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await exited
 }
 
-/** Starts `sluice serve` on 127.0.0.1 with a free port. Always `close()` it. */
-export async function startSluice(): Promise<Sluice> {
-  const idp = await startIdp()
-  const { dir, configFile } = writeConfig(idp)
+/** One `sluice serve` process on 127.0.0.1 with a port the OS picked. */
+export interface ServeProcess {
+  url: string
+  child: ChildProcess
+  /** What it wrote to stderr so far. */
+  output: { stderr: string }
+}
+
+/** Starts `sluice serve --config configFile`; resolves once it listens. Stop it with `stopChild`. */
+export async function startServe(configFile: string): Promise<ServeProcess> {
   const output = { stderr: '' }
   const child = spawn(
     process.execPath,
     [MAIN, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   )
-  const close = async (): Promise<void> => {
+  try {
+    return { url: await listening(child, output), child, output }
+  } catch (e) {
     await stopChild(child)
+    throw e
+  }
+}
+
+/** Starts `sluice serve` on 127.0.0.1 with a free port. Always `close()` it. */
+export async function startSluice(): Promise<Sluice> {
+  const idp = await startIdp()
+  const { dir, configFile } = writeConfig(idp)
+  let serve: ServeProcess | undefined
+  const close = async (): Promise<void> => {
+    if (serve !== undefined) await stopChild(serve.child)
     await idp.close()
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const url = await listening(child, output)
+    serve = await startServe(configFile)
+    const url = serve.url
     const token = await idp.mint({
       sub: 'alice',
       aud: AUDIENCE,

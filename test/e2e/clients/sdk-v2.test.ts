@@ -1,12 +1,12 @@
 /**
  * The MCP TypeScript SDK 2.x client (`@modelcontextprotocol/client` 2.4.0) against `sluice serve`
- * (bearer token) and `sluice stdio`. sluice is built on SDK 1.32 and speaks up to 2025-11-25; the
- * 2.x client knows 2026-07-28 too, but only negotiates it when asked (`versionNegotiation`):
+ * (bearer token) and `sluice stdio`. The 2.x client negotiates by `versionNegotiation`:
  *
- * - `legacy` (the default): the plain `initialize` handshake at 2025-11-25; works.
- * - `auto`: probes with `server/discover` first; sluice answers it as a 2025 server does (over
- *   HTTP a 400, "send initialize first"), so the client falls back to `initialize`; works.
- * - `{ pin: '2026-07-28' }`: refuses, since sluice offers no 2026-07-28 (issue 11).
+ * - `legacy` (the default): the plain `initialize` handshake at 2025-11-25; works on both.
+ * - `auto`: probes with `server/discover` first. `serve` answers it (2026-07-28, stateless);
+ *   `stdio` answers it as a 2025 server does, so the client falls back to `initialize`.
+ * - `{ pin: '2026-07-28' }`: stateless over `serve` (no session id); refused over `stdio`,
+ *   which speaks 2025-11-25 only so far.
  */
 import { Client, SdkError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio'
@@ -54,11 +54,14 @@ async function withClient(
 describe.each(['serve', 'stdio'] as const)(
   '@modelcontextprotocol/client 2.x, sluice %s',
   (kind) => {
-    it.each(['legacy', 'auto'] as const)(
-      'versionNegotiation %s: negotiates 2025-11-25, lists the tools, runs execute_code',
-      async (mode) => {
+    it.each([
+      ['legacy', '2025-11-25'],
+      ['auto', kind === 'serve' ? '2026-07-28' : '2025-11-25'],
+    ] as const)(
+      'versionNegotiation %s: negotiates %s, lists the tools, runs execute_code',
+      async (mode, version) => {
         await withClient(mode, transports[kind](), async (client) => {
-          expect(client.getNegotiatedProtocolVersion()).toBe('2025-11-25')
+          expect(client.getNegotiatedProtocolVersion()).toBe(version)
           expect(client.getServerVersion()?.name).toBe('sluice')
           const { tools } = await client.listTools()
           expect(names(tools)).toEqual(['execute_code', 'search_tools'])
@@ -69,14 +72,40 @@ describe.each(['serve', 'stdio'] as const)(
       },
     )
 
-    it('versionNegotiation pin 2026-07-28: refused, sluice does not offer that revision yet', async () => {
-      const connecting = withClient({ pin: '2026-07-28' }, transports[kind](), async () => {})
-      await expect(connecting).rejects.toBeInstanceOf(SdkError)
-      await expect(connecting).rejects.toMatchObject({
-        code: 'ERA_NEGOTIATION_FAILED',
-        message:
-          'Version negotiation failed: the server did not offer pinned protocol version 2026-07-28 via server/discover (no fallback in pin mode)',
-      })
-    })
+    it.skipIf(kind === 'stdio')(
+      'versionNegotiation pin 2026-07-28: stateless (no session id), lists, runs, searches',
+      async () => {
+        const transport = transports[kind]() as StreamableHTTPClientTransport
+        await withClient({ pin: '2026-07-28' }, transport, async (client) => {
+          expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28')
+          expect(transport.sessionId).toBeUndefined()
+          const { tools } = await client.listTools()
+          expect(names(tools)).toEqual(['execute_code', 'search_tools'])
+          const result = await client.callTool({ name: 'execute_code', arguments: { code: CODE } })
+          expect(result.content).toEqual([{ type: 'text', text: RESULT_TEXT }])
+          expect(result.structuredContent).toEqual(RESULT)
+          const found = await client.callTool({
+            name: 'search_tools',
+            arguments: { query: 'echo' },
+          })
+          expect(found.structuredContent).toMatchObject({
+            matches: [{ tool: 'everything.echo' }],
+          })
+        })
+      },
+    )
+
+    it.skipIf(kind === 'serve')(
+      'versionNegotiation pin 2026-07-28: refused, stdio speaks 2025-11-25 only',
+      async () => {
+        const connecting = withClient({ pin: '2026-07-28' }, transports[kind](), async () => {})
+        await expect(connecting).rejects.toBeInstanceOf(SdkError)
+        await expect(connecting).rejects.toMatchObject({
+          code: 'ERA_NEGOTIATION_FAILED',
+          message:
+            'Version negotiation failed: the server did not offer pinned protocol version 2026-07-28 via server/discover (no fallback in pin mode)',
+        })
+      },
+    )
   },
 )

@@ -1,0 +1,127 @@
+/**
+ * The 2026-07-28 binding of the surface (`surface.ts`) on SDK 2.x: stateless, one fresh
+ * low-level `Server` per HTTP request, no `initialize` and no `Mcp-Session-Id`. Every request
+ * carries its protocol version, client info and capabilities in `_meta`, so any replica
+ * answers it. 2025-era requests never reach this handler (`legacy: 'reject'`): `app.ts` routes
+ * them to the session binding (`mcp-server.ts`) with the SDK's own classifier.
+ *
+ * @module
+ */
+import {
+  Server,
+  createMcpHandler,
+  isLegacyRequest,
+  type AuthInfo,
+  type McpHttpHandler,
+  type ServerContext,
+} from '@modelcontextprotocol/server'
+import type { Config } from '../config/index.js'
+import type { GatewayEngine } from './contracts.js'
+import {
+  SERVER_INSTRUCTIONS,
+  SERVER_NAME,
+  SERVER_VERSION,
+  createSurface,
+  progressNotifier,
+  type RequestIdentity,
+  type RequestScope,
+} from './surface.js'
+
+export { isLegacyRequest }
+
+export interface ModernHandlerOptions {
+  engine: GatewayEngine
+  config: Config
+  /** Upper bound on a POST body, the same as `gateway.maxBodyBytes`. */
+  maxBodyBytes: number
+  /** Reports engine bugs and SDK-level errors; the client only sees a sanitised answer. */
+  onError?: (err: unknown) => void
+}
+
+/** What `app.ts` hands the SDK per request: the verified identity, never derived from headers. */
+export function modernAuthInfo(who: RequestIdentity): AuthInfo {
+  return {
+    token: who.token ?? '',
+    clientId: who.principal.sub,
+    scopes: [...who.principal.scopes],
+    extra: { identity: who },
+  }
+}
+
+function identityOf(ctx: ServerContext): RequestIdentity {
+  const who = ctx.http?.authInfo?.extra?.['identity'] as RequestIdentity | undefined
+  // Every HTTP request is authenticated before it reaches the SDK; no identity is a bug.
+  if (who === undefined) throw new Error('request reached the MCP server without an identity')
+  return who
+}
+
+function scopeOf(ctx: ServerContext): RequestScope {
+  const onProgress = progressNotifier(ctx.mcpReq._meta?.progressToken, (n) => ctx.mcpReq.notify(n))
+  return {
+    who: identityOf(ctx),
+    signal: ctx.mcpReq.signal,
+    ...(onProgress === undefined ? {} : { onProgress }),
+    // Push-style elicitation does not exist on 2026-07-28; until approvals move to
+    // multi round-trip (`input_required`), an `approve` rule answers "cannot ask".
+    approve: async () => 'unsupported',
+  }
+}
+
+/** Builds the stateless handler; `close()` it when the app closes. */
+export function createModernHandler(options: ModernHandlerOptions): McpHttpHandler {
+  const surface = createSurface({
+    engine: options.engine,
+    config: options.config,
+    ...(options.onError === undefined ? {} : { onInternalError: options.onError }),
+  })
+  const factory = (): Server => {
+    const server = new Server(
+      { name: SERVER_NAME, version: SERVER_VERSION },
+      { capabilities: surface.capabilities, instructions: SERVER_INSTRUCTIONS },
+    )
+    server.setRequestHandler('tools/list', (_request, ctx) => ({
+      tools: surface.listTools(identityOf(ctx).principal) as never,
+    }))
+    server.setRequestHandler(
+      'tools/call',
+      (request, ctx) =>
+        surface.callTool(
+          request.params.name,
+          request.params.arguments ?? {},
+          scopeOf(ctx),
+        ) as never,
+    )
+    const { prompts, resources } = surface
+    if (prompts !== undefined) {
+      server.setRequestHandler(
+        'prompts/list',
+        (_request, ctx) => prompts.list(identityOf(ctx).principal) as never,
+      )
+      server.setRequestHandler(
+        'prompts/get',
+        (request, ctx) =>
+          prompts.get(request.params.name, request.params.arguments ?? {}, scopeOf(ctx)) as never,
+      )
+    }
+    if (resources !== undefined) {
+      server.setRequestHandler(
+        'resources/list',
+        (_request, ctx) => resources.list(identityOf(ctx).principal) as never,
+      )
+      server.setRequestHandler(
+        'resources/templates/list',
+        (_request, ctx) => resources.listTemplates(identityOf(ctx).principal) as never,
+      )
+      server.setRequestHandler(
+        'resources/read',
+        (request, ctx) => resources.read(request.params.uri, scopeOf(ctx)) as never,
+      )
+    }
+    return server
+  }
+  return createMcpHandler(factory, {
+    legacy: 'reject',
+    maxRequestBodySize: options.maxBodyBytes,
+    ...(options.onError === undefined ? {} : { onerror: options.onError }),
+  })
+}
