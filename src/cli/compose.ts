@@ -13,6 +13,7 @@ import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js
 import { readLock, type LockFile } from '../registry/index.js'
 import { SandboxPool } from '../sandbox/index.js'
 import { UpstreamSet } from '../upstream/index.js'
+import { MemoryStore, RedisStore, type SharedStore } from '../store/index.js'
 import { configureAttributes, metrics } from '../telemetry/index.js'
 
 /** Least time given to an upstream to start and answer `initialize`. */
@@ -58,6 +59,33 @@ export interface ComposeOptions {
   loaded?: { policy: PolicySet; lock?: LockFile }
 }
 
+/**
+ * The shared store: Redis when `store.redis` is set (connected now, so a wrong URL or a Redis
+ * that is down fails the start with STORE_UNAVAILABLE), else in-process.
+ */
+async function openStore(config: Config, log: LogFn): Promise<SharedStore> {
+  const redis = config.store.redis
+  if (redis === undefined) return new MemoryStore()
+  let lastLogged = 0
+  const store = new RedisStore({
+    ...redis,
+    // The client retries on its own; say so at most every 10 s, not once per attempt.
+    onError: (err) => {
+      const now = Date.now()
+      if (now - lastLogged < 10_000) return
+      lastLogged = now
+      log('warn', `store: Redis connection error (reconnecting): ${err.message}`)
+    },
+  })
+  try {
+    await store.connect()
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  return store
+}
+
 /** Builds and starts every part the engine needs. Throws SluiceError on bad config, policy or lock. */
 export async function compose(config: Config, options: ComposeOptions): Promise<Runtime> {
   const log = options.log ?? stderrLog
@@ -87,6 +115,8 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       closers.push(() => audit.close())
       for (const warning of audit.openWarnings) log('warn', `audit: ${warning}`)
     }
+    const store = await openStore(config, log)
+    closers.push(() => store.close())
     let templateFailureLogged = false
     const pool = await SandboxPool.create({
       ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),
@@ -190,6 +220,7 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       policy,
       redactor,
       log,
+      store,
       ...(lock ? { lock } : {}),
       ...(grants ? { grants } : {}),
       ...(audit ? { audit } : {}),

@@ -296,6 +296,7 @@ export function parseConfig(
     },
     sandbox: raw.sandbox,
     shutdown: raw.shutdown,
+    store: raw.store,
     gateway: {
       ...raw.gateway,
       signingKeyFile: r(raw.gateway.signingKeyFile),

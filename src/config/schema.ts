@@ -357,6 +357,18 @@ export const gatewaySchema = z
       'expected less than gateway.descriptionBudgetBytes: a search answer is part of that budget',
   })
 
+export const storeSchema = z.strictObject({
+  /** Shared state in Redis, so any replica answers any request. Absent: in-process. */
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'expected a redis:// or rediss:// URL'),
+      keyPrefix: z.string().max(64).default('sluice:'),
+      commandTimeoutMs: z.number().int().positive().max(60_000).default(1000),
+      connectTimeoutMs: z.number().int().positive().max(60_000).default(2000),
+    })
+    .optional(),
+})
+
 export const shutdownSchema = z.strictObject({
   /** On SIGTERM, how long running executions get to finish before the process exits anyway. */
   drainMs: z.number().int().nonnegative().max(3_600_000).default(25_000),
@@ -386,6 +398,7 @@ export const configSchema = z.strictObject({
   sandbox: sandboxSchema.default(sandboxSchema.parse({})),
   gateway: gatewaySchema.default(gatewaySchema.parse({})),
   shutdown: shutdownSchema.default(shutdownSchema.parse({})),
+  store: storeSchema.default(storeSchema.parse({})),
 })
 
 export type RawConfig = z.infer<typeof configSchema>

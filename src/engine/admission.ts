@@ -6,7 +6,9 @@
  * - **Queue** (`limits.maxQueuedExecutions`): past it an execution is refused at once with
  *   `OVERLOADED`; one that waits longer than `limits.timeoutMs` for a slot is refused too.
  * - **Rate** (`limits.perPrincipal.executionsPerMinute`): a token bucket per principal, refilled
- *   continuously; an execution without a token is refused at once with `RATE_LIMITED`.
+ *   continuously, held in the shared store (src/store: in-process, or Redis across replicas);
+ *   an execution without a token is refused at once with `RATE_LIMITED`. A store that cannot
+ *   answer refuses with `OVERLOADED` (retry in 1 s): fail closed, never a hang.
  * - **Fairness**: waiting executions are kept per principal and started round-robin across
  *   principals, so one principal with a thousand queued executions delays another's next one by
  *   at most one execution per principal ahead of it, never by the thousand.
@@ -18,6 +20,8 @@
  *
  * @module
  */
+import { isSluiceError } from '../errors.js'
+import { MemoryStore, type RateAnswer, type SharedStore } from '../store/index.js'
 
 export interface AdmissionLimits {
   maxConcurrentExecutions: number
@@ -51,33 +55,31 @@ interface Waiter {
   timer: NodeJS.Timeout
 }
 
-interface Bucket {
-  tokens: number
-  at: number
-}
-
 const MIN_RETRY_MS = 100
 const MAX_RETRY_MS = 30_000
 /** Weight of the newest execution in the running estimate of how long one takes. */
 const EWMA_WEIGHT = 0.2
-/** Buckets untouched this long are full again and forgotten. */
-const BUCKET_IDLE_MS = 120_000
 
 export class Admission {
   #limits: AdmissionLimits
   readonly #events: AdmissionEvents
   /** Waiting executions per principal, in arrival order; the map's order is the round-robin. */
   readonly #queues = new Map<string, Waiter[]>()
-  readonly #buckets = new Map<string, Bucket>()
+  readonly #store: SharedStore
   #queued = 0
   #running = 0
   #draining = false
   #typicalMs = 1000
   #idle: Array<() => void> = []
 
-  constructor(limits: AdmissionLimits, events: AdmissionEvents = {}) {
+  constructor(
+    limits: AdmissionLimits,
+    events: AdmissionEvents = {},
+    store: SharedStore = new MemoryStore(),
+  ) {
     this.#limits = checkLimits(limits)
     this.#events = events
+    this.#store = store
   }
 
   /**
@@ -109,9 +111,9 @@ export class Admission {
    * Whether an execution of `key` would be refused right now, without taking anything: the
    * HTTP edge answers 503 or 429 before parsing further.
    */
-  check(key: string): Refusal | undefined {
+  async check(key: string): Promise<Refusal | undefined> {
     if (this.#draining) return this.#shuttingDown()
-    const rate = this.#rateRefusal(key, false)
+    const rate = await this.#rateRefusal(key, false)
     if (rate !== undefined) return rate
     if (
       this.#running >= this.#limits.maxConcurrentExecutions &&
@@ -123,15 +125,21 @@ export class Admission {
   }
 
   /** Takes a slot for an execution of `key`, waiting in the fair queue if need be. */
-  acquire(key: string, signal?: AbortSignal): Promise<Admitted> {
+  async acquire(key: string, signal?: AbortSignal): Promise<Admitted> {
     const refused = (r: Refusal): Promise<Admitted> => {
       this.#events.onRefused?.(r.code)
       return Promise.resolve({ ok: false, ...r })
     }
     if (this.#draining) return refused(this.#shuttingDown())
     if (signal?.aborted) return refused(cancelled())
-    const rate = this.#rateRefusal(key, true)
+    const pending = this.#rateRefusal(key, true)
+    const rate = pending instanceof Promise ? await pending : pending
     if (rate !== undefined) return refused(rate)
+    if (pending instanceof Promise) {
+      // The store took a moment: a drain or a cancel may have come meanwhile.
+      if (this.#draining) return refused(this.#shuttingDown())
+      if (signal?.aborted) return refused(cancelled())
+    }
     if (this.#running < this.#limits.maxConcurrentExecutions)
       return Promise.resolve(this.#admitNow(0))
     if (this.#queued >= this.#limits.maxQueuedExecutions) return refused(this.#full())
@@ -234,32 +242,29 @@ export class Admission {
     return true
   }
 
-  /** A refusal when `key` has no token; `take` spends one when it has. */
-  #rateRefusal(key: string, take: boolean): Refusal | undefined {
+  /**
+   * A refusal when `key` has no token; `take` spends one when it has. Synchronous for the
+   * in-process store (so admission order is call order), a promise for a remote one.
+   */
+  #rateRefusal(key: string, take: boolean): Refusal | undefined | Promise<Refusal | undefined> {
     const perMinute = this.#limits.executionsPerMinute
     if (perMinute === undefined) return undefined
-    const now = performance.now()
-    const perMs = perMinute / 60_000
-    this.#forgetIdleBuckets(now)
-    const bucket = this.#buckets.get(key) ?? { tokens: perMinute, at: now }
-    bucket.tokens = Math.min(perMinute, bucket.tokens + (now - bucket.at) * perMs)
-    bucket.at = now
-    this.#buckets.set(key, bucket)
-    if (bucket.tokens >= 1) {
-      if (take) bucket.tokens -= 1
-      return undefined
+    const store = this.#store
+    if (store instanceof MemoryStore) {
+      return rateRefusal(perMinute, store.takeTokenNow(key, perMinute, take))
     }
-    return {
-      code: 'RATE_LIMITED',
-      message: `this caller may start ${perMinute} executions per minute (limits.perPrincipal.executionsPerMinute)`,
-      retryAfterMs: Math.ceil((1 - bucket.tokens) / perMs),
-    }
-  }
-
-  #forgetIdleBuckets(now: number): void {
-    if (this.#buckets.size < 1024) return
-    for (const [key, bucket] of this.#buckets)
-      if (now - bucket.at > BUCKET_IDLE_MS) this.#buckets.delete(key)
+    return store.takeToken(key, perMinute, take).then(
+      (answer) => rateRefusal(perMinute, answer),
+      (err: unknown) => {
+        if (!isSluiceError(err, 'STORE_UNAVAILABLE')) throw err
+        return {
+          code: 'OVERLOADED' as const,
+          // The store's address stays out of what the model reads; the operator's log has it.
+          message: 'the shared rate-limit store is unavailable, so no execution starts now',
+          retryAfterMs: 1000,
+        }
+      },
+    )
   }
 
   #full(): Refusal {
@@ -282,6 +287,15 @@ export class Admission {
   #estimate(): number {
     const ahead = 1 + this.#queued / this.#limits.maxConcurrentExecutions
     return Math.round(Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, this.#typicalMs * ahead)))
+  }
+}
+
+function rateRefusal(perMinute: number, answer: RateAnswer): Refusal | undefined {
+  if (answer.ok) return undefined
+  return {
+    code: 'RATE_LIMITED',
+    message: `this caller may start ${perMinute} executions per minute (limits.perPrincipal.executionsPerMinute)`,
+    retryAfterMs: answer.retryAfterMs,
   }
 }
 

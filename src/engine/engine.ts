@@ -37,6 +37,7 @@ import type {
   Principal,
 } from '../types.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
+import type { SharedStore } from '../store/index.js'
 import { Admission, type Refusal } from './admission.js'
 import {
   auditPrincipal,
@@ -73,6 +74,8 @@ export interface ExecuteOptions {
 export interface EngineDeps extends Omit<DispatchDeps, 'catalog' | 'safe'> {
   pool: SandboxPool
   lock?: import('../registry/index.js').LockFile
+  /** Shared state (rate-limit buckets); default in-process. The engine does not close it. */
+  store?: SharedStore
 }
 
 /** One declared match of `searchTools`. */
@@ -148,7 +151,7 @@ export class Engine {
     this.#admission = new Admission(admissionLimits(deps.config), {
       onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
       onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
-    })
+    }, deps.store)
   }
 
   /** The catalogue of the current config. */
@@ -366,7 +369,7 @@ export class Engine {
   }
 
   /** Whether an execution by `principal` would be refused now (the HTTP edge's early answer). */
-  checkAdmission(principal: Principal): Refusal | undefined {
+  checkAdmission(principal: Principal): Promise<Refusal | undefined> {
     return this.#admission.check(admissionKey(principal))
   }
 

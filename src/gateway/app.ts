@@ -364,9 +364,13 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
    * a load balancer understands (503/429) and Retry-After, before the MCP layer. True when it
    * answered.
    */
-  function refuseAdmission(reply: FastifyReply, who: RequestIdentity, body: unknown): boolean {
+  async function refuseAdmission(
+    reply: FastifyReply,
+    who: RequestIdentity,
+    body: unknown,
+  ): Promise<boolean> {
     const call = toolCallOf(body, EXECUTE_CODE)
-    const refusal = call === undefined ? undefined : engine.checkAdmission(who.principal)
+    const refusal = call === undefined ? undefined : await engine.checkAdmission(who.principal)
     if (call === undefined || refusal === undefined || refusal.code === 'CANCELLED') return false
     reply
       .code(refusal.code === 'RATE_LIMITED' ? 429 : 503)
@@ -405,7 +409,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       reply.raw.once('close', onClose)
       const request = webRequest(req, aborted.signal)
       if (!(await isLegacyRequest(request, body))) {
-        if (refuseAdmission(reply, who, body)) return
+        if (await refuseAdmission(reply, who, body)) return
         reply.hijack()
         try {
           const res = await modern.fetch(request, {
@@ -461,7 +465,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       )
     }
 
-    if (req.method === 'POST' && refuseAdmission(reply, who, body)) return
+    if (req.method === 'POST' && (await refuseAdmission(reply, who, body))) return
 
     const authInfo: AuthInfo = {
       token: who.token ?? '',

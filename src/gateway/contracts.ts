@@ -121,7 +121,7 @@ export interface GatewayEngine extends Partial<PassthroughEngine> {
   ): Promise<DirectCallResult>
   health(): EngineHealth
   /** Whether an execution by `principal` would be refused now (answered at the HTTP edge). */
-  checkAdmission(principal: Principal): AdmissionRefusal | undefined
+  checkAdmission(principal: Principal): Promise<AdmissionRefusal | undefined>
   /** Refuses new and queued executions from now on (SIGTERM); running ones finish. */
   drain(): void
   /** Resolves when no execution is running. */

@@ -39,6 +39,25 @@ describe('loadConfig', () => {
     expect(config.shutdown).toEqual({ drainMs: 25_000 })
   })
 
+  it('store: in-process by default; store.redis takes a redis:// URL with defaults, else names the path', () => {
+    expect(loadConfig().store).toEqual({})
+    const store = (body: string) => write('store.yaml', `store: ${body}\n`)
+    expect(loadConfig(store('{ redis: { url: "redis://127.0.0.1:6379" } }')).store.redis).toEqual({
+      url: 'redis://127.0.0.1:6379',
+      keyPrefix: 'sluice:',
+      commandTimeoutMs: 1000,
+      connectTimeoutMs: 2000,
+    })
+    const bad = failure(() => loadConfig(store('{ redis: { url: "http://127.0.0.1:6379" } }')))
+    expect(bad.code).toBe('CONFIG_INVALID')
+    expect(bad.message).toContain('store.redis.url')
+    expect(bad.message).toContain('expected a redis:// or rediss:// URL')
+    expect(
+      failure(() => loadConfig(store('{ redis: { url: "redis://h:1", commandTimeoutMs: 0 } }')))
+        .message,
+    ).toContain('store.redis.commandTimeoutMs')
+  })
+
   it('admission limits at N and N+1 of their bounds, with the path named', () => {
     const limits = (body: string) => write('limits.yaml', `limits: ${body}\n`)
     expect(loadConfig(limits('{ maxQueuedExecutions: 0 }')).limits.maxQueuedExecutions).toBe(0)

@@ -41,7 +41,7 @@ describe('concurrency and queue', () => {
     for (let i = 0; i < 2; i++) slot(await admission.acquire('p'))
     for (let i = 0; i < 3; i++) void admission.acquire('p')
     expect(admission.queued).toBe(3)
-    expect(admission.check('p')).toMatchObject({ code: 'OVERLOADED' })
+    expect(await admission.check('p')).toMatchObject({ code: 'OVERLOADED' })
     const refused = await admission.acquire('p')
     expect(refused).toEqual({
       ok: false,
@@ -60,7 +60,7 @@ describe('concurrency and queue', () => {
 
   it('check takes nothing', async () => {
     const admission = new Admission(LIMITS)
-    for (let i = 0; i < 10; i++) expect(admission.check('p')).toBeUndefined()
+    for (let i = 0; i < 10; i++) expect(await admission.check('p')).toBeUndefined()
     expect(admission).toMatchObject({ running: 0, queued: 0 })
   })
 
@@ -110,7 +110,7 @@ describe('rate limit per principal', () => {
       executionsPerMinute: 3,
     })
     for (let i = 0; i < 3; i++) slot(await admission.acquire('p'))
-    expect(admission.check('p')).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 20_000 })
+    expect(await admission.check('p')).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 20_000 })
     expect(await admission.acquire('p')).toEqual({
       ok: false,
       code: 'RATE_LIMITED',
@@ -120,7 +120,7 @@ describe('rate limit per principal', () => {
     })
     expect((await admission.acquire('q')).ok).toBe(true)
     vi.advanceTimersByTime(19_999)
-    expect(admission.check('p')).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 1 })
+    expect(await admission.check('p')).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 1 })
     vi.advanceTimersByTime(1)
     expect((await admission.acquire('p')).ok).toBe(true)
   })
@@ -172,7 +172,7 @@ describe('drain', () => {
     }
     expect(await queued).toEqual(shuttingDown)
     expect(await admission.acquire('q')).toEqual(shuttingDown)
-    expect(admission.check('q')).toMatchObject({ code: 'OVERLOADED' })
+    expect(await admission.check('q')).toMatchObject({ code: 'OVERLOADED' })
     let idle = false
     const done = admission.idle().then(() => {
       idle = true

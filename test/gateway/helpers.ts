@@ -49,7 +49,7 @@ export function fakeEngine(
   health?: Omit<ReturnType<GatewayEngine['health']>, 'executions'> &
     Partial<Pick<ReturnType<GatewayEngine['health']>, 'executions'>>,
   admission: {
-    refusal?: ReturnType<GatewayEngine['checkAdmission']>
+    refusal?: Awaited<ReturnType<GatewayEngine['checkAdmission']>>
     draining?: boolean
   } = {},
 ): GatewayEngine & { seen: Seen; drained: boolean } {
@@ -148,7 +148,7 @@ export function fakeEngine(
         draining: engine.drained || admission.draining === true,
       },
     }),
-    checkAdmission: () => admission.refusal,
+    checkAdmission: async () => admission.refusal,
     drain: () => {
       engine.drained = true
     },

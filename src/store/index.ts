@@ -1,0 +1,10 @@
+/**
+ * store: state shared across requests and replicas (rate-limit buckets), in-process or Redis.
+ *
+ * @module
+ */
+export { MemoryStore } from './memory.js'
+export { RedisStore } from './redis.js'
+export type { RedisStoreOptions } from './redis.js'
+export { BUCKET_IDLE_MS } from './store.js'
+export type { RateAnswer, SharedStore } from './store.js'

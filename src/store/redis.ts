@@ -1,0 +1,143 @@
+/**
+ * The Redis store (`store: { redis: { url } }`): one token bucket per key, taken atomically by
+ * a Lua script that reads the clock of the Redis server, so replicas with skewed clocks agree.
+ * Never queues behind an outage: with the connection down, a command fails at once
+ * (`disableOfflineQueue`), and one that is sent gets `commandTimeoutMs` to answer; both are
+ * `STORE_UNAVAILABLE`, which admission turns into `OVERLOADED` with `retryAfterMs`.
+ *
+ * @module
+ */
+import { createClient } from '@redis/client'
+import { SluiceError } from '../errors.js'
+import { BUCKET_IDLE_MS, type RateAnswer, type SharedStore } from './store.js'
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. */
+  url: string
+  /** Prepended to every key, so several gateways can share one Redis. Default `sluice:`. */
+  keyPrefix?: string
+  /** How long one command may take, sent or not. Default 1000. */
+  commandTimeoutMs?: number
+  /** How long a (re)connect may take. Default 2000. */
+  connectTimeoutMs?: number
+  /** Told of connection errors (the client reconnects on its own). */
+  onError?: (err: Error) => void
+}
+
+/**
+ * KEYS[1] bucket; ARGV: capacity, tokens per ms, take (1/0), idle ms. Returns
+ * `[1]` when a token was there (spent if take), else `[0, retryAfterMs]`.
+ */
+const TAKE_TOKEN = `
+local capacity = tonumber(ARGV[1])
+local per_ms = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
+local ok = tokens >= 1
+if ok and ARGV[3] == '1' then tokens = tokens - 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if ok then return {1} end
+return {0, math.ceil((1 - tokens) / per_ms)}
+`
+
+type Client = ReturnType<typeof createClient>
+
+export class RedisStore implements SharedStore {
+  readonly kind = 'redis'
+  readonly #client: Client
+  readonly #prefix: string
+  readonly #timeoutMs: number
+  readonly #url: string
+  #connecting: Promise<unknown> | undefined
+  #everReady = false
+
+  constructor(options: RedisStoreOptions) {
+    this.#prefix = options.keyPrefix ?? 'sluice:'
+    this.#timeoutMs = options.commandTimeoutMs ?? 1000
+    this.#url = redactUrl(options.url)
+    this.#client = createClient({
+      url: options.url,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: options.connectTimeoutMs ?? 2000,
+        // Before the first connection a failure is final (the start fails with a clear error);
+        // after it, keep trying in the background, never more than 2 s apart.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          this.#everReady ? Math.min(2000, 50 * 2 ** Math.min(retries, 6)) : cause,
+      },
+    })
+    this.#client.on('error', (err: Error) => options.onError?.(err))
+    this.#client.on('ready', () => {
+      this.#everReady = true
+    })
+  }
+
+  /** Connects (once); the CLI awaits it at start so a wrong URL fails before serving. */
+  connect(): Promise<unknown> {
+    this.#connecting ??= this.#client.connect().catch((err: unknown) => {
+      this.#connecting = undefined
+      throw this.#unavailable(err)
+    })
+    return this.#connecting
+  }
+
+  async takeToken(key: string, perMinute: number, take: boolean): Promise<RateAnswer> {
+    const reply = await this.#command([
+      'EVAL',
+      TAKE_TOKEN,
+      '1',
+      `${this.#prefix}rate:${key}`,
+      String(perMinute),
+      String(perMinute / 60_000),
+      take ? '1' : '0',
+      String(BUCKET_IDLE_MS),
+    ])
+    const [ok, retryAfterMs] = reply as [number, number?]
+    return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: Number(retryAfterMs) }
+  }
+
+  async #command(args: string[]): Promise<unknown> {
+    // Reconnecting (the client does it on its own): fail now rather than queue behind it.
+    if (!this.#client.isReady) throw this.#unavailable(new Error('not connected'))
+    try {
+      return await this.#client.sendCommand(args, {
+        timeout: this.#timeoutMs,
+        rejectInFlight: true,
+      } as never)
+    } catch (err) {
+      throw this.#unavailable(err)
+    }
+  }
+
+  #unavailable(err: unknown): SluiceError {
+    const why = err instanceof Error ? err.message : String(err)
+    return new SluiceError(
+      'STORE_UNAVAILABLE',
+      `the Redis store at ${this.#url} did not answer: ${why}`,
+    )
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.#client.isOpen) await this.#client.close()
+    } catch {
+      // Already closed or never connected.
+    }
+  }
+}
+
+/** The URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return 'the configured URL'
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * State that must hold across requests and across replicas, behind one interface with two
+ * implementations: in-process (the default: embedded, nothing to set up, one process only) and
+ * Redis (`store: { redis: { url } }`: any replica sees the same state).
+ *
+ * @module
+ */
+
+/** The answer of a token-bucket take: a token was spent, or when the next one is due. */
+export type RateAnswer = { ok: true } | { ok: false; retryAfterMs: number }
+
+export interface SharedStore {
+  /** `memory` or `redis`, for logs and `/readyz`. */
+  readonly kind: 'memory' | 'redis'
+  /**
+   * Token bucket `key` holding at most `perMinute` tokens, refilled continuously. With
+   * `take`, spends one token when there is one; without, only looks. Atomic across replicas.
+   * Rejects with `SluiceError('STORE_UNAVAILABLE')` when the store cannot answer in time.
+   */
+  takeToken(key: string, perMinute: number, take: boolean): Promise<RateAnswer>
+  close(): Promise<void>
+}
+
+/** Buckets untouched this long are full again and forgotten (memory) or expire (Redis). */
+export const BUCKET_IDLE_MS = 120_000

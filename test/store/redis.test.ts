@@ -1,0 +1,134 @@
+/**
+ * The Redis store against a real redis-server: the token bucket at N and N+1, shared by two
+ * stores as two replicas share it, and an outage that fails fast with a clear error and heals
+ * when Redis is back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isSluiceError } from '../../src/errors.js'
+import { Admission } from '../../src/engine/admission.js'
+import { MemoryStore, RedisStore } from '../../src/store/index.js'
+import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
+
+describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
+  let redis: RedisServer
+  const stores: RedisStore[] = []
+  const open = async (prefix = 'test:'): Promise<RedisStore> => {
+    const store = new RedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 500 })
+    stores.push(store)
+    await store.connect()
+    return store
+  }
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()))
+    await redis?.close()
+  })
+
+  it('a bucket of N per minute gives N tokens; N+1 is refused until the next is due', async () => {
+    const store = await open()
+    for (let i = 0; i < 3; i++)
+      expect(await store.takeToken('alice', 3, true)).toEqual({ ok: true })
+    const refused = await store.takeToken('alice', 3, true)
+    expect(refused.ok).toBe(false)
+    // 3 per minute: one token per 20 s, and a few ms have passed since the last one was spent.
+    expect(refused.ok === false && refused.retryAfterMs).toBeGreaterThan(19_000)
+    expect(refused.ok === false && refused.retryAfterMs).toBeLessThanOrEqual(20_000)
+    // Looking takes nothing, and another key has its own bucket.
+    expect((await store.takeToken('alice', 3, false)).ok).toBe(false)
+    expect(await store.takeToken('bob', 3, true)).toEqual({ ok: true })
+  })
+
+  it('two stores on one Redis share the bucket, as two replicas do', async () => {
+    const a = await open('shared:')
+    const b = await open('shared:')
+    expect(await a.takeToken('carol', 2, true)).toEqual({ ok: true })
+    expect(await b.takeToken('carol', 2, true)).toEqual({ ok: true })
+    expect((await a.takeToken('carol', 2, true)).ok).toBe(false)
+    expect((await b.takeToken('carol', 2, true)).ok).toBe(false)
+    // A different prefix is a different gateway.
+    const other = await open('other:')
+    expect(await other.takeToken('carol', 2, true)).toEqual({ ok: true })
+  })
+
+  it('an admission on Redis: N+1 executions per minute across two replicas is RATE_LIMITED', async () => {
+    const limits = {
+      maxConcurrentExecutions: 4,
+      maxQueuedExecutions: 4,
+      queueTimeoutMs: 1000,
+      executionsPerMinute: 2,
+    }
+    const replicaA = new Admission(limits, {}, await open('admission:'))
+    const replicaB = new Admission(limits, {}, await open('admission:'))
+    const first = await replicaA.acquire('dave')
+    const second = await replicaB.acquire('dave')
+    expect(first.ok && second.ok).toBe(true)
+    if (first.ok) first.release()
+    if (second.ok) second.release()
+    expect(await replicaA.acquire('dave')).toMatchObject({ ok: false, code: 'RATE_LIMITED' })
+    expect(await replicaB.check('dave')).toMatchObject({ code: 'RATE_LIMITED' })
+  })
+
+  it('Redis down: STORE_UNAVAILABLE at once naming the URL, admission OVERLOADED; back up: it heals', async () => {
+    const store = await open('outage:')
+    const admission = new Admission(
+      {
+        maxConcurrentExecutions: 1,
+        maxQueuedExecutions: 0,
+        queueTimeoutMs: 1000,
+        executionsPerMinute: 60,
+      },
+      {},
+      store,
+    )
+    await redis.kill()
+    const started = performance.now()
+    const failure = await store.takeToken('erin', 60, true).catch((e: unknown) => e)
+    expect(isSluiceError(failure, 'STORE_UNAVAILABLE')).toBe(true)
+    expect((failure as Error).message).toMatch(
+      new RegExp(`^the Redis store at redis://127\\.0\\.0\\.1:${redis.port}/? did not answer: `),
+    )
+    expect(await admission.acquire('erin')).toEqual({
+      ok: false,
+      code: 'OVERLOADED',
+      message: 'the shared rate-limit store is unavailable, so no execution starts now',
+      retryAfterMs: 1000,
+    })
+    // Fails fast: well inside the 500 ms command timeout, nothing queued behind the outage.
+    expect(performance.now() - started).toBeLessThan(500)
+
+    await redis.restart()
+    await expect
+      .poll(
+        () =>
+          store.takeToken('erin', 60, true).then(
+            (a) => a.ok,
+            () => false,
+          ),
+        {
+          timeout: 10_000,
+          interval: 100,
+        },
+      )
+      .toBe(true)
+  })
+
+  it('a URL where nothing listens fails connect() with STORE_UNAVAILABLE, password redacted', async () => {
+    const store = new RedisStore({ url: 'redis://user:hunter2@127.0.0.1:1', connectTimeoutMs: 300 })
+    stores.push(store)
+    const failure = await store.connect().catch((e: unknown) => e)
+    expect(isSluiceError(failure, 'STORE_UNAVAILABLE')).toBe(true)
+    expect((failure as Error).message).toContain('redis://user:***@127.0.0.1:1')
+    expect((failure as Error).message).not.toContain('hunter2')
+  })
+})
+
+describe('MemoryStore', () => {
+  it('is what admission uses by default: N per minute pass, N+1 is refused', async () => {
+    const store = new MemoryStore()
+    expect(await store.takeToken('k', 1, true)).toEqual({ ok: true })
+    expect(await store.takeToken('k', 1, true)).toMatchObject({ ok: false })
+  })
+})
