@@ -8,7 +8,17 @@ import { describe, expect, it } from 'vitest'
 
 const root = resolve(import.meta.dirname, '..')
 const KERNEL = ['types', 'errors', 'canonical-json', 'text', 'config', 'telemetry']
-const LEAVES = ['sandbox', 'bindings', 'policy', 'auth', 'upstream', 'registry', 'guard', 'audit', 'store']
+const LEAVES = [
+  'sandbox',
+  'bindings',
+  'policy',
+  'auth',
+  'upstream',
+  'registry',
+  'guard',
+  'audit',
+  'store',
+]
 const ALLOWED: Record<string, readonly string[]> = {
   types: [],
   errors: ['types'],

@@ -148,10 +148,14 @@ export class Engine {
       if (ident !== undefined) this.#serverByIdent.set(ident, name)
     }
     this.#gen = this.#generation(deps.config, deps.policy, deps.lock)
-    this.#admission = new Admission(admissionLimits(deps.config), {
-      onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
-      onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
-    }, deps.store)
+    this.#admission = new Admission(
+      admissionLimits(deps.config),
+      {
+        onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
+        onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
+      },
+      deps.store,
+    )
   }
 
   /** The catalogue of the current config. */
