@@ -243,17 +243,15 @@ export class Admission {
   }
 
   /**
-   * A refusal when `key` has no token; `take` spends one when it has. Synchronous for the
-   * in-process store (so admission order is call order), a promise for a remote one.
+   * A refusal when `key` has no token; `take` spends one when it has. Synchronous when the
+   * store is (in-process), so admission order stays call order; a promise for Redis.
    */
   #rateRefusal(key: string, take: boolean): Refusal | undefined | Promise<Refusal | undefined> {
     const perMinute = this.#limits.executionsPerMinute
     if (perMinute === undefined) return undefined
-    const store = this.#store
-    if (store instanceof MemoryStore) {
-      return rateRefusal(perMinute, store.takeTokenNow(key, perMinute, take))
-    }
-    return store.takeToken(key, perMinute, take).then(
+    const answer = this.#store.takeToken(key, perMinute, take)
+    if (!(answer instanceof Promise)) return rateRefusal(perMinute, answer)
+    return answer.then(
       (answer) => rateRefusal(perMinute, answer),
       (err: unknown) => {
         if (!isSluiceError(err, 'STORE_UNAVAILABLE')) throw err

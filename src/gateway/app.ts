@@ -30,7 +30,8 @@ import type { GatewayEngine } from './contracts.js'
 import { RPC, createEdgePolicy, headerCount, rpcError, toolCallOf } from './edge.js'
 import { EXECUTE_CODE } from './render.js'
 import { createMcpServer, type Extra, type RequestIdentity } from './mcp-server.js'
-import { createModernHandler, isLegacyRequest, modernAuthInfo } from './modern.js'
+import { createModernHandler, isLegacyRequest } from './modern.js'
+import { authInfoOf, identityOf } from './surface.js'
 import {
   DEFAULT_MAX_SESSIONS,
   DEFAULT_SESSION_IDLE_MS,
@@ -169,6 +170,14 @@ async function writeWebResponse(res: Response, raw: ServerResponse): Promise<voi
     raw.off('close', cancel)
     raw.end()
   }
+}
+
+/** A transport that threw after `hijack()`: logged, and a 500 when nothing was sent yet. */
+function transportFailed(req: FastifyRequest, reply: FastifyReply, err: unknown): void {
+  req.log.error({ err }, 'MCP transport failed')
+  if (reply.raw.headersSent) return
+  reply.raw.writeHead(500, { 'content-type': 'application/json' })
+  reply.raw.end(JSON.stringify(rpcError(RPC.INTERNAL_ERROR, 'Internal error')))
 }
 
 /**
@@ -347,13 +356,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     server = createMcpServer({
       engine,
       config,
-      identify: (extra: Extra) => {
-        const current = extra.authInfo?.extra?.['identity'] as RequestIdentity | undefined
-        // Every HTTP request is authenticated before it reaches the server; no identity is a bug.
-        if (current === undefined)
-          throw new Error('request reached the MCP server without an identity')
-        return current
-      },
+      identify: (extra: Extra) => identityOf(extra.authInfo),
       onInternalError: (err) => app.log.error({ err }, 'engine failed'),
     })
     return { transport, server }
@@ -405,30 +408,22 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     // classifier decides, so routing cannot disagree with the modern handler.
     if (sessionHeader === undefined && req.method === 'POST') {
       const aborted = new AbortController()
-      const onClose = (): void => aborted.abort()
-      reply.raw.once('close', onClose)
       const request = webRequest(req, aborted.signal)
       if (!(await isLegacyRequest(request, body))) {
         if (await refuseAdmission(reply, who, body)) return
+        const onClose = (): void => aborted.abort()
+        reply.raw.once('close', onClose)
         reply.hijack()
         try {
-          const res = await modern.fetch(request, {
-            authInfo: modernAuthInfo(who),
-            parsedBody: body,
-          })
+          const res = await modern.fetch(request, { authInfo: authInfoOf(who), parsedBody: body })
           await writeWebResponse(res, reply.raw)
         } catch (err) {
-          req.log.error({ err }, 'MCP 2026-07-28 transport failed')
-          if (!reply.raw.headersSent) {
-            reply.raw.writeHead(500, { 'content-type': 'application/json' })
-            reply.raw.end(JSON.stringify(rpcError(RPC.INTERNAL_ERROR, 'Internal error')))
-          }
+          transportFailed(req, reply, err)
         } finally {
           reply.raw.off('close', onClose)
         }
         return
       }
-      reply.raw.off('close', onClose)
     }
 
     let transport: StreamableHTTPServerTransport
@@ -467,23 +462,13 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
     if (req.method === 'POST' && (await refuseAdmission(reply, who, body))) return
 
-    const authInfo: AuthInfo = {
-      token: who.token ?? '',
-      clientId: who.principal.sub,
-      scopes: [...who.principal.scopes],
-      extra: { identity: who },
-    }
-    ;(req.raw as IncomingMessage & { auth?: AuthInfo }).auth = authInfo
+    ;(req.raw as IncomingMessage & { auth?: AuthInfo }).auth = authInfoOf(who)
     reply.hijack()
     if (session !== undefined) sessions.begin(session)
     try {
       await transport.handleRequest(req.raw, reply.raw, body)
     } catch (err) {
-      req.log.error({ err }, 'MCP transport failed')
-      if (!reply.raw.headersSent) {
-        reply.raw.writeHead(500, { 'content-type': 'application/json' })
-        reply.raw.end(JSON.stringify(rpcError(RPC.INTERNAL_ERROR, 'Internal error')))
-      }
+      transportFailed(req, reply, err)
     } finally {
       if (session !== undefined) sessions.end(session)
       // A failed initialize leaves a transport with no session: release it now.

@@ -11,19 +11,19 @@ import {
   Server,
   createMcpHandler,
   isLegacyRequest,
-  type AuthInfo,
   type McpHttpHandler,
   type ServerContext,
 } from '@modelcontextprotocol/server'
 import type { Config } from '../config/index.js'
+import type { Principal } from '../types.js'
 import type { GatewayEngine } from './contracts.js'
 import {
   SERVER_INSTRUCTIONS,
   SERVER_NAME,
   SERVER_VERSION,
   createSurface,
+  identityOf,
   progressNotifier,
-  type RequestIdentity,
   type RequestScope,
 } from './surface.js'
 
@@ -38,27 +38,12 @@ export interface ModernHandlerOptions {
   onError?: (err: unknown) => void
 }
 
-/** What `app.ts` hands the SDK per request: the verified identity, never derived from headers. */
-export function modernAuthInfo(who: RequestIdentity): AuthInfo {
-  return {
-    token: who.token ?? '',
-    clientId: who.principal.sub,
-    scopes: [...who.principal.scopes],
-    extra: { identity: who },
-  }
-}
-
-function identityOf(ctx: ServerContext): RequestIdentity {
-  const who = ctx.http?.authInfo?.extra?.['identity'] as RequestIdentity | undefined
-  // Every HTTP request is authenticated before it reaches the SDK; no identity is a bug.
-  if (who === undefined) throw new Error('request reached the MCP server without an identity')
-  return who
-}
+const principalOf = (ctx: ServerContext): Principal => identityOf(ctx.http?.authInfo).principal
 
 function scopeOf(ctx: ServerContext): RequestScope {
   const onProgress = progressNotifier(ctx.mcpReq._meta?.progressToken, (n) => ctx.mcpReq.notify(n))
   return {
-    who: identityOf(ctx),
+    who: identityOf(ctx.http?.authInfo),
     signal: ctx.mcpReq.signal,
     ...(onProgress === undefined ? {} : { onProgress }),
     // Push-style elicitation does not exist on 2026-07-28; until approvals move to
@@ -80,7 +65,7 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
       { capabilities: surface.capabilities, instructions: SERVER_INSTRUCTIONS },
     )
     server.setRequestHandler('tools/list', (_request, ctx) => ({
-      tools: surface.listTools(identityOf(ctx).principal) as never,
+      tools: surface.listTools(principalOf(ctx)) as never,
     }))
     server.setRequestHandler(
       'tools/call',
@@ -95,7 +80,7 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
     if (prompts !== undefined) {
       server.setRequestHandler(
         'prompts/list',
-        (_request, ctx) => prompts.list(identityOf(ctx).principal) as never,
+        (_request, ctx) => prompts.list(principalOf(ctx)) as never,
       )
       server.setRequestHandler(
         'prompts/get',
@@ -106,11 +91,11 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
     if (resources !== undefined) {
       server.setRequestHandler(
         'resources/list',
-        (_request, ctx) => resources.list(identityOf(ctx).principal) as never,
+        (_request, ctx) => resources.list(principalOf(ctx)) as never,
       )
       server.setRequestHandler(
         'resources/templates/list',
-        (_request, ctx) => resources.listTemplates(identityOf(ctx).principal) as never,
+        (_request, ctx) => resources.listTemplates(principalOf(ctx)) as never,
       )
       server.setRequestHandler(
         'resources/read',

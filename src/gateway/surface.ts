@@ -52,6 +52,34 @@ export interface RequestIdentity {
   traceContext?: unknown
 }
 
+/**
+ * The `AuthInfo` both SDKs hand their handlers (same shape in 1.x and 2.x): the identity the
+ * gateway verified rides in `extra`, never re-derived from headers.
+ */
+export function authInfoOf(who: RequestIdentity): {
+  token: string
+  clientId: string
+  scopes: string[]
+  extra: Record<string, unknown>
+} {
+  return {
+    token: who.token ?? '',
+    clientId: who.principal.sub,
+    scopes: [...who.principal.scopes],
+    extra: { identity: who },
+  }
+}
+
+/** The identity `authInfoOf` carried; a request without one reached the server unauthenticated. */
+export function identityOf(
+  authInfo: { extra?: Record<string, unknown> } | undefined,
+): RequestIdentity {
+  const who = authInfo?.extra?.['identity'] as RequestIdentity | undefined
+  // Every HTTP request is authenticated before it reaches an SDK; no identity is a bug.
+  if (who === undefined) throw new Error('request reached the MCP server without an identity')
+  return who
+}
+
 /** One request as the surface sees it, whichever SDK and era carried it. */
 export interface RequestScope {
   who: RequestIdentity

@@ -17,12 +17,7 @@ export class MemoryStore implements SharedStore {
   readonly kind = 'memory'
   readonly #buckets = new Map<string, Bucket>()
 
-  async takeToken(key: string, perMinute: number, take: boolean): Promise<RateAnswer> {
-    return this.takeTokenNow(key, perMinute, take)
-  }
-
-  /** The same, synchronously: the in-process store never waits. */
-  takeTokenNow(key: string, perMinute: number, take: boolean): RateAnswer {
+  takeToken(key: string, perMinute: number, take: boolean): RateAnswer {
     const now = performance.now()
     const perMs = perMinute / 60_000
     if (this.#buckets.size >= SWEEP_AT) {

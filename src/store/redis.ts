@@ -108,7 +108,7 @@ export class RedisStore implements SharedStore {
       return await this.#client.sendCommand(args, {
         timeout: this.#timeoutMs,
         rejectInFlight: true,
-      } as never)
+      })
     } catch (err) {
       throw this.#unavailable(err)
     }

@@ -15,9 +15,10 @@ export interface SharedStore {
   /**
    * Token bucket `key` holding at most `perMinute` tokens, refilled continuously. With
    * `take`, spends one token when there is one; without, only looks. Atomic across replicas.
-   * Rejects with `SluiceError('STORE_UNAVAILABLE')` when the store cannot answer in time.
+   * Rejects with `SluiceError('STORE_UNAVAILABLE')` when the store cannot answer in time. An
+   * in-process store answers synchronously, so admission keeps call order without a tick.
    */
-  takeToken(key: string, perMinute: number, take: boolean): Promise<RateAnswer>
+  takeToken(key: string, perMinute: number, take: boolean): RateAnswer | Promise<RateAnswer>
   close(): Promise<void>
 }
 
