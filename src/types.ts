@@ -134,4 +134,19 @@ export interface ExecutionResult {
   /** Present only when there is at least one. */
   warnings?: ExecutionWarning[]
   error?: ExecutionError
+  /**
+   * Set, with `ok: false` and no `error`, when the execution stopped at an `approve` rule to be
+   * resumed (durable approvals, MCP 2026-07-28): the gateway asks the client the question and
+   * runs the code again with `token` and the answer. Never shown to the model.
+   */
+  suspended?: SuspendedExecution
+}
+
+/** An execution waiting for a human, as the gateway asks for the answer. */
+export interface SuspendedExecution {
+  /** Opaque; echoed back by the client as `requestState`. */
+  token: string
+  question: { tool: string; argsSummary: string; ruleId: string; reason: string }
+  /** Epoch milliseconds. */
+  expiresAt: number
 }

@@ -335,6 +335,12 @@ export const gatewaySchema = z
      * reset their timeout on progress can be given longer.
      */
     approvalTimeoutMs: positiveInt.max(60 * 60_000).default(50_000),
+    /**
+     * On MCP 2026-07-28 an approval ends the request and the execution resumes from a journal of
+     * the calls before it (kept in the store for `approvalTimeoutMs`). Past this size the
+     * approval is not asked and the execution fails with `APPROVAL_DENIED`.
+     */
+    approvalJournalMaxBytes: positiveInt.max(256 * MiB).default(8 * MiB),
     /** Serve TLS (and read the client certificate's SPIFFE ID). */
     tls: z
       .strictObject({

@@ -36,16 +36,26 @@ import { errorText, mapToolResult, type UpstreamToolResult } from './result.js'
 import { serverPath, toolPath, unknownToolMessage, type VisibleTool } from './suggest.js'
 import { argumentShape, undeclaredFields, validateArgs, validateOutput } from './validate.js'
 
-/** The human's answer to an `approve` decision. */
-export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported'
+/**
+ * The human's answer to an `approve` decision; `suspended` when nobody is asked in this request
+ * because the execution stops and resumes once the client answers (durable.ts).
+ */
+export type ApprovalAnswer = 'accept' | 'decline' | 'timeout' | 'unsupported' | 'suspended'
 
-/** Asks a human (through the MCP client) whether one inner call may run. */
-export type ApprovalHandler = (request: {
+/** One approval question. */
+export interface ApprovalRequest {
+  /** `server.tool`. */
   tool: string
+  /** The redacted, shortened arguments, for a human to read. */
   argsSummary: string
   ruleId: string
   reason: string
-}) => Promise<ApprovalAnswer>
+  /** The call's 0-based index in its execution. */
+  index: number
+}
+
+/** Asks a human (through the MCP client) whether one inner call may run. */
+export type ApprovalHandler = (request: ApprovalRequest) => Promise<ApprovalAnswer>
 
 /** What the dispatcher needs of the engine's dependencies. */
 export interface DispatchDeps {
@@ -325,15 +335,17 @@ export class Dispatcher {
           argsSummary: summarize(f.args!, this.#deps.redactor),
           ruleId: decision.ruleId,
           reason: decision.reason,
+          index: req.call.index,
         })
       : 'unsupported'
     metrics.approvals.inc({ outcome: answer })
     if (answer === 'accept') return undefined
     const why = {
       decline: 'the human approver declined it',
-      timeout: 'no human answered in time',
+      timeout: `no human answered within gateway.approvalTimeoutMs (${this.#deps.config.gateway.approvalTimeoutMs} ms)`,
       unsupported:
         'it needs human approval and this client cannot be asked (no elicitation support)',
+      suspended: 'the execution stopped to ask a human',
     }[answer]
     return {
       code: 'APPROVAL_DENIED',

@@ -9,7 +9,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
-import { context, SpanStatusCode } from '@opentelemetry/api'
+import { context, SpanStatusCode, type Span } from '@opentelemetry/api'
 import {
   buildManifest,
   createSearchIndex,
@@ -21,7 +21,7 @@ import {
 } from '../bindings/index.js'
 import { isErrorCode } from '../errors.js'
 import { BudgetTracker } from '../policy/index.js'
-import type { SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
+import type { RandomSeed, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
 import { hashArgs } from '../audit/index.js'
 import { currentTraceId, getTracer, metrics, setSafeAttributes } from '../telemetry/index.js'
 import type { Config } from '../config/index.js'
@@ -37,7 +37,7 @@ import type {
   Principal,
 } from '../types.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
-import type { SharedStore } from '../store/index.js'
+import { MemoryStore, type SharedStore } from '../store/index.js'
 import { Admission, type Refusal } from './admission.js'
 import {
   auditPrincipal,
@@ -46,6 +46,7 @@ import {
   type CallNote,
   type CallRequest,
 } from './dispatch.js'
+import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
 import { explainError, silentMistakes } from './mistakes.js'
 import { Passthrough, type PassthroughOptions } from './passthrough.js'
 import type {
@@ -68,6 +69,12 @@ export interface ExecuteOptions {
   approve?: ApprovalHandler
   /** Progress for the client (e.g. "waiting for approval"); keeps progress-aware clients waiting. */
   onProgress?: (message: string) => void
+  /**
+   * Approvals without a waiting request (durable.ts): an `approve` rule stops the run, which
+   * comes back as `result.suspended`, kept in the store for `gateway.approvalTimeoutMs`;
+   * `resume` runs the same code again with the client's answer. `approve` is then not used.
+   */
+  durable?: { resume?: { token: string; answer: 'accept' | 'decline' } }
 }
 
 /** The engine's parts; the dispatcher's (dispatch.ts) plus the pool and the lock. */
@@ -134,6 +141,7 @@ const TYPECHECK_ON = new Set([
 export class Engine {
   readonly #deps: EngineDeps
   readonly #admission: Admission
+  readonly #store: SharedStore
   /** What the current config produced; an execution keeps the one it started with. */
   #gen: Generation
 
@@ -148,13 +156,14 @@ export class Engine {
       if (ident !== undefined) this.#serverByIdent.set(ident, name)
     }
     this.#gen = this.#generation(deps.config, deps.policy, deps.lock)
+    this.#store = deps.store ?? new MemoryStore()
     this.#admission = new Admission(
       admissionLimits(deps.config),
       {
         onRefused: (code) => metrics.executionRejections.inc({ reason: code }),
         onAdmitted: (waitedMs) => metrics.executionQueueWait.observe({}, waitedMs / 1000),
       },
-      deps.store,
+      this.#store,
     )
   }
 
@@ -421,15 +430,33 @@ export class Engine {
     const tracer = getTracer()
     // The config this execution started with is the one it finishes with, whatever reloads.
     const gen = this.#gen
+    const codeHash = hashArgs(code)
+    const resume = options.durable?.resume
+    let prior: SuspendedRun | undefined
+    if (resume !== undefined) {
+      const taken = await takeRun(
+        this.#store,
+        admissionKey(principal),
+        resume.token,
+        codeHash,
+        gen.config.gateway.approvalTimeoutMs,
+      )
+      if (!taken.ok) {
+        metrics.executions.inc({ outcome: taken.error.code })
+        return { ok: false, result: undefined, logs: [], calls: [], error: taken.error }
+      }
+      prior = taken.run
+    }
     return tracer.startActiveSpan('execute_code', async (span) => {
       const started = performance.now()
-      const executionId = randomUUID()
+      // A resumed run is the same execution: its records join the ones before the approval.
+      const executionId = prior?.executionId ?? randomUUID()
       setSafeAttributes(span, {
         'mcp.method.name': 'tools/call',
         'gen_ai.operation.name': 'execute_tool',
         'gen_ai.tool.name': 'execute_code',
         'sluice.execution.id': executionId,
-        'sluice.code.sha256': hashArgs(code),
+        'sluice.code.sha256': codeHash,
         'sluice.code.bytes': Buffer.byteLength(code),
         // Hashed by the allowlist unless the operator chose otherwise.
         'enduser.id': principal.sub,
@@ -444,14 +471,33 @@ export class Engine {
           type: 'execution.start',
           executionId,
           principal: auditPrincipal(principal),
-          codeHash: hashArgs(code),
+          codeHash,
+          ...(prior === undefined ? {} : { status: 'resumed' }),
           ...(traceId ? { traceId } : {}),
         })
         // A server that was down at start may be up now: give it a short chance to join.
         await Promise.race([gen.catalog.refreshStale(), delay(STALE_WAIT_MS)])
         const tools = this.listTools(principal, gen)
-        const budget = new BudgetTracker()
+        const budget = new BudgetTracker(prior?.budget)
         const notes: CallNote[] = []
+        // Durable approvals: the journal answers replayed calls and stops the run at an approval.
+        const stop = new AbortController()
+        const journal =
+          options.durable === undefined
+            ? undefined
+            : new Journal({
+                ...(prior === undefined ? {} : { resume: { run: prior, answer: resume!.answer } }),
+                onStop: () => stop.abort(),
+              })
+        const callOptions =
+          journal === undefined ? options : { ...options, approve: journal.approve }
+        const seed = journal === undefined ? undefined : (prior?.seed ?? newSeed())
+        const signal =
+          journal === undefined
+            ? options.signal
+            : options.signal === undefined
+              ? stop.signal
+              : AbortSignal.any([options.signal, stop.signal])
         const outcome = await this.#deps.pool.execute({
           code,
           manifest: buildManifest([
@@ -459,26 +505,45 @@ export class Engine {
             ...this.#quarantinedBindings(principal, gen),
           ]),
           limits: gen.config.limits,
-          ...(options.signal ? { signal: options.signal } : {}),
-          onCall: (call, signal) =>
-            context.with(parent, () =>
-              this.#dispatch(
-                {
-                  principal,
-                  executionId,
-                  call,
-                  signal,
-                  calls,
-                  budget,
-                  parent,
-                  notes,
-                  visible: tools,
-                },
-                options,
-                gen,
-              ),
-            ),
+          ...(signal ? { signal } : {}),
+          ...(seed ? { randomSeed: seed } : {}),
+          onCall: (call, callSignal) =>
+            context.with(parent, () => {
+              const dispatch = (into: CallRecord[]) =>
+                this.#dispatch(
+                  {
+                    principal,
+                    executionId,
+                    call,
+                    signal: callSignal,
+                    calls: into,
+                    budget,
+                    parent,
+                    notes,
+                    visible: tools,
+                  },
+                  callOptions,
+                  gen,
+                )
+              return journal === undefined
+                ? dispatch(calls)
+                : journal.call(call, callSignal, calls, dispatch)
+            }),
         })
+        if (journal?.divergence !== undefined || journal?.suspension !== undefined) {
+          return await this.#stopped(span, {
+            principal,
+            executionId,
+            codeHash,
+            started,
+            calls,
+            journal,
+            budget,
+            seed: seed!,
+            gen,
+            ...(traceId ? { traceId } : {}),
+          })
+        }
         const timings = outcome.timings as { queueMs: number; acquireMs?: number }
         metrics.sandboxAcquire.observe({}, (timings.acquireMs ?? timings.queueMs) / 1000)
         const redact = <T>(value: T): T =>
@@ -548,6 +613,83 @@ export class Engine {
         span.end()
       }
     })
+  }
+
+  /** A run the journal stopped: kept for the human's answer, or refused as diverged. */
+  async #stopped(
+    span: Span,
+    run: {
+      principal: Principal
+      executionId: string
+      codeHash: string
+      started: number
+      calls: CallRecord[]
+      journal: Journal
+      budget: BudgetTracker
+      seed: RandomSeed
+      gen: Generation
+      traceId?: string
+    },
+  ): Promise<ExecutionResult> {
+    const { journal, gen } = run
+    const pending = journal.suspension
+    let result: ExecutionResult
+    if (pending === undefined) {
+      const divergence = journal.divergence!
+      result = {
+        ok: false,
+        result: undefined,
+        logs: [],
+        calls: run.calls,
+        error: { code: 'REPLAY_DIVERGED', message: this.#safe(divergence.message) },
+      }
+    } else {
+      const { approvalTimeoutMs, approvalJournalMaxBytes } = gen.config.gateway
+      const expiresAt = Date.now() + approvalTimeoutMs
+      const saved = await saveRun(
+        this.#store,
+        admissionKey(run.principal),
+        {
+          v: 1,
+          executionId: run.executionId,
+          codeHash: run.codeHash,
+          seed: run.seed,
+          expiresAt,
+          pending,
+          journal: journal.entries(),
+          budget: run.budget.entries(),
+        },
+        { ttlMs: approvalTimeoutMs, maxBytes: approvalJournalMaxBytes },
+      )
+      result = saved.ok
+        ? {
+            ok: false,
+            result: undefined,
+            logs: [],
+            calls: run.calls,
+            suspended: { token: saved.token, question: pending.request, expiresAt },
+          }
+        : { ok: false, result: undefined, logs: [], calls: run.calls, error: saved.error }
+    }
+    const status = result.suspended === undefined ? 'error' : 'suspended'
+    if (result.error) {
+      span.setStatus({ code: SpanStatusCode.ERROR })
+      setSafeAttributes(span, { 'error.type': result.error.code })
+    }
+    setSafeAttributes(span, { 'sluice.call.count': run.calls.length })
+    await this.#deps.audit?.append({
+      type: 'execution.end',
+      executionId: run.executionId,
+      principal: auditPrincipal(run.principal),
+      status,
+      ...(result.error ? { code: result.error.code } : {}),
+      ...(run.traceId ? { traceId: run.traceId } : {}),
+      callCount: run.calls.length,
+      ms: Math.round(performance.now() - run.started),
+    })
+    metrics.executions.inc({ outcome: result.error ? codeLabel(result.error.code) : 'suspended' })
+    metrics.executionDuration.observe({}, (performance.now() - run.started) / 1000)
+    return result
   }
 
   #safe(message: string): string {

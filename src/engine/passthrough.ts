@@ -250,6 +250,7 @@ export class Passthrough {
             argsSummary: this.#summary(args),
             ruleId: decision.ruleId,
             reason: decision.reason,
+            index: 0,
           })
         : 'unsupported'
       if (answer !== 'accept') {
@@ -261,7 +262,7 @@ export class Passthrough {
         })
         throw new SluiceError(
           'APPROVAL_DENIED',
-          `${label} was not read: ${answer === 'decline' ? 'the human approver declined it' : answer === 'timeout' ? 'no human answered in time' : 'it needs human approval and this client cannot be asked'} (rule ${decision.ruleId})`,
+          `${label} was not read: ${answer === 'decline' ? 'the human approver declined it' : answer === 'timeout' ? `no human answered within gateway.approvalTimeoutMs (${this.#deps.config.gateway.approvalTimeoutMs} ms)` : 'it needs human approval and this client cannot be asked'} (rule ${decision.ruleId})`,
         )
       }
     }

@@ -25,7 +25,7 @@ export interface ApprovalOptions {
 }
 
 /** The question as the human reads it. No argument values beyond the engine's redacted summary. */
-export function approvalMessage(request: ApprovalRequest): string {
+export function approvalMessage(request: Omit<ApprovalRequest, 'index'>): string {
   return [
     `Allow the call ${request.tool}?`,
     `Arguments: ${request.argsSummary}`,
@@ -36,7 +36,8 @@ export function approvalMessage(request: ApprovalRequest): string {
   ].join('\n')
 }
 
-const requestedSchema: ElicitRequestFormParams['requestedSchema'] = {
+/** The form the human answers: one boolean, `approve`, false unless set (both eras). */
+export const APPROVAL_SCHEMA: ElicitRequestFormParams['requestedSchema'] = {
   type: 'object',
   properties: {
     approve: {
@@ -56,7 +57,7 @@ export function elicitationApprover(server: Server, options: ApprovalOptions): A
     if (server.getClientCapabilities()?.elicitation?.form === undefined) return 'unsupported'
     try {
       const answer = await server.elicitInput(
-        { mode: 'form', message: approvalMessage(request), requestedSchema },
+        { mode: 'form', message: approvalMessage(request), requestedSchema: APPROVAL_SCHEMA },
         {
           timeout: options.timeoutMs,
           ...(options.relatedRequestId === undefined

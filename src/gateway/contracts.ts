@@ -22,6 +22,8 @@ export interface ApprovalRequest {
   argsSummary: string
   ruleId: string
   reason: string
+  /** The call's 0-based index in its execution. */
+  index?: number
 }
 
 /**
@@ -42,6 +44,11 @@ export interface ExecuteOptions {
   onProgress?: (message: string) => void
   /** W3C trace context of the inbound HTTP request (`traceparent`, `tracestate`). */
   traceContext?: unknown
+  /**
+   * Durable approvals (MCP 2026-07-28): an `approve` rule stops the execution, which returns
+   * with `suspended`; `resume` runs the code again with the client's answer to it.
+   */
+  durable?: { resume?: { token: string; answer: 'accept' | 'decline' } }
 }
 
 /** The result of a direct-mode call: an MCP `CallToolResult`. */

@@ -8,14 +8,18 @@
  * @module
  */
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   Server,
+  acceptedContent,
   createMcpHandler,
+  inputRequired,
   isLegacyRequest,
   type McpHttpHandler,
   type ServerContext,
 } from '@modelcontextprotocol/server'
 import type { Config } from '../config/index.js'
 import type { Principal } from '../types.js'
+import { APPROVAL_SCHEMA, approvalMessage } from './approval.js'
 import type { GatewayEngine } from './contracts.js'
 import {
   SERVER_INSTRUCTIONS,
@@ -24,6 +28,7 @@ import {
   createSurface,
   identityOf,
   progressNotifier,
+  type DurableApprovals,
   type RequestScope,
 } from './surface.js'
 
@@ -46,9 +51,44 @@ function scopeOf(ctx: ServerContext): RequestScope {
     who: identityOf(ctx.http?.authInfo),
     signal: ctx.mcpReq.signal,
     ...(onProgress === undefined ? {} : { onProgress }),
-    // Push-style elicitation does not exist on 2026-07-28; until approvals move to
-    // multi round-trip (`input_required`), an `approve` rule answers "cannot ask".
+    // Push-style elicitation does not exist on 2026-07-28: `execute_code` asks through
+    // `durableOf` (input_required); a client that cannot be asked, and the pass-through, get
+    // "cannot ask".
     approve: async () => 'unsupported',
+  }
+}
+
+/** The `inputRequests` key of the approval question. */
+const APPROVAL_INPUT = 'approve'
+
+/**
+ * Approvals as multi round-trip requests, for a client that declared elicitation: the
+ * execution stops at an approval and the answer is the question; the client retries the same
+ * call with the human's answer and the `requestState` it was given, on any replica.
+ */
+function durableOf(ctx: ServerContext): DurableApprovals | undefined {
+  // The SDK types the envelope as `{}`; the key and its shape are the spec's.
+  const envelope = ctx.mcpReq.envelope as Record<string, { elicitation?: unknown }> | undefined
+  const capabilities = envelope?.[CLIENT_CAPABILITIES_META_KEY]
+  if (capabilities?.elicitation === undefined) return undefined
+  const token = ctx.mcpReq.requestState<unknown>()
+  // Only an explicit yes approves: decline, cancel, a missing or malformed answer refuse.
+  const approved = acceptedContent(ctx.mcpReq.inputResponses, APPROVAL_INPUT)?.['approve'] === true
+  return {
+    ...(typeof token === 'string'
+      ? { resume: { token, answer: approved ? 'accept' : 'decline' } }
+      : {}),
+    ask: (suspended) =>
+      inputRequired({
+        inputRequests: {
+          [APPROVAL_INPUT]: inputRequired.elicit({
+            mode: 'form',
+            message: approvalMessage(suspended.question),
+            requestedSchema: APPROVAL_SCHEMA,
+          }),
+        },
+        requestState: suspended.token,
+      }),
   }
 }
 
@@ -67,15 +107,16 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
     server.setRequestHandler('tools/list', (_request, ctx) => ({
       tools: surface.listTools(principalOf(ctx)) as never,
     }))
-    server.setRequestHandler(
-      'tools/call',
-      (request, ctx) =>
-        surface.callTool(
-          request.params.name,
-          request.params.arguments ?? {},
-          scopeOf(ctx),
-        ) as never,
-    )
+    server.setRequestHandler('tools/call', (request, ctx) => {
+      const { name } = request.params
+      const args = request.params.arguments ?? {}
+      const durable = durableOf(ctx)
+      return (
+        durable === undefined
+          ? surface.callTool(name, args, scopeOf(ctx))
+          : surface.callToolDurable(name, args, scopeOf(ctx), durable)
+      ) as never
+    })
     const { prompts, resources } = surface
     if (prompts !== undefined) {
       server.setRequestHandler(

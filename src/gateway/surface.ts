@@ -11,7 +11,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js'
 import type { Config } from '../config/index.js'
 import { isSluiceError } from '../errors.js'
 import { extractTraceContext, setSafeAttributes, withSpan } from '../telemetry/index.js'
-import type { CatalogTool, Principal } from '../types.js'
+import type { CatalogTool, Principal, SuspendedExecution } from '../types.js'
 import type {
   ApprovalHandler,
   ExecuteOptions,
@@ -87,6 +87,21 @@ export interface RequestScope {
   /** Set when the client asked for progress (`_meta.progressToken`). */
   onProgress?: (message: string) => void
   approve?: ApprovalHandler
+}
+
+/** The 2026-07-28 answer that asks the client for input and to retry (basic/patterns/mrtr). */
+export interface InputRequiredAnswer {
+  resultType: 'input_required'
+  inputRequests?: Record<string, unknown>
+  requestState?: string
+}
+
+/** How an era without push-style elicitation asks for an approval: stop, ask, resume. */
+export interface DurableApprovals {
+  /** The client's answer and the `requestState` it echoed, on a retried request. */
+  resume?: { token: string; answer: 'accept' | 'decline' }
+  /** The era's question for a stopped execution. */
+  ask(suspended: SuspendedExecution): InputRequiredAnswer
 }
 
 export interface SurfaceOptions {
@@ -225,16 +240,23 @@ export function createSurface(options: SurfaceOptions) {
     name: string,
     args: Record<string, unknown>,
     scope: RequestScope,
-  ): Promise<OuterToolResult> => {
+    durable?: DurableApprovals,
+  ): Promise<OuterToolResult | InputRequiredAnswer> => {
     if (name === EXECUTE_CODE) {
       const code = args['code']
       if (typeof code !== 'string') {
         return failedExecution('INVALID_ARGS', 'execute_code needs `code`, a string of TypeScript')
       }
       try {
-        return toCallToolResult(
-          await engine.execute(scope.who.principal, code, executeOptions(scope)),
-        )
+        const result = await engine.execute(scope.who.principal, code, {
+          ...executeOptions(scope),
+          ...(durable === undefined
+            ? {}
+            : { durable: durable.resume === undefined ? {} : { resume: durable.resume } }),
+        })
+        return result.suspended === undefined
+          ? toCallToolResult(result)
+          : durable!.ask(result.suspended)
       } catch (err) {
         options.onInternalError?.(err)
         return failedExecution(
@@ -290,6 +312,27 @@ export function createSurface(options: SurfaceOptions) {
     args: Record<string, unknown>,
     scope: RequestScope,
   ): Promise<OuterToolResult> {
+    return traced(name, scope, () => handleCall(name, args, scope) as Promise<OuterToolResult>)
+  }
+
+  /**
+   * `tools/call` where an approval stops the execution instead of waiting (2026-07-28): the
+   * answer may be the question (`input_required`) rather than a result.
+   */
+  function callToolDurable(
+    name: string,
+    args: Record<string, unknown>,
+    scope: RequestScope,
+    durable: DurableApprovals,
+  ): Promise<OuterToolResult | InputRequiredAnswer> {
+    return traced(name, scope, () => handleCall(name, args, scope, durable))
+  }
+
+  function traced<T extends OuterToolResult | InputRequiredAnswer>(
+    name: string,
+    scope: RequestScope,
+    work: () => Promise<T>,
+  ): Promise<T> {
     const tc = scope.who.traceContext
     // A caller's traceparent is honoured, its baggage and tracestate are not.
     const parent =
@@ -304,8 +347,8 @@ export function createSurface(options: SurfaceOptions) {
         attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': name.slice(0, 128) },
       },
       async (span) => {
-        const result = await handleCall(name, args, scope)
-        if (result.isError) {
+        const result = await work()
+        if (!('resultType' in result) && result.isError) {
           const code = (result.structuredContent as { error?: { code?: unknown } } | undefined)
             ?.error?.code
           setSafeAttributes(span, { 'error.type': typeof code === 'string' ? code : 'TOOL_ERROR' })
@@ -350,6 +393,7 @@ export function createSurface(options: SurfaceOptions) {
     },
     listTools,
     callTool,
+    callToolDurable,
     prompts,
     resources,
   }

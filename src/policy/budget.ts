@@ -12,7 +12,12 @@ export type BudgetResult =
 
 /** Counts calls against budgets for one execution; make a new tracker per execution. */
 export class BudgetTracker {
-  readonly #used = new Map<string, number>()
+  readonly #used: Map<string, number>
+
+  /** `used`: counts carried over, e.g. from the run before an approval (engine, durable.ts). */
+  constructor(used: Iterable<readonly [string, number]> = []) {
+    this.#used = new Map(used)
+  }
 
   /**
    * Counts one call against every matched budget, or against none when any of them is spent.
@@ -28,6 +33,11 @@ export class BudgetTracker {
     for (const id of new Set(matched.map((b) => b.id)))
       this.#used.set(id, (this.#used.get(id) ?? 0) + 1)
     return { ok: true }
+  }
+
+  /** Every count so far, to carry into a resumed run. */
+  entries(): [string, number][] {
+    return [...this.#used]
   }
 
   /** Calls counted so far against a budget. */

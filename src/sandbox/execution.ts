@@ -76,6 +76,8 @@ export interface ExecutionSetup {
   deadline: number
   sink: Sink
   needles: string[] | undefined
+  /** The guest's `Math.random` seed; undefined draws a fresh one. */
+  randomSeed: [number, number, number, number] | undefined
   /** Called once the result has been sent, with whether the instance must not be reused. */
   onFinished(execution: Execution, poisoned: boolean): void
 }
@@ -146,7 +148,7 @@ export class Execution {
         return ctx.undefined
       })
       const manifest = ctx.newString(manifestJson)
-      const options: GuestOptions = { randomSeed: randomSeed() }
+      const options: GuestOptions = { randomSeed: this.#setup.randomSeed ?? randomSeed() }
       const guestOptions = ctx.newString(JSON.stringify(options))
       const installed = ctx.callFunction(
         this.#setup.instance.install,

@@ -9,6 +9,7 @@ export { SandboxPool, SANDBOX_DEFAULT_LIMITS } from './pool.js'
 export type {
   SandboxCall,
   SandboxCallOutcome,
+  RandomSeed,
   SandboxLimits,
   ToolManifest,
   ExecuteRequest,

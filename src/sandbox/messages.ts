@@ -45,6 +45,7 @@ export type ToWorker =
       manifestJson: string
       limits: SandboxLimits
       inspectNeedles?: string[]
+      randomSeed?: [number, number, number, number]
     }
   | { type: 'answer'; execId: number; callId: number; answerJson: string }
   | { type: 'cancel'; execId: number }

@@ -290,6 +290,7 @@ export class SandboxPool {
         manifestJson: JSON.stringify(running.req.manifest),
         limits: running.limits,
         ...(running.inspectNeedles === undefined ? {} : { inspectNeedles: running.inspectNeedles }),
+        ...(running.req.randomSeed === undefined ? {} : { randomSeed: running.req.randomSeed }),
       },
       running.limits.timeoutMs + this.#options.watchdogGraceMs,
       () =>

@@ -58,7 +58,15 @@ export interface ExecuteRequest {
   onCall(call: SandboxCall, signal: AbortSignal): Promise<SandboxCallOutcome>
   /** Aborting it ends the execution with `CANCELLED`. */
   signal?: AbortSignal
+  /**
+   * Seeds the guest's `Math.random` (four 32-bit words); default a fresh random seed. A resumed
+   * execution passes the seed of its first run, so a replay draws the same numbers.
+   */
+  randomSeed?: RandomSeed
 }
+
+/** Four 32-bit words seeding the guest's `Math.random`. */
+export type RandomSeed = [number, number, number, number]
 
 export interface SandboxError {
   code: string

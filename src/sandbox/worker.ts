@@ -71,6 +71,7 @@ async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Si
     deadline,
     sink,
     needles: message.inspectNeedles,
+    randomSeed: message.randomSeed,
     onFinished: (finished, poisoned) => {
       if (current === finished) current = undefined
       instances.retire(instance, poisoned)

@@ -6,5 +6,5 @@
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'
 export type { RedisStoreOptions } from './redis.js'
-export { BUCKET_IDLE_MS } from './store.js'
+export { BUCKET_IDLE_MS, MEMORY_STORE_MAX_CHARS } from './store.js'
 export type { RateAnswer, SharedStore } from './store.js'

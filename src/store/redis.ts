@@ -101,6 +101,16 @@ export class RedisStore implements SharedStore {
     return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: Number(retryAfterMs) }
   }
 
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.#command(['SET', `${this.#prefix}${key}`, value, 'PX', String(Math.max(1, ttlMs))])
+  }
+
+  async take(key: string): Promise<string | undefined> {
+    // GETDEL (Redis 6.2+): one replica gets the value, a second take finds nothing.
+    const reply = await this.#command(['GETDEL', `${this.#prefix}${key}`])
+    return typeof reply === 'string' ? reply : undefined
+  }
+
   async #command(args: string[]): Promise<unknown> {
     // Reconnecting (the client does it on its own): fail now rather than queue behind it.
     if (!this.#client.isReady) throw this.#unavailable(new Error('not connected'))

@@ -19,8 +19,22 @@ export interface SharedStore {
    * in-process store answers synchronously, so admission keeps call order without a tick.
    */
   takeToken(key: string, perMinute: number, take: boolean): RateAnswer | Promise<RateAnswer>
+  /**
+   * Keeps `value` under `key` for `ttlMs` (replacing what was there). Rejects with
+   * `STORE_UNAVAILABLE` when the store cannot answer, or (in-process) holds
+   * {@link MEMORY_STORE_MAX_CHARS} already.
+   */
+  put(key: string, value: string, ttlMs: number): Promise<void>
+  /**
+   * Returns the value under `key` and deletes it in the same step, so of two replicas taking one
+   * key only one gets it; undefined when there is none or it expired.
+   */
+  take(key: string): Promise<string | undefined>
   close(): Promise<void>
 }
 
 /** Buckets untouched this long are full again and forgotten (memory) or expire (Redis). */
 export const BUCKET_IDLE_MS = 120_000
+
+/** What the in-process store holds at most of `put` values, in UTF-16 code units: 256 Mi. */
+export const MEMORY_STORE_MAX_CHARS = 256 * 1024 * 1024

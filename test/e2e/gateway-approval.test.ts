@@ -151,7 +151,7 @@ describe('approval through elicitation with the real engine', () => {
     expect(out.error).toMatchObject({
       code: 'APPROVAL_DENIED',
       message: expect.stringContaining(
-        'rec.pay was not run: no human answered in time (rule big-payments-need-a-human)',
+        'rec.pay was not run: no human answered within gateway.approvalTimeoutMs (300 ms) (rule big-payments-need-a-human)',
       ),
     })
     expect(paidTo('never')).toEqual([])

@@ -115,6 +115,21 @@ describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
       .toBe(true)
   })
 
+  it('put/take: a value is taken once, by one of two replicas, and expires after its TTL', async () => {
+    const a = await open('values:')
+    const b = await open('values:')
+    await a.put('run-1', '{"v":1}', 60_000)
+    const [first, second] = await Promise.all([b.take('run-1'), a.take('run-1')])
+    expect([first, second].sort()).toEqual(['{"v":1}', undefined])
+    expect(await a.take('never-put')).toBeUndefined()
+    await a.put('short', 'x', 50)
+    await expect.poll(() => b.take('short'), { timeout: 2_000, interval: 20 }).toBeUndefined()
+    // A put replaces what was there.
+    await a.put('twice', 'old', 60_000)
+    await a.put('twice', 'new', 60_000)
+    expect(await b.take('twice')).toBe('new')
+  })
+
   it('a URL where nothing listens fails connect() with STORE_UNAVAILABLE, password redacted', async () => {
     const store = new RedisStore({ url: 'redis://user:hunter2@127.0.0.1:1', connectTimeoutMs: 300 })
     stores.push(store)
@@ -130,5 +145,30 @@ describe('MemoryStore', () => {
     const store = new MemoryStore()
     expect(await store.takeToken('k', 1, true)).toEqual({ ok: true })
     expect(await store.takeToken('k', 1, true)).toMatchObject({ ok: false })
+  })
+
+  it('put/take: taken once, gone after its TTL', async () => {
+    const store = new MemoryStore()
+    await store.put('a', 'value', 60_000)
+    expect(await store.take('a')).toBe('value')
+    expect(await store.take('a')).toBeUndefined()
+    await store.put('b', 'value', 20)
+    await expect.poll(() => store.take('b'), { timeout: 2_000, interval: 10 }).toBeUndefined()
+  })
+
+  it('holds at most maxChars of values: N fit, N+1 is STORE_UNAVAILABLE; a take frees room', async () => {
+    const store = new MemoryStore({ maxChars: 10 })
+    await store.put('a', '12345', 60_000)
+    await store.put('b', '12345', 60_000)
+    const full = await store.put('c', '1', 60_000).catch((e: unknown) => e)
+    expect(isSluiceError(full, 'STORE_UNAVAILABLE')).toBe(true)
+    expect((full as Error).message).toBe(
+      'the in-process store is full: it holds 10 of 10 characters; configure store.redis for more',
+    )
+    expect(await store.take('a')).toBe('12345')
+    await store.put('c', '1', 60_000)
+    // Replacing a key counts its new value only.
+    await store.put('b', '123456789', 60_000)
+    expect(await store.take('b')).toBe('123456789')
   })
 })
