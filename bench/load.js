@@ -20,7 +20,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { Session, cpuMs, startGateway } from './lib/gateway.js'
+import { Session, childrenOf, cpuMs, startGateway } from './lib/gateway.js'
 import { fmtMs, summarize } from './lib/stats.js'
 
 const GOALS = {
@@ -194,19 +194,6 @@ const sum = (xs) => xs.reduce((s, x) => s + x, 0)
 const ownCpuMs = () => {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000
-}
-
-function childrenOf(pid) {
-  try {
-    return fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number)
-  } catch {
-    return []
-  }
 }
 
 function machine() {

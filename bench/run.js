@@ -25,6 +25,7 @@ export const CASES = {
   peers: './cases/peers.js',
   tokens: './cases/tokens.js',
   mistakes: './cases/mistakes.js',
+  http: './cases/http.js',
   rss: './cases/rss.js',
 }
 

@@ -19,29 +19,43 @@ const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everyth
 const ISSUER = 'https://issuer.load.test'
 const AUDIENCE = 'http://127.0.0.1/mcp'
 
+/** The default upstream: server-everything over stdio, every tool of it allowed. */
+const DEFAULT_SERVERS = {
+  everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] },
+}
+const DEFAULT_POLICY =
+  'rules:\n  - id: everything\n    effect: allow\n    when: tool.server == "everything"\n'
+
 /**
- * Starts `sluice serve` on 127.0.0.1 with a fresh key pair, one upstream (server-everything over
- * stdio) and `limits` merged into the config. Resolves once the gateway listens and the upstream
- * is ready; `stop()` sends SIGTERM and removes the temp folder.
+ * Starts `sluice serve` on 127.0.0.1 with a fresh key pair, `servers` as its upstreams
+ * (default: server-everything over stdio, allowed by `policy`), and `limits`, `store` and
+ * `sandbox` merged into the config. Resolves once the gateway listens and the upstreams are
+ * ready; `stop()` sends SIGTERM and removes the temp folder.
  *
- * @param {{ limits?: Record<string, unknown>, audit?: 'fsync' | 'nofsync' | 'off' }} options
+ * @param {{
+ *   servers?: Record<string, unknown>,
+ *   policy?: string,
+ *   limits?: Record<string, unknown>,
+ *   store?: Record<string, unknown>,
+ *   sandbox?: Record<string, unknown>,
+ *   audit?: 'fsync' | 'nofsync' | 'off',
+ * }} options
  */
 export async function startGateway(options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-load-'))
   const { publicKey, privateKey } = await generateKeyPair('ES256')
   const jwk = { ...(await exportJWK(publicKey)), kid: 'load', alg: 'ES256', use: 'sig' }
   writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [jwk] }))
-  writeFileSync(
-    join(dir, 'policy.yaml'),
-    'rules:\n  - id: everything\n    effect: allow\n    when: tool.server == "everything"\n',
-  )
+  writeFileSync(join(dir, 'policy.yaml'), options.policy ?? DEFAULT_POLICY)
   const audit = options.audit ?? 'fsync'
   const config = {
-    servers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
+    servers: options.servers ?? DEFAULT_SERVERS,
     policies: ['policy.yaml'],
     identity: { audience: AUDIENCE, issuers: [{ issuer: ISSUER, jwksFile: 'jwks.json' }] },
     ...(audit === 'off' ? {} : { audit: { file: 'audit.jsonl', fsync: audit === 'fsync' } }),
     limits: { timeoutMs: 30_000, ...options.limits },
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.sandbox === undefined ? {} : { sandbox: options.sandbox }),
   }
   writeFileSync(join(dir, 'sluice.yaml'), JSON.stringify(config, null, 2))
 
@@ -61,8 +75,15 @@ export async function startGateway(options = {}) {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   child.stdout.resume()
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    const code = await exited
+    rmSync(dir, { recursive: true, force: true })
+    return code
+  }
   let stderr = ''
-  const url = await new Promise((resolve, reject) => {
+  const listening = new Promise((resolve, reject) => {
     const onData = (chunk) => {
       stderr += chunk.toString('utf8')
       const m = /sluice gateway listening on (\S+)/.exec(stderr)
@@ -79,7 +100,14 @@ export async function startGateway(options = {}) {
       reject(new Error(`sluice serve exited (${code}) before listening:\n${stderr}`)),
     )
   })
-  await untilReady(url)
+  let url
+  try {
+    url = await listening
+    await untilReady(url)
+  } catch (error) {
+    await stop()
+    throw error
+  }
 
   const sign = (sub) =>
     new SignJWT({ scope: 'load' })
@@ -101,13 +129,10 @@ export async function startGateway(options = {}) {
     rssMiB: () => rssMiB(child.pid),
     /** CPU time of the gateway process (all its threads) so far, in ms. */
     cpuMs: () => cpuMs(child.pid),
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-      child.kill('SIGTERM')
-      const code = await exited
-      rmSync(dir, { recursive: true, force: true })
-      return code
-    },
+    /** CPU time of its main thread alone (the event loop: HTTP, JWT, MCP, policy), in ms. */
+    mainThreadCpuMs: () => threadCpuMs(child.pid, child.pid),
+    /** SIGTERM (unless it already exited), wait for the exit, remove the temp folder. */
+    stop,
   }
 }
 
@@ -123,11 +148,33 @@ async function untilReady(url) {
 
 /** CPU time (user + system) a process has used so far, in milliseconds (Linux /proc). */
 export function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return ticksMs(`/proc/${pid}/stat`)
+}
+
+/** CPU time of one thread `tid` of process `pid` so far, in milliseconds (Linux /proc). */
+export function threadCpuMs(pid, tid) {
+  return ticksMs(`/proc/${pid}/task/${tid}/stat`)
+}
+
+function ticksMs(file) {
+  const stat = readFileSync(file, 'utf8')
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const ticks = Number(fields[11]) + Number(fields[12])
   return (ticks * 1000) / CLOCK_TICKS_PER_S
+}
+
+/** Process ids of the direct children of `pid` (its stdio upstreams), from Linux /proc. */
+export function childrenOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
 }
 
 /** USER_HZ: 100 on every Linux this runs on (`getconf CLK_TCK`). */
