@@ -223,10 +223,10 @@ describe.skipIf('missing' in node)(
         expect([...rows.keys()].sort(), output).toEqual(
           [...suite.passing, ...noVerdict, ...baseline.keys()].sort(),
         )
-        for (const scenario of suite.passing)
+        for (const scenario of suite.passing) {
           expect(rows.get(scenario), scenario).toMatchObject({ ok: true, failed: 0 })
-        for (const scenario of suite.passing)
           expect(rows.get(scenario)!.passed, scenario).toBeGreaterThan(0)
+        }
         for (const scenario of noVerdict)
           expect(rows.get(scenario), scenario).toEqual({ ok: true, passed: 0, failed: 0 })
       })
