@@ -127,12 +127,15 @@ export interface ServeProcess {
   output: { stderr: string }
 }
 
-/** Starts `sluice serve --config configFile`; resolves once it listens. Stop it with `stopChild`. */
-export async function startServe(configFile: string): Promise<ServeProcess> {
+/**
+ * Starts `sluice serve --config configFile` (plus `args`, e.g. `--insecure-dev`); resolves once it
+ * listens. Stop it with `stopChild`.
+ */
+export async function startServe(configFile: string, args: string[] = []): Promise<ServeProcess> {
   const output = { stderr: '' }
   const child = spawn(
     process.execPath,
-    [MAIN, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0'],
+    [MAIN, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', ...args],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   )
   try {
