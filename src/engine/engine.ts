@@ -54,6 +54,7 @@ import type {
   ReadResourceResult,
   Resource,
   ResourceTemplate,
+  UpstreamProgress,
 } from '../upstream/index.js'
 import { sanitizeMessage } from './result.js'
 
@@ -68,6 +69,10 @@ export interface ExecuteOptions {
   approve?: ApprovalHandler
   /** Progress for the client (e.g. "waiting for approval"); keeps progress-aware clients waiting. */
   onProgress?: (message: string) => void
+  /** Progress an upstream reported for an inner call (`tool` is `server.tool`). */
+  onUpstreamProgress?: (tool: string, progress: UpstreamProgress) => void
+  /** An inner call completed, either way (`tool` is `server.tool`). */
+  onCallDone?: (tool: string, outcome: { ok: boolean; code?: string }) => void
 }
 
 /** The engine's parts; the dispatcher's (dispatch.ts) plus the pool and the lock. */
@@ -571,18 +576,26 @@ export class Engine {
 
   /** One inner call: the server key as configured (`tools.my_db` is `my-db`), then the pipeline. */
   #dispatch(
-    req: Omit<CallRequest, 'inboundToken' | 'approve' | 'onProgress'>,
+    req: Omit<CallRequest, 'inboundToken' | 'approve' | 'onProgress' | 'onUpstreamProgress'>,
     options: ExecuteOptions,
     gen: Generation = this.#gen,
   ): Promise<SandboxCallOutcome> {
     const server = this.#serverByIdent.get(req.call.server) ?? req.call.server
-    return gen.dispatcher.dispatch({
+    const outcome = gen.dispatcher.dispatch({
       ...req,
       call: { ...req.call, server },
       ...(options.inboundToken ? { inboundToken: options.inboundToken } : {}),
       ...(options.approve ? { approve: options.approve } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.onUpstreamProgress ? { onUpstreamProgress: options.onUpstreamProgress } : {}),
     })
+    const done = options.onCallDone
+    return done === undefined
+      ? outcome
+      : outcome.then((o) => {
+          done(`${server}.${req.call.tool}`, o.ok ? { ok: true } : { ok: false, code: o.code })
+          return o
+        })
   }
 
   /** Direct mode: one upstream tool proxied under the same checks (no sandbox). */

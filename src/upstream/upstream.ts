@@ -51,6 +51,11 @@ const RESERVED_HEADERS = new Set([
   'last-event-id',
 ])
 
+/** The most a call that reports progress may run: `maxTotalMs`, never below its timeout. */
+function totalMs(timeoutMs: number, maxTotalMs: number | undefined): number {
+  return Math.max(timeoutMs, maxTotalMs ?? timeoutMs)
+}
+
 /** Connection state, as `health()` reports it. */
 export type UpstreamState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed'
 
@@ -123,6 +128,24 @@ export interface CallOptions {
   headers?: Readonly<Record<string, string>>
   /** Goes into `params._meta` (e.g. `traceparent`); built by the host, never by the guest. */
   meta?: Readonly<Record<string, unknown>>
+  /**
+   * `tools/call` only: asks the upstream for progress (a `progressToken` in `_meta`) and is
+   * called with each notification it sends for this call. Each one also restarts the timeout,
+   * up to `maxTotalMs` from the start of the call.
+   */
+  onProgress?: (progress: UpstreamProgress) => void
+  /**
+   * With `onProgress`: the most a call may run while its progress keeps restarting the timeout.
+   * Never shortens a call: below the timeout, the timeout wins. Default: the timeout (no reset).
+   */
+  maxTotalMs?: number
+}
+
+/** One `notifications/progress` of an upstream, without its token. */
+export interface UpstreamProgress {
+  progress: number
+  total?: number
+  message?: string
 }
 
 export interface ListOptions {
@@ -316,7 +339,7 @@ export class Upstream {
     args: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<ToolCallResult> {
-    return this.#run(`tools/call ${name}`, options, async (session, signal, timeoutMs) => {
+    return this.#run(`tools/call ${name}`, options, async (session, signal, timeoutMs, touch) => {
       // params are built here so nothing from `args` can reach `params._meta`.
       const params: {
         name: string
@@ -327,6 +350,7 @@ export class Upstream {
         arguments: args,
       }
       if (options.meta !== undefined) params._meta = { ...options.meta }
+      const onProgress = options.onProgress
       // tools/call goes through request() rather than client.callTool(): that one validates
       // structuredContent against the *live* outputSchema, and pinned schemas are the engine's.
       const result = await session.client.request(
@@ -335,6 +359,21 @@ export class Upstream {
         {
           signal,
           timeout: timeoutMs + 1_000,
+          // The SDK's own timers stay a second behind ours, so ours decide and name the limit.
+          ...(onProgress === undefined
+            ? {}
+            : {
+                onprogress: (p: UpstreamProgress) => {
+                  touch()
+                  onProgress({
+                    progress: p.progress,
+                    ...(p.total === undefined ? {} : { total: p.total }),
+                    ...(p.message === undefined ? {} : { message: p.message }),
+                  })
+                },
+                resetTimeoutOnProgress: true,
+                maxTotalTimeout: totalMs(timeoutMs, options.maxTotalMs) + 1_000,
+              }),
         },
       )
       return result as ToolCallResult
@@ -409,12 +448,20 @@ export class Upstream {
   async #run<T>(
     what: string,
     options: CallOptions,
-    work: (session: Session, signal: AbortSignal, timeoutMs: number) => Promise<T>,
+    work: (
+      session: Session,
+      signal: AbortSignal,
+      timeoutMs: number,
+      /** Restarts the timeout (a progress notification), never past the total. */
+      touch: () => void,
+    ) => Promise<T>,
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs
+    const maxTotalMs =
+      options.onProgress === undefined ? timeoutMs : totalMs(timeoutMs, options.maxTotalMs)
     if (options.signal?.aborted) throw this.#cancelled(what)
     const controller = new AbortController()
-    let why: 'timeout' | 'cancelled' | undefined
+    let why: 'timeout' | 'total' | 'cancelled' | undefined
     // HTTP requests read their extra headers from the async context. An abort runs the SDK's
     // cancel (which sends notifications/cancelled) synchronously in the context of whoever
     // aborts, so every abort is made inside this call's header scope: the cancellation then
@@ -429,10 +476,23 @@ export class Upstream {
     }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     let session: Session | undefined
-    const timer = setTimeout(() => {
-      why ??= 'timeout'
-      inScope(() => controller.abort(new Error('timeout')))
-    }, timeoutMs)
+    const started = performance.now()
+    const expire = (reason: 'timeout' | 'total') => () => {
+      why ??= reason
+      inScope(() => controller.abort(new Error(reason)))
+    }
+    let timer = setTimeout(expire('timeout'), timeoutMs)
+    let progressed = false
+    const touch = (): void => {
+      if (why !== undefined) return
+      progressed = true
+      clearTimeout(timer)
+      const left = maxTotalMs - (performance.now() - started)
+      timer =
+        left <= timeoutMs
+          ? setTimeout(expire('total'), left)
+          : setTimeout(expire('timeout'), timeoutMs)
+    }
     try {
       // A connect is shared by every call that waits for it, so it runs outside any call's headers.
       session = await abortable(
@@ -440,11 +500,11 @@ export class Upstream {
         controller.signal,
       )
       const live = session
-      const result = await inScope(() => work(live, controller.signal, timeoutMs))
+      const result = await inScope(() => work(live, controller.signal, timeoutMs, touch))
       this.#failures = 0
       return result
     } catch (error) {
-      throw this.#mapError(error, what, session, why, timeoutMs)
+      throw this.#mapError(error, what, session, why, { timeoutMs, maxTotalMs, progressed })
     } finally {
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
@@ -459,15 +519,26 @@ export class Upstream {
     error: unknown,
     what: string,
     session: Session | undefined,
-    why: 'timeout' | 'cancelled' | undefined,
-    timeoutMs: number,
+    why: 'timeout' | 'total' | 'cancelled' | undefined,
+    limits: { timeoutMs: number; maxTotalMs: number; progressed: boolean },
   ): SluiceError {
+    const { timeoutMs, maxTotalMs } = limits
     if (why === 'cancelled') return this.#cancelled(what)
+    if (why === 'total') {
+      if (session !== undefined) void this.#probe(session)
+      return new SluiceError(
+        'TOOL_TIMEOUT',
+        `${what} on upstream ${this.name} reported progress but did not finish within ${maxTotalMs} ms, the most a call may run`,
+        { details: { server: this.name, timeoutMs, maxTotalMs } },
+      )
+    }
     if (why === 'timeout') {
       if (session !== undefined) void this.#probe(session)
       return new SluiceError(
         'TOOL_TIMEOUT',
-        `${what} on upstream ${this.name} did not answer within ${timeoutMs} ms`,
+        limits.progressed
+          ? `${what} on upstream ${this.name} sent neither progress nor its answer for ${timeoutMs} ms`
+          : `${what} on upstream ${this.name} did not answer within ${timeoutMs} ms`,
         {
           details: { server: this.name, timeoutMs },
         },
