@@ -21,6 +21,7 @@ import {
   CallToolResultSchema,
   ListToolsResultSchema,
   McpError,
+  ProgressNotificationSchema,
   ToolListChangedNotificationSchema,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
@@ -52,8 +53,24 @@ const RESERVED_HEADERS = new Set([
 ])
 
 /** The most a call that reports progress may run: `maxTotalMs`, never below its timeout. */
-function totalMs(timeoutMs: number, maxTotalMs: number | undefined): number {
+export function totalMs(timeoutMs: number, maxTotalMs: number | undefined): number {
   return Math.max(timeoutMs, maxTotalMs ?? timeoutMs)
+}
+
+/**
+ * When a call that just reported progress, `elapsedMs` after it started, times out next: a full
+ * `timeoutMs` from now (`timeout`), or sooner at its total (`total`) when that comes first or
+ * at the same moment.
+ */
+export function nextDeadline(
+  timeoutMs: number,
+  maxTotalMs: number,
+  elapsedMs: number,
+): { inMs: number; reason: 'timeout' | 'total' } {
+  const left = maxTotalMs - elapsedMs
+  return left <= timeoutMs
+    ? { inMs: Math.max(0, left), reason: 'total' }
+    : { inMs: timeoutMs, reason: 'timeout' }
 }
 
 /** Connection state, as `health()` reports it. */
@@ -263,6 +280,9 @@ export class Upstream {
   #session: Session | undefined
   #connecting: Promise<Session> | undefined
   #sessionSeq = 0
+  /** Listeners of the calls that asked for progress, by the token sent upstream. */
+  readonly #progress = new Map<string, (progress: UpstreamProgress) => void>()
+  #progressSeq = 0
   #failures = 0
   #retryAt = 0
   #restarts = 0
@@ -351,32 +371,37 @@ export class Upstream {
       }
       if (options.meta !== undefined) params._meta = { ...options.meta }
       const onProgress = options.onProgress
-      // tools/call goes through request() rather than client.callTool(): that one validates
-      // structuredContent against the *live* outputSchema, and pinned schemas are the engine's.
-      const result = await session.client.request(
-        { method: 'tools/call', params },
-        CallToolResultSchema,
-        {
-          signal,
-          timeout: timeoutMs + 1_000,
-          // The SDK's own timers stay a second behind ours, so ours decide and name the limit.
-          ...(onProgress === undefined
-            ? {}
-            : {
-                onprogress: (p: UpstreamProgress) => {
-                  touch()
-                  onProgress({
-                    progress: p.progress,
-                    ...(p.total === undefined ? {} : { total: p.total }),
-                    ...(p.message === undefined ? {} : { message: p.message }),
-                  })
-                },
-                resetTimeoutOnProgress: true,
-                maxTotalTimeout: totalMs(timeoutMs, options.maxTotalMs) + 1_000,
-              }),
-        },
-      )
-      return result as ToolCallResult
+      // Progress is routed here, not by the SDK's `onprogress`: the SDK 1.x client retires a
+      // request's progress handler when the response arrives, before it dispatches a progress
+      // notification that came just ahead of it (typescript-sdk#2580), so the last progress of
+      // a fast tool would be lost. This listener stays until the response has been handled.
+      let token: string | undefined
+      if (onProgress !== undefined) {
+        token = `sluice-${++this.#progressSeq}`
+        params._meta = { ...params._meta, progressToken: token }
+        this.#progress.set(token, (p) => {
+          touch()
+          onProgress(p)
+        })
+      }
+      try {
+        // tools/call goes through request() rather than client.callTool(): that one validates
+        // structuredContent against the *live* outputSchema, and pinned schemas are the engine's.
+        const result = await session.client.request(
+          { method: 'tools/call', params },
+          CallToolResultSchema,
+          {
+            signal,
+            // The SDK's timer stays a second behind ours, so ours decide and name the limit.
+            timeout:
+              (onProgress === undefined ? timeoutMs : totalMs(timeoutMs, options.maxTotalMs)) +
+              1_000,
+          },
+        )
+        return result as ToolCallResult
+      } finally {
+        if (token !== undefined) this.#progress.delete(token)
+      }
     })
   }
 
@@ -483,15 +508,13 @@ export class Upstream {
     }
     let timer = setTimeout(expire('timeout'), timeoutMs)
     let progressed = false
+    let ended = false
     const touch = (): void => {
-      if (why !== undefined) return
+      if (why !== undefined || ended) return
       progressed = true
       clearTimeout(timer)
-      const left = maxTotalMs - (performance.now() - started)
-      timer =
-        left <= timeoutMs
-          ? setTimeout(expire('total'), left)
-          : setTimeout(expire('timeout'), timeoutMs)
+      const next = nextDeadline(timeoutMs, maxTotalMs, performance.now() - started)
+      timer = setTimeout(expire(next.reason), next.inMs)
     }
     try {
       // A connect is shared by every call that waits for it, so it runs outside any call's headers.
@@ -506,6 +529,7 @@ export class Upstream {
     } catch (error) {
       throw this.#mapError(error, what, session, why, { timeoutMs, maxTotalMs, progressed })
     } finally {
+      ended = true
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
     }
@@ -672,6 +696,16 @@ export class Upstream {
     }
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       if (this.#session === session) this.#options.onToolsChanged?.()
+    })
+    // Replaces the SDK's own progress routing (see callTool). A token no call holds any more
+    // (progress after a timeout, a late one) is dropped quietly.
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+      const { progress, total, message } = n.params
+      this.#progress.get(String(n.params.progressToken))?.({
+        progress,
+        ...(total === undefined ? {} : { total }),
+        ...(message === undefined ? {} : { message }),
+      })
     })
     client.onclose = () => this.#onClosed(session)
     client.onerror = (error) => this.#onError(session, error)
