@@ -21,6 +21,7 @@ import {
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.js'
@@ -155,14 +156,19 @@ describe('progress for execute_code', () => {
       }),
     )
     cleanups.push(() => client.close())
+    // Read off the wire, not through `onprogress`: over stdio the SDK client retires a request's
+    // progress handler when the response arrives in the same read as the last notifications,
+    // before it dispatches them (typescript-sdk#2580), so `onprogress` may miss the last ones.
     const got: Progress[] = []
-    const r = await client.callTool(
-      { name: 'execute_code', arguments: { code: CODE } },
-      undefined,
-      {
-        onprogress: seen(got),
-      },
-    )
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+      expect(n.params.progressToken).toBe('stdio-1')
+      seen(got)(n.params)
+    })
+    const r = await client.callTool({
+      name: 'execute_code',
+      arguments: { code: CODE },
+      _meta: { progressToken: 'stdio-1' },
+    })
     expect(execution(r)).toMatchObject({ ok: true, result: DONE_TEXT })
     expect(got).toEqual(EXPECTED)
   })
