@@ -10,6 +10,7 @@ export {
   serverSchema,
   identitySchema,
   DEFAULT_LIMITS,
+  DEFAULT_RESUMABILITY,
   SERVER_NAME_PATTERN,
   HTTP_SERVER_TYPES,
   effectiveExporter,

@@ -37,6 +37,11 @@ export const DEFAULT_LIMITS = Object.freeze({
   maxLogBytes: 64 * KiB,
   /** Time given to one upstream call unless its server sets `timeoutMs`. */
   callTimeoutMs: 30_000,
+  /**
+   * The most one upstream call may run while its progress notifications keep restarting its
+   * timeout (never less than that timeout). Inside `execute_code`, `timeoutMs` still ends it.
+   */
+  callMaxTotalMs: 300_000,
   /** Executions running at once in this process; more wait in the queue. */
   maxConcurrentExecutions: 8,
   /** Executions waiting for a slot; past it `OVERLOADED` at once (HTTP 503). */
@@ -75,6 +80,7 @@ export const limitsSchema = z.strictObject({
     .max(16 * MiB)
     .default(DEFAULT_LIMITS.maxLogBytes),
   callTimeoutMs: positiveInt.max(60 * 60_000).default(DEFAULT_LIMITS.callTimeoutMs),
+  callMaxTotalMs: positiveInt.max(24 * 60 * 60_000).default(DEFAULT_LIMITS.callMaxTotalMs),
   maxConcurrentExecutions: positiveInt.max(4096).default(DEFAULT_LIMITS.maxConcurrentExecutions),
   maxQueuedExecutions: z
     .number()
@@ -312,6 +318,13 @@ export const sandboxSchema = z.strictObject({
   watchdogGraceMs: positiveInt.max(60_000).default(250),
 })
 
+/** Defaults of `gateway.resumability`; each limit is tested at N and N+1. */
+export const DEFAULT_RESUMABILITY = Object.freeze({
+  retryMs: 1_000,
+  maxEventsPerStream: 1_000,
+  maxBytes: 16 * MiB,
+})
+
 export const gatewaySchema = z
   .strictObject({
     /** Also expose the allowed upstream tools one by one (under the same policy). */
@@ -341,6 +354,28 @@ export const gatewaySchema = z
      * approval is not asked and the execution fails with `APPROVAL_DENIED`.
      */
     approvalJournalMaxBytes: positiveInt.max(256 * MiB).default(8 * MiB),
+    /**
+     * 2025-11-25 sessions: SSE streams carry event ids and a `retry` field, and a client whose
+     * stream dropped gets the events it missed by reconnecting with `Last-Event-ID`
+     * (src/gateway/event-store.ts). The events are held in this process.
+     */
+    resumability: z
+      .strictObject({
+        /** The SSE `retry` field: how long a client waits before it reconnects. */
+        retryMs: positiveInt.max(60_000).default(DEFAULT_RESUMABILITY.retryMs),
+        /** Events held per stream; past it the stream's oldest go. */
+        maxEventsPerStream: positiveInt
+          .max(1_000_000)
+          .default(DEFAULT_RESUMABILITY.maxEventsPerStream),
+        /** Bytes held over every session of the process (0: no resumability, no event ids). */
+        maxBytes: z
+          .number()
+          .int()
+          .nonnegative()
+          .max(1024 * MiB)
+          .default(DEFAULT_RESUMABILITY.maxBytes),
+      })
+      .default({ ...DEFAULT_RESUMABILITY }),
     /** Serve TLS (and read the client certificate's SPIFFE ID). */
     tls: z
       .strictObject({

@@ -28,7 +28,7 @@ import {
   setSafeAttributes,
 } from '../telemetry/index.js'
 import type { CallRecord, CatalogTool, Decision, Json, Principal } from '../types.js'
-import type { UpstreamSet } from '../upstream/index.js'
+import type { UpstreamProgress, UpstreamSet } from '../upstream/index.js'
 import { sanitizeIdentifier } from '../bindings/index.js'
 import type { LockFile } from '../registry/index.js'
 import type { Catalog, Lookup } from './catalog.js'
@@ -90,6 +90,8 @@ export interface CallRequest {
   inboundToken?: string
   approve?: ApprovalHandler
   onProgress?: (message: string) => void
+  /** Each progress notification the upstream sends for this call, its message made safe. */
+  onUpstreamProgress?: (tool: string, progress: UpstreamProgress) => void
   /** Collects what passed but was probably not meant (fields the tool does not declare). */
   notes?: CallNote[]
   /** The tools this caller can see, when the caller has listed them already (for suggestions). */
@@ -441,6 +443,14 @@ export class Dispatcher {
           timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
           headers: { ...carrier, ...f.headers },
           meta: { ...carrier },
+          // Always asked for: progress keeps a long call alive (up to limits.callMaxTotalMs)
+          // whether or not this client listens to it.
+          maxTotalMs: this.#deps.config.limits.callMaxTotalMs,
+          onProgress: ({ message, ...p }) =>
+            req.onUpstreamProgress?.(f.label, {
+              ...p,
+              ...(message === undefined ? {} : { message: this.#deps.safe(message) }),
+            }),
         }),
       )) as UpstreamToolResult
       return undefined

@@ -55,6 +55,7 @@ import type {
   ReadResourceResult,
   Resource,
   ResourceTemplate,
+  UpstreamProgress,
 } from '../upstream/index.js'
 import { sanitizeMessage } from './result.js'
 
@@ -75,6 +76,10 @@ export interface ExecuteOptions {
    * `resume` runs the same code again with the client's answer. `approve` is then not used.
    */
   durable?: { resume?: { token: string; answer: 'accept' | 'decline' } }
+  /** Progress an upstream reported for an inner call (`tool` is `server.tool`). */
+  onUpstreamProgress?: (tool: string, progress: UpstreamProgress) => void
+  /** An inner call completed, either way (`tool` is `server.tool`). */
+  onCallDone?: (tool: string, outcome: { ok: boolean; code?: string }) => void
 }
 
 /** The engine's parts; the dispatcher's (dispatch.ts) plus the pool and the lock. */
@@ -713,18 +718,26 @@ export class Engine {
 
   /** One inner call: the server key as configured (`tools.my_db` is `my-db`), then the pipeline. */
   #dispatch(
-    req: Omit<CallRequest, 'inboundToken' | 'approve' | 'onProgress'>,
+    req: Omit<CallRequest, 'inboundToken' | 'approve' | 'onProgress' | 'onUpstreamProgress'>,
     options: ExecuteOptions,
     gen: Generation = this.#gen,
   ): Promise<SandboxCallOutcome> {
     const server = this.#serverByIdent.get(req.call.server) ?? req.call.server
-    return gen.dispatcher.dispatch({
+    const outcome = gen.dispatcher.dispatch({
       ...req,
       call: { ...req.call, server },
       ...(options.inboundToken ? { inboundToken: options.inboundToken } : {}),
       ...(options.approve ? { approve: options.approve } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.onUpstreamProgress ? { onUpstreamProgress: options.onUpstreamProgress } : {}),
     })
+    const done = options.onCallDone
+    return done === undefined
+      ? outcome
+      : outcome.then((o) => {
+          done(`${server}.${req.call.tool}`, o.ok ? { ok: true } : { ok: false, code: o.code })
+          return o
+        })
   }
 
   /** Direct mode: one upstream tool proxied under the same checks (no sandbox). */

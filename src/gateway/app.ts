@@ -32,6 +32,7 @@ import { EXECUTE_CODE } from './render.js'
 import { createMcpServer, type Extra, type RequestIdentity } from './mcp-server.js'
 import { createModernHandler, isLegacyRequest } from './modern.js'
 import { authInfoOf, identityOf } from './surface.js'
+import { EventBuffer, type SessionEvents } from './event-store.js'
 import {
   DEFAULT_MAX_SESSIONS,
   DEFAULT_SESSION_IDLE_MS,
@@ -215,6 +216,16 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     ...(deps.onSessionIdleClose ? { onIdleClose: deps.onSessionIdleClose } : {}),
   })
   const https = tlsOptions(config)
+  // Resumable SSE for 2025-11-25 sessions: one byte budget for the process (event-store.ts).
+  const resumability = config.gateway.resumability
+  const events =
+    resumability.maxBytes === 0
+      ? undefined
+      : new EventBuffer({
+          maxEventsPerStream: resumability.maxEventsPerStream,
+          maxBytes: resumability.maxBytes,
+        })
+  const sessionEvents = new WeakMap<StreamableHTTPServerTransport, SessionEvents>()
   const modern = createModernHandler({
     engine,
     config,
@@ -343,14 +354,18 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     server: Server
   } {
     let server: Server | undefined
+    const held = events?.session()
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         sessions.add({ id, transport, server: server!, principal: who.principal })
       },
       onsessionclosed: (id) => sessions.remove(id),
+      ...(held === undefined ? {} : { eventStore: held, retryInterval: resumability.retryMs }),
     })
+    if (held !== undefined) sessionEvents.set(transport, held)
     transport.onclose = () => {
+      held?.release()
       if (transport.sessionId !== undefined) sessions.remove(transport.sessionId)
     }
     server = createMcpServer({
@@ -440,6 +455,20 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
         )
       }
       transport = session.transport
+      // A resume that cannot be exact is refused here, in words, rather than replayed with a gap.
+      const header = req.headers['last-event-id']
+      const lastEventId = req.method === 'GET' && typeof header === 'string' ? header : undefined
+      const refusal =
+        lastEventId === undefined
+          ? undefined
+          : sessionEvents.get(transport)?.resumeRefusal(lastEventId)
+      if (lastEventId !== undefined && refusal !== undefined) {
+        return void send(
+          reply,
+          410,
+          `Gone: cannot resume after Last-Event-ID ${JSON.stringify(lastEventId.slice(0, 200))}: ${refusal}; send the request again`,
+        )
+      }
     } else if (req.method === 'POST' && isInitializeRequest(body)) {
       if (sessions.isFull()) {
         return void send(

@@ -41,7 +41,15 @@ export interface ExecuteOptions {
   /** The caller's bearer token, for RFC 8693 exchange; never forwarded as is. */
   inboundToken?: string
   approve?: ApprovalHandler
+  /** Something worth telling the client between two completed calls (a wait for approval). */
   onProgress?: (message: string) => void
+  /** An upstream's progress for an inner call (`tool` is `server.tool`), its message made safe. */
+  onUpstreamProgress?: (
+    tool: string,
+    progress: { progress: number; total?: number; message?: string },
+  ) => void
+  /** An inner call completed, either way. */
+  onCallDone?: (tool: string, outcome: { ok: boolean; code?: string }) => void
   /** W3C trace context of the inbound HTTP request (`traceparent`, `tracestate`). */
   traceContext?: unknown
   /**

@@ -57,13 +57,11 @@ export function createMcpServer(options: McpServerOptions): Server {
   )
 
   const scopeOf = (extra: Extra): RequestScope => {
-    const onProgress = progressNotifier(extra._meta?.progressToken, (n) =>
-      extra.sendNotification(n),
-    )
+    const progress = progressNotifier(extra._meta?.progressToken, (n) => extra.sendNotification(n))
     return {
       who: identify(extra),
       signal: extra.signal,
-      ...(onProgress === undefined ? {} : { onProgress }),
+      ...(progress === undefined ? {} : { progress }),
       approve: elicitationApprover(server, {
         timeoutMs: config.gateway.approvalTimeoutMs,
         relatedRequestId: extra.requestId,

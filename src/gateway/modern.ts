@@ -46,11 +46,11 @@ export interface ModernHandlerOptions {
 const principalOf = (ctx: ServerContext): Principal => identityOf(ctx.http?.authInfo).principal
 
 function scopeOf(ctx: ServerContext): RequestScope {
-  const onProgress = progressNotifier(ctx.mcpReq._meta?.progressToken, (n) => ctx.mcpReq.notify(n))
+  const progress = progressNotifier(ctx.mcpReq._meta?.progressToken, (n) => ctx.mcpReq.notify(n))
   return {
     who: identityOf(ctx.http?.authInfo),
     signal: ctx.mcpReq.signal,
-    ...(onProgress === undefined ? {} : { onProgress }),
+    ...(progress === undefined ? {} : { progress }),
     // Push-style elicitation does not exist on 2026-07-28: `execute_code` asks through
     // `durableOf` (input_required); a client that cannot be asked, and the pass-through, get
     // "cannot ask".

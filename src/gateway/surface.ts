@@ -34,6 +34,9 @@ import {
   toolError,
   type OuterToolResult,
 } from './render.js'
+import type { ProgressReporter } from './progress.js'
+
+export { progressNotifier } from './progress.js'
 
 export const SERVER_NAME = 'sluice'
 export const SERVER_VERSION = '0.1.0'
@@ -84,8 +87,8 @@ export function identityOf(
 export interface RequestScope {
   who: RequestIdentity
   signal: AbortSignal
-  /** Set when the client asked for progress (`_meta.progressToken`). */
-  onProgress?: (message: string) => void
+  /** Set when the client asked for progress (`_meta.progressToken`); see progress.ts. */
+  progress?: ProgressReporter
   approve?: ApprovalHandler
 }
 
@@ -192,13 +195,26 @@ export function createSurface(options: SurfaceOptions) {
   const { engine, config } = options
   const passthrough = passthroughOf(engine)
 
-  const executeOptions = (scope: RequestScope): ExecuteOptions => ({
-    signal: scope.signal,
-    ...(scope.who.token === undefined ? {} : { inboundToken: scope.who.token }),
-    ...(scope.who.traceContext === undefined ? {} : { traceContext: scope.who.traceContext }),
-    ...(scope.onProgress === undefined ? {} : { onProgress: scope.onProgress }),
-    ...(scope.approve === undefined ? {} : { approve: scope.approve }),
-  })
+  /**
+   * What the engine gets for one request. `calls: true` (execute_code) also reports each inner
+   * call as it completes; a direct-mode call is one call, its answer says it completed.
+   */
+  const executeOptions = (scope: RequestScope, calls = false): ExecuteOptions => {
+    const progress = scope.progress
+    return {
+      signal: scope.signal,
+      ...(scope.who.token === undefined ? {} : { inboundToken: scope.who.token }),
+      ...(scope.who.traceContext === undefined ? {} : { traceContext: scope.who.traceContext }),
+      ...(progress === undefined
+        ? {}
+        : {
+            onProgress: progress.note,
+            onUpstreamProgress: progress.upstream,
+            ...(calls ? { onCallDone: progress.done } : {}),
+          }),
+      ...(scope.approve === undefined ? {} : { approve: scope.approve }),
+    }
+  }
 
   function listTools(principal: Principal): Tool[] {
     const tools: Tool[] = [
@@ -249,7 +265,7 @@ export function createSurface(options: SurfaceOptions) {
       }
       try {
         const result = await engine.execute(scope.who.principal, code, {
-          ...executeOptions(scope),
+          ...executeOptions(scope, true),
           ...(durable === undefined
             ? {}
             : { durable: durable.resume === undefined ? {} : { resume: durable.resume } }),
@@ -396,26 +412,5 @@ export function createSurface(options: SurfaceOptions) {
     callToolDurable,
     prompts,
     resources,
-  }
-}
-
-/** A progress callback for a request that carried `progressToken`, counting one per message. */
-export function progressNotifier(
-  token: string | number | undefined,
-  notify: (notification: {
-    method: 'notifications/progress'
-    params: { progressToken: string | number; progress: number; message: string }
-  }) => Promise<void>,
-): ((message: string) => void) | undefined {
-  if (token === undefined) return undefined
-  let progress = 0
-  return (message) => {
-    progress += 1
-    notify({
-      method: 'notifications/progress',
-      params: { progressToken: token, progress, message },
-    }).catch(() => {
-      // The stream may be gone (client disconnected); progress is best effort.
-    })
   }
 }

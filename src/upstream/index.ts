@@ -23,6 +23,7 @@ export type {
   UpstreamLogger,
   CallOptions,
   ListOptions,
+  UpstreamProgress,
   ToolCallResult,
   ToolResultContent,
 } from './upstream.js'

@@ -21,6 +21,7 @@ import {
   CallToolResultSchema,
   ListToolsResultSchema,
   McpError,
+  ProgressNotificationSchema,
   ToolListChangedNotificationSchema,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
@@ -50,6 +51,27 @@ const RESERVED_HEADERS = new Set([
   'mcp-protocol-version',
   'last-event-id',
 ])
+
+/** The most a call that reports progress may run: `maxTotalMs`, never below its timeout. */
+export function totalMs(timeoutMs: number, maxTotalMs: number | undefined): number {
+  return Math.max(timeoutMs, maxTotalMs ?? timeoutMs)
+}
+
+/**
+ * When a call that just reported progress, `elapsedMs` after it started, times out next: a full
+ * `timeoutMs` from now (`timeout`), or sooner at its total (`total`) when that comes first or
+ * at the same moment.
+ */
+export function nextDeadline(
+  timeoutMs: number,
+  maxTotalMs: number,
+  elapsedMs: number,
+): { inMs: number; reason: 'timeout' | 'total' } {
+  const left = maxTotalMs - elapsedMs
+  return left <= timeoutMs
+    ? { inMs: Math.max(0, left), reason: 'total' }
+    : { inMs: timeoutMs, reason: 'timeout' }
+}
 
 /** Connection state, as `health()` reports it. */
 export type UpstreamState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed'
@@ -123,6 +145,24 @@ export interface CallOptions {
   headers?: Readonly<Record<string, string>>
   /** Goes into `params._meta` (e.g. `traceparent`); built by the host, never by the guest. */
   meta?: Readonly<Record<string, unknown>>
+  /**
+   * `tools/call` only: asks the upstream for progress (a `progressToken` in `_meta`) and is
+   * called with each notification it sends for this call. Each one also restarts the timeout,
+   * up to `maxTotalMs` from the start of the call.
+   */
+  onProgress?: (progress: UpstreamProgress) => void
+  /**
+   * With `onProgress`: the most a call may run while its progress keeps restarting the timeout.
+   * Never shortens a call: below the timeout, the timeout wins. Default: the timeout (no reset).
+   */
+  maxTotalMs?: number
+}
+
+/** One `notifications/progress` of an upstream, without its token. */
+export interface UpstreamProgress {
+  progress: number
+  total?: number
+  message?: string
 }
 
 export interface ListOptions {
@@ -240,6 +280,9 @@ export class Upstream {
   #session: Session | undefined
   #connecting: Promise<Session> | undefined
   #sessionSeq = 0
+  /** Listeners of the calls that asked for progress, by the token sent upstream. */
+  readonly #progress = new Map<string, (progress: UpstreamProgress) => void>()
+  #progressSeq = 0
   #failures = 0
   #retryAt = 0
   #restarts = 0
@@ -316,7 +359,7 @@ export class Upstream {
     args: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<ToolCallResult> {
-    return this.#run(`tools/call ${name}`, options, async (session, signal, timeoutMs) => {
+    return this.#run(`tools/call ${name}`, options, async (session, signal, timeoutMs, touch) => {
       // params are built here so nothing from `args` can reach `params._meta`.
       const params: {
         name: string
@@ -327,17 +370,38 @@ export class Upstream {
         arguments: args,
       }
       if (options.meta !== undefined) params._meta = { ...options.meta }
-      // tools/call goes through request() rather than client.callTool(): that one validates
-      // structuredContent against the *live* outputSchema, and pinned schemas are the engine's.
-      const result = await session.client.request(
-        { method: 'tools/call', params },
-        CallToolResultSchema,
-        {
-          signal,
-          timeout: timeoutMs + 1_000,
-        },
-      )
-      return result as ToolCallResult
+      const onProgress = options.onProgress
+      // Progress is routed here, not by the SDK's `onprogress`: the SDK 1.x client retires a
+      // request's progress handler when the response arrives, before it dispatches a progress
+      // notification that came just ahead of it (typescript-sdk#2580), so the last progress of
+      // a fast tool would be lost. This listener stays until the response has been handled.
+      let token: string | undefined
+      if (onProgress !== undefined) {
+        token = `sluice-${++this.#progressSeq}`
+        params._meta = { ...params._meta, progressToken: token }
+        this.#progress.set(token, (p) => {
+          touch()
+          onProgress(p)
+        })
+      }
+      try {
+        // tools/call goes through request() rather than client.callTool(): that one validates
+        // structuredContent against the *live* outputSchema, and pinned schemas are the engine's.
+        const result = await session.client.request(
+          { method: 'tools/call', params },
+          CallToolResultSchema,
+          {
+            signal,
+            // The SDK's timer stays a second behind ours, so ours decide and name the limit.
+            timeout:
+              (onProgress === undefined ? timeoutMs : totalMs(timeoutMs, options.maxTotalMs)) +
+              1_000,
+          },
+        )
+        return result as ToolCallResult
+      } finally {
+        if (token !== undefined) this.#progress.delete(token)
+      }
     })
   }
 
@@ -409,12 +473,20 @@ export class Upstream {
   async #run<T>(
     what: string,
     options: CallOptions,
-    work: (session: Session, signal: AbortSignal, timeoutMs: number) => Promise<T>,
+    work: (
+      session: Session,
+      signal: AbortSignal,
+      timeoutMs: number,
+      /** Restarts the timeout (a progress notification), never past the total. */
+      touch: () => void,
+    ) => Promise<T>,
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs
+    const maxTotalMs =
+      options.onProgress === undefined ? timeoutMs : totalMs(timeoutMs, options.maxTotalMs)
     if (options.signal?.aborted) throw this.#cancelled(what)
     const controller = new AbortController()
-    let why: 'timeout' | 'cancelled' | undefined
+    let why: 'timeout' | 'total' | 'cancelled' | undefined
     // HTTP requests read their extra headers from the async context. An abort runs the SDK's
     // cancel (which sends notifications/cancelled) synchronously in the context of whoever
     // aborts, so every abort is made inside this call's header scope: the cancellation then
@@ -429,10 +501,21 @@ export class Upstream {
     }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     let session: Session | undefined
-    const timer = setTimeout(() => {
-      why ??= 'timeout'
-      inScope(() => controller.abort(new Error('timeout')))
-    }, timeoutMs)
+    const started = performance.now()
+    const expire = (reason: 'timeout' | 'total') => () => {
+      why ??= reason
+      inScope(() => controller.abort(new Error(reason)))
+    }
+    let timer = setTimeout(expire('timeout'), timeoutMs)
+    let progressed = false
+    let ended = false
+    const touch = (): void => {
+      if (why !== undefined || ended) return
+      progressed = true
+      clearTimeout(timer)
+      const next = nextDeadline(timeoutMs, maxTotalMs, performance.now() - started)
+      timer = setTimeout(expire(next.reason), next.inMs)
+    }
     try {
       // A connect is shared by every call that waits for it, so it runs outside any call's headers.
       session = await abortable(
@@ -440,12 +523,13 @@ export class Upstream {
         controller.signal,
       )
       const live = session
-      const result = await inScope(() => work(live, controller.signal, timeoutMs))
+      const result = await inScope(() => work(live, controller.signal, timeoutMs, touch))
       this.#failures = 0
       return result
     } catch (error) {
-      throw this.#mapError(error, what, session, why, timeoutMs)
+      throw this.#mapError(error, what, session, why, { timeoutMs, maxTotalMs, progressed })
     } finally {
+      ended = true
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
     }
@@ -459,15 +543,26 @@ export class Upstream {
     error: unknown,
     what: string,
     session: Session | undefined,
-    why: 'timeout' | 'cancelled' | undefined,
-    timeoutMs: number,
+    why: 'timeout' | 'total' | 'cancelled' | undefined,
+    limits: { timeoutMs: number; maxTotalMs: number; progressed: boolean },
   ): SluiceError {
+    const { timeoutMs, maxTotalMs } = limits
     if (why === 'cancelled') return this.#cancelled(what)
+    if (why === 'total') {
+      if (session !== undefined) void this.#probe(session)
+      return new SluiceError(
+        'TOOL_TIMEOUT',
+        `${what} on upstream ${this.name} reported progress but did not finish within ${maxTotalMs} ms, the most a call may run`,
+        { details: { server: this.name, timeoutMs, maxTotalMs } },
+      )
+    }
     if (why === 'timeout') {
       if (session !== undefined) void this.#probe(session)
       return new SluiceError(
         'TOOL_TIMEOUT',
-        `${what} on upstream ${this.name} did not answer within ${timeoutMs} ms`,
+        limits.progressed
+          ? `${what} on upstream ${this.name} sent neither progress nor its answer for ${timeoutMs} ms`
+          : `${what} on upstream ${this.name} did not answer within ${timeoutMs} ms`,
         {
           details: { server: this.name, timeoutMs },
         },
@@ -601,6 +696,16 @@ export class Upstream {
     }
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       if (this.#session === session) this.#options.onToolsChanged?.()
+    })
+    // Replaces the SDK's own progress routing (see callTool). A token no call holds any more
+    // (progress after a timeout, a late one) is dropped quietly.
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+      const { progress, total, message } = n.params
+      this.#progress.get(String(n.params.progressToken))?.({
+        progress,
+        ...(total === undefined ? {} : { total }),
+        ...(message === undefined ? {} : { message }),
+      })
     })
     client.onclose = () => this.#onClosed(session)
     client.onerror = (error) => this.#onError(session, error)
