@@ -128,6 +128,9 @@ export class ProtocolError extends Error {
   }
 }
 
+/** Direct-mode tools an unknown-tool error names; the rest are counted. */
+const MAX_NAMED_TOOLS = 20
+
 /** MCP tool names (spec 2025-11-25): 1 to 128 of `A-Z a-z 0-9 _ - .`. */
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/
 
@@ -316,9 +319,12 @@ export function createSurface(options: SurfaceOptions) {
     }
     // A protocol error, as the spec says for an unknown tool (tools, "Error Handling"): a client
     // that asked for a tool sluice does not serve has a bug, not a failed tool run.
+    const direct = config.gateway.directMode
+      ? [...directTools(engine.listTools(scope.who.principal)).keys()]
+      : []
     throw new ProtocolError(
       INVALID_PARAMS,
-      `Unknown tool "${name.slice(0, 128)}". Available: ${EXECUTE_CODE}, ${SEARCH_TOOLS}.`,
+      `Unknown tool "${name.slice(0, 128)}". Available: ${[EXECUTE_CODE, SEARCH_TOOLS, ...direct.slice(0, MAX_NAMED_TOOLS)].join(', ')}${direct.length > MAX_NAMED_TOOLS ? ` and ${direct.length - MAX_NAMED_TOOLS} more in tools/list` : ''}.`,
     )
   }
 

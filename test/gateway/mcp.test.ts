@@ -212,6 +212,13 @@ describe('MCP surface', () => {
       tool: { server: 'demo', name: 'echo' },
       args: { message: 'hi' },
     })
+    // An unknown name lists the direct tools too.
+    const unknown = await c
+      .callTool({ name: 'demo__nope', arguments: {} })
+      .catch((e: unknown) => e as Error)
+    expect((unknown as Error).message).toBe(
+      'MCP error -32602: Unknown tool "demo__nope". Available: execute_code, search_tools, demo__echo.',
+    )
   })
 
   it('JWT-19 refuses two Authorization headers with 401', async () => {
