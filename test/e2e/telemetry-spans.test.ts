@@ -398,10 +398,12 @@ describe('the span tree of one execution', () => {
 
       const expected = `00-${callerTrace}-${idOf(call)}-01`
       // In `_meta` (what the upstream tool saw)…
-      expect(out.result).toEqual({ meta: { traceparent: expected } })
+      // (with sluice's own progress token: upstream progress is relayed, src/upstream/)
+      const meta = { traceparent: expected, progressToken: expect.stringMatching(/^sluice-\d+$/) }
+      expect(out.result).toEqual({ meta })
       expect(upstream.seen).toHaveLength(1)
       const seen = upstream.seen[0]!
-      expect(seen.meta).toEqual({ traceparent: expected })
+      expect(seen.meta).toEqual(meta)
       // …and neither baggage nor the caller's tracestate in any header of the upstream request.
       expect(seen.headers['baggage']).toBeUndefined()
       expect(JSON.stringify(seen.headers)).not.toContain(CANARY_BAGGAGE)
@@ -420,7 +422,10 @@ describe('the span tree of one execution', () => {
     const call = spans.find((s) => s.name === 'execute_tool up.meta')!
     const expected = `00-${traceOf(call)}-${idOf(call)}-01`
     expect(upstream.seen).toHaveLength(1)
-    expect(upstream.seen[0]!.meta).toEqual({ traceparent: expected })
+    expect(upstream.seen[0]!.meta).toEqual({
+      traceparent: expected,
+      progressToken: expect.stringMatching(/^sluice-\d+$/),
+    })
     expect(upstream.seen[0]!.headers['traceparent']).toBe(expected)
   })
 })
