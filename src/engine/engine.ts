@@ -577,23 +577,7 @@ export class Engine {
           }
           result.error = error
         }
-        setSafeAttributes(span, { 'sluice.call.count': calls.length })
-        if (!result.ok) {
-          span.setStatus({ code: SpanStatusCode.ERROR })
-          setSafeAttributes(span, { 'error.type': result.error?.code ?? 'INTERNAL' })
-        }
-        await this.#deps.audit?.append({
-          type: 'execution.end',
-          executionId,
-          principal: auditPrincipal(principal),
-          status: result.ok ? 'ok' : 'error',
-          ...(result.error ? { code: result.error.code } : {}),
-          ...(traceId ? { traceId } : {}),
-          callCount: calls.length,
-          ms: Math.round(performance.now() - started),
-        })
-        metrics.executions.inc({ outcome: result.ok ? 'ok' : codeLabel(result.error?.code) })
-        metrics.executionDuration.observe({}, (performance.now() - started) / 1000)
+        await this.#end(span, { principal, executionId, started, calls, traceId }, result)
         return result
       } catch (cause) {
         // Only bugs and audit failures land here: fail closed with a code, never a host stack.
@@ -676,10 +660,26 @@ export class Engine {
           }
         : { ok: false, result: undefined, logs: [], calls: run.calls, error: saved.error }
     }
-    const status = result.suspended === undefined ? 'error' : 'suspended'
-    if (result.error) {
+    await this.#end(span, run, result)
+    return result
+  }
+
+  /** The end of every run, finished or stopped: span status, the `execution.end` record, metrics. */
+  async #end(
+    span: Span,
+    run: {
+      principal: Principal
+      executionId: string
+      started: number
+      calls: CallRecord[]
+      traceId?: string | undefined
+    },
+    result: ExecutionResult,
+  ): Promise<void> {
+    const status = result.suspended !== undefined ? 'suspended' : result.ok ? 'ok' : 'error'
+    if (status === 'error') {
       span.setStatus({ code: SpanStatusCode.ERROR })
-      setSafeAttributes(span, { 'error.type': result.error.code })
+      setSafeAttributes(span, { 'error.type': result.error?.code ?? 'INTERNAL' })
     }
     setSafeAttributes(span, { 'sluice.call.count': run.calls.length })
     await this.#deps.audit?.append({
@@ -692,9 +692,10 @@ export class Engine {
       callCount: run.calls.length,
       ms: Math.round(performance.now() - run.started),
     })
-    metrics.executions.inc({ outcome: result.error ? codeLabel(result.error.code) : 'suspended' })
+    metrics.executions.inc({
+      outcome: status === 'error' ? codeLabel(result.error?.code) : status,
+    })
     metrics.executionDuration.observe({}, (performance.now() - run.started) / 1000)
-    return result
   }
 
   #safe(message: string): string {

@@ -10,18 +10,7 @@ import { join } from 'node:path'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
-import { readAudit, startGateway, type Gateway } from './helpers.js'
-
-const POLICY = `
-rules:
-  - id: rec-tools
-    effect: allow
-    when: tool.server == "rec"
-  - id: big-payments-need-a-human
-    effect: approve
-    description: payments over 1000 need a human
-    when: tool.server == "rec" && tool.name == "pay" && args.amount > 1000
-`
+import { APPROVAL_POLICY, readAudit, startGateway, type Gateway } from './helpers.js'
 
 type Answer = { action: 'accept'; content: { approve: boolean } } | { action: 'decline' }
 
@@ -40,7 +29,7 @@ interface Fixture {
 async function fixture(approvalTimeoutMs: number): Promise<Fixture> {
   const rt = await testRuntime({
     recording: true,
-    policy: POLICY,
+    policy: APPROVAL_POLICY,
     config: {
       audit: { file: 'audit.jsonl', fsync: false },
       gateway: { approvalTimeoutMs },

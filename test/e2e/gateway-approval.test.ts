@@ -9,18 +9,14 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
-import { connect, execute, readAudit, startGateway, type Gateway } from './helpers.js'
-
-const POLICY = `
-rules:
-  - id: rec-tools
-    effect: allow
-    when: tool.server == "rec"
-  - id: big-payments-need-a-human
-    effect: approve
-    description: payments over 1000 need a human
-    when: tool.server == "rec" && tool.name == "pay" && args.amount > 1000
-`
+import {
+  APPROVAL_POLICY,
+  connect,
+  execute,
+  readAudit,
+  startGateway,
+  type Gateway,
+} from './helpers.js'
 
 const APPROVAL_TIMEOUT_MS = 300
 
@@ -32,7 +28,7 @@ const clients: Client[] = []
 beforeAll(async () => {
   rt = await testRuntime({
     recording: true,
-    policy: POLICY,
+    policy: APPROVAL_POLICY,
     config: {
       audit: { file: 'audit.jsonl', fsync: false },
       gateway: { approvalTimeoutMs: APPROVAL_TIMEOUT_MS },

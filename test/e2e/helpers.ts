@@ -14,6 +14,18 @@ import { buildApp, listen } from '../../src/gateway/index.js'
 import type { Runtime } from '../../src/cli/compose.js'
 import { FIXTURES } from '../helpers/runtime.js'
 
+/** The approval tests' policy: the recording fixture's tools allowed, payments over 1000 asked. */
+export const APPROVAL_POLICY = `
+rules:
+  - id: rec-tools
+    effect: allow
+    when: tool.server == "rec"
+  - id: big-payments-need-a-human
+    effect: approve
+    description: payments over 1000 need a human
+    when: tool.server == "rec" && tool.name == "pay" && args.amount > 1000
+`
+
 export interface Gateway {
   url: string
   app: FastifyInstance

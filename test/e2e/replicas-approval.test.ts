@@ -5,17 +5,22 @@
  * execution from the journal in Redis. Every upstream call happens exactly once, recorded by
  * the one fixture file both replicas' upstreams write to.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
 import { startIdp, type Idp } from '../helpers/idp.js'
 import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
 import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js'
 import { SERVERS } from '../helpers/runtime.js'
-import { AUDIENCE, startServe, stopChild, type ServeProcess } from './clients/harness.js'
+import {
+  AUDIENCE,
+  startServe,
+  stopChild,
+  writeServeConfig,
+  type ServeProcess,
+} from './clients/harness.js'
 
 describe.skipIf(!hasRedis)('a durable approval survives the replica that asked it', () => {
   let idp: Idp
@@ -31,40 +36,26 @@ describe.skipIf(!hasRedis)('a durable approval survives the replica that asked i
     redis = await startRedis()
     dir = mkdtempSync(join(tmpdir(), 'sluice-replica-approval-'))
     recordFile = join(dir, 'calls.jsonl')
-    writeFileSync(
-      join(dir, 'policy.yaml'),
-      stringify({
-        rules: [
-          { id: 'rec', effect: 'allow', when: 'tool.server == "rec"' },
-          {
-            id: 'big-payments',
-            effect: 'approve',
-            description: 'payments over 1000 need a human',
-            when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
-          },
-        ],
-      }),
-    )
-    const configFile = join(dir, 'sluice.yaml')
-    writeFileSync(
-      configFile,
-      stringify({
-        servers: {
-          rec: {
-            command: process.execPath,
-            args: [SERVERS.recording],
-            env: { RECORD_FILE: recordFile },
-          },
+    const { configFile } = writeServeConfig(idp, {
+      dir,
+      servers: {
+        rec: {
+          command: process.execPath,
+          args: [SERVERS.recording],
+          env: { RECORD_FILE: recordFile },
         },
-        policies: ['policy.yaml'],
-        identity: {
-          audience: AUDIENCE,
-          issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
+      },
+      rules: [
+        { id: 'rec', effect: 'allow', when: 'tool.server == "rec"' },
+        {
+          id: 'big-payments',
+          effect: 'approve',
+          description: 'payments over 1000 need a human',
+          when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
         },
-        store: { redis: { url: redis.url } },
-        sandbox: { workers: 1, prewarm: 1 },
-      }),
-    )
+      ],
+      extra: { store: { redis: { url: redis.url } } },
+    })
     replicas = await Promise.all([startServe(configFile), startServe(configFile)])
     proxy = await startRoundRobin(replicas.map((r) => r.url))
     token = await idp.mint({

@@ -3,15 +3,18 @@
  * at the HTTP edge at once with 503 and `Retry-After`, the process stays up, and it serves again
  * when Redis is back. Real redis-server, real serve, real JWT.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
 import { startIdp, type Idp } from '../helpers/idp.js'
 import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
 import { SERVERS } from '../helpers/runtime.js'
-import { AUDIENCE, startServe, stopChild, type ServeProcess } from './clients/harness.js'
+import {
+  AUDIENCE,
+  startServe,
+  stopChild,
+  writeServeConfig,
+  type ServeProcess,
+} from './clients/harness.js'
 
 describe.skipIf(!hasRedis)('a Redis outage at the HTTP edge', () => {
   let idp: Idp
@@ -23,26 +26,15 @@ describe.skipIf(!hasRedis)('a Redis outage at the HTTP edge', () => {
   beforeAll(async () => {
     idp = await startIdp()
     redis = await startRedis()
-    dir = mkdtempSync(join(tmpdir(), 'sluice-store-outage-'))
-    writeFileSync(
-      join(dir, 'policy.yaml'),
-      stringify({ rules: [{ id: 'rec', effect: 'allow', when: 'tool.server == "rec"' }] }),
-    )
-    const configFile = join(dir, 'sluice.yaml')
-    writeFileSync(
-      configFile,
-      stringify({
-        servers: { rec: { command: process.execPath, args: [SERVERS.recording] } },
-        policies: ['policy.yaml'],
-        identity: {
-          audience: AUDIENCE,
-          issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
-        },
+    let configFile: string
+    ;({ dir, configFile } = writeServeConfig(idp, {
+      servers: { rec: { command: process.execPath, args: [SERVERS.recording] } },
+      rules: [{ id: 'rec', effect: 'allow', when: 'tool.server == "rec"' }],
+      extra: {
         limits: { perPrincipal: { executionsPerMinute: 600 } },
         store: { redis: { url: redis.url, commandTimeoutMs: 500 } },
-        sandbox: { workers: 1, prewarm: 1 },
-      }),
-    )
+      },
+    }))
     serve = await startServe(configFile)
     token = await idp.mint({
       sub: 'alice',

@@ -5,7 +5,8 @@
  * closed. New requests after a cut go through as before. It records each request's method and
  * `Last-Event-ID`, so a test can see a client resume.
  */
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
+import { forward } from './forward.js'
 import type { AddressInfo, Socket } from 'node:net'
 
 export interface CutProxy {
@@ -28,26 +29,7 @@ export async function startCutProxy(backend: string): Promise<CutProxy> {
       method: req.method ?? '',
       ...(typeof lastEventId === 'string' ? { lastEventId } : {}),
     })
-    const upstream = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: target.host },
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers)
-        answer.pipe(res)
-        // The client went away (a cut): the backend's response is closed too.
-        res.once('close', () => answer.destroy())
-      },
-    )
-    upstream.on('error', () => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' })
-      res.end('bad gateway')
-    })
-    req.pipe(upstream)
+    forward(req, res, target)
   })
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)

@@ -3,7 +3,8 @@
  * routes: request n goes to backend n mod k, whatever its headers say. It streams both ways (SSE
  * responses included) and counts what each backend served.
  */
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
+import { forward } from './forward.js'
 import type { AddressInfo } from 'node:net'
 
 export interface RoundRobin {
@@ -24,24 +25,7 @@ export async function startRoundRobin(backends: string[]): Promise<RoundRobin> {
     const index = next++ % targets.length
     const target = targets[index]!
     served[index] = (served[index] ?? 0) + 1
-    const upstream = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: target.host },
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers)
-        answer.pipe(res)
-      },
-    )
-    upstream.on('error', () => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' })
-      res.end('bad gateway')
-    })
-    req.pipe(upstream)
+    forward(req, res, target)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo

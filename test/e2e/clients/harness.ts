@@ -61,41 +61,58 @@ export interface Sluice {
   close(): Promise<void>
 }
 
-/** Writes the config (and its policy) into a new temp folder. */
-export function writeConfig(idp: Idp): { dir: string; configFile: string } {
+/** What {@link writeServeConfig} writes beside the identity block every serve test shares. */
+export interface ServeConfigOptions {
+  servers: Record<string, unknown>
+  /** The policy's rules (written to `policy.yaml` beside the config). */
+  rules: unknown[]
+  /** The folder to write into; a new temp folder when absent. */
+  dir?: string
+  /** The principal `sluice stdio` / `run` use when no token is given. */
+  local?: { sub: string; scopes: string[] }
+  /** Further top-level config blocks (`store`, `audit`, `gateway`, …). */
+  extra?: Record<string, unknown>
+}
+
+/** Writes a config that trusts `idp` (and its policy) for `sluice serve`. */
+export function writeServeConfig(
+  idp: Idp,
+  options: ServeConfigOptions,
+): { dir: string; configFile: string } {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-clients-'))
-  writeFileSync(
-    join(dir, 'policy.yaml'),
-    stringify({
-      rules: [
-        {
-          id: 'echo',
-          effect: 'allow',
-          when: 'tool.server == "everything" && tool.name == "echo"',
-        },
-      ],
-    }),
-  )
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'sluice-serve-'))
+  writeFileSync(join(dir, 'policy.yaml'), stringify({ rules: options.rules }))
   const configFile = join(dir, 'sluice.yaml')
   writeFileSync(
     configFile,
     stringify({
-      servers: {
-        everything: { command: process.execPath, args: [SERVERS.everything, 'stdio'] },
-      },
+      servers: options.servers,
       policies: ['policy.yaml'],
       identity: {
         audience: AUDIENCE,
         issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
-        local: { sub: 'local-user', scopes: [] },
+        ...(options.local ? { local: options.local } : {}),
       },
-      audit: { file: join(dir, 'audit.jsonl') },
       // One worker is plenty for one client at a time, and the machine is shared.
       sandbox: { workers: 1, prewarm: 1 },
+      ...options.extra,
     }),
   )
   return { dir, configFile }
+}
+
+/** Writes the clients' config (everything's echo, allowed) into a new temp folder. */
+export function writeConfig(idp: Idp): { dir: string; configFile: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-clients-'))
+  return writeServeConfig(idp, {
+    dir,
+    servers: { everything: { command: process.execPath, args: [SERVERS.everything, 'stdio'] } },
+    rules: [
+      { id: 'echo', effect: 'allow', when: 'tool.server == "everything" && tool.name == "echo"' },
+    ],
+    local: { sub: 'local-user', scopes: [] },
+    extra: { audit: { file: join(dir, 'audit.jsonl') } },
+  })
 }
 
 /** Waits for serve's "listening on URL" line on stderr; rejects if it exits first. */
