@@ -84,6 +84,8 @@ export interface AuditEvent {
   reason?: string
   /** Several tools at once (`server.tool`), e.g. a quarantine. */
   tools?: string[]
+  /** PII values found (or tokens resolved), per kind: counts, never a value. */
+  pii?: Record<string, number>
 }
 
 /** The torn bytes a `recovery` record accounts for. */
@@ -131,6 +133,7 @@ const EVENT_KEYS: ReadonlySet<string> = new Set([
   'ms',
   'callCount',
   'tools',
+  'pii',
   ...STRING_FIELDS,
   ...DIGEST_FIELDS,
 ])
@@ -159,6 +162,7 @@ const KEY_ORDER = [
   'callCount',
   'reason',
   'tools',
+  'pii',
   'from',
   'torn',
   'sig',
@@ -245,7 +249,23 @@ export function normaliseEvent(
       kept.push(`…[+${event.tools.length - MAX_TOOLS_PER_RECORD} more]`)
     out.tools = kept
   }
+  if (event.pii !== undefined) out.pii = normaliseCounts(event.pii)
   return out as unknown as Omit<AuditRecord, 'seq' | 'time' | 'prev' | 'hash'>
+}
+
+/** Kind names as the PII guard spells them; a count is what an auditor may see of a value. */
+const COUNT_KEY = /^[a-z][a-z0-9_]{0,31}$/
+
+function normaliseCounts(counts: Record<string, number>): Record<string, number> {
+  if (typeof counts !== 'object' || counts === null || Array.isArray(counts))
+    throw new TypeError('audit event field "pii" must be an object of counts')
+  const out: Record<string, number> = {}
+  for (const [key, n] of Object.entries(counts)) {
+    if (!COUNT_KEY.test(key) || !Number.isSafeInteger(n) || n < 0)
+      throw new TypeError('audit event field "pii" must map kind names to integers ≥ 0')
+    out[key] = n
+  }
+  return out
 }
 
 function normalisePrincipal(principal: AuditPrincipal, maxFieldChars: number): AuditPrincipal {

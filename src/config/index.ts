@@ -11,6 +11,9 @@ export {
   identitySchema,
   DEFAULT_LIMITS,
   DEFAULT_RESUMABILITY,
+  DEFAULT_PII,
+  PII_KINDS,
+  RESOLVE_FOR_PATTERN,
   SERVER_NAME_PATTERN,
   HTTP_SERVER_TYPES,
   effectiveExporter,
@@ -22,6 +25,8 @@ export type {
   ServerConfig,
   StdioServerConfig,
   HttpServerConfig,
+  PiiKind,
+  Guardrails,
 } from './schema.js'
 export { loadConfig, parseConfig, readSecretRef, deepFreeze, isSecretHeader } from './load.js'
 export type { Config, LoadOptions } from './load.js'

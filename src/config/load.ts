@@ -16,6 +16,7 @@ import { expandVars, maskReferences, type ExpandOptions } from './expand.js'
 import {
   configSchema,
   SERVER_NAME_PATTERN,
+  type Guardrails,
   type RawConfig,
   type ServerConfig,
   type Limits,
@@ -124,7 +125,7 @@ interface Problem {
   missing?: boolean
 }
 
-function describeIssue(issue: z.core.$ZodIssue): Problem[] {
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): Problem[] {
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
     // Report the branch the user most likely meant: the one with the fewest problems once a
     // typo and the key it misspells count as one (`ulr:` is an HTTP entry with a typo, not a
@@ -134,7 +135,7 @@ function describeIssue(issue: z.core.$ZodIssue): Problem[] {
       .map((errors) =>
         dedupe(
           errors.flatMap((inner) =>
-            describeIssue({ ...inner, path: [...issue.path, ...inner.path] }),
+            describeIssue({ ...inner, path: [...issue.path, ...inner.path] }, input),
           ),
         ),
       )
@@ -151,6 +152,20 @@ function describeIssue(issue: z.core.$ZodIssue): Problem[] {
         ...(suggests === undefined ? {} : { suggests }),
       }
     })
+  }
+  if (issue.code === 'invalid_value') {
+    // A mistyped enum value (`detect: [emial]`) gets its did-you-mean like a mistyped key.
+    const value = valueAt(input, issue.path)
+    const known = issue.values.filter((v): v is string => typeof v === 'string')
+    const suggests = typeof value === 'string' ? nearest(value, known) : undefined
+    if (suggests !== undefined) {
+      return [
+        {
+          path: issue.path,
+          text: `${where}: unknown value "${String(value)}" (did you mean "${suggests}"?); expected one of ${known.join(', ')}`,
+        },
+      ]
+    }
   }
   const missing = issue.code === 'invalid_type' && issue.input === undefined
   return [
@@ -176,8 +191,18 @@ function dedupe(problems: readonly Problem[]): Problem[] {
 }
 
 /** The problems of one failed parse, one text each. */
-function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return dedupe(issues.flatMap(describeIssue)).map((p) => p.text)
+function describeIssues(issues: readonly z.core.$ZodIssue[], input: unknown): string[] {
+  return dedupe(issues.flatMap((issue) => describeIssue(issue, input))).map((p) => p.text)
+}
+
+/** The value at `path` inside the parsed input, if there is one. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let node = input
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<PropertyKey, unknown>)[key]
+  }
+  return node
 }
 
 /**
@@ -220,7 +245,11 @@ export function parseConfig(
   const normalised = normaliseClientKeys(input ?? {}, problems)
   const parsed = configSchema.safeParse(normalised.input)
   if (!parsed.success) {
-    throw configError(file, [...problems, ...describeIssues(parsed.error.issues)], parsed.error)
+    throw configError(
+      file,
+      [...problems, ...describeIssues(parsed.error.issues, normalised.input)],
+      parsed.error,
+    )
   }
   const raw = parsed.data
 
@@ -261,6 +290,7 @@ export function parseConfig(
     }
     seen.set(ident, name)
   }
+  problems.push(...resolveForProblems(raw.guardrails, servers))
   if (problems.length > 0) throw configError(file, problems)
   const warning = clientKeyWarning(file, normalised.report)
   if (warning !== undefined) {
@@ -297,6 +327,7 @@ export function parseConfig(
     sandbox: raw.sandbox,
     shutdown: raw.shutdown,
     store: raw.store,
+    guardrails: raw.guardrails,
     gateway: {
       ...raw.gateway,
       signingKeyFile: r(raw.gateway.signingKeyFile),
@@ -506,4 +537,23 @@ export function readSecretRef(ref: string, baseDir: string): string {
   }
   // Never echo the reference: a misplaced inline secret would land in a log.
   throw new SluiceError('CONFIG_INVALID', 'a secret reference must be env:NAME or file:PATH')
+}
+
+/**
+ * Each `guardrails.pii.resolveFor` entry names a configured server (the tool part is checked
+ * against the live catalogue at start, which only the engine knows).
+ */
+function resolveForProblems(
+  guardrails: Guardrails,
+  servers: Record<string, ServerConfig>,
+): string[] {
+  const names = Object.keys(servers)
+  return (guardrails.pii?.resolveFor ?? []).flatMap((entry, i) => {
+    const server = entry.slice(0, entry.indexOf('.'))
+    if (servers[server] !== undefined) return []
+    const suggests = nearest(server, names)
+    return [
+      `guardrails.pii.resolveFor[${i}]: "${entry}" names no configured server "${server}"${suggests === undefined ? '' : ` (did you mean "${suggests}"?)`}`,
+    ]
+  })
 }

@@ -410,6 +410,64 @@ export const storeSchema = z.strictObject({
     .optional(),
 })
 
+/**
+ * What the PII guard detects (src/guard/): the `detect` names; a token is `[KIND_n]`, KIND the
+ * name upper-cased.
+ */
+export const PII_KINDS = [
+  'email',
+  'phone',
+  'card',
+  'iban',
+  'ssn',
+  'ip',
+  'api_key',
+  'jwt',
+  'private_key',
+] as const
+export type PiiKind = (typeof PII_KINDS)[number]
+
+/** `server.tool` or `server.*`: tools whose arguments get real values back for tokens. */
+export const RESOLVE_FOR_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}\.(?:\*|[^\s.*]+)$/
+
+/** Defaults of `guardrails.pii` once the block exists; each limit is tested at N and N+1. */
+export const DEFAULT_PII = Object.freeze({
+  ttlSeconds: 3600,
+  maxValuesPerSession: 10_000,
+  maxValues: 1_000_000,
+})
+
+export const guardrailsSchema = z.strictObject({
+  /** PII and secrets in what reaches the model; the block switches tokenisation on. */
+  pii: z
+    .strictObject({
+      /** `tokenize`: stable `[EMAIL_1]` tokens and a vault; `redact`: `[EMAIL]`, no vault. */
+      mode: z.enum(['tokenize', 'redact', 'off']).default('tokenize'),
+      detect: z
+        .array(z.enum(PII_KINDS))
+        .min(1)
+        .default([...PII_KINDS]),
+      /** `model`: result, logs and errors; `guest`: upstream results before the guest sees them too. */
+      boundary: z.enum(['model', 'guest']).default('model'),
+      /** Tools whose arguments get the real values of this principal's tokens, before policy. */
+      resolveFor: z
+        .array(z.string().regex(RESOLVE_FOR_PATTERN, 'expected "server.tool" or "server.*"'))
+        .default([]),
+      /** A token resolves this long after it was made. */
+      ttlSeconds: positiveInt.max(7 * 86_400).default(DEFAULT_PII.ttlSeconds),
+      /** Values one session's vault holds; past it new values are redacted, not tokenised. */
+      maxValuesPerSession: positiveInt.max(1_000_000).default(DEFAULT_PII.maxValuesPerSession),
+      /** Values the in-process vault holds over all sessions; past it, redacted as above. */
+      maxValues: positiveInt.max(100_000_000).default(DEFAULT_PII.maxValues),
+    })
+    .optional(),
+  /**
+   * Tool-originated text that reaches the model is fenced with per-execution random delimiters
+   * (src/guard/spotlight.ts), and the `execute_code` description says so.
+   */
+  spotlight: z.boolean().default(false),
+})
+
 export const shutdownSchema = z.strictObject({
   /** On SIGTERM, how long running executions get to finish before the process exits anyway. */
   drainMs: z.number().int().nonnegative().max(3_600_000).default(25_000),
@@ -440,6 +498,8 @@ export const configSchema = z.strictObject({
   gateway: gatewaySchema.default(gatewaySchema.parse({})),
   shutdown: shutdownSchema.default(shutdownSchema.parse({})),
   store: storeSchema.default(storeSchema.parse({})),
+  guardrails: guardrailsSchema.default(guardrailsSchema.parse({})),
 })
 
 export type RawConfig = z.infer<typeof configSchema>
+export type Guardrails = z.infer<typeof guardrailsSchema>

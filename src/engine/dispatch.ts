@@ -1,7 +1,7 @@
 /**
  * The dispatcher behind every inner tool call, as a pipeline of named steps:
  *
- *   validate → decide → approve → budget → grant → call → guard → record
+ *   find → resolve → check → decide → approve → budget → grant → call → guard → record
  *
  * Each step either lets the call go on or refuses it with a {@link Refusal}: its code, its
  * message for the guest, and the audit record that says why. A refusal is turned into an
@@ -29,6 +29,7 @@ import {
 } from '../telemetry/index.js'
 import type { CallRecord, CatalogTool, Decision, Json, Principal } from '../types.js'
 import type { UpstreamProgress, UpstreamSet } from '../upstream/index.js'
+import { addCounts, countEntries, type PiiCounts, type PiiGuard } from '../guard/index.js'
 import { sanitizeIdentifier } from '../bindings/index.js'
 import type { LockFile } from '../registry/index.js'
 import type { Catalog, Lookup } from './catalog.js'
@@ -76,6 +77,18 @@ export interface DispatchDeps {
   ) => void
   /** Makes a message safe for the guest (redaction, then sanitising). */
   safe(message: string): string
+  /** PII tokenisation (`guardrails.pii`), when configured and not `off`. */
+  pii?: PiiGuard
+}
+
+/** The guardrails' state of one execution, shared by its calls. */
+export interface GuardState {
+  /** The vault scope: the principal and its session. */
+  readonly scope: string
+  /** PII found on the guest boundary and tokens resolved, per kind. */
+  readonly counts: PiiCounts
+  /** Set once an upstream returned data: spotlighting fences what the execution returns. */
+  toolData: boolean
 }
 
 /** One inner call as the engine hands it over. */
@@ -96,6 +109,7 @@ export interface CallRequest {
   notes?: CallNote[]
   /** The tools this caller can see, when the caller has listed them already (for suggestions). */
   visible?: readonly VisibleTool[]
+  guard?: GuardState
 }
 
 /** A call that ran, with argument fields its schema does not declare (the upstream ignores them). */
@@ -129,6 +143,10 @@ interface Flight {
   headers: Record<string, string>
   raw?: UpstreamToolResult
   value?: Json
+  /** The arguments with the caller's PII tokens resolved (resolveFor tools only). */
+  resolved?: { args: Record<string, unknown>; counts: PiiCounts; labels: string[] }
+  /** PII tokenised in the result before the guest saw it (`boundary: guest`). */
+  guestCounts?: PiiCounts
 }
 
 type Step = (flight: Flight) => Promise<Refusal | undefined> | Refusal | undefined
@@ -147,7 +165,9 @@ export class Dispatcher {
   constructor(deps: DispatchDeps) {
     this.#deps = deps
     this.#steps = [
-      (f) => this.#validate(f),
+      (f) => this.#find(f),
+      (f) => this.#resolve(f),
+      (f) => this.#check(f),
       (f) => this.#decide(f),
       (f) => this.#approve(f),
       (f) => this.#budget(f),
@@ -194,7 +214,7 @@ export class Dispatcher {
    * looked at, so the answer carries nothing of its definition; a name that matches no tool is
    * `UNKNOWN_TOOL`, with a suggestion among the tools the caller can see.
    */
-  #validate(f: Flight): Refusal | undefined {
+  #find(f: Flight): Refusal | undefined {
     const { call } = f.req
     const found = this.#lookup(call.server, call.tool)
     if (found.kind === 'unknown') {
@@ -234,24 +254,64 @@ export class Dispatcher {
     }
     f.tool = found.tool
     setSafeAttributes(f.span, { 'sluice.tool.hash': found.tool.hash })
-    const args = call.args
-    const schema = found.tool.definition.inputSchema
+    return undefined
+  }
+
+  /**
+   * PII tokens in the arguments of a `resolveFor` tool become this caller's values again, before
+   * the schema and the policy see them: argument rules judge the real value, and a token cannot
+   * smuggle one past them. The audit keeps the arguments as the guest sent them.
+   */
+  async #resolve(f: Flight): Promise<Refusal | undefined> {
+    const pii = this.#deps.pii
+    const { args } = f.req.call
+    const tool = f.tool!
+    const scope = f.req.guard?.scope
+    if (
+      pii === undefined ||
+      scope === undefined ||
+      !pii.resolves(tool.server, tool.name, tool.ident)
+    )
+      return undefined
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) return undefined
+    try {
+      const resolved = await pii.resolveArgs(args as Record<string, unknown>, scope)
+      if (Object.keys(resolved.counts).length === 0) return undefined
+      f.resolved = resolved
+      addCounts(f.req.guard!.counts, resolved.counts)
+      for (const [kind, n] of countEntries(resolved.counts)) metrics.piiResolved.inc({ kind }, n)
+      return undefined
+    } catch (cause) {
+      return deny(
+        isSluiceError(cause) && cause.code === 'STORE_UNAVAILABLE' ? 'OVERLOADED' : 'TOOL_ERROR',
+        `${f.label}: the PII tokens in its arguments could not be resolved${isSluiceError(cause) ? `: ${cause.message}` : ''}`,
+        'pii-resolve',
+        tool.hash,
+      )
+    }
+  }
+
+  /** The arguments (resolved) fit the tool's pinned schema. */
+  #check(f: Flight): Refusal | undefined {
+    const tool = f.tool!
+    const args = f.resolved?.args ?? f.req.call.args
+    const schema = tool.definition.inputSchema
     if (args === null || typeof args !== 'object' || Array.isArray(args)) {
       const got = args === null ? 'null' : Array.isArray(args) ? 'an array' : `a ${typeof args}`
       return deny(
         'INVALID_ARGS',
-        `${f.label}: the arguments are one object, not ${got}: call ${toolPath(found.tool)}(${argumentShape(schema)})`,
+        `${f.label}: the arguments are one object, not ${got}: call ${toolPath(tool)}(${argumentShape(schema)})`,
         'schema',
-        found.tool.hash,
+        tool.hash,
       )
     }
-    const checked = validateArgs(found.tool.hash, schema, args)
+    const checked = validateArgs(tool.hash, schema, args)
     if (!checked.ok)
-      return deny('INVALID_ARGS', `${f.label}: ${checked.message}`, 'schema', found.tool.hash)
+      return deny('INVALID_ARGS', `${f.label}: ${checked.message}`, 'schema', tool.hash)
     const undeclared = undeclaredFields(schema, args)
     if (undeclared.length > 0) {
       f.req.notes?.push({
-        tool: found.tool,
+        tool: tool,
         fields: undeclared,
         known: Object.keys((schema.properties ?? {}) as object),
       })
@@ -423,6 +483,7 @@ export class Dispatcher {
       decision: decision.effect === 'approve' ? 'approved' : 'allow',
       ruleId: decision.ruleId,
       toolHash: tool.hash,
+      ...(f.resolved === undefined ? {} : { pii: f.resolved.counts }),
     })
     const upstream = this.#deps.upstreams.get(req.call.server)
     if (!upstream)
@@ -464,8 +525,11 @@ export class Dispatcher {
     }
   }
 
-  /** What comes back: an upstream error, a result off its pinned output schema, redaction. */
-  #guard(f: Flight): Refusal | undefined {
+  /**
+   * What comes back: an upstream error, a result off its pinned output schema, redaction, and
+   * with `boundary: guest` PII tokenised before the guest sees it.
+   */
+  async #guard(f: Flight): Promise<Refusal | undefined> {
     const raw = f.raw!
     const tool = f.tool!
     if (raw.isError) return this.#failedResult(f, 'TOOL_ERROR', `${f.label}: ${errorText(raw)}`)
@@ -480,8 +544,25 @@ export class Dispatcher {
         )
       }
     }
-    const value = mapToolResult(raw)
-    f.value = this.#deps.redactor ? this.#deps.redactor.redactJson(value) : value
+    const mapped = mapToolResult(raw)
+    let value = this.#deps.redactor ? this.#deps.redactor.redactJson(mapped) : mapped
+    const { pii } = this.#deps
+    const guard = f.req.guard
+    if (guard !== undefined) {
+      guard.toolData = true
+      if (pii?.options.boundary === 'guest') {
+        const labels: string[] = []
+        const done = await pii.protect(value, guard.scope, labels)
+        value = done.value
+        if (Object.keys(done.counts).length > 0) {
+          f.guestCounts = done.counts
+          addCounts(guard.counts, done.counts)
+          for (const [kind, n] of countEntries(done.counts))
+            metrics.piiDetections.inc({ kind, boundary: 'guest' }, n)
+        }
+      }
+    }
+    f.value = value
     return undefined
   }
 
@@ -492,6 +573,7 @@ export class Dispatcher {
       status: 'ok',
       toolHash: f.tool!.hash,
       ms: this.#elapsed(f),
+      ...(f.guestCounts === undefined ? {} : { pii: f.guestCounts }),
     })
     const value = f.value as Json
     return this.#finish(

@@ -20,6 +20,16 @@ import {
   typecheckCode,
 } from '../bindings/index.js'
 import { isErrorCode } from '../errors.js'
+import {
+  MemoryVault,
+  PiiGuard,
+  Spotlight,
+  SPOTLIGHT_NOTE,
+  addCounts,
+  countEntries,
+  type PiiCounts,
+  type Vault,
+} from '../guard/index.js'
 import { BudgetTracker } from '../policy/index.js'
 import type { RandomSeed, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
 import { hashArgs } from '../audit/index.js'
@@ -59,7 +69,7 @@ import type {
 } from '../upstream/index.js'
 import { sanitizeMessage } from './result.js'
 
-import type { ApprovalHandler, DispatchDeps } from './dispatch.js'
+import type { ApprovalHandler, DispatchDeps, GuardState } from './dispatch.js'
 export type { ApprovalAnswer, ApprovalHandler } from './dispatch.js'
 
 export interface ExecuteOptions {
@@ -80,6 +90,11 @@ export interface ExecuteOptions {
   onUpstreamProgress?: (tool: string, progress: UpstreamProgress) => void
   /** An inner call completed, either way (`tool` is `server.tool`). */
   onCallDone?: (tool: string, outcome: { ok: boolean; code?: string }) => void
+  /**
+   * The client's session (an MCP session, a stdio connection): PII tokens are stable and
+   * resolve within the principal's session; without one, within the principal.
+   */
+  session?: string
 }
 
 /** The engine's parts; the dispatcher's (dispatch.ts) plus the pool and the lock. */
@@ -88,6 +103,8 @@ export interface EngineDeps extends Omit<DispatchDeps, 'catalog' | 'safe'> {
   lock?: import('../registry/index.js').LockFile
   /** Shared state (rate-limit buckets); default in-process. The engine does not close it. */
   store?: SharedStore
+  /** The PII vault; default in-process, made when `guardrails.pii` tokenises. */
+  vault?: Vault
 }
 
 /** One declared match of `searchTools`. */
@@ -150,11 +167,15 @@ export class Engine {
   /** What the current config produced; an execution keeps the one it started with. */
   #gen: Generation
 
+  /** Outlives reloads, so a token made before one still resolves after it. */
+  #vault: Vault | undefined
+
   /** `tools.<ident>` → the config key (`my-db` is `tools.my_db`); the config rejects collisions. */
   readonly #serverByIdent = new Map<string, string>()
 
   constructor(deps: EngineDeps) {
     this.#deps = deps
+    this.#vault = deps.vault
     for (const name of Object.keys(deps.config.servers)) {
       this.#serverByIdent.set(name, name)
       const ident = sanitizeIdentifier(name)
@@ -184,9 +205,18 @@ export class Engine {
       ...(lock ? { lock } : {}),
       onEvent: (event) => this.#onCatalogEvent(event),
     })
+    const piiConfig = config.guardrails.pii
+    if (piiConfig?.mode === 'tokenize' && this.#vault === undefined) {
+      this.#vault = new MemoryVault(piiConfig)
+    }
+    const pii =
+      piiConfig === undefined || piiConfig.mode === 'off'
+        ? undefined
+        : new PiiGuard(piiConfig, piiConfig.mode === 'tokenize' ? this.#vault : undefined)
     const dispatcher = new Dispatcher({
       config,
       catalog,
+      ...(pii ? { pii } : {}),
       upstreams: this.#deps.upstreams,
       policy,
       ...(lock ? { lock } : {}),
@@ -205,7 +235,7 @@ export class Engine {
       ...(this.#deps.audit ? { audit: this.#deps.audit } : {}),
       ...(this.#deps.log ? { log: this.#deps.log } : {}),
     })
-    return { config, policy, lock, catalog, dispatcher, passthrough, views: new Map() }
+    return { config, policy, lock, catalog, dispatcher, passthrough, pii, views: new Map() }
   }
 
   /**
@@ -330,10 +360,12 @@ export class Engine {
   describeExecuteCode(principal: Principal): string {
     const view = this.#view(principal)
     const { descriptionBudgetBytes, searchBudgetBytes } = this.#gen.config.gateway
-    view.description ??= renderDescription(view.tools.map(bindingTool), {
-      budgetBytes: descriptionBudgetBytes,
-      searchBytes: searchBudgetBytes,
-    })
+    const notes = guardNotes(this.#gen.config)
+    view.description ??=
+      renderDescription(view.tools.map(bindingTool), {
+        budgetBytes: Math.max(0, descriptionBudgetBytes - Buffer.byteLength(notes)),
+        searchBytes: searchBudgetBytes,
+      }) + notes
     return view.description
   }
 
@@ -485,6 +517,11 @@ export class Engine {
         const tools = this.listTools(principal, gen)
         const budget = new BudgetTracker(prior?.budget)
         const notes: CallNote[] = []
+        const guard: GuardState = {
+          scope: vaultScope(principal, options.session),
+          counts: {},
+          toolData: false,
+        }
         // Durable approvals: the journal answers replayed calls and stops the run at an approval.
         const stop = new AbortController()
         const journal =
@@ -526,6 +563,7 @@ export class Engine {
                     parent,
                     notes,
                     visible: tools,
+                    guard,
                   },
                   callOptions,
                   gen,
@@ -577,7 +615,13 @@ export class Engine {
           }
           result.error = error
         }
-        await this.#end(span, { principal, executionId, started, calls, traceId }, result)
+        await this.#guardResult(result, gen, guard)
+        await this.#end(
+          span,
+          { principal, executionId, started, calls, traceId },
+          result,
+          guard.counts,
+        )
         return result
       } catch (cause) {
         // Only bugs and audit failures land here: fail closed with a code, never a host stack.
@@ -675,6 +719,7 @@ export class Engine {
       traceId?: string | undefined
     },
     result: ExecutionResult,
+    pii: PiiCounts = {},
   ): Promise<void> {
     const status = result.suspended !== undefined ? 'suspended' : result.ok ? 'ok' : 'error'
     if (status === 'error') {
@@ -691,11 +736,44 @@ export class Engine {
       ...(run.traceId ? { traceId: run.traceId } : {}),
       callCount: run.calls.length,
       ms: Math.round(performance.now() - run.started),
+      ...(Object.keys(pii).length === 0 ? {} : { pii }),
     })
     metrics.executions.inc({
       outcome: status === 'error' ? codeLabel(result.error?.code) : status,
     })
     metrics.executionDuration.observe({}, (performance.now() - run.started) / 1000)
+  }
+
+  /**
+   * The model boundary: PII in the result, logs, warnings and error becomes tokens (or is
+   * redacted), and once any tool returned data, spotlighting fences every string the model reads:
+   * what a script returns cannot be traced to its sources, so all of it counts as tool data.
+   */
+  async #guardResult(result: ExecutionResult, gen: Generation, guard: GuardState): Promise<void> {
+    const { pii } = gen
+    if (pii !== undefined) {
+      const counts: PiiCounts = {}
+      const protect = async <T extends Json | undefined>(value: T): Promise<T> => {
+        const done = await pii.protect(value, guard.scope, [])
+        addCounts(counts, done.counts)
+        return done.value
+      }
+      if (result.result !== undefined) result.result = await protect(result.result)
+      result.logs = await protect(result.logs)
+      if (result.warnings !== undefined) {
+        for (const w of result.warnings) w.message = await protect(w.message)
+      }
+      if (result.error !== undefined) result.error.message = await protect(result.error.message)
+      for (const [kind, n] of countEntries(counts))
+        metrics.piiDetections.inc({ kind, boundary: 'model' }, n)
+      addCounts(guard.counts, counts)
+    }
+    if (gen.config.guardrails.spotlight && guard.toolData) {
+      const spotlight = new Spotlight()
+      if (result.result !== undefined) result.result = spotlight.fenceJson(result.result)
+      result.logs = result.logs.map((line) => spotlight.fence(line))
+      if (result.error !== undefined) result.error.message = spotlight.fence(result.error.message)
+    }
   }
 
   #safe(message: string): string {
@@ -751,6 +829,12 @@ export class Engine {
     const calls: CallRecord[] = []
     const executionId = randomUUID()
     if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
+    const gen = this.#gen
+    const guard: GuardState = {
+      scope: vaultScope(principal, options.session),
+      counts: {},
+      toolData: false,
+    }
     const outcome = await this.#dispatch(
       {
         principal,
@@ -766,16 +850,29 @@ export class Engine {
         calls,
         budget: new BudgetTracker(),
         parent: context.active(),
+        guard,
       },
       options,
+      gen,
     )
-    if (!outcome.ok) {
+    // The model reads this directly: the same boundary as an execution's result.
+    const shown: ExecutionResult = outcome.ok
+      ? { ok: true, result: outcome.value, logs: [], calls }
+      : {
+          ok: false,
+          result: undefined,
+          logs: [],
+          calls,
+          error: { code: outcome.code, message: outcome.message },
+        }
+    await this.#guardResult(shown, gen, guard)
+    if (!shown.ok) {
       return {
-        content: [{ type: 'text', text: `${outcome.code}: ${outcome.message}` }],
+        content: [{ type: 'text', text: `${shown.error!.code}: ${shown.error!.message}` }],
         isError: true,
       }
     }
-    const value = outcome.value
+    const value = shown.result as Json
     return {
       content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }],
       ...(value !== null && typeof value === 'object' && !Array.isArray(value)
@@ -854,6 +951,8 @@ interface Generation {
   catalog: Catalog
   dispatcher: Dispatcher
   passthrough: Passthrough
+  /** `guardrails.pii`, unless absent or `off`. */
+  pii: PiiGuard | undefined
   /** Per-principal views of the catalogue (listing, declarations, search). */
   views: Map<
     string,
@@ -877,4 +976,20 @@ function admissionLimits(config: Config) {
       ? {}
       : { executionsPerMinute: limits.perPrincipal.executionsPerMinute }),
   }
+}
+
+/** What the `execute_code` description adds for the guardrails in force. */
+function guardNotes(config: Config): string {
+  const notes: string[] = []
+  if (config.guardrails.pii?.mode === 'tokenize')
+    notes.push(
+      'Values like [EMAIL_1] stand for personal data kept by the gateway: pass them on as they are.',
+    )
+  if (config.guardrails.spotlight) notes.push(SPOTLIGHT_NOTE)
+  return notes.length === 0 ? '' : `\n${notes.join('\n')}\n`
+}
+
+/** The vault scope of a principal's session: a digest, so no identity sits in a store key. */
+function vaultScope(principal: Principal, session: string | undefined): string {
+  return hashArgs([principal.iss, principal.sub, principal.tenant ?? '', session ?? '']).slice(-32)
 }

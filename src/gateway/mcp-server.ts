@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto'
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js'
 import {
@@ -48,6 +49,8 @@ export interface McpServerOptions {
 export function createMcpServer(options: McpServerOptions): Server {
   const { config, identify } = options
   const surface = createSurface(options)
+  // One server per HTTP session and per stdio connection: its id scopes the PII vault.
+  const session = randomUUID()
   const server = new Server(
     { name: SERVER_NAME, version: SERVER_VERSION },
     {
@@ -61,6 +64,7 @@ export function createMcpServer(options: McpServerOptions): Server {
     return {
       who: identify(extra),
       signal: extra.signal,
+      session,
       ...(progress === undefined ? {} : { progress }),
       approve: elicitationApprover(server, {
         timeoutMs: config.gateway.approvalTimeoutMs,

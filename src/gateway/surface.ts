@@ -90,6 +90,11 @@ export interface RequestScope {
   /** Set when the client asked for progress (`_meta.progressToken`); see progress.ts. */
   progress?: ProgressReporter
   approve?: ApprovalHandler
+  /**
+   * The client's session (a 2025-11-25 session, one stdio connection); PII tokens are stable
+   * and resolve within it. Absent on stateless requests: the principal alone is the scope.
+   */
+  session?: string
 }
 
 /** The 2026-07-28 answer that asks the client for input and to retry (basic/patterns/mrtr). */
@@ -216,6 +221,7 @@ export function createSurface(options: SurfaceOptions) {
             ...(calls ? { onCallDone: progress.done } : {}),
           }),
       ...(scope.approve === undefined ? {} : { approve: scope.approve }),
+      ...(scope.session === undefined ? {} : { session: scope.session }),
     }
   }
 

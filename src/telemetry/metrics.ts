@@ -424,6 +424,18 @@ export function createSluiceMetrics(options: RegistryOptions = {}) {
     approvals: registry.counter('sluice_approvals_total', 'Human approvals asked, by outcome.', [
       'outcome',
     ]),
+    /** `kind`: the `guardrails.pii.detect` name; `boundary`: model or guest. */
+    piiDetections: registry.counter(
+      'sluice_pii_detections_total',
+      'PII and secret values found on their way to the model or the guest, by kind and boundary.',
+      ['kind', 'boundary'],
+    ),
+    /** `kind` as above: tokens turned back into values for a `resolveFor` tool. */
+    piiResolved: registry.counter(
+      'sluice_pii_resolved_total',
+      'PII tokens resolved to their values in the arguments of a resolveFor tool, by kind.',
+      ['kind'],
+    ),
     poolSize: registry.gauge('sluice_sandbox_pool_size', 'Prewarmed sandboxes ready in the pool.'),
     executionsRunning: registry.gauge('sluice_executions_running', 'Executions running now.'),
     /** `result`: ok (a new config is in force) or error (refused; the old one stays). */

@@ -1,0 +1,13 @@
+/**
+ * Guardrails on what crosses between tools, the guest and the model: PII and secret detection,
+ * tokenisation with a vault (or redaction), and spotlighting of tool-originated text.
+ *
+ * @module
+ */
+export { detect } from './detect.js'
+export type { Detection } from './detect.js'
+export { MemoryVault, tokenFor } from './vault.js'
+export type { MemoryVaultOptions, Vault, VaultEntry, VaultItem } from './vault.js'
+export { PiiGuard, addCounts, countEntries } from './tokenize.js'
+export type { PiiCounts, PiiOptions, Protected, Resolved } from './tokenize.js'
+export { Spotlight, SPOTLIGHT_NOTE } from './spotlight.js'

@@ -1,0 +1,132 @@
+/**
+ * PII tokenisation end to end through the engine, with real upstreams: the CRM fixture's
+ * personal data reaches the model only as tokens, a `resolveFor` tool gets the real value back
+ * (the recording fixture's `send_email` records what it received), a token is worthless to
+ * another principal or session and to a tool outside `resolveFor`, and the audit and metrics
+ * count kinds, never values.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metrics } from '../../src/telemetry/index.js'
+import { FIXTURES, testRuntime, type TestRuntime } from '../helpers/runtime.js'
+
+const CRM = join(FIXTURES, 'servers/crm.mjs')
+
+describe('PII tokenisation (guardrails.pii, boundary model)', () => {
+  let rt: TestRuntime
+  const alice = () => rt.principal()
+  const bob = () => rt.principal({ sub: 'bob' })
+
+  beforeAll(async () => {
+    rt = await testRuntime({
+      recording: true,
+      config: {
+        servers: { crm: { command: process.execPath, args: [CRM] } },
+        guardrails: { pii: { resolveFor: ['rec.send_email'] } },
+        audit: { file: 'audit.jsonl', fsync: false },
+      },
+    })
+  }, 30_000)
+  afterAll(() => rt?.close())
+
+  it('shows the model tokens, never the values, in the result and the logs', async () => {
+    const out = await rt.engine.execute(
+      alice(),
+      `const c = await tools.crm.find_customer({ id: 'ada' })
+       console.log('writing to ' + c.email)
+       return { email: c.email, name: c.name }`,
+      { session: 's1' },
+    )
+    expect(out.ok).toBe(true)
+    expect(out.result).toEqual({ email: '[EMAIL_1]', name: 'Ada Lovelace' })
+    expect(out.logs).toEqual(['writing to [EMAIL_1]'])
+    expect(JSON.stringify(out)).not.toContain('ada.lovelace@example.com')
+  })
+
+  it('gives the same value the same token within a session, and the next value the next number', async () => {
+    const code = `const a = await tools.crm.find_customer({ id: 'alan' })
+      const b = await tools.crm.find_customer({ id: 'ada' })
+      return [a.email, b.email]`
+    const out = await rt.engine.execute(alice(), code, { session: 's1' })
+    // ada's address was [EMAIL_1] in this session already.
+    expect(out.result).toEqual(['[EMAIL_2]', '[EMAIL_1]'])
+  })
+
+  it('resolves a token host-side for a resolveFor tool: the upstream gets the real address', async () => {
+    const before = rt.recorded().length
+    const out = await rt.engine.execute(
+      alice(),
+      `return await tools.rec.send_email({ to: '[EMAIL_1]', subject: 'hello' })`,
+      { session: 's1' },
+    )
+    expect(out.ok).toBe(true)
+    const sent = rt.recorded().slice(before)
+    expect(sent).toEqual([
+      { tool: 'send_email', args: { to: 'ada.lovelace@example.com', subject: 'hello' } },
+    ])
+    // The upstream's answer names the address: tokenised again on its way to the model.
+    expect(out.result).toBe('sent to [EMAIL_1]')
+  })
+
+  it('leaves a token literal for another principal, another session and a tool outside resolveFor', async () => {
+    const before = rt.recorded().length
+    const send = `return await tools.rec.send_email({ to: '[EMAIL_1]', subject: 'x' })`
+    expect((await rt.engine.execute(bob(), send, { session: 's1' })).ok).toBe(true)
+    expect((await rt.engine.execute(alice(), send, { session: 's2' })).ok).toBe(true)
+    expect(
+      (
+        await rt.engine.execute(alice(), `return await tools.rec.read_item({ id: '[EMAIL_1]' })`, {
+          session: 's1',
+        })
+      ).ok,
+    ).toBe(true)
+    expect(rt.recorded().slice(before)).toEqual([
+      { tool: 'send_email', args: { to: '[EMAIL_1]', subject: 'x' } },
+      { tool: 'send_email', args: { to: '[EMAIL_1]', subject: 'x' } },
+      { tool: 'read_item', args: { id: '[EMAIL_1]' } },
+    ])
+  })
+
+  it('tokenises error messages that carry a value', async () => {
+    const out = await rt.engine.execute(
+      alice(),
+      `const c = await tools.crm.find_customer({ id: 'ada' })
+       throw new Error('no mailbox for ' + c.email)`,
+      { session: 's1' },
+    )
+    expect(out.error?.code).toBe('RUNTIME_ERROR')
+    expect(out.error?.message).toContain('no mailbox for [EMAIL_1]')
+    expect(out.error?.message).not.toContain('@example.com')
+  })
+
+  it('audits counts per kind, never a value, and counts detections in metrics', async () => {
+    const seen = () =>
+      metrics
+        .render()
+        .split('\n')
+        .find((l) => l.startsWith('sluice_pii_detections_total{kind="email",boundary="model"}'))
+    const count = (line: string | undefined) => Number(line?.split(' ').at(-1) ?? 0)
+    const before = count(seen())
+    await rt.engine.execute(
+      alice(),
+      `const c = await tools.crm.find_customer({ id: 'alan' }); return [c.email, c.email]`,
+      { session: 's3' },
+    )
+    expect(count(seen()) - before).toBe(1)
+    const audit = readFileSync(join(rt.dir, 'audit.jsonl'), 'utf8')
+    expect(audit).not.toContain('example.com')
+    const ends = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === 'execution.end')
+    expect(ends.at(-1).pii).toEqual({ email: 1 })
+    const resolved = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === 'call.decision' && r.pii !== undefined)
+    expect(resolved.map((r) => [r.tool, r.pii])).toEqual([['rec.send_email', { email: 1 }]])
+  })
+})
