@@ -19,7 +19,8 @@ import {
   renderDescription,
   typecheckCode,
 } from '../bindings/index.js'
-import { isErrorCode } from '../errors.js'
+import { isErrorCode, SluiceError } from '../errors.js'
+import { nearest } from '../text.js'
 import {
   MemoryVault,
   PiiGuard,
@@ -247,6 +248,7 @@ export class Engine {
   async reload(next: { config: Config; policy: PolicySet; lock?: LockFile }): Promise<void> {
     const gen = this.#generation(next.config, next.policy, next.lock)
     await gen.catalog.refresh()
+    this.#checkToolNames(gen)
     this.#gen = gen
     this.#admission.setLimits(admissionLimits(next.config))
   }
@@ -254,6 +256,41 @@ export class Engine {
   /** Lists every upstream once; failures are recorded, never thrown (the gateway stays up). */
   async start(): Promise<void> {
     await this.#gen.catalog.refresh()
+    this.#checkToolNames(this.#gen)
+  }
+
+  /**
+   * Tool names the config spells out (`guardrails.pii.resolveFor`) exist on their server, once
+   * the server has been listed (or is pinned); a typo would silently resolve nothing.
+   *
+   * @throws SluiceError `CONFIG_INVALID` naming the entry and the closest tool.
+   */
+  #checkToolNames(gen: Generation): void {
+    const problems: string[] = []
+    const states = gen.catalog.servers()
+    ;(gen.config.guardrails.pii?.resolveFor ?? []).forEach((entry, i) => {
+      const dot = entry.indexOf('.')
+      const server = entry.slice(0, dot)
+      const tool = entry.slice(dot + 1)
+      const state = states.get(server)
+      if (tool === '*' || state === undefined || state.source === 'none') return
+      const names = [
+        ...state.tools.flatMap((t) => [t.name, t.ident]),
+        ...state.quarantined.map((q) => q.name),
+      ]
+      if (names.includes(tool)) return
+      const suggests = nearest(tool, names)
+      problems.push(
+        `guardrails.pii.resolveFor[${i}]: server ${server} has no tool "${tool}"${suggests === undefined ? '' : ` (did you mean "${server}.${suggests}"?)`}`,
+      )
+    })
+    if (problems.length > 0) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `invalid config ${gen.config.file ?? '<inline>'}: ${problems.join('; ')}`,
+        { details: { file: gen.config.file, problems } },
+      )
+    }
   }
 
   /** Re-lists one server after `tools/list_changed`. */
