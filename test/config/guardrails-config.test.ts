@@ -48,10 +48,25 @@ describe('guardrails config', () => {
   it('bounds ttlSeconds at 7 days (N) and refuses N+1', () => {
     const week = 7 * 86_400
     expect(
-      parseConfig({ servers, guardrails: { pii: { ttlSeconds: week } } }).guardrails.pii?.ttlSeconds,
+      parseConfig({ servers, guardrails: { pii: { ttlSeconds: week } } }).guardrails.pii
+        ?.ttlSeconds,
     ).toBe(week)
     expect(problemOf({ servers, guardrails: { pii: { ttlSeconds: week + 1 } } })).toMatch(
       /^invalid config \/etc\/sluice\.yaml: guardrails\.pii\.ttlSeconds: Too big: expected number to be <=604800$/,
     )
+  })
+})
+
+describe("the README's guardrails example", () => {
+  it('is a valid config', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { parse } = await import('yaml')
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('### Guarding what reaches the model'))
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!
+    const config = parseConfig(parse(yaml), '/README.md', '/')
+    expect(config.guardrails.pii?.resolveFor).toEqual(['mail.send_email'])
+    expect(config.guardrails.spotlight).toBe(true)
   })
 })
