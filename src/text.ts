@@ -52,6 +52,42 @@ export function clipUtf8(text: string, maxBytes: number): string {
 /** The longest message (error or warning) that reaches the model, in UTF-8 bytes. */
 export const MAX_MESSAGE_BYTES = 2048
 
+/**
+ * `value` with {@link stripInvisible} applied to every string in it, object keys included; the
+ * same object when nothing needed it (the common case costs one scan and no allocation).
+ */
+export function stripInvisibleJson<T>(value: T): T {
+  if (typeof value === 'string') return (hasInvisible(value) ? stripInvisible(value) : value) as T
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined
+    value.forEach((item, i) => {
+      const clean = stripInvisibleJson(item)
+      if (clean !== item) (out ??= value.slice())[i] = clean
+    })
+    return (out ?? value) as T
+  }
+  let changed = false
+  const entries = Object.entries(value).map(([key, item]) => {
+    const cleanKey = stripInvisibleJson(key)
+    const cleanItem = stripInvisibleJson(item)
+    if (cleanKey !== key || cleanItem !== item) changed = true
+    return [cleanKey, cleanItem] as const
+  })
+  if (!changed) return value
+  const out: Record<string, unknown> = {}
+  for (const [key, item] of entries) {
+    // defineProperty: a `__proto__` key stays a key.
+    Object.defineProperty(out, key, {
+      value: item,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
+  }
+  return out as T
+}
+
 /** A message safe to show the model: invisible characters removed, at most 2 KiB. */
 export function cleanMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): string {
   return clipUtf8(stripInvisible(text), maxBytes)

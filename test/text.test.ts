@@ -11,6 +11,7 @@ import {
   hasInvisible,
   MAX_MESSAGE_BYTES,
   stripInvisible,
+  stripInvisibleJson,
 } from '../src/text.js'
 import { sanitizeMessage as sanitizeUpstream } from '../src/upstream/index.js'
 
@@ -83,6 +84,16 @@ describe('where invisible text could reach the model (IPI-04)', () => {
 
   it('tool descriptions in the bindings', () => {
     expect(commentText(smuggled, 1000)).toBe('Reads a file.')
+  })
+
+  it('every string of a result, keys included; untouched values keep their identity', () => {
+    const clean = { list: ['a', 1, null], nested: { ok: true } }
+    expect(stripInvisibleJson(clean)).toBe(clean)
+    expect(
+      stripInvisibleJson({ [`k${smuggled}`]: [smuggled, 2], plain: 'x', n: { deep: smuggled } }),
+    ).toEqual({ 'kReads a file.': ['Reads a file.', 2], plain: 'x', n: { deep: 'Reads a file.' } })
+    const proto = stripInvisibleJson(JSON.parse('{"__proto__": "\\u200bx"}'))
+    expect(Object.keys(proto)).toEqual(['__proto__'])
   })
 
   it('messages from the engine and from upstreams', () => {

@@ -20,7 +20,7 @@ import {
   typecheckCode,
 } from '../bindings/index.js'
 import { isErrorCode, SluiceError } from '../errors.js'
-import { nearest } from '../text.js'
+import { nearest, stripInvisibleJson } from '../text.js'
 import {
   MemoryVault,
   PiiGuard,
@@ -787,6 +787,8 @@ export class Engine {
    * what a script returns cannot be traced to its sources, so all of it counts as tool data.
    */
   async #guardResult(result: ExecutionResult, gen: Generation, guard: GuardState): Promise<void> {
+    // Tag characters, zero-width and bidi controls in tool data stop here (ASCII smuggling).
+    if (result.result !== undefined) result.result = stripInvisibleJson(result.result)
     const { pii } = gen
     if (pii !== undefined) {
       const counts: PiiCounts = {}

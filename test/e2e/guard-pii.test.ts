@@ -183,6 +183,17 @@ describe('PII tokenisation at the guest boundary, and spotlighting', () => {
     expect(out.logs).toEqual([`⟦data ${fence![1]}⟧${fence![2]}⟦/data ${fence![1]}⟧`])
   })
 
+  it('removes tag characters, zero-width and bidi controls from tool text in the result', async () => {
+    const smuggled = 'ok\u{E0049}\u{E0047}\u200b\u202e'
+    const out = await rt.engine.execute(
+      rt.principal(),
+      `const t = await tools.crm.note({ text: ${JSON.stringify(smuggled)} }); return { [t]: t }`,
+    )
+    const [key, value] = Object.entries(out.result as Record<string, string>)[0]!
+    expect(key).toBe('ok')
+    expect(value).toMatch(/^⟦data [0-9a-f]{20}⟧ok⟦\/data [0-9a-f]{20}⟧$/)
+  })
+
   it('fences nothing when no tool returned data', async () => {
     const out = await rt.engine.execute(rt.principal(), `console.log('plain'); return 'mine'`)
     expect(out.result).toBe('mine')
