@@ -186,10 +186,13 @@ export function rssMiB(pid) {
   return Math.round((kib / 1024) * 10) / 10
 }
 
-/** The JSON-RPC message in a response body: plain JSON, or the first SSE `data:` event. */
+/**
+ * The JSON-RPC message in a response body: plain JSON, or the first SSE `data:` event with a
+ * payload (a resumable stream opens with an event that carries only its id).
+ */
 function messageOf(contentType, text) {
   if (contentType?.startsWith('text/event-stream')) {
-    const line = text.split('\n').find((l) => l.startsWith('data: '))
+    const line = text.split('\n').find((l) => l.startsWith('data: ') && l.length > 6)
     if (line === undefined) throw new Error(`no data event in the SSE body: ${text.slice(0, 200)}`)
     return JSON.parse(line.slice(6))
   }
