@@ -56,6 +56,11 @@ export async function startGateway(options = {}) {
     limits: { timeoutMs: 30_000, ...options.limits },
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.sandbox === undefined ? {} : { sandbox: options.sandbox }),
+    // SLUICE_BENCH_GATEWAY: a JSON `gateway:` block, e.g. '{"resumability":{"maxBytes":0}}' to
+    // compare a run without resumable streams.
+    ...(process.env.SLUICE_BENCH_GATEWAY === undefined
+      ? {}
+      : { gateway: JSON.parse(process.env.SLUICE_BENCH_GATEWAY) }),
   }
   writeFileSync(join(dir, 'sluice.yaml'), JSON.stringify(config, null, 2))
 
