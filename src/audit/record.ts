@@ -8,6 +8,7 @@
  * @module
  */
 import { canonicalJson as jcs } from '../canonical-json.js'
+import { LABEL_PATTERN, MAX_LABELS_PER_ENTRY } from '../config/index.js'
 import { stripInvisible } from '../text.js'
 import { canonicalJson, encodeJsonLine, sha256Tagged, SHA256_TAGGED } from './canonical-json.js'
 
@@ -19,6 +20,9 @@ export const DEFAULT_MAX_FIELD_CHARS = 512
 
 /** Cap of the `tools` list of one record (e.g. a quarantine of a whole server). */
 export const MAX_TOOLS_PER_RECORD = 256
+
+/** Cap of the `labels` list of one record: a tool's own labels plus its server's. */
+export const MAX_LABELS_PER_RECORD = 2 * MAX_LABELS_PER_ENTRY
 
 /** Event types a caller may append. */
 export const AUDIT_EVENT_TYPES = [
@@ -84,6 +88,11 @@ export interface AuditEvent {
   reason?: string
   /** Several tools at once (`server.tool`), e.g. a quarantine. */
   tools?: string[]
+  /**
+   * `call.decision`: the data labels of the tool (its own and its server's, from the config).
+   * Label names only, in the config's alphabet: never a value.
+   */
+  labels?: string[]
 }
 
 /** The torn bytes a `recovery` record accounts for. */
@@ -131,6 +140,7 @@ const EVENT_KEYS: ReadonlySet<string> = new Set([
   'ms',
   'callCount',
   'tools',
+  'labels',
   ...STRING_FIELDS,
   ...DIGEST_FIELDS,
 ])
@@ -159,6 +169,7 @@ const KEY_ORDER = [
   'callCount',
   'reason',
   'tools',
+  'labels',
   'from',
   'torn',
   'sig',
@@ -244,6 +255,19 @@ export function normaliseEvent(
     if (event.tools.length > MAX_TOOLS_PER_RECORD)
       kept.push(`…[+${event.tools.length - MAX_TOOLS_PER_RECORD} more]`)
     out.tools = kept
+  }
+  if (event.labels !== undefined) {
+    // Refused rather than capped: a label outside the alphabet is not a label but smuggled text.
+    if (
+      !Array.isArray(event.labels) ||
+      event.labels.length > MAX_LABELS_PER_RECORD ||
+      event.labels.some((l) => typeof l !== 'string' || !LABEL_PATTERN.test(l))
+    ) {
+      throw new TypeError(
+        `audit event field "labels" must be at most ${MAX_LABELS_PER_RECORD} labels matching ${LABEL_PATTERN.source}`,
+      )
+    }
+    out.labels = [...event.labels]
   }
   return out as unknown as Omit<AuditRecord, 'seq' | 'time' | 'prev' | 'hash'>
 }

@@ -24,7 +24,7 @@ import { BudgetTracker } from '../policy/index.js'
 import type { RandomSeed, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
 import { hashArgs } from '../audit/index.js'
 import { currentTraceId, getTracer, metrics, setSafeAttributes } from '../telemetry/index.js'
-import type { Config } from '../config/index.js'
+import { configError, type Config } from '../config/index.js'
 import type { PolicySet } from '../policy/index.js'
 import type { LockFile } from '../registry/index.js'
 import type {
@@ -47,6 +47,7 @@ import {
   type CallRequest,
 } from './dispatch.js'
 import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
+import { LabelLedger, toolKeyProblems } from './labels.js'
 import { explainError, silentMistakes } from './mistakes.js'
 import { Passthrough, type PassthroughOptions } from './passthrough.js'
 import type {
@@ -150,6 +151,9 @@ export class Engine {
   /** What the current config produced; an execution keeps the one it started with. */
   #gen: Generation
 
+  /** Set once `start()` has checked the config against the catalogue. */
+  #started = false
+
   /** `tools.<ident>` → the config key (`my-db` is `tools.my_db`); the config rejects collisions. */
   readonly #serverByIdent = new Map<string, string>()
 
@@ -178,11 +182,14 @@ export class Engine {
   }
 
   #generation(config: Config, policy: PolicySet, lock: LockFile | undefined): Generation {
-    const catalog = new Catalog({
+    const catalog: Catalog = new Catalog({
       config,
       upstreams: this.#deps.upstreams,
       ...(lock ? { lock } : {}),
-      onEvent: (event) => this.#onCatalogEvent(event),
+      onEvent: (event) => {
+        if (event.type === 'listed') this.#onListed(event.server, { config, lock, catalog })
+        else this.#onCatalogEvent(event)
+      },
     })
     const dispatcher = new Dispatcher({
       config,
@@ -217,13 +224,47 @@ export class Engine {
   async reload(next: { config: Config; policy: PolicySet; lock?: LockFile }): Promise<void> {
     const gen = this.#generation(next.config, next.policy, next.lock)
     await gen.catalog.refresh()
+    this.#checkToolKeys(gen)
     this.#gen = gen
     this.#admission.setLimits(admissionLimits(next.config))
   }
 
-  /** Lists every upstream once; failures are recorded, never thrown (the gateway stays up). */
+  /**
+   * Lists every upstream once; failures are recorded, never thrown (the gateway stays up).
+   *
+   * @throws SluiceError `CONFIG_INVALID` when a `servers.<name>.tools` key names a tool its
+   *   server does not have.
+   */
   async start(): Promise<void> {
     await this.#gen.catalog.refresh()
+    this.#checkToolKeys(this.#gen)
+    this.#started = true
+  }
+
+  /**
+   * Per-tool settings must name tools that exist, or their labels would label nothing. A server
+   * the catalogue does not know yet (down, and not in the lock) is checked once it is listed.
+   */
+  #checkToolKeys(gen: Generation): void {
+    const { problems, unchecked } = toolKeyProblems(gen.config, gen.catalog, gen.lock)
+    if (problems.length > 0) throw configError(gen.config.file ?? '<inline>', problems)
+    for (const server of unchecked) {
+      this.#deps.log?.(
+        'warn',
+        `servers.${server}.tools: not checked yet: server ${server} has not been listed and is not in the lock`,
+      )
+    }
+  }
+
+  /** A server listed after the start: a bad `tools` key can only be reported now. */
+  #onListed(
+    server: string,
+    gen: Pick<Generation, 'config' | 'lock' | 'catalog'>,
+  ): void {
+    if (!this.#started) return
+    const { problems } = toolKeyProblems(gen.config, gen.catalog, gen.lock, [server])
+    for (const problem of problems)
+      this.#deps.log?.('warn', `${problem}; its labels apply to nothing`, { server })
   }
 
   /** Re-lists one server after `tools/list_changed`. */
@@ -231,7 +272,7 @@ export class Engine {
     await this.#gen.catalog.refresh(server)
   }
 
-  #onCatalogEvent(event: CatalogEvent): void {
+  #onCatalogEvent(event: Exclude<CatalogEvent, { type: 'listed' }>): void {
     const log = this.#deps.log
     if (event.type === 'quarantined') {
       log?.('warn', `tool ${event.server}.${event.tool} changed since it was pinned: quarantined`, {
@@ -273,7 +314,7 @@ export class Engine {
     if (!view || view.version !== version) {
       const tools = gen.catalog
         .tools()
-        .filter((tool) => gen.policy.canList({ principal, tool: policyTool(tool) }))
+        .filter((tool) => gen.policy.canList({ principal, tool: policyTool(tool, gen.config) }))
       view = { version, tools }
       if (gen.views.size > 1000) gen.views.clear()
       gen.views.set(key, view)
@@ -315,7 +356,9 @@ export class Engine {
           definition: pin.definition,
           hash: pin.hash as DefinitionHash,
         }
-        return gen.policy.canList({ principal, tool: policyTool(tool) }) ? [bindingTool(tool)] : []
+        return gen.policy.canList({ principal, tool: policyTool(tool, gen.config) })
+          ? [bindingTool(tool)]
+          : []
       })
   }
 
@@ -484,6 +527,8 @@ export class Engine {
         await Promise.race([gen.catalog.refreshStale(), delay(STALE_WAIT_MS)])
         const tools = this.listTools(principal, gen)
         const budget = new BudgetTracker(prior?.budget)
+        // One per execution: a resumed run starts empty and its journal restores the labels.
+        const ledger = new LabelLedger()
         const notes: CallNote[] = []
         // Durable approvals: the journal answers replayed calls and stops the run at an approval.
         const stop = new AbortController()
@@ -492,6 +537,7 @@ export class Engine {
             ? undefined
             : new Journal({
                 ...(prior === undefined ? {} : { resume: { run: prior, answer: resume!.answer } }),
+                ledger,
                 onStop: () => stop.abort(),
               })
         const callOptions =
@@ -523,6 +569,7 @@ export class Engine {
                     signal: callSignal,
                     calls: into,
                     budget,
+                    ledger,
                     parent,
                     notes,
                     visible: tools,
@@ -764,6 +811,8 @@ export class Engine {
         signal: options.signal ?? new AbortController().signal,
         calls,
         budget: new BudgetTracker(),
+        // Direct mode has no execution: each call is its own, with labels of its own only.
+        ledger: new LabelLedger(),
         parent: context.active(),
       },
       options,
