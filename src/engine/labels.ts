@@ -116,7 +116,8 @@ export class LabelLedger {
 
   /** The labels call `index` added (its tool's, and any added during its turn). */
   labelsOf(index: number): readonly string[] {
-    return this.#byIndex.get(index) ?? NONE
+    const own = this.#byIndex.get(index)
+    return own === undefined ? NONE : [...own]
   }
 
   #record(index: number, labels: readonly string[]): void {
