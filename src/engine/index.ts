@@ -35,3 +35,4 @@ export {
 } from './passthrough.js'
 export type { PassthroughDeps, PassthroughOptions } from './passthrough.js'
 export { MISTAKE_WARNING_CODES } from './mistakes.js'
+export { LabelLedger, toolKeyProblems } from './labels.js'

@@ -1,6 +1,7 @@
 /**
- * The data labels of one execution (`execution.labels` in policy), and the order in which its
- * calls may read and add to them.
+ * The data labels of one execution (`execution.labels` in policy), the order in which its calls
+ * may read and add to them, and the start-up check of per-tool settings (a `tools:` key must
+ * name a tool its server has).
  *
  * A call adds its tool's labels when it is authorised (allow, or approve when the human is
  * asked), whether it then succeeds, fails or is still running; a denied or refused call adds
