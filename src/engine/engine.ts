@@ -257,10 +257,7 @@ export class Engine {
   }
 
   /** A server listed after the start: a bad `tools` key can only be reported now. */
-  #onListed(
-    server: string,
-    gen: Pick<Generation, 'config' | 'lock' | 'catalog'>,
-  ): void {
+  #onListed(server: string, gen: Pick<Generation, 'config' | 'lock' | 'catalog'>): void {
     if (!this.#started) return
     const { problems } = toolKeyProblems(gen.config, gen.catalog, gen.lock, [server])
     for (const problem of problems)

@@ -180,9 +180,7 @@ export function toolKeyProblems(
           : known.length === 0
             ? `; it lists no tools`
             : `; its tools: ${listed(known.map((t) => t.name).sort())}`
-      problems.push(
-        `servers.${server}.tools.${key}: server ${server} has no tool "${key}"${hint}`,
-      )
+      problems.push(`servers.${server}.tools.${key}: server ${server} has no tool "${key}"${hint}`)
     }
   }
   return { problems, unchecked }

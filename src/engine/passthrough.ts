@@ -234,7 +234,11 @@ export class Passthrough {
         argsHash: hashArgs(args),
         ...fields,
       })
-    const decision = this.#deps.policy.decide({ principal, tool: policySubject(s, this.#deps.config), args })
+    const decision = this.#deps.policy.decide({
+      principal,
+      tool: policySubject(s, this.#deps.config),
+      args,
+    })
     if (decision.effect === 'deny') {
       await record('call.decision', {
         decision: 'deny',

@@ -274,10 +274,7 @@ function undeclaredLabels(
  * @throws SluiceError `POLICY_INVALID` naming each file, rule id and problem, with
  *   `details.problems` as `{ file, where, ruleId?, message }[]`.
  */
-export function loadPolicies(
-  files: readonly string[],
-  options: LoadPolicyOptions = {},
-): PolicySet {
+export function loadPolicies(files: readonly string[], options: LoadPolicyOptions = {}): PolicySet {
   const problems: Problem[] = []
   const rules: CompiledRule[] = []
   const budgets: CompiledBudget[] = []

@@ -93,9 +93,7 @@ describe('data labels in the engine', () => {
     rt.engine.execute(rt.principal(), code, options)
 
   it('denies egress after a confidential read, and the mail upstream never gets the call', async () => {
-    const out = await run(
-      `await tools.crm.read_item({ id: 'a' })\n${caught(send('after-read'))}`,
-    )
+    const out = await run(`await tools.crm.read_item({ id: 'a' })\n${caught(send('after-read'))}`)
     expect(out.ok).toBe(true)
     expect(out.result).toEqual({ code: 'TOOL_DENIED', message: DENIED })
     expect(out.calls.map((c) => [c.tool, c.decision])).toEqual([

@@ -22,7 +22,7 @@ const NO_EGRESS = `rules:
 `
 
 const labelled = (labels: string[]) => ({ ...tool('mail', 'send_email'), labels })
-const after = (labels: string[]) => ({ execution: { id: 'e', callCount: 1, labels } })
+const withLabels = (labels: string[]) => ({ execution: { id: 'e', callCount: 1, labels } })
 
 describe('tool.labels and execution.labels', () => {
   it('type-check as lists of strings', () => {
@@ -34,7 +34,7 @@ describe('tool.labels and execution.labels', () => {
   it('deny egress after confidential, naming the rule and the labels that matched', () => {
     const set = policyFrom(tmp, NO_EGRESS)
     const d = set.decide(
-      call(labelled(['egress', 'external']), {}, after(['pii', 'confidential', 'finance'])),
+      call(labelled(['egress', 'external']), {}, withLabels(['pii', 'confidential', 'finance'])),
     )
     expect(d).toMatchObject({
       effect: 'deny',
@@ -46,10 +46,10 @@ describe('tool.labels and execution.labels', () => {
 
   it('allows egress before anything confidential, and confidential reads at any time', () => {
     const set = policyFrom(tmp, NO_EGRESS)
-    expect(set.decide(call(labelled(['egress']), {}, after(['pii']))).effect).toBe('allow')
-    expect(set.decide(call(labelled(['egress']), {}, after([]))).effect).toBe('allow')
+    expect(set.decide(call(labelled(['egress']), {}, withLabels(['pii']))).effect).toBe('allow')
+    expect(set.decide(call(labelled(['egress']), {}, withLabels([]))).effect).toBe('allow')
     expect(
-      set.decide(call(labelled(['confidential']), {}, after(['confidential']))).effect,
+      set.decide(call(labelled(['confidential']), {}, withLabels(['confidential']))).effect,
     ).toBe('allow')
   })
 
@@ -63,9 +63,9 @@ describe('tool.labels and execution.labels', () => {
 `,
     )
     expect(
-      set.decide(call(labelled(['b', 'a', 'b']), {}, after(['z', 'y', 'z']))).effect,
+      set.decide(call(labelled(['b', 'a', 'b']), {}, withLabels(['z', 'y', 'z']))).effect,
     ).toBe('allow')
-    expect(set.decide(call(labelled(['a', 'b']), {}, after(['y', 'z']))).effect).toBe('deny')
+    expect(set.decide(call(labelled(['a', 'b']), {}, withLabels(['y', 'z']))).effect).toBe('deny')
   })
 
   it('defaults both lists to empty', () => {
@@ -89,7 +89,7 @@ describe('tool.labels and execution.labels', () => {
     when: '"egress" in tool.labels && size(execution.labels) > 0 && !("cleared" in execution.labels)'
 `,
     )
-    const d = set.decide(call(labelled(['egress']), {}, after(['pii', 'finance'])))
+    const d = set.decide(call(labelled(['egress']), {}, withLabels(['pii', 'finance'])))
     expect(d.reason).toBe(
       'rule any-label-then-egress (tool labels: egress; execution labels: none): nothing labelled may leave',
     )
@@ -108,7 +108,7 @@ describe('tool.labels and execution.labels', () => {
     when: tool.server == "mail"
 `,
     )
-    expect(set.decide(call(labelled(['egress']), {}, after(['confidential']))).reason).toBe(
+    expect(set.decide(call(labelled(['egress']), {}, withLabels(['confidential']))).reason).toBe(
       'denied by rule "no-mail": mail is off',
     )
   })
