@@ -60,12 +60,8 @@ export function stripInvisibleJson<T>(value: T): T {
   if (typeof value === 'string') return (hasInvisible(value) ? stripInvisible(value) : value) as T
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) {
-    let out: unknown[] | undefined
-    value.forEach((item, i) => {
-      const clean = stripInvisibleJson(item)
-      if (clean !== item) (out ??= value.slice())[i] = clean
-    })
-    return (out ?? value) as T
+    const out = value.map(stripInvisibleJson)
+    return (out.some((item, i) => item !== value[i]) ? out : value) as T
   }
   let changed = false
   const entries = Object.entries(value).map(([key, item]) => {

@@ -8,6 +8,7 @@
  * @module
  */
 import { canonicalJson as jcs } from '../canonical-json.js'
+import { LABEL_PATTERN, MAX_LABELS_PER_ENTRY } from '../config/index.js'
 import { stripInvisible } from '../text.js'
 import { canonicalJson, encodeJsonLine, sha256Tagged, SHA256_TAGGED } from './canonical-json.js'
 
@@ -19,6 +20,9 @@ export const DEFAULT_MAX_FIELD_CHARS = 512
 
 /** Cap of the `tools` list of one record (e.g. a quarantine of a whole server). */
 export const MAX_TOOLS_PER_RECORD = 256
+
+/** Cap of the `labels` list of one record: a tool's own labels plus its server's. */
+export const MAX_LABELS_PER_RECORD = 2 * MAX_LABELS_PER_ENTRY
 
 /** Event types a caller may append. */
 export const AUDIT_EVENT_TYPES = [
@@ -86,6 +90,11 @@ export interface AuditEvent {
   tools?: string[]
   /** PII values found (or tokens resolved), per kind: counts, never a value. */
   pii?: Record<string, number>
+  /**
+   * `call.decision`: the data labels of the tool (its own and its server's, from the config).
+   * Label names only, in the config's alphabet: never a value.
+   */
+  labels?: string[]
 }
 
 /** The torn bytes a `recovery` record accounts for. */
@@ -134,6 +143,7 @@ const EVENT_KEYS: ReadonlySet<string> = new Set([
   'callCount',
   'tools',
   'pii',
+  'labels',
   ...STRING_FIELDS,
   ...DIGEST_FIELDS,
 ])
@@ -163,6 +173,7 @@ const KEY_ORDER = [
   'reason',
   'tools',
   'pii',
+  'labels',
   'from',
   'torn',
   'sig',
@@ -250,6 +261,19 @@ export function normaliseEvent(
     out.tools = kept
   }
   if (event.pii !== undefined) out.pii = normaliseCounts(event.pii)
+  if (event.labels !== undefined) {
+    // Refused rather than capped: a label outside the alphabet is not a label but smuggled text.
+    if (
+      !Array.isArray(event.labels) ||
+      event.labels.length > MAX_LABELS_PER_RECORD ||
+      event.labels.some((l) => typeof l !== 'string' || !LABEL_PATTERN.test(l))
+    ) {
+      throw new TypeError(
+        `audit event field "labels" must be at most ${MAX_LABELS_PER_RECORD} labels matching ${LABEL_PATTERN.source}`,
+      )
+    }
+    out.labels = [...event.labels]
+  }
   return out as unknown as Omit<AuditRecord, 'seq' | 'time' | 'prev' | 'hash'>
 }
 

@@ -6,10 +6,21 @@
  */
 import { AuditLog } from '../audit/index.js'
 import { createGrantBroker, createRedactor, loadOrCreateGatewayKey } from '../auth/index.js'
-import { effectiveExporter, isSecretHeader, readSecretRef, type Config } from '../config/index.js'
+import {
+  declaredLabels,
+  effectiveExporter,
+  isSecretHeader,
+  readSecretRef,
+  type Config,
+} from '../config/index.js'
 import { startTelemetry } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
-import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
+import {
+  allowAllPolicy,
+  loadPolicies,
+  type LoadPolicyOptions,
+  type PolicySet,
+} from '../policy/index.js'
 import { readLock, type LockFile } from '../registry/index.js'
 import { SandboxPool } from '../sandbox/index.js'
 import { UpstreamSet } from '../upstream/index.js'
@@ -288,8 +299,14 @@ function wrapSync(release: () => unknown): () => Promise<void> {
   }
 }
 
+/** Policies are checked against the config that uses them: a label it never declares is a typo. */
+export function policyOptionsFor(config: Config): LoadPolicyOptions {
+  return { labels: { declared: declaredLabels(config), configFile: config.file ?? '<inline>' } }
+}
+
 function loadPolicySet(config: Config, options: ComposeOptions, log: LogFn): PolicySet {
-  if (config.policies && config.policies.length > 0) return loadPolicies(config.policies)
+  if (config.policies && config.policies.length > 0)
+    return loadPolicies(config.policies, policyOptionsFor(config))
   if (options.allowAllWithoutPolicies) {
     log('warn', 'no policies configured: every configured tool is allowed for the local principal')
   }

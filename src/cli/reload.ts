@@ -27,7 +27,7 @@ import { createTokenVerifier, type TokenVerifier } from '../auth/index.js'
 import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
 import { readLock, type LockFile } from '../registry/index.js'
 import { metrics } from '../telemetry/index.js'
-import type { LogFn } from './compose.js'
+import { policyOptionsFor, type LogFn } from './compose.js'
 
 /** A config and what it references, each loaded and checked. */
 export interface Checked {
@@ -62,7 +62,9 @@ export async function loadChecked(
       `${config.file ?? file}: policies: required by \`sluice serve\` (or pass --insecure-dev on loopback to allow every tool)`,
     )
   }
-  const policy = hasPolicies ? loadPolicies(config.policies!) : allowAllPolicy()
+  const policy = hasPolicies
+    ? loadPolicies(config.policies!, policyOptionsFor(config))
+    : allowAllPolicy()
   const lock = config.lock
     ? await readLock(
         config.lock.file,

@@ -15,6 +15,8 @@ export {
   PII_KINDS,
   RESOLVE_FOR_PATTERN,
   SERVER_NAME_PATTERN,
+  LABEL_PATTERN,
+  MAX_LABELS_PER_ENTRY,
   HTTP_SERVER_TYPES,
   effectiveExporter,
 } from './schema.js'
@@ -28,7 +30,15 @@ export type {
   PiiKind,
   Guardrails,
 } from './schema.js'
-export { loadConfig, parseConfig, readSecretRef, deepFreeze, isSecretHeader } from './load.js'
+export {
+  loadConfig,
+  parseConfig,
+  readSecretRef,
+  deepFreeze,
+  isSecretHeader,
+  configError,
+} from './load.js'
+export { declaredLabels, toolLabels } from './labels.js'
 export type { Config, LoadOptions } from './load.js'
 export { expandVars, inputEnvName, workspaceFolderOf } from './expand.js'
 export type { ExpandOptions } from './expand.js'

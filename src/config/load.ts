@@ -209,7 +209,7 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
  * One line, whatever the number of problems: `sluice stdio` under an MCP client, a container log
  * or a systemd unit shows the last line of stderr, and a start that failed must say why there.
  */
-function configError(file: string, problems: string[], cause?: unknown): SluiceError {
+export function configError(file: string, problems: string[], cause?: unknown): SluiceError {
   return new SluiceError('CONFIG_INVALID', `invalid config ${file}: ${problems.join('; ')}`, {
     cause,
     details: { file, problems },

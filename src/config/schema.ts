@@ -134,7 +134,39 @@ export const grantSchema = z.discriminatedUnion('grant', [
 
 export type Grant = z.infer<typeof grantSchema>
 
+/**
+ * Data labels: short words in a safe alphabet, so a label is never mistaken for CEL syntax, a
+ * path or a secret when it reaches a policy, an error message or the audit log.
+ */
+export const LABEL_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/
+
+/** Labels one server or one tool may carry. */
+export const MAX_LABELS_PER_ENTRY = 32
+
+const labelSchema = z.string().regex(LABEL_PATTERN, {
+  error: (issue) =>
+    `${typeof issue.input === 'string' ? JSON.stringify(issue.input.slice(0, 80)) : 'this'} is not a label: expected a lower-case letter, then at most 63 of a-z, 0-9, "_" and "-" (${LABEL_PATTERN.source})`,
+})
+
+/** A list of labels; repeats mean nothing, so they are dropped. */
+export const labelsSchema = z
+  .array(labelSchema)
+  .max(MAX_LABELS_PER_ENTRY, { error: `expected at most ${MAX_LABELS_PER_ENTRY} labels` })
+  .transform((labels) => [...new Set(labels)])
+
+/** What the config says about one upstream tool, keyed by the upstream's own spelling. */
+export const toolSettingsSchema = z.strictObject({
+  /** Labels of the data this tool reads or the way it sends data out (`egress`). */
+  labels: labelsSchema.optional(),
+})
+
 const serverCommon = {
+  /**
+   * Labels of every tool of this server (data read here carries them into `execution.labels`).
+   */
+  labels: labelsSchema.optional(),
+  /** Per-tool settings, keyed by the upstream tool name; checked against the server's tools. */
+  tools: z.record(z.string(), toolSettingsSchema).optional(),
   /** Per-call timeout for this server. */
   timeoutMs: positiveInt.max(60 * 60_000).optional(),
   credentials: grantSchema.optional(),

@@ -39,6 +39,8 @@ export type CatalogEvent =
   | { type: 'quarantined'; server: string; tool: string; pinnedHash: string; liveHash: string }
   | { type: 'unpinned'; server: string; tool: string; hash: string; exposed: boolean }
   | { type: 'refresh-failed'; server: string; message: string }
+  /** The server answered `tools/list` (at start, on `list_changed`, or after being down). */
+  | { type: 'listed'; server: string }
 
 export interface CatalogOptions {
   config: Config
@@ -120,6 +122,7 @@ export class Catalog {
     }
     this.#servers.set(name, this.#reconcile(name, live))
     this.#version++
+    this.#options.onEvent?.({ type: 'listed', server: name })
   }
 
   #allowUnpinned(name: string): boolean {

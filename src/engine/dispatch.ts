@@ -1,7 +1,11 @@
 /**
  * The dispatcher behind every inner tool call, as a pipeline of named steps:
  *
- *   find → resolve → check → decide → approve → budget → grant → call → guard → record
+ *   find → turn → resolve → check → decide → approve → budget → grant → call → guard → record
+ *
+ * `turn` waits until every call the guest issued before this one has been decided, so that
+ * `execution.labels` holds exactly the labels of the earlier authorised calls (labels.ts). `resolve`
+ * (PII tokens back to values, adding the labels they carry) runs while the call holds its turn.
  *
  * Each step either lets the call go on or refuses it with a {@link Refusal}: its code, its
  * message for the guest, and the audit record that says why. A refusal is turned into an
@@ -15,7 +19,7 @@ import { trace, context, SpanStatusCode, type Context, type Span } from '@opente
 import type { AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
-import type { Config } from '../config/index.js'
+import { toolLabels, type Config } from '../config/index.js'
 import { isErrorCode, isSluiceError } from '../errors.js'
 import type { PolicySet } from '../policy/index.js'
 import type { BudgetTracker } from '../policy/index.js'
@@ -33,6 +37,7 @@ import { addCounts, countEntries, type PiiCounts, type PiiGuard } from '../guard
 import { sanitizeIdentifier } from '../bindings/index.js'
 import type { LockFile } from '../registry/index.js'
 import type { Catalog, Lookup } from './catalog.js'
+import type { LabelLedger } from './labels.js'
 import { errorText, mapToolResult, type UpstreamToolResult } from './result.js'
 import { serverPath, toolPath, unknownToolMessage, type VisibleTool } from './suggest.js'
 import { argumentShape, undeclaredFields, validateArgs, validateOutput } from './validate.js'
@@ -99,6 +104,8 @@ export interface CallRequest {
   signal: AbortSignal
   calls: CallRecord[]
   budget: BudgetTracker
+  /** The execution's data labels and the order its calls are decided in; one per execution. */
+  ledger: LabelLedger
   parent: Context
   inboundToken?: string
   approve?: ApprovalHandler
@@ -138,7 +145,11 @@ interface Flight {
   readonly span: Span
   readonly started: number
   tool?: CatalogTool
+  /** The tool's labels plus its server's, once the lookup found the tool. */
+  labels?: readonly string[]
   args?: Record<string, unknown>
+  /** `execution.labels` as this call's decision saw them (its budgets see the same). */
+  executionLabels?: readonly string[]
   decision?: Decision
   headers: Record<string, string>
   raw?: UpstreamToolResult
@@ -166,6 +177,7 @@ export class Dispatcher {
     this.#deps = deps
     this.#steps = [
       (f) => this.#find(f),
+      (f) => this.#turn(f),
       (f) => this.#resolve(f),
       (f) => this.#check(f),
       (f) => this.#decide(f),
@@ -203,6 +215,9 @@ export class Dispatcher {
       })
       const message = this.#deps.safe(`${label}: internal error`)
       return this.#finish(flight, { ok: false, code: 'INTERNAL', message }, 'INTERNAL')
+    } finally {
+      // Whatever happened to this call, the calls issued after it must not wait for it.
+      req.ledger.pass(req.call.index)
     }
   }
 
@@ -217,6 +232,10 @@ export class Dispatcher {
   #find(f: Flight): Refusal | undefined {
     const { call } = f.req
     const found = this.#lookup(call.server, call.tool)
+    if (found.kind !== 'unknown') {
+      const name = found.kind === 'tool' ? found.tool.name : found.info.name
+      f.labels = toolLabels(this.#deps.config, call.server, name)
+    }
     if (found.kind === 'unknown') {
       return deny(
         'UNKNOWN_TOOL',
@@ -278,6 +297,8 @@ export class Dispatcher {
       const resolved = await pii.resolveArgs(args as Record<string, unknown>, scope)
       if (Object.keys(resolved.counts).length === 0) return undefined
       f.resolved = resolved
+      // A token brings the labels of the call that produced it: no laundering through a token.
+      if (resolved.labels.length > 0) f.req.ledger.add(resolved.labels)
       addCounts(f.req.guard!.counts, resolved.counts)
       for (const [kind, n] of countEntries(resolved.counts)) metrics.piiResolved.inc({ kind }, n)
       return undefined
@@ -350,7 +371,10 @@ export class Dispatcher {
         hash: pin.hash as CatalogTool['hash'],
       }
     }
-    const verdict = this.#deps.policy.listVerdict({ principal, tool: policyTool(tool) })
+    const verdict = this.#deps.policy.listVerdict({
+      principal,
+      tool: policyTool(tool, this.#deps.config),
+    })
     return verdict.listed
       ? undefined
       : verdict.ruleId === undefined
@@ -362,15 +386,42 @@ export class Dispatcher {
   #visible(principal: Principal): VisibleTool[] {
     return this.#deps.catalog
       .tools()
-      .filter((tool) => this.#deps.policy.canList({ principal, tool: policyTool(tool) }))
+      .filter((tool) =>
+        this.#deps.policy.canList({ principal, tool: policyTool(tool, this.#deps.config) }),
+      )
   }
 
-  /** CEL policy over principal, tool and arguments: deny wins, nothing matching denies. */
+  /** Waits until every call issued before this one has been decided (labels.ts). */
+  async #turn(f: Flight): Promise<Refusal | undefined> {
+    try {
+      await f.req.ledger.turn(f.req.call.index, f.req.signal)
+      return undefined
+    } catch (cause) {
+      if (!isSluiceError(cause, 'CANCELLED')) throw cause
+      return {
+        code: 'CANCELLED',
+        message: `${f.label} was not run: the execution ended before it was decided`,
+        decision: 'CANCELLED',
+      }
+    }
+  }
+
+  /**
+   * CEL policy over principal, tool, arguments and the execution's labels: deny wins, nothing
+   * matching denies. An allow, or an approve (when the human is asked, whatever the answer),
+   * adds the tool's labels to the execution before the next call is decided.
+   */
   #decide(f: Flight): Refusal | undefined {
+    const { ledger, call } = f.req
+    f.executionLabels = ledger.labels()
     const decision = this.#deps.policy.decide(this.#policyInput(f))
     f.decision = decision
     metrics.policyDecisions.inc({ decision: decision.effect })
-    if (decision.effect !== 'deny') return undefined
+    if (decision.effect !== 'deny') {
+      ledger.authorise(call.index, f.labels ?? [])
+      return undefined
+    }
+    ledger.pass(call.index)
     return {
       code: 'TOOL_DENIED',
       message: `${f.label} is not allowed: ${decision.reason}`,
@@ -551,8 +602,7 @@ export class Dispatcher {
     if (guard !== undefined) {
       guard.toolData = true
       if (pii?.options.boundary === 'guest') {
-        const labels: string[] = []
-        const done = await pii.protect(value, guard.scope, labels)
+        const done = await pii.protect(value, guard.scope, f.labels ?? [])
         value = done.value
         if (Object.keys(done.counts).length > 0) {
           f.guestCounts = done.counts
@@ -652,6 +702,12 @@ export class Dispatcher {
   #audit(f: Flight, fields: AuditFields): Promise<unknown> | undefined {
     const { req } = f
     const traceId = currentTraceId(req.parent)
+    // The decision records name the tool's labels (never values), so an auditor can follow
+    // which data an execution touched before a call was allowed or denied.
+    const labels =
+      fields.type === 'call.decision' && f.labels !== undefined && f.labels.length > 0
+        ? { labels: [...f.labels] }
+        : {}
     return this.#deps.audit?.append({
       executionId: req.executionId,
       ...(traceId ? { traceId } : {}),
@@ -659,15 +715,20 @@ export class Dispatcher {
       tool: f.label,
       argsHash: hashArgs(req.call.args),
       ...fields,
+      ...labels,
     } as Parameters<AuditLog['append']>[0])
   }
 
   #policyInput(f: Flight) {
     return {
       principal: f.req.principal,
-      tool: policyTool(f.tool!),
+      tool: policyTool(f.tool!, this.#deps.config),
       args: f.args!,
-      execution: { id: f.req.executionId, callCount: f.req.call.index },
+      execution: {
+        id: f.req.executionId,
+        callCount: f.req.call.index,
+        labels: f.executionLabels ?? [],
+      },
     }
   }
 
@@ -698,12 +759,14 @@ function deny(
   }
 }
 
-export function policyTool(tool: CatalogTool) {
+/** A catalogue tool as policy sees it, with its labels from the config. */
+export function policyTool(tool: CatalogTool, config: Pick<Config, 'servers'>) {
   return {
     server: tool.server,
     name: tool.name,
     annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>,
     hash: tool.hash,
+    labels: toolLabels(config, tool.server, tool.name),
   }
 }
 

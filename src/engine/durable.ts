@@ -11,6 +11,12 @@
  * (a clock in the arguments, logic that depends on which parallel call finishes first) is
  * stopped with `REPLAY_DIVERGED` rather than fed a result that belongs to another call.
  *
+ * Data labels survive the stop: each journal entry keeps the labels its call added to the
+ * execution, and the replay adds them again in call order, so a resumed run still denies an
+ * `egress` tool after a `confidential` read that happened before the approval. The calls the
+ * journal answers itself never reach the dispatcher, so the journal also takes and releases
+ * their turns in the execution's {@link LabelLedger}.
+ *
  * @module
  */
 import { randomBytes, randomFillSync } from 'node:crypto'
@@ -20,6 +26,7 @@ import type { RandomSeed, SandboxCall, SandboxCallOutcome } from '../sandbox/ind
 import type { SharedStore } from '../store/index.js'
 import type { CallRecord, ExecutionError } from '../types.js'
 import type { ApprovalAnswer, ApprovalRequest } from './dispatch.js'
+import type { LabelLedger } from './labels.js'
 
 /** What identifies one inner call across runs. */
 interface CallKey {
@@ -33,6 +40,8 @@ export interface JournalEntry extends CallKey {
   index: number
   outcome: SandboxCallOutcome
   record: CallRecord
+  /** The data labels the call added to the execution (none when it was refused). */
+  labels?: string[]
 }
 
 /** An execution stopped at an approval, as the store keeps it (JSON). */
@@ -105,6 +114,7 @@ export class Journal {
   readonly #replay: Map<number, JournalEntry>
   readonly #entries: Map<number, JournalEntry>
   readonly #resume: Resumption | undefined
+  readonly #ledger: LabelLedger
   readonly #onStop: () => void
   /** The approval this run stops at, once one was asked. */
   #pending: SuspendedRun['pending'] | undefined
@@ -116,8 +126,9 @@ export class Journal {
   #divergence: Divergence | undefined
   #stopped = false
 
-  constructor(options: { resume?: Resumption; onStop: () => void }) {
+  constructor(options: { resume?: Resumption; ledger: LabelLedger; onStop: () => void }) {
     this.#resume = options.resume
+    this.#ledger = options.ledger
     this.#onStop = options.onStop
     const prior = options.resume?.run.journal ?? []
     this.#replay = new Map(prior.map((e) => [e.index, e]))
@@ -149,11 +160,24 @@ export class Journal {
     calls: CallRecord[],
     live: (own: CallRecord[]) => Promise<SandboxCallOutcome>,
   ): Promise<SandboxCallOutcome> {
-    if (this.#pending !== undefined || this.#divergence !== undefined) return held(signal)
+    if (this.#pending !== undefined || this.#divergence !== undefined) {
+      this.#ledger.pass(call.index)
+      return held(signal)
+    }
     const key = keyOf(call)
     const prior = this.#replay.get(call.index)
     if (prior !== undefined) {
       if (!sameCall(prior, key)) return this.#diverge(call, prior, signal)
+      // In turn, like a live call: a later call must not see these labels early, nor an
+      // earlier one late.
+      try {
+        await this.#ledger.turn(call.index, signal)
+      } catch {
+        // The execution ended while this call waited its turn.
+        this.#ledger.pass(call.index)
+        return held(signal)
+      }
+      this.#ledger.authorise(call.index, prior.labels ?? [])
       calls.push(prior.record)
       return prior.outcome
     }
@@ -168,8 +192,15 @@ export class Journal {
       if (this.#held.has(call.index)) return held(signal)
       calls.push(...own)
       const record = own[0]
+      const labels = [...this.#ledger.labelsOf(call.index)]
       if (record !== undefined)
-        this.#entries.set(call.index, { ...key, index: call.index, outcome, record })
+        this.#entries.set(call.index, {
+          ...key,
+          index: call.index,
+          outcome,
+          record,
+          ...(labels.length === 0 ? {} : { labels }),
+        })
       return this.#pending === undefined ? outcome : held(signal)
     } finally {
       this.#inFlight -= 1
@@ -195,6 +226,7 @@ export class Journal {
   }
 
   #diverge(call: SandboxCall, before: CallKey, signal: AbortSignal): Promise<SandboxCallOutcome> {
+    this.#ledger.pass(call.index)
     const now = `${call.server}.${call.tool}`
     const then = `${before.server}.${before.tool}`
     const what =

@@ -19,8 +19,8 @@ import {
   renderDescription,
   typecheckCode,
 } from '../bindings/index.js'
-import { isErrorCode, SluiceError } from '../errors.js'
-import { nearest, stripInvisibleJson } from '../text.js'
+import { isErrorCode } from '../errors.js'
+import { stripInvisibleJson } from '../text.js'
 import {
   MemoryVault,
   PiiGuard,
@@ -35,7 +35,7 @@ import { BudgetTracker } from '../policy/index.js'
 import type { RandomSeed, SandboxCallOutcome, SandboxPool } from '../sandbox/index.js'
 import { hashArgs } from '../audit/index.js'
 import { currentTraceId, getTracer, metrics, setSafeAttributes } from '../telemetry/index.js'
-import type { Config } from '../config/index.js'
+import { configError, type Config } from '../config/index.js'
 import type { PolicySet } from '../policy/index.js'
 import type { LockFile } from '../registry/index.js'
 import type {
@@ -58,6 +58,8 @@ import {
   type CallRequest,
 } from './dispatch.js'
 import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
+import { LabelLedger } from './labels.js'
+import { resolveForProblems, toolKeyProblems } from './tool-names.js'
 import { explainError, silentMistakes } from './mistakes.js'
 import { Passthrough, type PassthroughOptions } from './passthrough.js'
 import type {
@@ -170,6 +172,8 @@ export class Engine {
 
   /** Outlives reloads, so a token made before one still resolves after it. */
   #vault: Vault | undefined
+  /** Set once `start()` has checked the config against the catalogue. */
+  #started = false
 
   /** `tools.<ident>` → the config key (`my-db` is `tools.my_db`); the config rejects collisions. */
   readonly #serverByIdent = new Map<string, string>()
@@ -200,11 +204,14 @@ export class Engine {
   }
 
   #generation(config: Config, policy: PolicySet, lock: LockFile | undefined): Generation {
-    const catalog = new Catalog({
+    const catalog: Catalog = new Catalog({
       config,
       upstreams: this.#deps.upstreams,
       ...(lock ? { lock } : {}),
-      onEvent: (event) => this.#onCatalogEvent(event),
+      onEvent: (event) => {
+        if (event.type === 'listed') this.#onListed(event.server, { config, lock, catalog })
+        else this.#onCatalogEvent(event)
+      },
     })
     const piiConfig = config.guardrails.pii
     if (piiConfig?.mode === 'tokenize' && this.#vault === undefined) {
@@ -253,44 +260,41 @@ export class Engine {
     this.#admission.setLimits(admissionLimits(next.config))
   }
 
-  /** Lists every upstream once; failures are recorded, never thrown (the gateway stays up). */
+  /**
+   * Lists every upstream once; failures are recorded, never thrown (the gateway stays up).
+   *
+   * @throws SluiceError `CONFIG_INVALID` when a `servers.<name>.tools` key names a tool its
+   *   server does not have.
+   */
   async start(): Promise<void> {
     await this.#gen.catalog.refresh()
     this.#checkToolNames(this.#gen)
+    this.#started = true
   }
 
   /**
-   * Tool names the config spells out (`guardrails.pii.resolveFor`) exist on their server, once
-   * the server has been listed (or is pinned); a typo would silently resolve nothing.
-   *
-   * @throws SluiceError `CONFIG_INVALID` naming the entry and the closest tool.
+   * Tool names in the config (`servers.<name>.tools` keys, `guardrails.pii.resolveFor`) name
+   * tools that exist (tool-names.ts). A server the catalogue does not know yet (down, and not
+   * in the lock) is checked once it is listed.
    */
   #checkToolNames(gen: Generation): void {
-    const problems: string[] = []
-    const states = gen.catalog.servers()
-    ;(gen.config.guardrails.pii?.resolveFor ?? []).forEach((entry, i) => {
-      const dot = entry.indexOf('.')
-      const server = entry.slice(0, dot)
-      const tool = entry.slice(dot + 1)
-      const state = states.get(server)
-      if (tool === '*' || state === undefined || state.source === 'none') return
-      const names = [
-        ...state.tools.flatMap((t) => [t.name, t.ident]),
-        ...state.quarantined.map((q) => q.name),
-      ]
-      if (names.includes(tool)) return
-      const suggests = nearest(tool, names)
-      problems.push(
-        `guardrails.pii.resolveFor[${i}]: server ${server} has no tool "${tool}"${suggests === undefined ? '' : ` (did you mean "${server}.${suggests}"?)`}`,
-      )
-    })
-    if (problems.length > 0) {
-      throw new SluiceError(
-        'CONFIG_INVALID',
-        `invalid config ${gen.config.file ?? '<inline>'}: ${problems.join('; ')}`,
-        { details: { file: gen.config.file, problems } },
+    const { problems, unchecked } = toolKeyProblems(gen.config, gen.catalog, gen.lock)
+    problems.push(...resolveForProblems(gen.config, gen.catalog, gen.lock))
+    if (problems.length > 0) throw configError(gen.config.file ?? '<inline>', problems)
+    for (const server of unchecked) {
+      this.#deps.log?.(
+        'warn',
+        `servers.${server}.tools: not checked yet: server ${server} has not been listed and is not in the lock`,
       )
     }
+  }
+
+  /** A server listed after the start: a bad `tools` key can only be reported now. */
+  #onListed(server: string, gen: Pick<Generation, 'config' | 'lock' | 'catalog'>): void {
+    if (!this.#started) return
+    const { problems } = toolKeyProblems(gen.config, gen.catalog, gen.lock, [server])
+    for (const problem of problems)
+      this.#deps.log?.('warn', `${problem}; its labels apply to nothing`, { server })
   }
 
   /** Re-lists one server after `tools/list_changed`. */
@@ -298,7 +302,7 @@ export class Engine {
     await this.#gen.catalog.refresh(server)
   }
 
-  #onCatalogEvent(event: CatalogEvent): void {
+  #onCatalogEvent(event: Exclude<CatalogEvent, { type: 'listed' }>): void {
     const log = this.#deps.log
     if (event.type === 'quarantined') {
       log?.('warn', `tool ${event.server}.${event.tool} changed since it was pinned: quarantined`, {
@@ -340,7 +344,7 @@ export class Engine {
     if (!view || view.version !== version) {
       const tools = gen.catalog
         .tools()
-        .filter((tool) => gen.policy.canList({ principal, tool: policyTool(tool) }))
+        .filter((tool) => gen.policy.canList({ principal, tool: policyTool(tool, gen.config) }))
       view = { version, tools }
       if (gen.views.size > 1000) gen.views.clear()
       gen.views.set(key, view)
@@ -382,7 +386,9 @@ export class Engine {
           definition: pin.definition,
           hash: pin.hash as DefinitionHash,
         }
-        return gen.policy.canList({ principal, tool: policyTool(tool) }) ? [bindingTool(tool)] : []
+        return gen.policy.canList({ principal, tool: policyTool(tool, gen.config) })
+          ? [bindingTool(tool)]
+          : []
       })
   }
 
@@ -553,6 +559,8 @@ export class Engine {
         await Promise.race([gen.catalog.refreshStale(), delay(STALE_WAIT_MS)])
         const tools = this.listTools(principal, gen)
         const budget = new BudgetTracker(prior?.budget)
+        // One per execution: a resumed run starts empty and its journal restores the labels.
+        const ledger = new LabelLedger()
         const notes: CallNote[] = []
         const guard: GuardState = {
           scope: vaultScope(principal, options.session),
@@ -566,6 +574,7 @@ export class Engine {
             ? undefined
             : new Journal({
                 ...(prior === undefined ? {} : { resume: { run: prior, answer: resume!.answer } }),
+                ledger,
                 onStop: () => stop.abort(),
               })
         const callOptions =
@@ -597,6 +606,7 @@ export class Engine {
                     signal: callSignal,
                     calls: into,
                     budget,
+                    ledger,
                     parent,
                     notes,
                     visible: tools,
@@ -652,7 +662,7 @@ export class Engine {
           }
           result.error = error
         }
-        await this.#guardResult(result, gen, guard)
+        await this.#guardResult(result, gen, guard, ledger.labels())
         await this.#end(
           span,
           { principal, executionId, started, calls, traceId },
@@ -786,14 +796,20 @@ export class Engine {
    * redacted), and once any tool returned data, spotlighting fences every string the model reads:
    * what a script returns cannot be traced to its sources, so all of it counts as tool data.
    */
-  async #guardResult(result: ExecutionResult, gen: Generation, guard: GuardState): Promise<void> {
+  async #guardResult(
+    result: ExecutionResult,
+    gen: Generation,
+    guard: GuardState,
+    /** The execution's labels: every token made here carries them (no laundering). */
+    labels: readonly string[],
+  ): Promise<void> {
     // Tag characters, zero-width and bidi controls in tool data stop here (ASCII smuggling).
     if (result.result !== undefined) result.result = stripInvisibleJson(result.result)
     const { pii } = gen
     if (pii !== undefined) {
       const counts: PiiCounts = {}
       const protect = async <T extends Json | undefined>(value: T): Promise<T> => {
-        const done = await pii.protect(value, guard.scope, [])
+        const done = await pii.protect(value, guard.scope, labels)
         addCounts(counts, done.counts)
         return done.value
       }
@@ -874,6 +890,7 @@ export class Engine {
       counts: {},
       toolData: false,
     }
+    const ledger = new LabelLedger()
     const outcome = await this.#dispatch(
       {
         principal,
@@ -888,6 +905,8 @@ export class Engine {
         signal: options.signal ?? new AbortController().signal,
         calls,
         budget: new BudgetTracker(),
+        // Direct mode has no execution: each call is its own, with labels of its own only.
+        ledger,
         parent: context.active(),
         guard,
       },
@@ -904,7 +923,7 @@ export class Engine {
           calls,
           error: { code: outcome.code, message: outcome.message },
         }
-    await this.#guardResult(shown, gen, guard)
+    await this.#guardResult(shown, gen, guard, ledger.labels())
     if (!shown.ok) {
       return {
         content: [{ type: 'text', text: `${shown.error!.code}: ${shown.error!.message}` }],

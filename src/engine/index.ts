@@ -35,3 +35,5 @@ export {
 } from './passthrough.js'
 export type { PassthroughDeps, PassthroughOptions } from './passthrough.js'
 export { MISTAKE_WARNING_CODES } from './mistakes.js'
+export { LabelLedger } from './labels.js'
+export { resolveForProblems, toolKeyProblems } from './tool-names.js'

@@ -207,7 +207,7 @@ export class Passthrough {
   // ── policy, credentials, audit ───────────────────────────────────────────────────────────
 
   #listable(principal: Principal, s: Subject): boolean {
-    return this.#deps.policy.canList({ principal, tool: policySubject(s) })
+    return this.#deps.policy.canList({ principal, tool: policySubject(s, this.#deps.config) })
   }
 
   async #authorised<T>(
@@ -234,7 +234,11 @@ export class Passthrough {
         argsHash: hashArgs(args),
         ...fields,
       })
-    const decision = this.#deps.policy.decide({ principal, tool: policySubject(s), args })
+    const decision = this.#deps.policy.decide({
+      principal,
+      tool: policySubject(s, this.#deps.config),
+      args,
+    })
     if (decision.effect === 'deny') {
       await record('call.decision', {
         decision: 'deny',
@@ -371,6 +375,17 @@ function subject(server: string, kind: ToolKind, name: string, listed: object): 
   return { server, kind, name, hash: hashArgs(listed) }
 }
 
-function policySubject(s: Subject) {
-  return { server: s.server, kind: s.kind, name: s.name, annotations: {}, hash: s.hash }
+/**
+ * A prompt or resource as policy sees it: `tool.labels` are its server's labels (per-tool
+ * labels belong to tools; a prompt may share a tool's name).
+ */
+function policySubject(s: Subject, config: Pick<Config, 'servers'>) {
+  return {
+    server: s.server,
+    kind: s.kind,
+    name: s.name,
+    annotations: {},
+    hash: s.hash,
+    labels: [...(config.servers[s.server]?.labels ?? [])].sort(),
+  }
 }

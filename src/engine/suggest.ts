@@ -40,7 +40,7 @@ export function toolPath(tool: VisibleTool): string {
 }
 
 /** The closest tool among `tools` to `name`: same folded spelling first, then edit distance. */
-function closestTool(name: string, tools: readonly VisibleTool[]): VisibleTool | undefined {
+export function closestTool(name: string, tools: readonly VisibleTool[]): VisibleTool | undefined {
   const folded = foldName(name)
   const same = tools.find((t) => foldName(t.name) === folded || foldName(t.ident) === folded)
   if (same !== undefined) return same
@@ -51,7 +51,8 @@ function closestTool(name: string, tools: readonly VisibleTool[]): VisibleTool |
   return best === undefined ? undefined : tools.find((t) => foldName(t.name) === best)
 }
 
-function listed(names: readonly string[]): string {
+/** Names for a message: the first dozen, then how many there are in all. */
+export function listed(names: readonly string[]): string {
   const shown = names.slice(0, MAX_LISTED).join(', ')
   return names.length > MAX_LISTED ? `${shown}, … (${names.length} in all)` : shown
 }

@@ -8,10 +8,15 @@ import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { LABEL_PATTERN } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import type { DecisionEffect, Principal } from '../types.js'
 import { loadPolicies } from './load.js'
 import type { PolicyInput, PolicySet } from './policy-set.js'
+
+const labels = z.array(
+  z.string().regex(LABEL_PATTERN, { message: `a label must match ${LABEL_PATTERN.source}` }),
+)
 
 const caseSchema = z.strictObject({
   name: z.string().min(1),
@@ -28,10 +33,18 @@ const caseSchema = z.strictObject({
     name: z.string(),
     annotations: z.record(z.string(), z.unknown()).optional(),
     hash: z.string().optional(),
+    /** `tool.labels`: the tool's and its server's labels, as the config would give them. */
+    labels: labels.optional(),
   }),
   args: z.record(z.string(), z.unknown()).optional(),
   execution: z
-    .strictObject({ id: z.string().optional(), callCount: z.number().int().min(0) })
+    .strictObject({
+      id: z.string().optional(),
+      /** Calls before this one (default 0). */
+      callCount: z.number().int().min(0).optional(),
+      /** `execution.labels`: labels of the calls authorised before this one, in call order. */
+      labels: labels.optional(),
+    })
     .optional(),
   /** ISO 8601 time of the decision; defaults to the time of the run. */
   now: z.iso.datetime({ offset: true }).optional(),
@@ -157,12 +170,17 @@ export function runPolicyCases(first: PolicySet | string | undefined, second?: s
         name: c.tool.name,
         annotations: c.tool.annotations ?? {},
         hash: c.tool.hash ?? '',
+        ...(c.tool.labels === undefined ? {} : { labels: c.tool.labels }),
       },
       args: c.args ?? {},
       ...(c.execution === undefined
         ? {}
         : {
-            execution: { id: c.execution.id ?? `case:${c.name}`, callCount: c.execution.callCount },
+            execution: {
+              id: c.execution.id ?? `case:${c.name}`,
+              callCount: c.execution.callCount ?? 0,
+              ...(c.execution.labels === undefined ? {} : { labels: c.execution.labels }),
+            },
           }),
       ...(c.now === undefined ? {} : { now: new Date(c.now) }),
     }

@@ -44,12 +44,16 @@ export class CelTool {
   declare name: string
   declare annotations: Map<string, unknown>
   declare hash: string
+  /** The tool's data labels plus its server's, without repeats, sorted. */
+  declare labels: string[]
 }
 
 /** `execution` as CEL sees it. */
 export class CelExecution {
   declare id: string
   declare callCount: bigint
+  /** Labels of the calls authorised before this one, in the order the guest issued them. */
+  declare labels: string[]
 }
 
 const INT64_MIN = -(2n ** 63n)
@@ -81,11 +85,12 @@ export function createPolicyEnvironment(): Environment {
         name: 'string',
         annotations: 'map<string, dyn>',
         hash: 'string',
+        labels: 'list<string>',
       },
     })
     .registerType('sluice.Execution', {
       ctor: CelExecution,
-      fields: { id: 'string', callCount: 'int' },
+      fields: { id: 'string', callCount: 'int', labels: 'list<string>' },
     })
     .registerVariable('principal', 'sluice.Principal', { description: 'The caller' })
     .registerVariable('tool', 'sluice.Tool', { description: 'The tool being listed or called' })
@@ -156,6 +161,7 @@ export function toCelTool(tool: {
   name: string
   annotations: Record<string, unknown>
   hash: string
+  labels?: readonly string[]
 }): CelTool {
   const t = new CelTool()
   t.server = tool.server
@@ -163,16 +169,22 @@ export function toCelTool(tool: {
   t.name = tool.name
   t.annotations = toCelMap(tool.annotations)
   t.hash = tool.hash
+  t.labels = [...new Set(tool.labels ?? [])].sort()
   return t
 }
 
-export function toCelExecution(execution: { id: string; callCount: number }): CelExecution {
+export function toCelExecution(execution: {
+  id: string
+  callCount: number
+  labels?: readonly string[]
+}): CelExecution {
   if (!Number.isSafeInteger(execution.callCount)) {
     throw new PolicyInputError('execution.callCount must be a whole number')
   }
   const e = new CelExecution()
   e.id = execution.id
   e.callCount = BigInt(execution.callCount)
+  e.labels = [...new Set(execution.labels ?? [])]
   return e
 }
 

@@ -5,13 +5,16 @@
  * @module
  */
 export { loadPolicies, compileWhen, policyFileSchema, POLICY_ID_PATTERN } from './load.js'
-export type { PolicyFile } from './load.js'
+export type { PolicyFile, LoadPolicyOptions } from './load.js'
+export { labelUse } from './labels.js'
+export type { LabelUse, LabelLiteral, LabelList } from './labels.js'
 export { allowAllPolicy, NO_POLICIES_RULE_ID } from './policy-set.js'
 export type {
   PolicySet,
   ListVerdict,
   PolicyInput,
   PolicyToolInput,
+  PolicyExecutionInput,
   PolicyDecision,
   PolicySummary,
   RuleSummary,

@@ -10,11 +10,13 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import type { Environment, ParseResult } from '@marcbachmann/cel-js'
 import { SluiceError } from '../errors.js'
+import { nearest } from '../text.js'
 import {
   CALL_PHASE_VARIABLES,
   createPolicyEnvironment,
   referencesVariables,
 } from './environment.js'
+import { labelUse, type LabelUse } from './labels.js'
 import {
   CelPolicySet,
   positionOf,
@@ -227,6 +229,44 @@ function formatProblems(problems: readonly Problem[]): string {
     .join('\n')
 }
 
+/** What the loader checks policies against besides the CEL environment. */
+export interface LoadPolicyOptions {
+  /**
+   * The data labels the config declares, and the config file that declares them. When given, a
+   * label string a rule compares `tool.labels` or `execution.labels` with must be one of them:
+   * a misspelt label would make its rule match nothing, silently. Without it (`sluice policy
+   * check` and `test`, which have no config) labels are not checked.
+   */
+  labels?: { declared: readonly string[]; configFile: string }
+}
+
+/** One problem per label string that the config does not declare. */
+function undeclaredLabels(
+  use: LabelUse,
+  when: string,
+  labels: NonNullable<LoadPolicyOptions['labels']>,
+): string[] {
+  const declared = new Set(labels.declared)
+  const reported = new Set<string>()
+  const problems: string[] = []
+  for (const literal of use.literals) {
+    if (declared.has(literal.label) || reported.has(literal.label)) continue
+    reported.add(literal.label)
+    const { line, column } = positionOf(when, literal.offset)
+    const guess = nearest(literal.label, labels.declared)
+    const hint =
+      guess !== undefined
+        ? ` (did you mean "${guess}"?)`
+        : labels.declared.length === 0
+          ? '; the config declares no labels (servers.<name>.labels, servers.<name>.tools.<tool>.labels)'
+          : `; declared: ${labels.declared.join(', ')}`
+    problems.push(
+      `label "${literal.label}" (${literal.list}.labels, line ${line}, column ${column}) is not declared in ${labels.configFile}${hint}`,
+    )
+  }
+  return problems
+}
+
 /**
  * Loads and checks policy files (synchronously; this runs once at start). Paths are used as
  * given: the config loader has already resolved them against the config file.
@@ -234,7 +274,7 @@ function formatProblems(problems: readonly Problem[]): string {
  * @throws SluiceError `POLICY_INVALID` naming each file, rule id and problem, with
  *   `details.problems` as `{ file, where, ruleId?, message }[]`.
  */
-export function loadPolicies(files: readonly string[]): PolicySet {
+export function loadPolicies(files: readonly string[], options: LoadPolicyOptions = {}): PolicySet {
   const problems: Problem[] = []
   const rules: CompiledRule[] = []
   const budgets: CompiledBudget[] = []
@@ -271,6 +311,11 @@ export function loadPolicies(files: readonly string[]): PolicySet {
         problems.push({ file, where: `${where}.when`, ruleId: rule.id, message: compiled.message })
         continue
       }
+      const labels = labelUse(compiled.program.ast)
+      if (options.labels !== undefined) {
+        for (const message of undeclaredLabels(labels, rule.when, options.labels))
+          problems.push({ file, where: `${where}.when`, ruleId: rule.id, message })
+      }
       rules.push({
         id: rule.id,
         effect: rule.effect,
@@ -279,6 +324,7 @@ export function loadPolicies(files: readonly string[]): PolicySet {
         file,
         program: compiled.program,
         callPhase: referencesVariables(compiled.program.ast, CALL_PHASE_VARIABLES),
+        labels,
       })
     }
     for (const { index, entry: budget } of data.budgets) {
@@ -293,6 +339,11 @@ export function loadPolicies(files: readonly string[]): PolicySet {
           message: compiled.message,
         })
         continue
+      }
+      if (options.labels !== undefined) {
+        const labels = labelUse(compiled.program.ast)
+        for (const message of undeclaredLabels(labels, budget.when, options.labels))
+          problems.push({ file, where: `${where}.when`, ruleId: budget.id, message })
       }
       budgets.push({
         id: budget.id,

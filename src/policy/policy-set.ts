@@ -14,6 +14,7 @@ import {
   toCelMap,
   type ToolKind,
 } from './environment.js'
+import type { LabelUse } from './labels.js'
 
 /** The tool as policy sees it: the config key of its server and the upstream's own spelling. */
 export interface PolicyToolInput {
@@ -23,6 +24,19 @@ export interface PolicyToolInput {
   name: string
   annotations: Record<string, unknown>
   hash: string
+  /** `tool.labels`: the tool's data labels plus its server's (default none). */
+  labels?: readonly string[]
+}
+
+/** `execution` while deciding a call. */
+export interface PolicyExecutionInput {
+  id: string
+  callCount: number
+  /**
+   * `execution.labels`: labels of the calls authorised before this one, in the order the guest
+   * issued them, each once (default none).
+   */
+  labels?: readonly string[]
 }
 
 /** Everything a rule may look at. `args` and `execution` exist only while deciding a call. */
@@ -30,7 +44,7 @@ export interface PolicyInput {
   principal: Principal
   tool: PolicyToolInput
   args?: Record<string, unknown>
-  execution?: { id: string; callCount: number }
+  execution?: PolicyExecutionInput
   /** Time of the decision; defaults to the current time. */
   now?: Date
 }
@@ -100,6 +114,8 @@ export interface CompiledRule extends RuleSummary {
   readonly program: ParseResult
   /** True when the rule names `args` or `execution`, which listing does not have. */
   readonly callPhase: boolean
+  /** The label lists the rule reads and the label strings it compares them with. */
+  readonly labels: LabelUse
 }
 
 export interface CompiledBudget extends BudgetSummary {
@@ -161,6 +177,24 @@ function inputProblem(err: unknown): string {
   return err instanceof PolicyInputError ? err.message : 'input could not be read'
 }
 
+/**
+ * The labels that made a label rule match: of each list the rule reads, the labels it names
+ * (all of them when it names none), e.g. `tool labels: egress; execution labels: confidential`.
+ */
+function labelsReason(use: LabelUse, input: PolicyInput): string {
+  const parts: string[] = []
+  for (const list of ['tool', 'execution'] as const) {
+    if (!use.lists.has(list)) continue
+    const actual =
+      (list === 'tool' ? input.tool.labels : input.execution?.labels) ?? ([] as readonly string[])
+    const named = new Set(use.literals.filter((l) => l.list === list).map((l) => l.label))
+    const shown = named.size === 0 ? [...actual] : actual.filter((l) => named.has(l))
+    const sorted = list === 'tool' ? [...new Set(shown)].sort() : [...new Set(shown)]
+    parts.push(`${list} labels: ${sorted.length === 0 ? 'none' : sorted.join(', ')}`)
+  }
+  return parts.join('; ')
+}
+
 function suffix(description: string | undefined): string {
   return description === undefined ? '' : `: ${description.trim()}`
 }
@@ -209,7 +243,10 @@ export class CelPolicySet implements PolicySet {
         return {
           effect: 'deny',
           ruleId: rule.id,
-          reason: `denied by rule "${rule.id}"${suffix(rule.description)}`,
+          reason:
+            rule.labels.lists.size === 0
+              ? `denied by rule "${rule.id}"${suffix(rule.description)}`
+              : `rule ${rule.id} (${labelsReason(rule.labels, input)})${suffix(rule.description)}`,
           diagnostics,
         }
       }

@@ -96,8 +96,10 @@ describe('sluice evidence on the demo config', () => {
     const text = acc.evidence.join('\n')
     for (const rule of ['memory-read', 'filesystem-read', 'everything-no-env', 'memory-write'])
       expect(text).toContain(`rule ${rule} (`)
+    // Every case file beside the config's policy files, each against the policies it names.
     expect(report.facts.policy.caseFiles).toEqual([
       { file: 'policies/demo.cases.yaml', passed: expect.any(Number), failed: 0 },
+      { file: 'policies/labels.cases.yaml', passed: 5, failed: 0 },
     ])
     expect(report.facts.policy.caseFiles[0]!.passed).toBeGreaterThan(10)
     expect(control(report, 'GOV-1').status).toBe('enforced')

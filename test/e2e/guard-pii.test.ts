@@ -223,3 +223,54 @@ describe('a resolveFor entry naming a tool its server does not have', () => {
     )
   })
 })
+
+describe('a token carries the labels of the call that produced it', () => {
+  let rt: TestRuntime
+
+  beforeAll(async () => {
+    rt = await testRuntime({
+      recording: { tools: { send_email: { labels: ['egress'] } } },
+      policy: `
+rules:
+  - { id: all, effect: allow, when: 'true' }
+  - id: no-egress-after-confidential
+    effect: deny
+    when: '"egress" in tool.labels && "confidential" in execution.labels'
+`,
+      config: {
+        servers: { crm: { command: process.execPath, args: [CRM], labels: ['confidential'] } },
+        guardrails: { pii: { resolveFor: ['rec.send_email'] } },
+      },
+    })
+  }, 30_000)
+  afterAll(() => rt?.close())
+
+  it('resolving the token in a later, clean execution adds them before the decision', async () => {
+    const read = await rt.engine.execute(
+      rt.principal(),
+      `return (await tools.crm.find_customer({ id: 'ada' })).email`,
+      { session: 'l1' },
+    )
+    expect(read.result).toBe('[EMAIL_1]')
+    const before = rt.recorded().length
+    // A literal address is not confidential in a fresh execution: it goes out.
+    const plain = await rt.engine.execute(
+      rt.principal(),
+      `return await tools.rec.send_email({ to: 'someone@example.net', subject: 'x' })`,
+      { session: 'l1' },
+    )
+    expect(plain.ok).toBe(true)
+    const laundered = await rt.engine.execute(
+      rt.principal(),
+      `return await tools.rec.send_email({ to: '[EMAIL_1]', subject: 'x' })`,
+      { session: 'l1' },
+    )
+    expect(laundered.error?.code).toBe('TOOL_DENIED')
+    expect(laundered.error?.message).toContain(
+      'rule no-egress-after-confidential (tool labels: egress; execution labels: confidential)',
+    )
+    expect(rt.recorded().slice(before)).toEqual([
+      { tool: 'send_email', args: { to: 'someone@example.net', subject: 'x' } },
+    ])
+  })
+})

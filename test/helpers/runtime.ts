@@ -29,8 +29,8 @@ export interface TestRuntime extends Runtime {
 export async function testRuntime(options: {
   config?: Record<string, unknown>
   policy?: string
-  /** Add the recording fixture as server `rec`. */
-  recording?: boolean
+  /** Add the recording fixture as server `rec` (with these extra server settings). */
+  recording?: boolean | Record<string, unknown>
   env?: Record<string, string>
 }): Promise<TestRuntime> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-rt-'))
@@ -41,6 +41,7 @@ export async function testRuntime(options: {
       command: process.execPath,
       args: [SERVERS.recording],
       env: { RECORD_FILE: recordFile, ...options.env },
+      ...(typeof options.recording === 'object' ? options.recording : {}),
     }
   }
   const raw: Record<string, unknown> = {
