@@ -26,6 +26,7 @@ export const CASES = {
   tokens: './cases/tokens.js',
   mistakes: './cases/mistakes.js',
   http: './cases/http.js',
+  'guard-overhead': './cases/guard-overhead.js',
   rss: './cases/rss.js',
 }
 

@@ -1,0 +1,81 @@
+/**
+ * Case `guard-overhead`: what `guardrails` add to one execution through the real engine
+ * (`compose` from `dist/`, no upstream): the script builds and returns a 10 KiB result holding
+ * 20 PII values (e-mail, phone, card, IBAN, IP); the model boundary tokenises it. Three engines
+ * in one process, measured interleaved (A, B, C, A, B, C, …) so drift hits each alike:
+ * guardrails off, `pii: {}` (tokenise), and `pii: {}` + `spotlight: true` (no tool data, so no
+ * fence: the detector and vault are the cost). Wall time around `engine.execute`.
+ *
+ * @module
+ */
+import { performance } from 'node:perf_hooks'
+import { summarize } from '../lib/stats.js'
+
+export const title = 'guardrails on an execution with a 10 KiB result (off vs tokenize)'
+
+const ROWS = 58
+const SCRIPT = `const rows = []
+for (let i = 0; i < ${ROWS}; i++) {
+  rows.push({
+    id: 'cust-' + i,
+    note: 'Order shipped; customer asked about delivery windows and invoice copies for the quarter.',
+    contact: i % 2 === 0 ? 'user' + i + '@example.com' : 'call +44 20 7946 0' + String(100 + i),
+    extra: i % 4 === 0 ? 'card 4111 1111 1111 1111' : i % 4 === 1 ? 'iban DE89 3704 0044 0532 0130 00' : 'from 192.0.2.' + i,
+  })
+}
+return rows`
+
+async function engineWith(guardrails) {
+  const { compose } = await import('../../dist/src/cli/compose.js')
+  const { parseConfig } = await import('../../dist/src/config/index.js')
+  const config = parseConfig(
+    { sandbox: { workers: 1, prewarm: 1 }, ...(guardrails ? { guardrails } : {}) },
+    '<bench>',
+    process.cwd(),
+  )
+  return compose(config, { allowAllWithoutPolicies: true, log: () => undefined })
+}
+
+export async function run({ quick, progress }) {
+  const n = quick ? 200 : 1500
+  const variants = [
+    { label: 'guardrails off', guardrails: undefined },
+    { label: 'guardrails.pii tokenize', guardrails: { pii: {} } },
+    { label: 'pii tokenize + spotlight', guardrails: { pii: {}, spotlight: true } },
+  ]
+  const runtimes = []
+  try {
+    for (const v of variants) runtimes.push(await engineWith(v.guardrails))
+    const principal = { sub: 'bench', iss: 'local', scopes: [], claims: {}, authMethod: 'local' }
+    const once = async (rt) => {
+      const start = performance.now()
+      const out = await rt.engine.execute(principal, SCRIPT, { session: 'bench' })
+      const ms = performance.now() - start
+      if (!out.ok) throw new Error(`execution failed: ${JSON.stringify(out.error)}`)
+      return { ms, bytes: Buffer.byteLength(JSON.stringify(out.result)) }
+    }
+    const first = await Promise.all(runtimes.map(once))
+    for (let i = 0; i < (quick ? 30 : 100); i++) for (const rt of runtimes) await once(rt)
+    const wall = runtimes.map(() => [])
+    for (let i = 0; i < n; i++) {
+      for (let v = 0; v < runtimes.length; v++) wall[v].push((await once(runtimes[v])).ms)
+      if (i % 500 === 499) progress(`${i + 1}/${n}`)
+    }
+    const stats = wall.map(summarize)
+    const added = (v) => stats[v].p50 / stats[0].p50 - 1
+    const metrics = variants.map((v, i) => ({
+      label: `${v.label}, wall (result ${(first[i].bytes / 1024).toFixed(1)} KiB)`,
+      stats: stats[i],
+      ...(i === 0
+        ? {}
+        : {
+            target: 'adds ≤ 5% at p50',
+            met: added(i) <= 0.05,
+            note: `adds ${(added(i) * 100).toFixed(1)}% at p50`,
+          }),
+    }))
+    return { metrics, details: { resultBytes: first.map((f) => f.bytes), executions: n } }
+  } finally {
+    for (const rt of runtimes) await rt.close()
+  }
+}
