@@ -295,6 +295,8 @@ describe('sluice metrics', () => {
       'sluice_executions_queued',
       'sluice_executions_running',
       'sluice_executions_total',
+      'sluice_pii_detections_total',
+      'sluice_pii_resolved_total',
       'sluice_policy_decisions_total',
       'sluice_sandbox_acquire_seconds',
       'sluice_sandbox_pool_size',
