@@ -11,6 +11,7 @@ export {
   identitySchema,
   DEFAULT_LIMITS,
   DEFAULT_RESUMABILITY,
+  DEFAULT_TASKS,
   SERVER_NAME_PATTERN,
   HTTP_SERVER_TYPES,
   effectiveExporter,
