@@ -51,10 +51,7 @@ export function unknownTask(taskId: string): ProtocolError {
 }
 
 const TaskIdParams = z.looseObject({ taskId: z.string() })
-const UpdateParams = z.looseObject({
-  taskId: z.string(),
-  inputResponses: z.record(z.string(), z.unknown()),
-})
+const UpdateParams = z.looseObject({ taskId: z.string() })
 
 /** Registers `tasks/get`, `tasks/update` and `tasks/cancel` on a per-request server. */
 export function registerTaskHandlers(server: Server, tasks: TaskEngine): void {
@@ -93,7 +90,8 @@ export function registerTaskHandlers(server: Server, tasks: TaskEngine): void {
   )
   server.setRequestHandler('tasks/update', { params: UpdateParams }, (params, ctx) =>
     guarded(ctx, async () => {
-      const responses = params.inputResponses
+      // The SDK lifts `inputResponses` off the params (SEP-2322 wire material) onto the context.
+      const responses = ctx.mcpReq.inputResponses ?? {}
       // Only an explicit yes approves: decline, cancel, a missing or malformed answer refuse.
       const answers = Object.fromEntries(
         Object.keys(responses).map((key) => [
