@@ -31,6 +31,7 @@ export const EXECUTION_ERROR_CODES = [
   'CANCELLED',
   'OVERLOADED',
   'RATE_LIMITED',
+  'TASK_LIMIT',
   'INTERNAL',
 ] as const
 

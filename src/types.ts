@@ -150,3 +150,29 @@ export interface SuspendedExecution {
   /** Epoch milliseconds. */
   expiresAt: number
 }
+
+/** A task's status (MCP 2026-07-28 tasks extension); the last three never change again. */
+export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled'
+
+/** One `execute_code` task as its caller may see it (src/engine/tasks.ts). */
+export interface TaskView {
+  /** 144 random bits, base64url; found only with the principal that created it. */
+  taskId: string
+  status: TaskStatus
+  statusMessage: string
+  /** Epoch milliseconds. */
+  createdAt: number
+  lastUpdatedAt: number
+  /** How long the task is kept, from `createdAt`. */
+  ttlMs: number
+  pollIntervalMs: number
+  /** `completed`, and `cancelled` when the execution reported its end: the execution's result. */
+  result?: ExecutionResult
+  /** `failed`: why; the execution left no result (its replica died, or a bug). */
+  failure?: string
+  /**
+   * `input_required`: the approval the execution stopped at, under a key never used twice in
+   * this task's life.
+   */
+  input?: { key: string; question: SuspendedExecution['question']; expiresAt: number }
+}

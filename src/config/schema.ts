@@ -357,6 +357,14 @@ export const DEFAULT_RESUMABILITY = Object.freeze({
   maxBytes: 16 * MiB,
 })
 
+/** Defaults of `gateway.tasks`; each limit is tested at N and N+1. */
+export const DEFAULT_TASKS = Object.freeze({
+  ttlMs: 3_600_000,
+  pollIntervalMs: 1_000,
+  leaseMs: 15_000,
+  maxPerPrincipal: 10,
+})
+
 export const gatewaySchema = z
   .strictObject({
     /** Also expose the allowed upstream tools one by one (under the same policy). */
@@ -408,6 +416,26 @@ export const gatewaySchema = z
           .default(DEFAULT_RESUMABILITY.maxBytes),
       })
       .default({ ...DEFAULT_RESUMABILITY }),
+    /**
+     * MCP 2026-07-28 tasks (the `io.modelcontextprotocol/tasks` extension): an `execute_code`
+     * call from a client that declares the extension answers at once with a task; the execution
+     * runs on the replica that took it, and its state lives in the store (src/engine/tasks.ts).
+     */
+    tasks: z
+      .strictObject({
+        /** How long a task is kept, from its creation, whatever its status (its `ttlMs`). */
+        ttlMs: positiveInt.min(1_000).max(86_400_000).default(DEFAULT_TASKS.ttlMs),
+        /** The `pollIntervalMs` a task suggests to its client. */
+        pollIntervalMs: positiveInt.min(100).max(60_000).default(DEFAULT_TASKS.pollIntervalMs),
+        /**
+         * The running replica renews its hold on a task every third of this; a task whose hold
+         * ran out (the replica died) is `failed` at the next poll.
+         */
+        leaseMs: positiveInt.min(300).max(300_000).default(DEFAULT_TASKS.leaseMs),
+        /** Tasks of one caller working or waiting for input at once, over every replica. */
+        maxPerPrincipal: positiveInt.max(10_000).default(DEFAULT_TASKS.maxPerPrincipal),
+      })
+      .default({ ...DEFAULT_TASKS }),
     /** Serve TLS (and read the client certificate's SPIFFE ID). */
     tls: z
       .strictObject({

@@ -61,6 +61,7 @@ import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable
 import { LabelLedger } from './labels.js'
 import { resolveForProblems, toolKeyProblems } from './tool-names.js'
 import { explainError, silentMistakes } from './mistakes.js'
+import { Tasks } from './tasks.js'
 import { Passthrough, type PassthroughOptions } from './passthrough.js'
 import type {
   GetPromptResult,
@@ -167,6 +168,8 @@ export class Engine {
   readonly #deps: EngineDeps
   readonly #admission: Admission
   readonly #store: SharedStore
+  /** `execute_code` as tasks (MCP 2026-07-28), their state in the store. */
+  readonly tasks: Tasks
   /** What the current config produced; an execution keeps the one it started with. */
   #gen: Generation
 
@@ -188,6 +191,17 @@ export class Engine {
     }
     this.#gen = this.#generation(deps.config, deps.policy, deps.lock)
     this.#store = deps.store ?? new MemoryStore()
+    this.tasks = new Tasks({
+      store: this.#store,
+      settings: () => ({
+        ...this.#gen.config.gateway.tasks,
+        approvalTimeoutMs: this.#gen.config.gateway.approvalTimeoutMs,
+      }),
+      ownerKey: (principal) =>
+        hashArgs(admissionKey(principal)).slice('sha256:'.length, 'sha256:'.length + 32),
+      run: (principal, code, options) => this.execute(principal, code, options),
+      ...(deps.log ? { log: deps.log } : {}),
+    })
     this.#admission = new Admission(
       admissionLimits(deps.config),
       {
@@ -977,6 +991,7 @@ export class Engine {
 
   async close(): Promise<void> {
     const results = await Promise.allSettled([
+      this.tasks.close(),
       this.#deps.upstreams.close(),
       this.#deps.pool.close(),
     ])

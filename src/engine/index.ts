@@ -14,6 +14,8 @@ export type {
   SearchAnswer,
   SearchResult,
 } from './engine.js'
+export { Tasks } from './tasks.js'
+export type { TaskDeps, TaskRunOptions, TaskSettings, TaskStart } from './tasks.js'
 export { Catalog } from './catalog.js'
 export type {
   CatalogEvent,

@@ -12,7 +12,7 @@ import type {
   Resource,
   ResourceTemplate,
 } from '@modelcontextprotocol/sdk/types.js'
-import type { CatalogTool, ExecutionResult, Principal } from '../types.js'
+import type { CatalogTool, ExecutionError, ExecutionResult, Principal, TaskView } from '../types.js'
 
 /** One approval question, asked when a policy rule has `effect: approve`. */
 export interface ApprovalRequest {
@@ -119,6 +119,35 @@ export interface PassthroughEngine {
   ): Promise<ReadResourceResult>
 }
 
+/** What a task's execution keeps of the request that started (or resumed) it. */
+export interface TaskRunOptions {
+  inboundToken?: string
+  /** The client can answer an elicitation, so an approval makes the task `input_required`. */
+  canAsk?: boolean
+}
+
+/**
+ * `execute_code` as tasks (src/engine/tasks.ts). Lookups by another principal find nothing,
+ * exactly as for an id never issued; a store outage rejects with `STORE_UNAVAILABLE`.
+ */
+export interface TaskEngine {
+  start(
+    principal: Principal,
+    code: string,
+    options?: TaskRunOptions,
+  ): Promise<{ ok: true; task: TaskView } | { ok: false; error: ExecutionError }>
+  get(principal: Principal, taskId: string): Promise<TaskView | undefined>
+  /** False when there is no such task. */
+  cancel(principal: Principal, taskId: string): Promise<boolean>
+  /** The answers to a task's input requests, by key; false when there is no such task. */
+  answer(
+    principal: Principal,
+    taskId: string,
+    answers: Readonly<Record<string, 'accept' | 'decline'>>,
+    options?: TaskRunOptions,
+  ): Promise<boolean>
+}
+
 /** The engine as the gateway uses it (src/engine's `Engine` satisfies it). */
 export interface GatewayEngine extends Partial<PassthroughEngine> {
   /** Tools this principal may see (policy-filtered). */
@@ -126,6 +155,8 @@ export interface GatewayEngine extends Partial<PassthroughEngine> {
   /** The `execute_code` description: declarations, or a compact index. */
   describeExecuteCode(principal: Principal): string
   searchTools(principal: Principal, query: string, limit?: number): SearchAnswer
+  /** Tasks of `execute_code`; without them the gateway announces no tasks extension. */
+  readonly tasks?: TaskEngine
   /** Never throws for model behaviour; a throw is a bug and becomes `INTERNAL`. */
   execute(principal: Principal, code: string, opts?: ExecuteOptions): Promise<ExecutionResult>
   callDirect(

@@ -22,6 +22,12 @@ import type { Principal } from '../types.js'
 import { APPROVAL_SCHEMA, approvalMessage } from './approval.js'
 import type { GatewayEngine } from './contracts.js'
 import {
+  TASKS_EXTENSION,
+  declaresElicitation,
+  declaresTasks,
+  registerTaskHandlers,
+} from './tasks.js'
+import {
   SERVER_INSTRUCTIONS,
   SERVER_NAME,
   SERVER_VERSION,
@@ -99,10 +105,15 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
     config: options.config,
     ...(options.onError === undefined ? {} : { onInternalError: options.onError }),
   })
+  const tasks = options.engine.tasks
+  const capabilities =
+    tasks === undefined
+      ? surface.capabilities
+      : { ...surface.capabilities, extensions: { [TASKS_EXTENSION]: {} } }
   const factory = (): Server => {
     const server = new Server(
       { name: SERVER_NAME, version: SERVER_VERSION },
-      { capabilities: surface.capabilities, instructions: SERVER_INSTRUCTIONS },
+      { capabilities, instructions: SERVER_INSTRUCTIONS },
     )
     server.setRequestHandler('tools/list', (_request, ctx) => ({
       tools: surface.listTools(principalOf(ctx)) as never,
@@ -110,6 +121,15 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
     server.setRequestHandler('tools/call', (request, ctx) => {
       const { name } = request.params
       const args = request.params.arguments ?? {}
+      // The server decides (SEP-2663): a client that can take a task gets one for execute_code.
+      if (tasks !== undefined && declaresTasks(ctx))
+        return surface.callToolAsTask(
+          name,
+          args,
+          scopeOf(ctx),
+          tasks,
+          declaresElicitation(ctx),
+        ) as never
       const durable = durableOf(ctx)
       return (
         durable === undefined
@@ -117,6 +137,7 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
           : surface.callToolDurable(name, args, scopeOf(ctx), durable)
       ) as never
     })
+    if (tasks !== undefined) registerTaskHandlers(server, tasks)
     const { prompts, resources } = surface
     if (prompts !== undefined) {
       server.setRequestHandler(

@@ -17,6 +17,7 @@ import type {
   ExecuteOptions,
   GatewayEngine,
   PassthroughEngine,
+  TaskEngine,
 } from './contracts.js'
 import {
   DEFAULT_SEARCH_LIMIT,
@@ -35,6 +36,7 @@ import {
   type OuterToolResult,
 } from './render.js'
 import type { ProgressReporter } from './progress.js'
+import { createTaskResult, type TaskAnswer } from './task-wire.js'
 
 export { progressNotifier } from './progress.js'
 
@@ -356,7 +358,48 @@ export function createSurface(options: SurfaceOptions) {
     return traced(name, scope, () => handleCall(name, args, scope, durable))
   }
 
-  function traced<T extends OuterToolResult | InputRequiredAnswer>(
+  /**
+   * `tools/call` from a client that declared the tasks extension (2026-07-28): `execute_code`
+   * answers at once with a task, whose execution goes on after this request; every other tool
+   * answers as usual. A refused task (`TASK_LIMIT`, a store outage) is a plain failed result.
+   */
+  function callToolAsTask(
+    name: string,
+    args: Record<string, unknown>,
+    scope: RequestScope,
+    tasks: TaskEngine,
+    canAsk: boolean,
+  ): Promise<OuterToolResult | TaskAnswer> {
+    if (name !== EXECUTE_CODE) return callTool(name, args, scope)
+    return traced(name, scope, async () => {
+      const code = args['code']
+      if (typeof code !== 'string')
+        return failedExecution('INVALID_ARGS', 'execute_code needs `code`, a string of TypeScript')
+      try {
+        const started = await tasks.start(scope.who.principal, code, {
+          ...(scope.who.token === undefined ? {} : { inboundToken: scope.who.token }),
+          canAsk,
+        })
+        return started.ok
+          ? createTaskResult(started.task)
+          : toCallToolResult({
+              ok: false,
+              result: undefined,
+              logs: [],
+              calls: [],
+              error: started.error,
+            })
+      } catch (err) {
+        options.onInternalError?.(err)
+        return failedExecution(
+          'INTERNAL',
+          'internal error in the gateway; the task was not created',
+        )
+      }
+    })
+  }
+
+  function traced<T extends OuterToolResult | InputRequiredAnswer | TaskAnswer>(
     name: string,
     scope: RequestScope,
     work: () => Promise<T>,
@@ -422,6 +465,7 @@ export function createSurface(options: SurfaceOptions) {
     listTools,
     callTool,
     callToolDurable,
+    callToolAsTask,
     prompts,
     resources,
   }

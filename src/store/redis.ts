@@ -9,7 +9,7 @@
  */
 import { createClient } from '@redis/client'
 import { SluiceError } from '../errors.js'
-import { BUCKET_IDLE_MS, type RateAnswer, type SharedStore } from './store.js'
+import { BUCKET_IDLE_MS, type HoldAnswer, type RateAnswer, type SharedStore } from './store.js'
 
 export interface RedisStoreOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. */
@@ -45,6 +45,47 @@ if ok then return {1} end
 return {0, math.ceil((1 - tokens) / per_ms)}
 `
 
+/** KEYS[1]; ARGV: 1 when a value is expected (ARGV[2]), the new value, ttl ms. 1 when set. */
+const SWAP = `
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+`
+
+/**
+ * KEYS[1] a sorted set, member → when its hold runs out (the Redis server's clock, so replicas
+ * with skewed clocks agree). ARGV: member, max, hold ms. Returns `{held, count}`. The set lives
+ * as long as its longest hold.
+ */
+const HOLD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local count = redis.call('ZCARD', KEYS[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  if count >= tonumber(ARGV[2]) then return {0, count} end
+  count = count + 1
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
+return {1, count}
+`
+
+/** KEYS[1] a hold set; ARGV[1] member. 1 while its hold runs. */
+const IS_HELD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if until_ and tonumber(until_) > now then return 1 end
+return 0
+`
+
 type Client = ReturnType<typeof createClient>
 
 export class RedisStore implements SharedStore {
@@ -55,11 +96,16 @@ export class RedisStore implements SharedStore {
   readonly #url: string
   #connecting: Promise<unknown> | undefined
   #everReady = false
+  /** A second connection for SUBSCRIBE (which takes a connection over), opened on first use. */
+  #subscriber: Client | undefined
+  #subscribing: Promise<Client> | undefined
+  readonly #onError: ((err: Error) => void) | undefined
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix ?? 'sluice:'
     this.#timeoutMs = options.commandTimeoutMs ?? 1000
     this.#url = redactUrl(options.url)
+    this.#onError = options.onError
     this.#client = createClient({
       url: options.url,
       disableOfflineQueue: true,
@@ -111,6 +157,97 @@ export class RedisStore implements SharedStore {
     return typeof reply === 'string' ? reply : undefined
   }
 
+  async get(key: string): Promise<string | undefined> {
+    const reply = await this.#command(['GET', `${this.#prefix}${key}`])
+    return typeof reply === 'string' ? reply : undefined
+  }
+
+  async swap(
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const reply = await this.#command([
+      'EVAL',
+      SWAP,
+      '1',
+      `${this.#prefix}${key}`,
+      expected === undefined ? '0' : '1',
+      expected ?? '',
+      value,
+      String(Math.max(1, Math.ceil(ttlMs))),
+    ])
+    return reply === 1
+  }
+
+  async hold(key: string, member: string, max: number, holdMs: number): Promise<HoldAnswer> {
+    const reply = await this.#command([
+      'EVAL',
+      HOLD,
+      '1',
+      `${this.#prefix}hold:${key}`,
+      member,
+      String(max),
+      String(Math.max(1, Math.ceil(holdMs))),
+    ])
+    const [held, count] = reply as [number, number]
+    return { held: held === 1, count: Number(count) }
+  }
+
+  async isHeld(key: string, member: string): Promise<boolean> {
+    const reply = await this.#command(['EVAL', IS_HELD, '1', `${this.#prefix}hold:${key}`, member])
+    return reply === 1
+  }
+
+  async release(key: string, member: string): Promise<void> {
+    await this.#command(['ZREM', `${this.#prefix}hold:${key}`, member])
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#command(['PUBLISH', `${this.#prefix}${channel}`, message])
+  }
+
+  async subscribe(
+    channel: string,
+    listener: (message: string) => void,
+  ): Promise<() => Promise<void>> {
+    const subscriber = await this.#openSubscriber()
+    const name = `${this.#prefix}${channel}`
+    // A wrapper per subscription, so unsubscribing one leaves the others of the same listener.
+    const own = (message: string): void => listener(message)
+    try {
+      await subscriber.subscribe(name, own)
+    } catch (err) {
+      throw this.#unavailable(err)
+    }
+    return async () => {
+      try {
+        await subscriber.unsubscribe(name, own)
+      } catch {
+        // Closed already: nothing is delivered any more either way.
+      }
+    }
+  }
+
+  #openSubscriber(): Promise<Client> {
+    this.#subscribing ??= (async () => {
+      // The duplicate reconnects on its own and subscribes again to what it had.
+      const subscriber = this.#client.duplicate()
+      subscriber.on('error', (err: Error) => this.#onError?.(err))
+      this.#subscriber = subscriber
+      try {
+        await subscriber.connect()
+      } catch (err) {
+        this.#subscribing = undefined
+        this.#subscriber = undefined
+        throw this.#unavailable(err)
+      }
+      return subscriber
+    })()
+    return this.#subscribing
+  }
+
   async #command(args: string[]): Promise<unknown> {
     // Reconnecting (the client does it on its own): fail now rather than queue behind it.
     if (!this.#client.isReady) throw this.#unavailable(new Error('not connected'))
@@ -133,10 +270,12 @@ export class RedisStore implements SharedStore {
   }
 
   async close(): Promise<void> {
-    try {
-      if (this.#client.isOpen) await this.#client.close()
-    } catch {
-      // Already closed or never connected.
+    for (const client of [this.#subscriber, this.#client]) {
+      try {
+        if (client?.isOpen) await client.close()
+      } catch {
+        // Already closed or never connected.
+      }
     }
   }
 }

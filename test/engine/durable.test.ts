@@ -40,15 +40,21 @@ const run = (expiresAt = Date.now() + 60_000): SuspendedRun => ({
   budget: [],
 })
 
+const down = async (): Promise<never> => {
+  throw new SluiceError('STORE_UNAVAILABLE', 'the Redis store at redis://h:1/ did not answer: x')
+}
 const failing: SharedStore = {
   kind: 'redis',
   takeToken: () => ({ ok: true }),
-  put: async () => {
-    throw new SluiceError('STORE_UNAVAILABLE', 'the Redis store at redis://h:1/ did not answer: x')
-  },
-  take: async () => {
-    throw new SluiceError('STORE_UNAVAILABLE', 'the Redis store at redis://h:1/ did not answer: x')
-  },
+  put: down,
+  take: down,
+  get: down,
+  swap: down,
+  hold: down,
+  isHeld: down,
+  release: down,
+  publish: down,
+  subscribe: down,
   close: async () => {},
 }
 
