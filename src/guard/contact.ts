@@ -28,6 +28,7 @@ for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.
 
 const MAX_LOCAL = 64
 const MAX_DOMAIN = 253
+const URL_USERINFO = /\/\/[^\s/@]*$/
 
 /** Labels, then a TLD of letters; sticky, run from just after the `@`. */
 const DOMAIN =
@@ -57,6 +58,8 @@ export function findEmails(text: string, out: Detection[]): void {
     // Leading punctuation belongs to the prose around the address ("...bob@", "-bob@").
     while (start < at && !isAlnum(text.charCodeAt(start)) && text[start] !== '_') start++
     if (start === at || text[at - 1] === '.' || text.slice(start, at).includes('..')) continue
+    // `https://user:token@host/`: credentials in a URL, left to the api_key rule.
+    if (URL_USERINFO.test(text.slice(Math.max(0, start - MAX_LOCAL * 2), start))) continue
     DOMAIN.lastIndex = at + 1
     const m = DOMAIN.exec(text)
     if (m === null || m[0].length > MAX_DOMAIN) continue
@@ -80,6 +83,12 @@ const TRUNK = /(?<![\w+./:-]|\d[ ./-])0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w
 
 const DATE_LIKE = /\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}/
 
+/** `+37.774929`: a coordinate; dotted phone numbers have a dot between every group. */
+function oneDot(candidate: string): boolean {
+  const first = candidate.indexOf('.')
+  return first !== -1 && candidate.indexOf('.', first + 1) === -1
+}
+
 function countDigits(s: string): number {
   let n = 0
   for (let i = 0; i < s.length; i++) {
@@ -94,7 +103,7 @@ export function findPhones(text: string, out: Detection[]): void {
     INTERNATIONAL.lastIndex = 0
     for (let m = INTERNATIONAL.exec(text); m !== null; m = INTERNATIONAL.exec(text)) {
       const digits = countDigits(m[0])
-      if (digits < 8 || digits > 15 || DATE_LIKE.test(m[0])) continue
+      if (digits < 8 || digits > 15 || DATE_LIKE.test(m[0]) || oneDot(m[0])) continue
       out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })
     }
   }

@@ -9,7 +9,9 @@ import { findEmails, findPhones } from './contact.js'
 import { findCards, findIbans, findSsns } from './finance.js'
 import { type Detection, PII_KINDS, type PiiKind } from './kinds.js'
 import { findIps } from './network.js'
-import { findApiKeys, findJwts, findPrivateKeys } from './secrets.js'
+import { findApiKeys } from './api-key.js'
+import { findJwts } from './jwt.js'
+import { findPrivateKeys } from './pem.js'
 
 type Finder = (text: string, out: Detection[]) => void
 

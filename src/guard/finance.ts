@@ -13,7 +13,7 @@
 import type { Detection } from './kinds.js'
 import { cardValid, ibanLength, ibanValid, ssnValid } from './validators.js'
 
-const CARD = /(?<![\w.]|\d[ -])\d(?:[ -]?\d){12,18}(?!\w|[ -]\d|\.\d)/g
+const CARD = /(?<![\w.+]|\d[ -])\d(?:[ -]?\d){12,18}(?!\w|[ -]\d|\.\d)/g
 
 export function findCards(text: string, out: Detection[]): void {
   CARD.lastIndex = 0
