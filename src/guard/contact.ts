@@ -69,17 +69,22 @@ export function findEmails(text: string, out: Detection[]): void {
 }
 
 /**
- * `+`, country code and groups. Every group after the first needs a separator (or a
- * parenthesised group), so a digit run splits one way only and a failed match costs
- * O(length).
+ * `+`, country code and groups, tried at each `+` (rare in text, so cheap to find). Every
+ * group after the first needs a separator (or a parenthesised group), so a digit run splits
+ * one way only and a failed match costs O(length).
  */
 const INTERNATIONAL =
-  /(?<![\w+])\+[1-9]\d{0,14}(?:[ .-]\d{1,14}|[ .-]?\(\d{1,4}\)[ .-]?\d{1,14}){0,6}(?![\w+]|[ .-]?\d)/g
+  /\+[1-9]\d{0,14}(?:[ .-]\d{1,14}|[ .-]?\(\d{1,4}\)[ .-]?\d{1,14}){0,6}(?![\w+]|[ .-]?\d)/y
 
+/**
+ * The national shapes. What may not come before them (a word, `+`, `.`, `/`, `-`, or a digit
+ * and a separator: the tail of a longer number) is checked in code, because a leading
+ * lookbehind makes V8 try the whole pattern at every position.
+ */
 const NORTH_AMERICAN =
-  /(?<![\w+./-]|\d[ .-])(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w+:]|[ .-]?\d)/g
+  /(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w+:]|[ .-]?\d)/g
 
-const TRUNK = /(?<![\w+./:-]|\d[ ./-])0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w+:]|[ ./-]?\d)/g
+const TRUNK = /0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w+:]|[ ./-]?\d)/g
 
 const DATE_LIKE = /\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}/
 
@@ -98,21 +103,43 @@ function countDigits(s: string): number {
   return n
 }
 
+function isWordChar(c: number): boolean {
+  return isAlnum(c) || c === 95
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57
+}
+
+/** Whether the match at `i` continues what is before it: a word, `punct`, or digit + `seps`. */
+function glued(text: string, i: number, punct: string, seps: string): boolean {
+  const before = text.charCodeAt(i - 1)
+  if (Number.isNaN(before)) return false
+  if (isWordChar(before) || punct.includes(text[i - 1]!)) return true
+  return seps.includes(text[i - 1]!) && isDigit(text.charCodeAt(i - 2))
+}
+
 export function findPhones(text: string, out: Detection[]): void {
-  if (text.includes('+')) {
-    INTERNATIONAL.lastIndex = 0
-    for (let m = INTERNATIONAL.exec(text); m !== null; m = INTERNATIONAL.exec(text)) {
-      const digits = countDigits(m[0])
-      if (digits < 8 || digits > 15 || DATE_LIKE.test(m[0]) || oneDot(m[0])) continue
-      out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })
-    }
+  for (let plus = text.indexOf('+'); plus !== -1; plus = text.indexOf('+', plus + 1)) {
+    if (glued(text, plus, '+', '')) continue
+    INTERNATIONAL.lastIndex = plus
+    const m = INTERNATIONAL.exec(text)
+    if (m === null) continue
+    const digits = countDigits(m[0])
+    if (digits < 8 || digits > 15 || DATE_LIKE.test(m[0]) || oneDot(m[0])) continue
+    out.push({ kind: 'phone', start: plus, end: plus + m[0].length })
   }
   NORTH_AMERICAN.lastIndex = 0
   for (let m = NORTH_AMERICAN.exec(text); m !== null; m = NORTH_AMERICAN.exec(text)) {
-    out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })
+    if (glued(text, m.index, '+./-', ' .-')) NORTH_AMERICAN.lastIndex = m.index + 1
+    else out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })
   }
   TRUNK.lastIndex = 0
   for (let m = TRUNK.exec(text); m !== null; m = TRUNK.exec(text)) {
+    if (glued(text, m.index, '+./:-', ' ./-')) {
+      TRUNK.lastIndex = m.index + 1
+      continue
+    }
     const digits = countDigits(m[0])
     if (digits < 9 || digits > 12 || !trunkSeparatorsOk(m[1]!)) continue
     out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })

@@ -7,3 +7,5 @@
 export { PII_KINDS, isPiiKind } from './kinds.js'
 export type { Detection, PiiKind } from './kinds.js'
 export { detect } from './detect.js'
+export { selfTest } from './self-test.js'
+export { cardValid, ibanValid, luhnValid, shannonEntropy, ssnValid } from './validators.js'
