@@ -1,17 +1,72 @@
-// TEMPORARY stand-in until the detectors land (branch `detect`): email only.
-import type { PiiKind } from '../config/index.js'
+/**
+ * `detect()`: every finder that the requested kinds need, then one pass that keeps
+ * non-overlapping findings. Each finder is a handful of linear regex scans with a cheap
+ * prefilter (`@`, `eyJ`, `-----BEGIN `, `+`, `:`), and validates only the candidates.
+ *
+ * @module
+ */
+import { findEmails, findPhones } from './contact.js'
+import { findCards, findIbans, findSsns } from './finance.js'
+import { type Detection, PII_KINDS, type PiiKind } from './kinds.js'
+import { findIps } from './network.js'
+import { findApiKeys } from './api-key.js'
+import { findJwts } from './jwt.js'
+import { findPrivateKeys } from './pem.js'
 
-export interface Detection {
-  kind: PiiKind
-  start: number
-  end: number
+type Finder = (text: string, out: Detection[]) => void
+
+const FINDERS: Record<PiiKind, Finder> = {
+  email: findEmails,
+  phone: findPhones,
+  card: findCards,
+  iban: findIbans,
+  ssn: findSsns,
+  ip: findIps,
+  api_key: findApiKeys,
+  jwt: findJwts,
+  private_key: findPrivateKeys,
 }
 
-export function detect(text: string, kinds?: ReadonlySet<PiiKind>): Detection[] {
-  if (kinds !== undefined && !kinds.has('email')) return []
-  const out: Detection[] = []
-  for (const m of text.matchAll(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g)) {
-    out.push({ kind: 'email', start: m.index, end: m.index + m[0].length })
+/**
+ * When two findings of equal length overlap, the more specific kind wins: structure checked
+ * end to end (a PEM block, a JWT header, a mod-97 IBAN) beats a checksum, which beats a shape.
+ */
+const SPECIFICITY: Record<PiiKind, number> = {
+  private_key: 9,
+  jwt: 8,
+  iban: 7,
+  card: 6,
+  ssn: 5,
+  email: 4,
+  ip: 3,
+  phone: 2,
+  api_key: 1,
+}
+
+const ALL: ReadonlySet<PiiKind> = new Set(PII_KINDS)
+
+/**
+ * Non-overlapping detections sorted by start. When two overlap, the longer wins, then the more
+ * specific: a JWT is not also an api_key, a card inside an IBAN is not a card.
+ */
+export function detect(text: string, kinds: ReadonlySet<PiiKind> = ALL): Detection[] {
+  const found: Detection[] = []
+  for (const kind of PII_KINDS) if (kinds.has(kind)) FINDERS[kind](text, found)
+  if (found.length < 2) return found
+  found.sort(
+    (a, b) => a.start - b.start || b.end - a.end || SPECIFICITY[b.kind] - SPECIFICITY[a.kind],
+  )
+  const kept: Detection[] = []
+  for (const d of found) {
+    const last = kept[kept.length - 1]
+    if (last === undefined || d.start >= last.end) kept.push(d)
+    else if (wins(d, last)) kept[kept.length - 1] = d
   }
-  return out
+  return kept
+}
+
+function wins(a: Detection, b: Detection): boolean {
+  const la = a.end - a.start
+  const lb = b.end - b.start
+  return la > lb || (la === lb && SPECIFICITY[a.kind] > SPECIFICITY[b.kind])
 }

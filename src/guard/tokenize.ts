@@ -9,7 +9,8 @@
 import type { Guardrails, PiiKind } from '../config/index.js'
 import { PII_KINDS } from '../config/index.js'
 import type { Json } from '../types.js'
-import { detect, type Detection } from './detect.js'
+import { detect } from './detect.js'
+import type { Detection } from './kinds.js'
 import type { Vault, VaultItem } from './vault.js'
 
 /** Detections per kind; only kinds that were seen are present. */

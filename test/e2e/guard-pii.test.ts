@@ -44,6 +44,15 @@ describe('PII tokenisation (guardrails.pii, boundary model)', () => {
     expect(JSON.stringify(out)).not.toContain('ada.lovelace@example.com')
   })
 
+  it('tokenises every kind in the record: a Luhn-valid card, a phone number inside prose', async () => {
+    const out = await rt.engine.execute(
+      alice(),
+      `const c = await tools.crm.find_customer({ id: 'ada' }); return { card: c.card, note: c.note }`,
+      { session: 'kinds' },
+    )
+    expect(out.result).toEqual({ card: '[CARD_1]', note: 'Call Ada on [PHONE_1] before noon.' })
+  })
+
   it('gives the same value the same token within a session, and the next value the next number', async () => {
     const code = `const a = await tools.crm.find_customer({ id: 'alan' })
       const b = await tools.crm.find_customer({ id: 'ada' })
