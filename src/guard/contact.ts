@@ -82,9 +82,9 @@ const INTERNATIONAL =
  * lookbehind makes V8 try the whole pattern at every position.
  */
 const NORTH_AMERICAN =
-  /(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w+:]|[ .-]?\d)/g
+  /(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w+:]|\.\d)/g
 
-const TRUNK = /0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w+:]|[ ./-]?\d)/g
+const TRUNK = /0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w+:]|\.\d)/g
 
 const DATE_LIKE = /\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}/
 
@@ -111,17 +111,24 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57
 }
 
-/** Whether the match at `i` continues what is before it: a word, `punct`, or digit + `seps`. */
-function glued(text: string, i: number, punct: string, seps: string): boolean {
-  const before = text.charCodeAt(i - 1)
-  if (Number.isNaN(before)) return false
-  if (isWordChar(before) || punct.includes(text[i - 1]!)) return true
-  return seps.includes(text[i - 1]!) && isDigit(text.charCodeAt(i - 2))
+/**
+ * Whether the match `[start, end)` continues what is around it: a word or one of `punct` just
+ * before, or a digit joined by the number's own separator on either side (`12 415 555 2671`).
+ * Another separator is not a join: `192.0.2.1 415-555-2671` holds a phone number.
+ */
+function glued(text: string, start: number, end: number, punct: string, sep: string): boolean {
+  const before = text.charCodeAt(start - 1)
+  if (!Number.isNaN(before) && (isWordChar(before) || punct.includes(text[start - 1]!))) return true
+  if (sep === '') return false
+  return (
+    (text[start - 1] === sep && isDigit(text.charCodeAt(start - 2))) ||
+    (text[end] === sep && isDigit(text.charCodeAt(end + 1)))
+  )
 }
 
 export function findPhones(text: string, out: Detection[]): void {
   for (let plus = text.indexOf('+'); plus !== -1; plus = text.indexOf('+', plus + 1)) {
-    if (glued(text, plus, '+', '')) continue
+    if (glued(text, plus, plus, '+', '')) continue
     INTERNATIONAL.lastIndex = plus
     const m = INTERNATIONAL.exec(text)
     if (m === null) continue
@@ -131,18 +138,26 @@ export function findPhones(text: string, out: Detection[]): void {
   }
   NORTH_AMERICAN.lastIndex = 0
   for (let m = NORTH_AMERICAN.exec(text); m !== null; m = NORTH_AMERICAN.exec(text)) {
-    if (glued(text, m.index, '+./-', ' .-')) NORTH_AMERICAN.lastIndex = m.index + 1
-    else out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })
+    const end = m.index + m[0].length
+    // The separator before the last four digits is the number's own.
+    if (glued(text, m.index, end, '+./-', m[0][m[0].length - 5]!)) {
+      NORTH_AMERICAN.lastIndex = m.index + 1
+      continue
+    }
+    out.push({ kind: 'phone', start: m.index, end })
   }
   TRUNK.lastIndex = 0
   for (let m = TRUNK.exec(text); m !== null; m = TRUNK.exec(text)) {
-    if (glued(text, m.index, '+./:-', ' ./-')) {
+    const end = m.index + m[0].length
+    const groups = m[1]!
+    const sep = groups.replace(/\d+/g, '').slice(-1)
+    if (glued(text, m.index, end, '+./:-', sep)) {
       TRUNK.lastIndex = m.index + 1
       continue
     }
     const digits = countDigits(m[0])
-    if (digits < 9 || digits > 12 || !trunkSeparatorsOk(m[1]!)) continue
-    out.push({ kind: 'phone', start: m.index, end: m.index + m[0].length })
+    if (digits < 9 || digits > 12 || !trunkSeparatorsOk(groups)) continue
+    out.push({ kind: 'phone', start: m.index, end })
   }
 }
 

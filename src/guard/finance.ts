@@ -13,35 +13,105 @@
 import type { Detection } from './kinds.js'
 import { cardValid, ibanLength, ibanValid, ssnValid } from './validators.js'
 
-const CARD = /(?<![\w.+]|\d[ -])\d(?:[ -]?\d){12,18}(?!\w|[ -]\d|\.\d)/g
+/**
+ * Where a card may be: 13 digits, maybe with single separators. Each such place is widened to
+ * its whole cluster (digit runs joined by single spaces or dashes) and the cluster is read
+ * once, so a megabyte of digits is one cluster and one pass. Not after a digit or a decimal
+ * point: JSON floats have long fractions, and none is a card.
+ */
+const CARD_SEED = /(?<![\d.])\d(?:[ -]?\d){12}/g
 
 export function findCards(text: string, out: Detection[]): void {
-  CARD.lastIndex = 0
-  for (let m = CARD.exec(text); m !== null; m = CARD.exec(text)) {
-    const digits = compactCard(m[0])
-    if (digits !== undefined && cardValid(digits))
-      out.push({ kind: 'card', start: m.index, end: m.index + m[0].length })
+  CARD_SEED.lastIndex = 0
+  for (let m = CARD_SEED.exec(text); m !== null; m = CARD_SEED.exec(text)) {
+    const end = cardsInCluster(text, clusterStart(text, m.index), out)
+    CARD_SEED.lastIndex = Math.max(end, m.index + 1)
   }
 }
 
-/** The digits of a card candidate, or undefined when its grouping is not one a person writes. */
-function compactCard(candidate: string): string | undefined {
-  let sep = ''
-  let group = 0
-  let digits = ''
-  for (const c of candidate) {
-    if (c === ' ' || c === '-') {
-      if (sep === '') sep = c
-      else if (c !== sep) return undefined
-      if (group < 3 || group > 8) return undefined
-      group = 0
-    } else {
-      digits += c
-      group++
-    }
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57
+}
+
+function isSeparator(c: number): boolean {
+  return c === 32 || c === 45 // space, dash
+}
+
+function clusterStart(text: string, i: number): number {
+  let start = i
+  for (;;) {
+    if (isDigit(text.charCodeAt(start - 1))) start--
+    else if (isSeparator(text.charCodeAt(start - 1)) && isDigit(text.charCodeAt(start - 2)))
+      start -= 2
+    else return start
   }
-  if (sep !== '' && (group < 3 || group > 8)) return undefined
-  return digits
+}
+
+/**
+ * The cards in the cluster starting at `start`, as a person writes them: one run of 13–19
+ * digits, or a chain of groups of 3–8 digits joined by one kind of separator, 13–19 digits in
+ * all. A chain is maximal: `1234 4111 1111 1111 1111 5678` is one 24-digit chain, not a card,
+ * while `12 4111 1111 1111 1111 12/29` holds one. A run joined by a dash to more digits is a
+ * compound id (`12-4111111111111111`). Returns where the cluster ends.
+ */
+function cardsInCluster(text: string, start: number, out: Detection[]): number {
+  const groups: Array<[number, number]> = []
+  let i = start
+  for (;;) {
+    const from = i
+    while (isDigit(text.charCodeAt(i))) i++
+    groups.push([from, i])
+    if (isSeparator(text.charCodeAt(i)) && isDigit(text.charCodeAt(i + 1))) i++
+    else break
+  }
+  const end = i
+  // A cluster glued to a word is part of a code (`DE95 4111 1111 1111 1111 00`, an IBAN);
+  // a group after `.` or `+`, or before `.` and a digit, belongs to that number.
+  const before = text.charCodeAt(start - 1)
+  const after = text.charCodeAt(end)
+  if (isWordChar(before) || isWordChar(after)) return end
+  const first = before === 46 || before === 43 ? 1 : 0
+  const last = groups.length - (after === 46 && isDigit(text.charCodeAt(end + 1)) ? 1 : 0)
+  const sepAfter = (g: number) => text.charCodeAt(groups[g]![1])
+  for (let g = first; g < last; g++) {
+    const [from, to] = groups[g]!
+    const size = to - from
+    const dashed =
+      (g > 0 && sepAfter(g - 1) === 45) || (g < groups.length - 1 && sepAfter(g) === 45)
+    if (size >= 13 && size <= 19 && !dashed) pushCard(text, from, to, out)
+  }
+  // Chains of 3–8-digit groups joined by the same separator.
+  let g = first
+  while (g < last) {
+    const size = groups[g]![1] - groups[g]![0]
+    if (size < 3 || size > 8) {
+      g++
+      continue
+    }
+    let h = g
+    let digits = size
+    const sep = g + 1 < groups.length ? sepAfter(g) : -1
+    while (h + 1 < groups.length && sepAfter(h) === sep) {
+      const next = groups[h + 1]![1] - groups[h + 1]![0]
+      if (next < 3 || next > 8) break
+      h++
+      digits += next
+    }
+    if (h > g && h < last && digits >= 13 && digits <= 19)
+      pushCard(text, groups[g]![0], groups[h]![1], out)
+    g = h + 1
+  }
+  return end
+}
+
+function pushCard(text: string, start: number, end: number, out: Detection[]): void {
+  let digits = ''
+  for (let i = start; i < end; i++) if (isDigit(text.charCodeAt(i))) digits += text[i]
+  if (cardValid(digits)) out.push({ kind: 'card', start, end })
+}
+
+function isWordChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95
 }
 
 const IBAN =
@@ -67,12 +137,16 @@ export function findIbans(text: string, out: Detection[]): void {
   }
 }
 
-const SSN = /(?<![\w-]|\d[ ])(\d{3})([ -])(\d{2})\2(\d{4})(?![\w-]|[ ]\d|\.\d)/g
+const SSN = /(?<![\w-])(\d{3})([ -])(\d{2})\2(\d{4})(?![\w-]|\.\d)/g
 
 export function findSsns(text: string, out: Detection[]): void {
   SSN.lastIndex = 0
   for (let m = SSN.exec(text); m !== null; m = SSN.exec(text)) {
-    if (ssnValid(m[1]!, m[3]!, m[4]!))
-      out.push({ kind: 'ssn', start: m.index, end: m.index + m[0].length })
+    const end = m.index + m[0].length
+    // `1 234 56 7890`: the spaced form inside a longer spaced run of digits.
+    const spacedBefore = text[m.index - 1] === ' ' && isDigit(text.charCodeAt(m.index - 2))
+    const spacedAfter = text[end] === ' ' && isDigit(text.charCodeAt(end + 1))
+    if (m[2] === ' ' && (spacedBefore || spacedAfter)) continue
+    if (ssnValid(m[1]!, m[3]!, m[4]!)) out.push({ kind: 'ssn', start: m.index, end })
   }
 }

@@ -4,7 +4,7 @@
  * a function the test ends. A cancel whose announcement is lost still stops the runner at its
  * next renewal; a store that refuses the task leaves no place taken; a result the store cannot
  * hold is a failed task that says so; a runner that ends after its lease was declared lost does
- * not overwrite the terminal status.
+ * not overwrite the terminal status; a cancel of a task whose runner stopped ends it at once.
  */
 import { describe, expect, it } from 'vitest'
 import { SluiceError } from '../../src/errors.js'
@@ -213,6 +213,38 @@ describe('tasks', () => {
         "the replica running this task stopped renewing its lease (gateway.tasks.leaseMs: 300 ms), so it probably stopped; whether the execution's calls ran is unknown. Check before running the code again",
       )
       expect(logged).toContain('a task lease could not be renewed')
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  it('a cancel of a task whose runner stopped renewing ends it at once, saying so', async () => {
+    const store = new MemoryStore()
+    const exec = controlled()
+    let renewals = 0
+    const a = replica(
+      faulty(store, {
+        hold: async (...args) => {
+          if (renewals++ > 0) throw down
+          return store.hold(...args)
+        },
+      }),
+      exec.run,
+    )
+    const b = replica(store, exec.run)
+    try {
+      const started = await a.start(alice, 'code')
+      if (!started.ok) throw new Error(started.error.message)
+      const { taskId } = started.task
+      await expect
+        .poll(() => store.isHeld('tasks:alice', taskId), { timeout: 5_000, interval: 20 })
+        .toBe(false)
+      expect(await b.cancel(alice, taskId)).toBe(true)
+      expect(await b.get(alice, taskId)).toMatchObject({
+        status: 'cancelled',
+        statusMessage: 'cancelled by tasks/cancel; the replica running it had stopped',
+      })
+      exec.finish(ended('late'))
     } finally {
       await Promise.all([a.close(), b.close()])
     }

@@ -89,9 +89,9 @@ async function runProbes(pool: SandboxPool, config: Config): Promise<SandboxFact
     },
     { inspectMemory: { needles: [needle] } },
   )
-  if (!first.ok)
+  if (!first.ok || !Array.isArray(first.result))
     return {
-      error: `the probe execution failed: ${first.error?.message}`,
+      error: `the probe execution failed: ${first.error?.message ?? 'it returned no list'}`,
       ambient: [],
       instances: [],
     }
@@ -100,15 +100,20 @@ async function runProbes(pool: SandboxPool, config: Config): Promise<SandboxFact
     { inspectMemory: { needles: [needle] } },
   )
   const facts: SandboxFacts = {
-    ambient: Array.isArray(first.result) ? first.result.map(String) : [],
+    ambient: first.result.map(String),
     freshGlobals: second.ok && second.result === 'undefined',
     instances: [first.instanceId, second.instanceId],
-    memory: {
-      needleAfterRun: first.memory?.needlesAfterRun.includes(needle) === true,
-      needleAtStart: second.memory?.needlesAtStart.includes(needle) !== false,
-      nonZeroBytesBeforeInstantiation: second.memory?.nonZeroBytesBeforeInstantiation ?? -1,
-      ...(second.memory?.recycledFrom ? { recycledFrom: second.memory.recycledFrom } : {}),
-    },
+    // Without both inspections there is nothing to say about the memory (IO-2 stays partial).
+    ...(first.memory && second.memory
+      ? {
+          memory: {
+            needleAfterRun: first.memory.needlesAfterRun.includes(needle),
+            needleAtStart: second.memory.needlesAtStart.includes(needle),
+            nonZeroBytesBeforeInstantiation: second.memory.nonZeroBytesBeforeInstantiation,
+            ...(second.memory.recycledFrom ? { recycledFrom: second.memory.recycledFrom } : {}),
+          },
+        }
+      : {}),
   }
   const limit = config.limits.maxToolCalls
   if (limit > MAX_PROBED_TOOL_CALLS) {
