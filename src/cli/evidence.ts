@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { selfTest } from '../guard/index.js'
 import { loadConfig } from '../config/index.js'
 import { buildEvidence, renderEvidenceMarkdown } from './evidence/index.js'
 import { usage, type Command } from './index.js'
@@ -41,9 +42,8 @@ export const evidenceCommand: Command = {
     if (format !== 'md' && format !== 'json')
       throw usage(`--format: expected md or json, got ${format}`)
     const config = loadConfig(values.config as string | undefined)
-    // wired at merge: pass the PII detectors' self-test from src/guard, `{ detectorProbe: selfTest }`
-    // (import { selfTest } from '../guard/index.js'); until then IO-3 reports "not observed".
-    const report = await buildEvidence(config, {})
+    // IO-3 runs the detectors of this build on their built-in samples (src/guard/self-test.ts).
+    const report = await buildEvidence(config, { detectorProbe: selfTest })
     process.stdout.write(
       format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderEvidenceMarkdown(report),
     )

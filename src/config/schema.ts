@@ -474,7 +474,7 @@ export const storeSchema = z.strictObject({
  * What the PII guard detects (src/guard/): the `detect` names; a token is `[KIND_n]`, KIND the
  * name upper-cased.
  */
-export const PII_KINDS = [
+export const PII_KINDS = Object.freeze([
   'email',
   'phone',
   'card',
@@ -484,7 +484,7 @@ export const PII_KINDS = [
   'api_key',
   'jwt',
   'private_key',
-] as const
+] as const)
 export type PiiKind = (typeof PII_KINDS)[number]
 
 /** `server.tool` or `server.*`: tools whose arguments get real values back for tokens. */

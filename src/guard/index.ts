@@ -8,6 +8,7 @@
 export { PII_KINDS, isPiiKind } from './kinds.js'
 export type { Detection, PiiKind } from './kinds.js'
 export { detect } from './detect.js'
+export { selfTest } from './self-test.js'
 export { MemoryVault, tokenFor } from './vault.js'
 export type { MemoryVaultOptions, Vault, VaultEntry, VaultItem } from './vault.js'
 export { PiiGuard, addCounts, countEntries } from './tokenize.js'

@@ -286,14 +286,13 @@ describe('sluice evidence on minimal configs', () => {
     expect(domain(broken, 'integrity and recovery').status).toBe('partial')
   })
 
-  it('says IO-3 is not observed while the CLI has no detector self-test to run', async () => {
-    // wired at merge: once src/cli/evidence.ts passes src/guard's selfTest, this becomes enforced.
+  it("runs this build's detectors for IO-3 and reports what they found", async () => {
     const file = join(dir, 'pii.yaml')
     writeFileSync(file, 'servers: {}\nguardrails: { pii: { detect: [email] } }\n')
     const report = await evidenceJson(file)
     expect(control(report, 'IO-3')).toMatchObject({
-      status: 'not-observed',
-      observed: `read guardrails.pii in ${file}; detectors not probed: detectors unavailable; no audit file: PII counts not observed`,
+      status: 'enforced',
+      observed: `read guardrails.pii in ${file}; ran the detectors on a probe string: 1/1 kinds found, 1/1 near misses ignored; no audit file: PII counts not observed`,
     })
     expect(domain(report, 'input and output').status).toBe('absent')
   })
