@@ -68,19 +68,53 @@ export const MAX_TOKEN_LENGTH = 256
 /** How far before a token its name is looked for, on the same line. */
 const NAME_WINDOW = 48
 
-const HEX_OR_UUID = /^[0-9a-fA-F-]+$/
 const SRI = /^sha(?:1|256|384|512)-/
-const WORD = /[A-Z][a-z]{3,}|[a-z]{4,}/g
-/** What may stand between a name and its value: `": "`, `=`, `: Bearer `. */
-const GLUE = `\\w*["']?\\s*[:=]?\\s*["']?`
-const SECRET_NAME = new RegExp(
-  `(?:api[_-]?key|apikey|secret|passw(?:or)?d|pwd|token|auth|bearer|credential|access[_-]?key|private[_-]?key)${GLUE}(?:(?:bearer|basic|token)\\s+)?$`,
-  'i',
+/** Parts of a secret's name (`client_secret`, `_authToken`, `Authorization`). */
+const SECRET_PARTS: ReadonlySet<string> = new Set(
+  'secret secrets password passwords passwd pwd passphrase token tokens bearer credential credentials apikey auth authorization authtoken authkey'.split(
+    ' ',
+  ),
 )
-const NOT_SECRET_NAME = new RegExp(
-  `(?:hash|digest|checksum|integrity|etag|fingerprint|sha\\d*|md5|crc\\d*|signature|sig|nonce|salt|cursor|(?:page|next|continuation|sync|resume)[_-]?token|(?:request|trace|span|correlation|message|commit|build|run|object)[_-]?id|ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp\\d+)${GLUE}$`,
-  'i',
+/** Pairs of adjacent parts that name a secret (`x-api-key`, `AWS_ACCESS_KEY`). */
+const SECRET_PAIRS = /(?:^|_)(?:api|access|private|secret|signing|client)_keys?(?:_|$)/
+/** Parts that say what a value is, when that is no secret (`fileHash`, `etag`, `nonce`). */
+const NOT_SECRET_PARTS: ReadonlySet<string> = new Set(
+  'hash digest checksum integrity etag fingerprint sha sha1 sha256 sha384 sha512 md5 crc crc32 signature sig nonce salt cursor'.split(
+    ' ',
+  ),
 )
+/** Pairs that name an opaque position or an id (`nextPageToken`, `request_id`). */
+const NOT_SECRET_PAIRS =
+  /(?:^|_)(?:(?:page|next|continuation|sync|resume)_token|(?:request|trace|span|correlation|message|commit|build|run|object)_id)(?:_|$)/
+/** Key types before a public key's base64: `ssh-ed25519 AAAA…`. */
+const PUBLIC_KEY_TYPE = /^(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp\d+)$/i
+/** Schemes between a name and its value: `Authorization: Bearer …`. */
+const SCHEME_WORD = /^(?:bearer|basic|token)$/i
+
+/** `nextPageToken`, `next-page-token` → `next_page_token`. */
+function snake(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/[-_]+/g, '_')
+    .replace(/^_|_$/g, '')
+}
+
+/** Some part of every name below, to skip the split for the names that are none of them. */
+const NAME_HINT =
+  /secret|pass|pwd|token|bearer|credential|key|auth|hash|digest|checksum|integrity|etag|fingerprint|sha|md5|crc|sig|nonce|salt|cursor|id|ssh|ecdsa/i
+
+/** What a value's name says of it: a secret, not a secret, or nothing. */
+function classifyName(name: string | undefined): 'secret' | 'not' | undefined {
+  if (name === undefined || !NAME_HINT.test(name)) return undefined
+  if (PUBLIC_KEY_TYPE.test(name)) return 'not'
+  const snaked = snake(name)
+  const parts = snaked.split('_')
+  if (parts.some((part) => NOT_SECRET_PARTS.has(part)) || NOT_SECRET_PAIRS.test(snaked))
+    return 'not'
+  if (parts.some((part) => SECRET_PARTS.has(part)) || SECRET_PAIRS.test(snaked)) return 'secret'
+  return undefined
+}
 
 export function findApiKeys(text: string, out: Detection[]): void {
   // Provider matches first; a token run that overlaps one (`https://ghp_…@`) is that key.
@@ -152,34 +186,77 @@ function isTokenChar(c: number): boolean {
 }
 
 function isSecretToken(text: string, start: number, end: number): boolean {
-  const body = text.slice(start, end).replace(/=+$/, '')
-  if (body.length > MAX_TOKEN_LENGTH || HEX_OR_UUID.test(body) || SRI.test(body)) return false
+  let bodyEnd = end
+  while (text.charCodeAt(bodyEnd - 1) === 61 /* = */) bodyEnd--
+  const length = bodyEnd - start
+  if (length > MAX_TOKEN_LENGTH) return false
   if (text[start - 1] === '.' && isTokenChar(text.charCodeAt(start - 2))) return false
   if (text[end] === '.' && isTokenChar(text.charCodeAt(end + 1))) return false
-  const hasDigit = /[0-9]/.test(body)
-  const hasLower = /[a-z]/.test(body)
-  const hasUpper = /[A-Z]/.test(body)
-  if (!hasDigit || !(hasLower || hasUpper) || wordShare(body) >= 0.5) return false
-  const ratio = shannonEntropy(body) / Math.log2(Math.min(body.length, 64))
+  // One pass for the character classes and the share of letters in words of 4+ letters.
+  let digits = 0
+  let lower = 0
+  let upper = 0
+  let nonHex = 0
+  let inWords = 0
+  let run = 0 // letters in the current word: a capital then lower case, or lower case only
+  for (let i = start; i <= bodyEnd; i++) {
+    const c = i < bodyEnd ? text.charCodeAt(i) : 0
+    const isLower = c >= 97 && c <= 122
+    const isUpper = c >= 65 && c <= 90
+    if (c >= 48 && c <= 57) digits++
+    else if (isLower) lower++
+    else if (isUpper) upper++
+    if ((isLower && c > 102) || (isUpper && c > 70) || c === 43 || c === 47 || c === 95) nonHex++
+    if (isLower) run++
+    else {
+      if (run >= 4) inWords += run
+      run = isUpper ? 1 : 0
+    }
+  }
+  // Hex (with dashes: UUIDs) is a digest or an id; words are an identifier or a path.
+  if (nonHex === 0 || digits === 0 || lower + upper === 0 || inWords * 2 >= length) return false
+  const body = text.slice(start, bodyEnd)
+  if (SRI.test(body)) return false
+  const ratio = shannonEntropy(body) / Math.log2(Math.min(length, 64))
   if (ratio < CONTEXT_MIN_ENTROPY_RATIO) return false
-  const line = text.lastIndexOf('\n', start - 1) + 1
-  const before = text.slice(Math.max(line, start - NAME_WINDOW), start)
-  if (NOT_SECRET_NAME.test(before)) return false
-  if (SECRET_NAME.test(before)) return true
+  const [name, scheme] = namesBefore(text, start)
+  const said = classifyName(name)
+  if (said === 'not') return false
+  if (said === 'secret' || classifyName(scheme) === 'secret') return true
   return (
-    body.length >= STANDALONE_MIN_LENGTH &&
-    hasLower &&
-    hasUpper &&
+    length >= STANDALONE_MIN_LENGTH &&
+    lower > 0 &&
+    upper > 0 &&
     ratio >= STANDALONE_MIN_ENTROPY_RATIO &&
     !decodesToText(body)
   )
 }
 
-/** The share of `body` in words of four or more letters (`Encoded`, `string`). */
-function wordShare(body: string): number {
-  let letters = 0
-  for (const w of body.matchAll(WORD)) letters += w[0].length
-  return letters / body.length
+/** Glue between a name and its value: quotes, spaces, tabs, `:` and `=`. */
+function isGlue(c: number): boolean {
+  return c === 34 || c === 39 || c === 32 || c === 9 || c === 58 || c === 61
+}
+
+function isNameChar(c: number): boolean {
+  return isTokenChar(c) && c !== 43 && c !== 47 // letters, digits, `_`, `-`
+}
+
+/**
+ * The word just before `start` across glue (`"api_key": "`), and, when that word is a scheme
+ * (`Bearer`), the word before it too, within {@link NAME_WINDOW} characters of one line.
+ */
+function namesBefore(text: string, start: number): [string | undefined, string | undefined] {
+  const limit = Math.max(0, start - NAME_WINDOW)
+  const word = (to: number): [string | undefined, number] => {
+    let end = to
+    while (end > limit && isGlue(text.charCodeAt(end - 1))) end--
+    let from = end
+    while (from > limit && isNameChar(text.charCodeAt(from - 1))) from--
+    return [from < end ? text.slice(from, end) : undefined, from]
+  }
+  const [first, at] = word(start)
+  if (first === undefined || !SCHEME_WORD.test(first)) return [first, undefined]
+  return [word(at)[0], first]
 }
 
 /** Whether base64 `body` decodes to bytes that are nearly all printable ASCII. */
