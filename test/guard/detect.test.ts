@@ -179,7 +179,7 @@ describe('detect() overlaps', () => {
   })
 
   it('reports a token inside a URL userinfo as api_key, not as an email', () => {
-    const token = ['ghp', '_', 'R7vQ2mPx9Tk4Lw8nB3sYc6Jd1Hf5Gz0AeKu'].join('')
+    const token = ['ghp', '_', 'R7vQ2mPx9Tk4Lw8nB3sYc6Jd1Hf5Gz0AeKuR7'].join('')
     expect(spans(`https://${token}@github.com/acme/app.git`)).toEqual([`api_key:${token}`])
   })
 })
