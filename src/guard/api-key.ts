@@ -226,8 +226,8 @@ function isTokenChar(c: number): boolean {
 function isTokenAt(text: string, i: number): boolean {
   const c = text.charCodeAt(i)
   if (c !== 37) return isTokenChar(c)
-  const escape = text.slice(i + 1, i + 3).toUpperCase()
-  return escape === '2B' || escape === '2F' || escape === '3D'
+  const encoded = text.slice(i + 1, i + 3).toUpperCase()
+  return encoded === '2B' || encoded === '2F' || encoded === '3D'
 }
 
 const SEEN = new Uint8Array(128)
