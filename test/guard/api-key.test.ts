@@ -91,6 +91,29 @@ describe('api_key: what is not a secret', () => {
     expect(keys(`{"request_id": "${BODY}"}`)).toEqual([])
   })
 
+  it('leaves alphabets alone: characters in order, or 32+ that never repeat', () => {
+    const base64Alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    expect(keys(`const chars = "${base64Alphabet}"`)).toEqual([])
+    expect(
+      keys("alphabet = 'useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict'"),
+    ).toEqual([])
+  })
+
+  it('leaves URL-encoded base64 data alone, and keeps an encoded key whole', () => {
+    const blob = Buffer.from(BODY.repeat(8))
+      .toString('base64')
+      .replace(/\+/g, '%2B')
+      .replace(/\//g, '%2F')
+    expect(keys(`url("data:image/svg+xml;base64,${blob}")`)).toEqual([])
+    const encoded = `${BODY.slice(0, 20)}%2B${BODY.slice(20, 40)}`
+    expect(keys(`?secret=${encoded}&x=1`)).toEqual([encoded])
+  })
+
+  it('leaves public keys named as such alone', () => {
+    expect(keys(`const pubkey256 = '${BODY}='`)).toEqual([])
+    expect(keys(`"public_key": "${BODY}"`)).toEqual([])
+  })
+
   it('leaves segments of a dotted whole alone', () => {
     expect(keys(`x.${BODY}.y`)).toEqual([])
     expect(keys(`${BODY}.example.com`)).toEqual([])
