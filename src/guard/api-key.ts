@@ -117,8 +117,10 @@ function classifyName(name: string | undefined): 'secret' | 'not' | undefined {
   if (PUBLIC_KEY_TYPE.test(name)) return 'not'
   const snaked = snake(name)
   const parts = snaked.split('_')
-  if (parts.some((part) => NOT_SECRET_PARTS.has(part)) || NOT_SECRET_PAIRS.test(snaked))
-    return 'not'
+  // `sha256`, `pubkey256`: a part may carry digits after its word.
+  const isNot = (part: string) =>
+    NOT_SECRET_PARTS.has(part) || NOT_SECRET_PARTS.has(part.replace(/\d+$/, ''))
+  if (parts.some(isNot) || NOT_SECRET_PAIRS.test(snaked)) return 'not'
   if (parts.some((part) => SECRET_PARTS.has(part)) || SECRET_PAIRS.test(snaked)) return 'secret'
   return undefined
 }
