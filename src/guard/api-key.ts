@@ -145,10 +145,11 @@ export function findApiKeys(text: string, out: Detection[]): void {
     if (end - start >= CONTEXT_MIN_LENGTH && isSecretToken(text, start, end))
       out.push({ kind: 'api_key', start, end })
   }
-  forEachRun(text, CONTEXT_MIN_LENGTH, (runStart, runEnd) => {
-    // Longer runs are data (an image, a file), whatever slashes they hold.
-    if (runEnd - runStart > MAX_TOKEN_LENGTH + 2) return
-    const parts = pathParts(text, runStart, runEnd)
+  forEachRun(text, CONTEXT_MIN_LENGTH, (runStart, runEnd, classes) => {
+    // Longer runs are data (an image, a file), whatever slashes they hold; hex and UUIDs are
+    // digests and ids (checked again per segment below).
+    if (runEnd - runStart > MAX_TOKEN_LENGTH + 2 || (classes & ~HEXISH) === 0) return
+    const parts = (classes & SLASH) === 0 ? undefined : pathParts(text, runStart, runEnd)
     if (parts === undefined) consider(runStart, runEnd)
     else for (const [start, end] of parts) consider(start, end)
   })
@@ -161,56 +162,96 @@ export function findApiKeys(text: string, out: Detection[]): void {
  * (`wJalrXUtnFEMI/K7MDENG/bPxRfiCY…`), which are such a word with odds under 1 in 15.
  */
 function pathParts(text: string, start: number, end: number): Array<[number, number]> | undefined {
-  const slash = text.indexOf('/', start)
-  if (slash === -1 || slash >= end) return undefined
-  const parts: Array<[number, number]> = []
-  let path = text[start] === '/' || text[end - 1] === '/'
-  for (let from = start; from <= end;) {
-    let to = text.indexOf('/', from)
-    if (to === -1 || to > end) to = end
-    if (to > from) {
-      parts.push([from, to])
-      if (PATH_WORD.test(text.slice(from, to))) path = true
-    }
-    from = to + 1
+  // Read in place, without a slice or a split: most runs with a slash are URL paths whose
+  // segments are all short.
+  let path = text.charCodeAt(start) === 47 || text.charCodeAt(end - 1) === 47
+  let long = false
+  let from = start
+  for (let i = start; i <= end; i++) {
+    if (i < end && text.charCodeAt(i) !== 47) continue
+    if (i - from >= CONTEXT_MIN_LENGTH) long = true
+    else if (!path && isPathWord(text, from, i)) path = true
+    from = i + 1
   }
-  return path ? parts : undefined
+  if (!path) return undefined
+  const parts: Array<[number, number]> = []
+  if (!long) return parts
+  from = start
+  for (let i = start; i <= end; i++) {
+    if (i < end && text.charCodeAt(i) !== 47) continue
+    if (i > from) parts.push([from, i])
+    from = i + 1
+  }
+  return parts
 }
 
-const PATH_WORD = /^(?:[a-z]{3,}|v\d{1,2})$/
+/** `files`, `orders`, `v1`: a path segment that is a word of 3+ lower-case letters or a version. */
+function isPathWord(text: string, from: number, to: number): boolean {
+  const first = text.charCodeAt(from)
+  if (first === 118 /* v */ && to - from >= 2 && to - from <= 3) {
+    let digits = true
+    for (let i = from + 1; i < to; i++) {
+      const c = text.charCodeAt(i)
+      if (c < 48 || c > 57) digits = false
+    }
+    if (digits) return true
+  }
+  if (to - from < 3) return false
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 97 || c > 122) return false
+  }
+  return true
+}
 
-/** Characters of a base64, base64url or base62 token. */
+/** Classes of token characters, as bits: what a run holds decides what to look at. */
+const HEXISH = 1 // 0-9 a-f A-F -
+const OTHER = 2 // the other letters, _ +
+const SLASH = 4
+const PERCENT = 8 // maybe %2B %2F %3D
+
+/** Characters of a base64, base64url or base62 token, by class (0: not a token character). */
 const TOKEN_CHAR = new Uint8Array(128)
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-')
-  TOKEN_CHAR[c.charCodeAt(0)] = 1
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-%') {
+  const code = c.charCodeAt(0)
+  TOKEN_CHAR[code] = /[0-9a-fA-F-]/.test(c)
+    ? HEXISH
+    : c === '/'
+      ? SLASH
+      : c === '%'
+        ? PERCENT
+        : OTHER
+}
 
 /**
  * Calls `visit` for every maximal run of token characters at least `minLength` long, with up
- * to two `=` of padding. Any run that long covers one of every `minLength` positions, so only
- * those are probed, and a probe that lands on a token character is widened to its run: about
- * 0.5 µs per KiB of prose or JSON, where a regex (which must be retried at every position
- * inside a word, or carry a lookbehind) costs 4–9.
+ * to two `=` of padding, and the classes of characters it holds. Any run that long covers one
+ * of every `minLength` positions, so only those are probed, and a probe that lands on a token
+ * character is widened to its run: about 0.5 µs per KiB of prose or JSON, where a regex (which
+ * must be retried at every position inside a word, or carry a lookbehind) costs 4–9.
  */
 function forEachRun(
   text: string,
   minLength: number,
-  visit: (start: number, end: number) => void,
+  visit: (start: number, end: number, classes: number) => void,
 ): void {
   const n = text.length
   let probe = minLength - 1
   while (probe < n) {
-    if (!isTokenAt(text, probe)) {
+    let classes = tokenClass(text, probe)
+    if (classes === 0) {
       probe += minLength
       continue
     }
     let start = probe
-    while (start > 0 && isTokenAt(text, start - 1)) start--
+    for (let k = tokenClass(text, start - 1); k !== 0; k = tokenClass(text, --start - 1))
+      classes |= k
     let end = probe + 1
-    while (end < n && isTokenAt(text, end)) end++
+    for (let k = tokenClass(text, end); k !== 0; k = tokenClass(text, ++end)) classes |= k
     if (end - start >= minLength) {
       let padded = end
       while (padded - end < 2 && text.charCodeAt(padded) === 61 /* = */) padded++
-      visit(start, padded)
+      visit(start, padded, classes)
     }
     // `end` is not a token character: the next long run lies wholly after it.
     probe = end + minLength
@@ -218,21 +259,26 @@ function forEachRun(
 }
 
 function isTokenChar(c: number): boolean {
-  return c < 128 && TOKEN_CHAR[c] === 1
+  return c < 128 && (TOKEN_CHAR[c]! & ~PERCENT) !== 0
 }
 
 /**
- * A token character, or the `%` of `%2B`, `%2F`, `%3D` (`+`, `/`, `=` URL-encoded): a data URI
- * of URL-encoded base64 is then one long run (data), not dozens of short "keys".
+ * The class of the token character at `i`, 0 for none. `%` counts only as the start of `%2B`,
+ * `%2F` or `%3D` (`+`, `/`, `=` URL-encoded): a data URI of URL-encoded base64 is then one
+ * long run (data), not dozens of short "keys".
  */
-function isTokenAt(text: string, i: number): boolean {
+function tokenClass(text: string, i: number): number {
   const c = text.charCodeAt(i)
-  if (c !== 37) return isTokenChar(c)
+  // NaN (outside the text) and non-ASCII fail the first test.
+  if (!(c < 128)) return 0
+  const k = TOKEN_CHAR[c]!
+  if (k !== PERCENT) return k
   const encoded = text.slice(i + 1, i + 3).toUpperCase()
-  return encoded === '2B' || encoded === '2F' || encoded === '3D'
+  return encoded === '2B' || encoded === '2F' || encoded === '3D' ? OTHER : 0
 }
 
 const SEEN = new Uint8Array(128)
+const NOT_HEX = /[^0-9a-fA-F-]/
 
 function isSecretToken(text: string, start: number, end: number): boolean {
   let bodyEnd = end
@@ -241,11 +287,14 @@ function isSecretToken(text: string, start: number, end: number): boolean {
   if (length > MAX_TOKEN_LENGTH) return false
   if (text[start - 1] === '.' && isTokenChar(text.charCodeAt(start - 2))) return false
   if (text[end] === '.' && isTokenChar(text.charCodeAt(end + 1))) return false
+  const body = text.slice(start, bodyEnd)
+  // Hex (with dashes: UUIDs) is a digest or an id; most long runs in tool output are, so
+  // this one regex test comes before the loop below.
+  if (!NOT_HEX.test(body)) return false
   // One pass for the character classes and the share of letters in words of 4+ letters.
   let digits = 0
   let lower = 0
   let upper = 0
-  let nonHex = 0
   let inWords = 0
   let run = 0 // letters in the current word: a capital then lower case, or lower case only
   let ascending = 0 // neighbours in character order: alphabets (`ABC…xyz0123…`)
@@ -265,23 +314,20 @@ function isSecretToken(text: string, start: number, end: number): boolean {
     if (c >= 48 && c <= 57) digits++
     else if (isLower) lower++
     else if (isUpper) upper++
-    if ((isLower && c > 102) || (isUpper && c > 70) || c === 43 || c === 47 || c === 95 || c === 37)
-      nonHex++
     if (isLower) run++
     else {
       if (run >= 4) inWords += run
       run = isUpper ? 1 : 0
     }
   }
-  // Hex (with dashes: UUIDs) is a digest or an id; words are an identifier or a path. A
-  // quarter of neighbours in order, or 32+ characters never repeating (a random string of 32
-  // repeats one with odds 1 − 1/4000), is an alphabet (`ABC…xyz0123…`, nanoid's), not a key.
-  if (nonHex === 0 || lower + upper === 0 || inWords * 2 >= length) return false
+  // Words are an identifier or a path. A quarter of neighbours in order, or 32+ characters
+  // never repeating (a random string of 32 repeats one with odds 1 − 1/13,000), is an
+  // alphabet (`ABC…xyz0123…`, nanoid's), not a key.
+  if (lower + upper === 0 || inWords * 2 >= length) return false
   // After a name, letters and digits or both cases; standalone, all three (below).
   if (digits === 0 && (lower === 0 || upper === 0)) return false
   if (ascending * 4 >= length || (length >= STANDALONE_MIN_LENGTH && distinct - 1 === length))
     return false
-  const body = text.slice(start, bodyEnd)
   if (SRI.test(body)) return false
   const ratio = shannonEntropy(body) / Math.log2(Math.min(length, 64))
   if (ratio < CONTEXT_MIN_ENTROPY_RATIO) return false

@@ -14,12 +14,13 @@ import type { Detection } from './kinds.js'
 import { cardValid, ibanLength, ibanValid, ssnValid } from './validators.js'
 
 /**
- * Where a card may be: 13 digits, maybe with single separators. Each such place is widened to
+ * Where a card may be: 13 digits, maybe with single separators, the first three together (a
+ * card's first group has at least three). Each such place is widened to
  * its whole cluster (digit runs joined by single spaces or dashes) and the cluster is read
  * once, so a megabyte of digits is one cluster and one pass. Not after a digit or a decimal
  * point: JSON floats have long fractions, and none is a card.
  */
-const CARD_SEED = /(?<![\d.])\d(?:[ -]?\d){12}/g
+const CARD_SEED = /(?<![\d.])\d{3}(?:[ -]?\d){10}/g
 
 export function findCards(text: string, out: Detection[]): void {
   CARD_SEED.lastIndex = 0
