@@ -35,7 +35,6 @@
 import { Buffer } from 'node:buffer'
 import type { Detection } from './kinds.js'
 import { pemBlocks } from './pem.js'
-import { shannonEntropy } from './validators.js'
 
 /** Provider key shapes, after the gitleaks and secretlint rules and the providers' docs. */
 const PREFIXED = new RegExp(
@@ -277,7 +276,8 @@ function tokenClass(text: string, i: number): number {
   return encoded === '2B' || encoded === '2F' || encoded === '3D' ? OTHER : 0
 }
 
-const SEEN = new Uint8Array(128)
+/** Occurrences of each ASCII character in the token being read (one token at a time). */
+const COUNTS = new Uint16Array(128)
 const NOT_HEX = /[^0-9a-fA-F-]/
 
 function isSecretToken(text: string, start: number, end: number): boolean {
@@ -291,24 +291,22 @@ function isSecretToken(text: string, start: number, end: number): boolean {
   // Hex (with dashes: UUIDs) is a digest or an id; most long runs in tool output are, so
   // this one regex test comes before the loop below.
   if (!NOT_HEX.test(body)) return false
-  // One pass for the character classes and the share of letters in words of 4+ letters.
+  // One pass for the classes, the share of letters in words of 4+ letters, neighbours in
+  // order and the counts behind the entropy.
   let digits = 0
   let lower = 0
   let upper = 0
   let inWords = 0
   let run = 0 // letters in the current word: a capital then lower case, or lower case only
-  let ascending = 0 // neighbours in character order: alphabets (`ABC…xyz0123…`)
+  let ascending = 0
   let previous = -2
   let distinct = 0
-  SEEN.fill(0)
-  for (let i = start; i <= bodyEnd; i++) {
-    const c = i < bodyEnd ? text.charCodeAt(i) : 0
+  COUNTS.fill(0)
+  for (let i = start; i < bodyEnd; i++) {
+    const c = text.charCodeAt(i) // a token character, so ASCII
     if (c === previous + 1) ascending++
     previous = c
-    if (c < 128 && SEEN[c] === 0) {
-      SEEN[c] = 1
-      distinct++
-    }
+    if (COUNTS[c]!++ === 0) distinct++
     const isLower = c >= 97 && c <= 122
     const isUpper = c >= 65 && c <= 90
     if (c >= 48 && c <= 57) digits++
@@ -320,16 +318,22 @@ function isSecretToken(text: string, start: number, end: number): boolean {
       run = isUpper ? 1 : 0
     }
   }
+  if (run >= 4) inWords += run
   // Words are an identifier or a path. A quarter of neighbours in order, or 32+ characters
   // never repeating (a random string of 32 repeats one with odds 1 − 1/13,000), is an
   // alphabet (`ABC…xyz0123…`, nanoid's), not a key.
   if (lower + upper === 0 || inWords * 2 >= length) return false
   // After a name, letters and digits or both cases; standalone, all three (below).
   if (digits === 0 && (lower === 0 || upper === 0)) return false
-  if (ascending * 4 >= length || (length >= STANDALONE_MIN_LENGTH && distinct - 1 === length))
+  if (ascending * 4 >= length || (length >= STANDALONE_MIN_LENGTH && distinct === length))
     return false
   if (SRI.test(body)) return false
-  const ratio = shannonEntropy(body) / Math.log2(Math.min(length, 64))
+  let bits = 0
+  for (let c = 0; c < 128; c++) {
+    const k = COUNTS[c]!
+    if (k > 0) bits -= (k / length) * Math.log2(k / length)
+  }
+  const ratio = bits / Math.log2(Math.min(length, 64))
   if (ratio < CONTEXT_MIN_ENTROPY_RATIO) return false
   const [name, scheme] = namesBefore(text, start)
   const said = classifyName(name)

@@ -62,7 +62,12 @@ export function findEmails(text: string, out: Detection[]): void {
     while (start < at && !isAlnum(text.charCodeAt(start)) && text[start] !== '_') start++
     if (start === at || text[at - 1] === '.' || text.slice(start, at).includes('..')) continue
     // `https://user:token@host/`: credentials in a URL, left to the api_key rule.
-    if (URL_USERINFO.test(text.slice(Math.max(0, start - MAX_LOCAL * 2), start))) continue
+    const before = text[start - 1]
+    if (
+      (before === '/' || before === ':') &&
+      URL_USERINFO.test(text.slice(Math.max(0, start - MAX_LOCAL * 2), start))
+    )
+      continue
     DOMAIN.lastIndex = at + 1
     const m = DOMAIN.exec(text)
     if (m === null || m[0].length > MAX_DOMAIN) continue
