@@ -24,6 +24,7 @@ export const CASES = {
   'cold-start': './cases/cold-start.js',
   peers: './cases/peers.js',
   tokens: './cases/tokens.js',
+  guard: './cases/guard.js',
   mistakes: './cases/mistakes.js',
   http: './cases/http.js',
   'guard-overhead': './cases/guard-overhead.js',

@@ -4,7 +4,9 @@
  * Email is the practical RFC 5321 shape: a local part of letters, digits and `._%+-` (at most
  * 64, no leading, trailing or doubled dot), `@`, dot-separated labels, and a top-level domain
  * of at least two letters. Quoted local parts, IP-literal domains and non-ASCII addresses are
- * not found. Image and source names (`icon@2x.png`) are not addresses.
+ * not found. Image and source names (`icon@2x.png`), credentials in a URL
+ * (`https://user:token@host/`) and scp-style remotes (`git@github.com:acme/app.git`) are not
+ * addresses.
  *
  * Phone numbers are found in three shapes, each with separators that a person would write:
  * - international: `+` and 8–15 digits (E.164), grouped by single spaces, dots or dashes,
@@ -29,6 +31,7 @@ for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.
 const MAX_LOCAL = 64
 const MAX_DOMAIN = 253
 const URL_USERINFO = /\/\/[^\s/@]*$/
+const SCP_PATH = /[\w~./-]/
 
 /** Labels, then a TLD of letters; sticky, run from just after the `@`. */
 const DOMAIN =
@@ -59,11 +62,18 @@ export function findEmails(text: string, out: Detection[]): void {
     while (start < at && !isAlnum(text.charCodeAt(start)) && text[start] !== '_') start++
     if (start === at || text[at - 1] === '.' || text.slice(start, at).includes('..')) continue
     // `https://user:token@host/`: credentials in a URL, left to the api_key rule.
-    if (URL_USERINFO.test(text.slice(Math.max(0, start - MAX_LOCAL * 2), start))) continue
+    const before = text[start - 1]
+    if (
+      (before === '/' || before === ':') &&
+      URL_USERINFO.test(text.slice(Math.max(0, start - MAX_LOCAL * 2), start))
+    )
+      continue
     DOMAIN.lastIndex = at + 1
     const m = DOMAIN.exec(text)
     if (m === null || m[0].length > MAX_DOMAIN) continue
     if (FILE_EXTENSIONS.has(m[1]!.toLowerCase())) continue
+    // `git@github.com:acme/app.git`: an scp-style remote, a login at a host, not an address.
+    if (text[DOMAIN.lastIndex] === ':' && SCP_PATH.test(text[DOMAIN.lastIndex + 1] ?? '')) continue
     out.push({ kind: 'email', start, end: DOMAIN.lastIndex })
   }
 }
@@ -84,7 +94,7 @@ const INTERNATIONAL =
 const NORTH_AMERICAN =
   /(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w+:]|\.\d)/g
 
-const TRUNK = /0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w+:]|\.\d)/g
+const TRUNK = /\b0[1-9]\d{0,4}((?:[ /-]\d{2,8}){1,4})(?![\w+:]|\.\d)/g
 
 const DATE_LIKE = /\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}/
 

@@ -14,12 +14,13 @@ import type { Detection } from './kinds.js'
 import { cardValid, ibanLength, ibanValid, ssnValid } from './validators.js'
 
 /**
- * Where a card may be: 13 digits, maybe with single separators. Each such place is widened to
+ * Where a card may be: 13 digits, maybe with single separators, the first three together (a
+ * card's first group has at least three). Each such place is widened to
  * its whole cluster (digit runs joined by single spaces or dashes) and the cluster is read
  * once, so a megabyte of digits is one cluster and one pass. Not after a digit or a decimal
  * point: JSON floats have long fractions, and none is a card.
  */
-const CARD_SEED = /(?<![\d.])\d(?:[ -]?\d){12}/g
+const CARD_SEED = /(?<![\d.])\d{3}(?:[ -]?\d){10}/g
 
 export function findCards(text: string, out: Detection[]): void {
   CARD_SEED.lastIndex = 0
@@ -52,55 +53,64 @@ function clusterStart(text: string, i: number): number {
  * digits, or a chain of groups of 3–8 digits joined by one kind of separator, 13–19 digits in
  * all. A chain is maximal: `1234 4111 1111 1111 1111 5678` is one 24-digit chain, not a card,
  * while `12 4111 1111 1111 1111 12/29` holds one. A run joined by a dash to more digits is a
- * compound id (`12-4111111111111111`). Returns where the cluster ends.
+ * compound id (`12-4111111111111111`). Read group by group without storing them, so a
+ * megabyte of `4 4 4 …` costs no memory. Returns where the cluster ends.
  */
 function cardsInCluster(text: string, start: number, out: Detection[]): number {
-  const groups: Array<[number, number]> = []
-  let i = start
+  let end = start
   for (;;) {
-    const from = i
-    while (isDigit(text.charCodeAt(i))) i++
-    groups.push([from, i])
-    if (isSeparator(text.charCodeAt(i)) && isDigit(text.charCodeAt(i + 1))) i++
+    while (isDigit(text.charCodeAt(end))) end++
+    if (isSeparator(text.charCodeAt(end)) && isDigit(text.charCodeAt(end + 1))) end++
     else break
   }
-  const end = i
   // A cluster glued to a word is part of a code (`DE95 4111 1111 1111 1111 00`, an IBAN);
   // a group after `.` or `+`, or before `.` and a digit, belongs to that number.
   const before = text.charCodeAt(start - 1)
   const after = text.charCodeAt(end)
   if (isWordChar(before) || isWordChar(after)) return end
-  const first = before === 46 || before === 43 ? 1 : 0
-  const last = groups.length - (after === 46 && isDigit(text.charCodeAt(end + 1)) ? 1 : 0)
-  const sepAfter = (g: number) => text.charCodeAt(groups[g]![1])
-  for (let g = first; g < last; g++) {
-    const [from, to] = groups[g]!
+  const firstUsable = before === 46 || before === 43 ? 1 : 0
+  let lastStart = end
+  while (lastStart > start && isDigit(text.charCodeAt(lastStart - 1))) lastStart--
+  const lastUsable = !(after === 46 && isDigit(text.charCodeAt(end + 1)))
+
+  let chainFrom = 0
+  let chainTo = 0
+  let chainDigits = 0
+  let chainGroups = 0
+  let chainSep = -1
+  const flush = () => {
+    if (chainGroups >= 2 && chainDigits >= 13 && chainDigits <= 19)
+      pushCard(text, chainFrom, chainTo, out)
+    chainGroups = 0
+  }
+  let prevSep = -1
+  for (let i = start, g = 0; i < end; g++) {
+    const from = i
+    while (i < end && isDigit(text.charCodeAt(i))) i++
+    const to = i
+    const sep = i < end ? text.charCodeAt(i++) : -1
+    const usable = g >= firstUsable && (lastUsable || from !== lastStart)
     const size = to - from
-    const dashed =
-      (g > 0 && sepAfter(g - 1) === 45) || (g < groups.length - 1 && sepAfter(g) === 45)
-    if (size >= 13 && size <= 19 && !dashed) pushCard(text, from, to, out)
-  }
-  // Chains of 3–8-digit groups joined by the same separator.
-  let g = first
-  while (g < last) {
-    const size = groups[g]![1] - groups[g]![0]
-    if (size < 3 || size > 8) {
-      g++
-      continue
+    if (usable && size >= 13 && size <= 19 && prevSep !== 45 && sep !== 45)
+      pushCard(text, from, to, out)
+    const fits = usable && size >= 3 && size <= 8
+    if (fits && chainGroups > 0 && prevSep === chainSep) {
+      chainTo = to
+      chainDigits += size
+      chainGroups++
+    } else {
+      flush()
+      if (fits) {
+        chainFrom = from
+        chainTo = to
+        chainDigits = size
+        chainGroups = 1
+        chainSep = sep
+      }
     }
-    let h = g
-    let digits = size
-    const sep = g + 1 < groups.length ? sepAfter(g) : -1
-    while (h + 1 < groups.length && sepAfter(h) === sep) {
-      const next = groups[h + 1]![1] - groups[h + 1]![0]
-      if (next < 3 || next > 8) break
-      h++
-      digits += next
-    }
-    if (h > g && h < last && digits >= 13 && digits <= 19)
-      pushCard(text, groups[g]![0], groups[h]![1], out)
-    g = h + 1
+    prevSep = sep
   }
+  flush()
   return end
 }
 

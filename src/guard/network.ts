@@ -2,7 +2,8 @@
  * IP addresses.
  *
  * - IPv4: four dotted octets 0–255 without leading zeros, not part of a longer dotted number
- *   (`1.2.3.4.5`, an OID) nor glued to a word (`v1.2.3.4`).
+ *   (`1.2.3.4.5`, an OID), glued to a word (`v1.2.3.4`) or numbered by the word before it
+ *   (`section 2.3.2.3`, `version 1.2.3.4`).
  * - IPv6: full, compressed and IPv4-suffixed forms as `node:net` accepts them, with at least two
  *   non-empty groups, so `::`, `::1`, times (`12:30:45`), MAC addresses and colon-separated
  *   fingerprints are not addresses.
@@ -14,6 +15,11 @@ import type { Detection } from './kinds.js'
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const IPV4 = new RegExp(`(?<![\\w.])${OCTET}(?:\\.${OCTET}){3}(?!\\w|\\.\\d)`, 'g')
+
+/** Words that number what follows (`section 2.3.2.3`, `version 1.2.3.4`): not an address. */
+const NUMBERING =
+  /(?:\b(?:section|sect?\.|chapter|clause|article|art\.|figure|fig\.|version|ver\.|release|build|v)|§)\s*$/i
+const NUMBERING_WINDOW = 12
 
 /**
  * Every IPv6 address has two colons with at most four hex digits between them; that anchor is
@@ -31,7 +37,9 @@ function isWordChar(c: number): boolean {
 export function findIps(text: string, out: Detection[]): void {
   IPV4.lastIndex = 0
   for (let m = IPV4.exec(text); m !== null; m = IPV4.exec(text)) {
-    out.push({ kind: 'ip', start: m.index, end: m.index + m[0].length })
+    const before = text.slice(Math.max(0, m.index - NUMBERING_WINDOW), m.index)
+    if (!NUMBERING.test(before))
+      out.push({ kind: 'ip', start: m.index, end: m.index + m[0].length })
   }
   IPV6_ANCHOR.lastIndex = 0
   for (let a = IPV6_ANCHOR.exec(text); a !== null; a = IPV6_ANCHOR.exec(text)) {

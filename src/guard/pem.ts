@@ -39,9 +39,29 @@ export function findPrivateKeys(text: string, out: Detection[]): void {
     } else {
       end = endOfBody(text, bodyStart)
     }
-    out.push({ kind: 'private_key', start: m.index, end })
+    // A BEGIN line alone (`indexOf("-----BEGIN PRIVATE KEY-----")` in code) holds no key.
+    if (hasBody(text, bodyStart, end)) out.push({ kind: 'private_key', start: m.index, end })
     PEM_BEGIN.lastIndex = Math.max(PEM_BEGIN.lastIndex, end)
   }
+}
+
+/** The least base64 a key body has: the smallest real key (Ed25519, PKCS#8) has 64. */
+const MIN_BODY_CHARS = 16
+
+function hasBody(text: string, from: number, to: number): boolean {
+  let count = 0
+  for (let i = from; i < to && count < MIN_BODY_CHARS; i++) {
+    const c = text.charCodeAt(i)
+    if (
+      (c >= 65 && c <= 90) ||
+      (c >= 97 && c <= 122) ||
+      (c >= 48 && c <= 57) ||
+      c === 43 ||
+      c === 47
+    )
+      count++
+  }
+  return count >= MIN_BODY_CHARS
 }
 
 /** The next `-----END … PRIVATE KEY-----` at or after `from`, or -1. */

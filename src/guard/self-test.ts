@@ -19,7 +19,7 @@ interface Sample {
 }
 
 /** Built from parts so that no secret scanner mistakes this file for a leak. */
-const FAKE_GITHUB_TOKEN = ['ghp', '_', 'R7vQ2mPx9Tk4Lw8nB3sYc6Jd1Hf5Gz0AeKu'].join('')
+const FAKE_GITHUB_TOKEN = ['ghp', '_', 'R7vQ2mPx9Tk4Lw8nB3sYc6Jd1Hf5Gz0AeKuR7'].join('')
 const FAKE_JWT = [
   'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9',
   'eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ',

@@ -147,6 +147,28 @@ describe('detect() spans', () => {
   })
 })
 
+describe('detect() context rules', () => {
+  it('does not take a numbered section or a version for an IPv4 address', () => {
+    expect(spans('see RFC 5890, section 2.3.2.3 and § 1.2.3.4')).toEqual([])
+    expect(spans('version 1.2.3.4, build 10.0.0.1')).toEqual([])
+    // "dev" ends in v but is no version marker.
+    expect(spans('ip route add 10.0.0.0/8 dev eth0 via 10.0.0.1')).toEqual([
+      'ip:10.0.0.0',
+      'ip:10.0.0.1',
+    ])
+  })
+
+  it('does not take an scp-style remote for an email address', () => {
+    expect(spans('git clone git@github.com:acme/app.git')).toEqual([])
+    expect(spans('mail git@example.com: it bounced')).toEqual(['email:git@example.com'])
+  })
+
+  it('does not take a BEGIN line without a body for a private key', () => {
+    expect(spans('if (pem.indexOf("-----BEGIN PRIVATE KEY-----") !== 0) throw')).toEqual([])
+    expect(spans('"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----"')).toEqual([])
+  })
+})
+
 describe('detect() overlaps', () => {
   const jwt =
     'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'
@@ -179,7 +201,7 @@ describe('detect() overlaps', () => {
   })
 
   it('reports a token inside a URL userinfo as api_key, not as an email', () => {
-    const token = ['ghp', '_', 'R7vQ2mPx9Tk4Lw8nB3sYc6Jd1Hf5Gz0AeKu'].join('')
+    const token = ['ghp', '_', 'R7vQ2mPx9Tk4Lw8nB3sYc6Jd1Hf5Gz0AeKuR7'].join('')
     expect(spans(`https://${token}@github.com/acme/app.git`)).toEqual([`api_key:${token}`])
   })
 })
