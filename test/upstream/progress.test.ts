@@ -101,7 +101,9 @@ function suite(
         message: `tools/call ${TOOL} on upstream everything reported progress but did not finish within 1000 ms, the most a call may run`,
         details: { server: 'everything', timeoutMs: 500, maxTotalMs: 1_000 },
       })
-      expect(performance.now() - started).toBeGreaterThanOrEqual(1_000)
+      // libuv keeps its loop clock in whole milliseconds, so a 1000 ms timer may fire up to
+      // 1 ms early by performance.now().
+      expect(performance.now() - started).toBeGreaterThanOrEqual(999)
     })
   })
 }
