@@ -15,7 +15,9 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
+  describeCollision,
   generateDeclarations,
+  identifierCollisions,
   renderBindingsFile,
   sanitizeIdentifier,
   type BindingProblem,
@@ -112,6 +114,7 @@ export const lockCommand: Command = {
     })
     try {
       const snapshot: Parameters<typeof createLock>[0] = {}
+      const collisions: string[] = []
       for (const name of names) {
         const upstream = upstreams.get(name)!
         let tools: ToolDefinition[]
@@ -124,8 +127,21 @@ export const lockCommand: Command = {
             `server ${name}: cannot list tools: ${(cause as Error).message}`,
           )
         }
+        for (const collision of identifierCollisions(tools.map((t) => t.name))) {
+          collisions.push(
+            `servers.${name}: ${describeCollision(name, collision)}; a lock cannot pin both (rename one upstream, or remove the server)`,
+          )
+        }
         const source = portableSource(config.servers[name]!, raw[name], config.baseDir)
         snapshot[name] = { source, serverInfo: upstream.health().serverInfo, tools }
+      }
+      // Pinning them would only move the refusal to the next start: say it now, write nothing.
+      if (collisions.length > 0) {
+        throw new SluiceError(
+          'CONFIG_INVALID',
+          `invalid config ${config.file ?? '<inline>'}: ${collisions.join('; ')}`,
+          { details: { file: config.file, problems: collisions } },
+        )
       }
       const lock = createLock(snapshot)
       const path = lockPath(config, values.out as string | undefined)

@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { sanitizeIdentifier } from '../bindings/index.js'
+import {
+  describeCollision,
+  identifierCollisions,
+  sanitizeIdentifier,
+  type IdentifierCollision,
+} from '../bindings/index.js'
 import type { Config } from '../config/index.js'
 import { hashDefinition, reconcile, type LockFile } from '../registry/index.js'
 import type { CatalogTool, DefinitionHash, ToolDefinition } from '../types.js'
@@ -32,6 +37,11 @@ export interface ServerState {
   quarantined: QuarantinedTool[]
   unpinned: string[]
   problems: string[]
+  /**
+   * Distinct tool names that sanitise to one identifier. Neither tool is exposed; at start and
+   * on reload the engine refuses the config (it cannot tell which one the model meant).
+   */
+  collisions: IdentifierCollision[]
   lastError?: string
 }
 
@@ -39,6 +49,7 @@ export type CatalogEvent =
   | { type: 'quarantined'; server: string; tool: string; pinnedHash: string; liveHash: string }
   | { type: 'unpinned'; server: string; tool: string; hash: string; exposed: boolean }
   | { type: 'refresh-failed'; server: string; message: string }
+  | { type: 'collision'; server: string; message: string }
 
 export interface CatalogOptions {
   config: Config
@@ -135,6 +146,7 @@ export class Catalog {
       quarantined: [],
       unpinned: [],
       problems: [],
+      collisions: [],
     }
     const entry = lock?.servers[name]
     const outcome = lock
@@ -168,52 +180,54 @@ export class Catalog {
         })
       }
     }
-    state.tools = this.#toCatalogTools(name, outcome.exposed, state.problems)
+    state.tools = this.#toCatalogTools(name, outcome.exposed, state)
+    for (const collision of state.collisions) {
+      this.#options.onEvent?.({
+        type: 'collision',
+        server: name,
+        message: `${describeCollision(name, collision)}; neither is exposed`,
+      })
+    }
     return state
   }
 
   #fromLock(name: string): ServerState {
     const entry = this.#options.lock?.servers[name]
-    if (!entry) return { source: 'none', tools: [], quarantined: [], unpinned: [], problems: [] }
-    const problems: string[] = []
+    const state: ServerState = {
+      source: entry ? 'lock' : 'none',
+      tools: [],
+      quarantined: [],
+      unpinned: [],
+      problems: [],
+      collisions: [],
+    }
+    if (!entry) return state
     const exposed = Object.values(entry.tools).map((t) => ({
       definition: t.definition,
       hash: t.hash,
     }))
-    return {
-      source: 'lock',
-      tools: this.#toCatalogTools(name, exposed, problems),
-      quarantined: [],
-      unpinned: [],
-      problems,
-    }
+    state.tools = this.#toCatalogTools(name, exposed, state)
+    return state
   }
 
   #toCatalogTools(
     server: string,
     exposed: ReadonlyArray<{ definition: ToolDefinition; hash: string }>,
-    problems: string[],
+    state: Pick<ServerState, 'problems' | 'collisions'>,
   ): CatalogTool[] {
+    const collisions = identifierCollisions(exposed.map((e) => e.definition.name))
+    state.collisions.push(...collisions)
+    const colliding = new Set(collisions.flatMap((c) => c.names))
     const tools: CatalogTool[] = []
-    const byIdent = new Map<string, string>()
     for (const { definition, hash } of exposed) {
       const ident = sanitizeIdentifier(definition.name)
       if (ident === undefined) {
-        problems.push(
+        state.problems.push(
           `${server}: tool name ${JSON.stringify(definition.name.slice(0, 80))} is not allowed; not exposed`,
         )
         continue
       }
-      const other = byIdent.get(ident)
-      if (other !== undefined) {
-        problems.push(
-          `${server}: tools "${other}" and "${definition.name}" both become tools.${server}.${ident}; neither is exposed`,
-        )
-        const i = tools.findIndex((t) => t.ident === ident)
-        if (i >= 0) tools.splice(i, 1)
-        continue
-      }
-      byIdent.set(ident, definition.name)
+      if (colliding.has(definition.name)) continue
       tools.push(
         Object.freeze({
           server,

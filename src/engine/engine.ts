@@ -13,6 +13,7 @@ import { context, SpanStatusCode, type Span } from '@opentelemetry/api'
 import {
   buildManifest,
   createSearchIndex,
+  describeCollision,
   sanitizeIdentifier,
   generateDeclarations,
   fitSearchHits,
@@ -261,13 +262,22 @@ export class Engine {
 
   /**
    * Tool names the config spells out (`guardrails.pii.resolveFor`) exist on their server, once
-   * the server has been listed (or is pinned); a typo would silently resolve nothing.
+   * the server has been listed (or is pinned); a typo would silently resolve nothing. And no
+   * two tools of one server share an identifier: `tools.s.get_sum` must mean one tool.
    *
-   * @throws SluiceError `CONFIG_INVALID` naming the entry and the closest tool.
+   * @throws SluiceError `CONFIG_INVALID` naming the entry and the closest tool, or both
+   *   colliding tools.
    */
   #checkToolNames(gen: Generation): void {
     const problems: string[] = []
     const states = gen.catalog.servers()
+    for (const [server, state] of states) {
+      for (const collision of state.collisions) {
+        problems.push(
+          `servers.${server}: ${describeCollision(server, collision)}; sluice cannot tell which one tools.${server}.${collision.ident} means (rename one upstream, or remove the server)`,
+        )
+      }
+    }
     ;(gen.config.guardrails.pii?.resolveFor ?? []).forEach((entry, i) => {
       const dot = entry.indexOf('.')
       const server = entry.slice(0, dot)
@@ -318,6 +328,10 @@ export class Engine {
         'warn',
         `tool ${event.server}.${event.tool} is not pinned: ${event.exposed ? 'exposed (allowUnpinned)' : 'not exposed'}`,
       )
+    } else if (event.type === 'collision') {
+      // At start and reload this also stops the config (#checkToolNames); a server that starts
+      // colliding later (tools/list_changed) loses both tools and says so here.
+      log?.('error', `${event.message}; rename one upstream`)
     } else {
       log?.('warn', `cannot list tools of ${event.server}: ${sanitizeMessage(event.message)}`)
     }
