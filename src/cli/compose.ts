@@ -186,6 +186,20 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
         const scheme = /^\s*[A-Za-z][A-Za-z0-9-]*\s+(\S.*)$/.exec(value)
         if (scheme?.[1] !== undefined) redactor.add(scheme[1])
       }
+      if (server.credentials?.grant === 'env') {
+        for (const [variable, ref] of Object.entries(server.credentials.env)) {
+          try {
+            redactor.add(readSecretRef(ref, config.baseDir))
+          } catch (cause) {
+            log(
+              'warn',
+              `server ${name}: secret ${variable} unavailable; the server will not start until it is set`,
+              { error: cause instanceof Error ? cause.message : String(cause) },
+            )
+          }
+        }
+        continue
+      }
       if (server.credentials?.grant !== 'static') continue
       try {
         const value = readSecretRef(server.credentials.valueFrom, config.baseDir)

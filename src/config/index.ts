@@ -16,6 +16,9 @@ export {
   RESOLVE_FOR_PATTERN,
   SERVER_NAME_PATTERN,
   HTTP_SERVER_TYPES,
+  REGISTRY_SERVER_PATTERN,
+  DEFAULT_REGISTRY_TIMEOUT_MS,
+  registrySchema,
   effectiveExporter,
 } from './schema.js'
 export type {
@@ -27,6 +30,7 @@ export type {
   HttpServerConfig,
   PiiKind,
   Guardrails,
+  RegistryConfig,
 } from './schema.js'
 export { loadConfig, parseConfig, readSecretRef, deepFreeze, isSecretHeader } from './load.js'
 export type { Config, LoadOptions } from './load.js'
