@@ -15,6 +15,8 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Document, isMap, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import {
+  loadConfig,
+  type Config,
   DEFAULT_REGISTRY_TIMEOUT_MS,
   REGISTRY_SERVER_PATTERN,
   registrySchema,
@@ -23,6 +25,8 @@ import {
 } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import {
+  diffLocks,
+  renderDiffMarkdown,
   importEntry,
   parseEntrySpec,
   RegistryClient,
@@ -30,6 +34,7 @@ import {
   type RegistryEntry,
 } from '../registry/index.js'
 import { usage, type Command } from './index.js'
+import { buildLock, currentLock } from './lock.js'
 
 /** The config file `sync` edits when none is given. */
 export const DEFAULT_CONFIG_FILE = 'sluice.yaml'
@@ -213,21 +218,47 @@ function checkKeys(imported: readonly ImportedServer[], doc: Document, file: str
   }
 }
 
+/**
+ * Prints what the config's servers, listed live, would change against the lock in force:
+ * Markdown (default) or JSON. Writes nothing. Exit 0 when nothing changed, 1 when something did.
+ */
+export async function reviewDiff(
+  config: Config,
+  options: { out?: string; format?: string },
+): Promise<number> {
+  const format = options.format ?? 'md'
+  if (format !== 'md' && format !== 'json')
+    throw usage(`--format: expected md or json, got ${JSON.stringify(format)}`)
+  const { path, lock } = await currentLock(config, options.out)
+  // The lock in force is checked first: a diff against a lock that does not verify means nothing.
+  const next = await buildLock(config, { signed: config.lock?.publicKeyFile !== undefined })
+  const diff = diffLocks(lock, next)
+  process.stdout.write(
+    format === 'json'
+      ? `${JSON.stringify({ lock: path, ...diff }, null, 2)}\n`
+      : renderDiffMarkdown(diff, path),
+  )
+  return diff.changed ? 1 : 0
+}
+
 export const registryCommand: Command = {
   name: 'registry',
   summary:
     'Import servers from an MCP Registry (registry sync) and review the changes (registry diff)',
-  usage: 'sluice registry sync [--config FILE] [--registry URL] [--server NAME[@VERSION]]...',
+  usage:
+    'sluice registry sync [--config FILE] [--registry URL] [--server NAME[@VERSION]]... | sluice registry diff [--config FILE] [--format md|json]',
   description:
-    'registry sync reads the MCP Registry v0.1 read API (the list with cursor pagination, one entry\'s versions), validates each entry against the server.json schema (2025-12-11) and writes it into servers: of the config (default sluice.yaml), keyed by the last segment of its name: npm packages as a pinned npx command, pypi as uvx, oci as docker, remotes as a url entry, secrets as credential grants with valueFrom, never values. Without --server (or registry.servers) the whole registry is imported; "latest" skips deprecated versions and is recorded as the exact version in origin. Nothing is written unless every entry imports. Exit 0 when written, 1 when the registry cannot be read, 2 for a bad entry, name or config.',
+    'registry sync reads the MCP Registry v0.1 read API (the list with cursor pagination, one entry\'s versions), validates each entry against the server.json schema (2025-12-11) and writes it into servers: of the config (default sluice.yaml), keyed by the last segment of its name: npm packages as a pinned npx command, pypi as uvx, oci as docker, remotes as a url entry, secrets as credential grants with valueFrom, never values. Without --server (or registry.servers) the whole registry is imported; "latest" skips deprecated versions and is recorded as the exact version in origin. Nothing is written unless every entry imports. Exit 0 when written, 1 when the registry cannot be read, 2 for a bad entry, name or config. registry diff starts every configured server, lists its tools and prints what would change against the lock in force (verified with lock.publicKeyFile when set): servers and tools added and removed, changed descriptions, input schemas widened or narrowed, annotations changed, new secrets, risk scores; Markdown for a pull request or --format json for CI. It never writes; exit 0 when nothing changed, 1 when something did.',
   examples: [
     'sluice registry sync --config sluice.yaml --registry https://registry.example.com --server io.github.acme/weather@1.1.0',
     'sluice registry sync --config sluice.yaml   # registry: { url, servers } from the config',
+    'sluice registry diff --config sluice.yaml --format json',
   ],
   options: {
     config: { type: 'string', short: 'c' },
     registry: { type: 'string' },
     server: { type: 'string', multiple: true },
+    format: { type: 'string' },
   },
   async run({ values, positionals }) {
     const [sub] = positionals
@@ -250,6 +281,10 @@ export const registryCommand: Command = {
         ].join('\n'),
       )
       return 0
+    }
+    if (sub === 'diff') {
+      const config = loadConfig((values.config as string | undefined) ?? DEFAULT_CONFIG_FILE)
+      return reviewDiff(config, values.format ? { format: values.format as string } : {})
     }
     throw usage('expected `registry sync` or `registry diff`')
   },

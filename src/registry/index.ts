@@ -37,6 +37,7 @@ export type {
   LockServerEntry,
   LockTool,
   LockSource,
+  LockOrigin,
   LockKey,
   ServerSnapshot,
   WriteLockOptions,
@@ -56,3 +57,24 @@ export { importEntry, registryKey, defaultSecretRef, RUNNABLE_PACKAGE_TYPES } fr
 export type { ImportOptions, ImportedServer } from './import.js'
 export { serverDetailSchema, SERVER_JSON_SCHEMA_URL, REGISTRY_NAME_PATTERN } from './server-json.js'
 export type { RegistryEntry, ServerDetail, EntryStatus } from './server-json.js'
+export {
+  toolRisk,
+  serverRisk,
+  secretsOf,
+  riskLevel,
+  unpinnedPackage,
+  RISK_WEIGHTS,
+  HIGH_RISK,
+  MEDIUM_RISK,
+  MAX_RISK_SCORE,
+} from './risk.js'
+export type { Risk, ServerFacts } from './risk.js'
+export { diffLocks, diffSchema, describeSource, renderDiffMarkdown } from './diff.js'
+export type {
+  LockDiff,
+  ServerChange,
+  ToolChange,
+  AnnotationChange,
+  SchemaChange,
+  Change,
+} from './diff.js'
