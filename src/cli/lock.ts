@@ -38,7 +38,7 @@ import {
 } from '../registry/index.js'
 import type { ToolDefinition } from '../types.js'
 import { UpstreamSet } from '../upstream/index.js'
-import { CONNECT_TIMEOUT_MS } from './compose.js'
+import { CONNECT_TIMEOUT_MS, staticSessionHeaders } from './compose.js'
 import { usage, type Command } from './index.js'
 
 function lockPath(config: Config, out: string | undefined): string {
@@ -101,7 +101,10 @@ export async function buildLock(config: Config, options: { signed: boolean }): P
     Math.max(CONNECT_TIMEOUT_MS, config.servers[name]?.timeoutMs ?? config.limits.callTimeoutMs)
   const upstreams = new UpstreamSet(config.servers, {
     callTimeoutMs: config.limits.callTimeoutMs,
-    perServer: (name) => ({ connectTimeoutMs: startMs(name) }),
+    perServer: (name) => {
+      const sessionHeaders = staticSessionHeaders(config.servers[name]!, config.baseDir)
+      return { connectTimeoutMs: startMs(name), ...(sessionHeaders ? { sessionHeaders } : {}) }
+    },
   })
   try {
     const snapshot: Parameters<typeof createLock>[0] = {}
@@ -299,7 +302,8 @@ export function renderBindings(lock: LockFile): {
     'Tools pinned in the lock file:',
     ...names.map((name) => {
       const entry = lock.servers[name]!
-      return `  ${name}: ${entry.server.name} ${entry.server.version}, ${Object.keys(entry.tools).length} tools`
+      const origin = entry.origin ? ` (from ${entry.origin.name}@${entry.origin.version})` : ''
+      return `  ${name}: ${entry.server.name} ${entry.server.version}${origin}, ${Object.keys(entry.tools).length} tools`
     }),
     `pins: ${digest}`,
   ].join('\n')
