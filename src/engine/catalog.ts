@@ -11,9 +11,17 @@ import {
   sanitizeIdentifier,
   type IdentifierCollision,
 } from '../bindings/index.js'
-import type { Config } from '../config/index.js'
-import { hashDefinition, reconcile, type LockFile } from '../registry/index.js'
-import type { CatalogTool, DefinitionHash, ToolDefinition } from '../types.js'
+import { isSecretHeader, type Config } from '../config/index.js'
+import {
+  hashDefinition,
+  lockSourceOf,
+  reconcile,
+  secretsOf,
+  toolRisk,
+  type LockFile,
+  type ServerFacts,
+} from '../registry/index.js'
+import type { CatalogTool, DefinitionHash, Risk, ToolDefinition } from '../types.js'
 import type { UpstreamSet } from '../upstream/index.js'
 
 /** How often a server that is not listed live yet is tried again. */
@@ -215,6 +223,21 @@ export class Catalog {
     exposed: ReadonlyArray<{ definition: ToolDefinition; hash: string }>,
     state: Pick<ServerState, 'problems' | 'collisions'>,
   ): CatalogTool[] {
+    const pins = this.#options.lock?.servers[server]?.tools
+    let facts: ServerFacts | undefined
+    // The signed lock's score when the tool is pinned as it is; else one scored here, unsigned.
+    const riskOf = (definition: ToolDefinition, hash: string): Risk | undefined => {
+      const pin = pins?.[definition.name]
+      if (pin?.hash === hash && pin.risk !== undefined) return pin.risk
+      const config = this.#options.config.servers[server]
+      if (config === undefined) return undefined
+      facts ??= {
+        source: lockSourceOf(config),
+        secrets: secretsOf(config, isSecretHeader),
+        signed: false,
+      }
+      return toolRisk(definition, facts)
+    }
     const collisions = identifierCollisions(exposed.map((e) => e.definition.name))
     state.collisions.push(...collisions)
     const colliding = new Set(collisions.flatMap((c) => c.names))
@@ -228,6 +251,7 @@ export class Catalog {
         continue
       }
       if (colliding.has(definition.name)) continue
+      const risk = riskOf(definition, hash)
       tools.push(
         Object.freeze({
           server,
@@ -235,6 +259,7 @@ export class Catalog {
           ident,
           definition,
           hash: hash as DefinitionHash,
+          ...(risk ? { risk } : {}),
         }),
       )
     }

@@ -704,6 +704,7 @@ export function policyTool(tool: CatalogTool) {
     name: tool.name,
     annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>,
     hash: tool.hash,
+    ...(tool.risk ? { risk: tool.risk } : {}),
   }
 }
 

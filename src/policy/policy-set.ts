@@ -5,7 +5,7 @@
  * @module
  */
 import type { ParseResult } from '@marcbachmann/cel-js'
-import type { Decision, DecisionEffect, Principal } from '../types.js'
+import type { Decision, DecisionEffect, Principal, Risk } from '../types.js'
 import {
   PolicyInputError,
   toCelExecution,
@@ -23,6 +23,8 @@ export interface PolicyToolInput {
   name: string
   annotations: Record<string, unknown>
   hash: string
+  /** The tool's risk score; absent for what is not scored (prompts, resources). */
+  risk?: Risk
 }
 
 /** Everything a rule may look at. `args` and `execution` exist only while deciding a call. */
