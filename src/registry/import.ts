@@ -67,6 +67,20 @@ export function defaultSecretRef(name: string): string {
 class Refusal extends Error {}
 
 /**
+ * A registry's text, refused when it holds `${`: the config loader expands `${NAME}` from
+ * sluice's own environment, so an entry could otherwise have a server started with any secret
+ * of the gateway's (`--token=${AWS_SECRET_ACCESS_KEY}`). The config's own values may use it.
+ */
+function plain<T extends string | undefined>(text: T, what: string): T {
+  if (text !== undefined && text.includes('${')) {
+    throw new Refusal(
+      `${what} contains "\${", which sluice would expand from its own environment; refused`,
+    )
+  }
+  return text
+}
+
+/**
  * Turns one validated registry entry into a config entry.
  *
  * @throws SluiceError `REGISTRY_INVALID` naming the entry and every reason it cannot run here.
@@ -155,7 +169,9 @@ function fromPackage(
       'it pins a fileSha256 that npx, uvx and docker cannot check; sluice will not drop it silently',
     )
   }
-  const version = pkg.version
+  plain(pkg.identifier, 'the package identifier')
+  plain(pkg.registryBaseUrl, 'registryBaseUrl')
+  const version = plain(pkg.version, 'the package version')
   const pinned = (why: string): never => {
     throw new Refusal(`it has no version: ${why}`)
   }
@@ -226,6 +242,7 @@ function fromRemote(
   secrets: Readonly<Record<string, string>>,
 ): { entry: Record<string, unknown>; via: string } {
   const definitions = remote.variables ?? {}
+  plain(remote.url, 'the URL')
   const url = remote.url.replace(VARIABLE, (_, variable: string) => {
     const def = definitions[variable]
     if (def?.isSecret === true) {
@@ -349,12 +366,14 @@ function inputValue(
 ): string | undefined {
   const configured = key === '' ? undefined : vars[key]
   if (configured !== undefined) return configured
+  plain(input.value, `the value of ${key || 'an argument'}`)
+  plain(input.default, `the default of ${key || 'an argument'}`)
   if (input.value !== undefined) {
     let missing = false
     const filled = input.value.replace(VARIABLE, (whole, variable: string) => {
       const def = input.variables?.[variable]
       if (def === undefined) return whole
-      const value = vars[variable] ?? def.value ?? def.default
+      const value = vars[variable] ?? plain(def.value ?? def.default, `variable {${variable}}`)
       if (value === undefined) missing = true
       return value ?? whole
     })
