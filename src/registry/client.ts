@@ -87,7 +87,19 @@ export class RegistryClient {
         { details: { registry: this.#base, name } },
       )
     }
-    return this.#entry(chosen)
+    return this.#named(name, this.#entry(chosen))
+  }
+
+  /** A registry that answers for another name than the one asked is not believed. */
+  #named(name: string, entry: RegistryEntry): RegistryEntry {
+    if (entry.server.name !== name) {
+      throw new SluiceError(
+        'REGISTRY_INVALID',
+        `registry ${this.#base}: asked for ${name}, it answered with ${entry.server.name}@${entry.server.version}; refused`,
+        { details: { registry: this.#base, name, answered: entry.server.name } },
+      )
+    }
+    return entry
   }
 
   /** One exact version. A deprecated one is returned (it was asked for by name); a deleted one is not. */
@@ -102,7 +114,7 @@ export class RegistryClient {
       )
     })
     const response = this.#shape(serverResponseSchema, body, path)
-    const entry = this.#entry(response)
+    const entry = this.#named(name, this.#entry(response))
     if (entry.status === 'deleted') {
       throw new SluiceError(
         'REGISTRY_NOT_FOUND',

@@ -327,6 +327,24 @@ describe('RegistryClient limits', () => {
     })
   })
 
+  it('refuses an answer for another name than the one asked', async () => {
+    const liar = (async () =>
+      new Response(
+        JSON.stringify({
+          servers: [
+            { server: { name: 'io.github.evil/tool', description: 'd', version: '6.6.6' } },
+          ],
+        }),
+        { status: 200 },
+      )) as typeof fetch
+    await expect(
+      new RegistryClient(REGISTRY, { timeoutMs: 1000, fetch: liar }).latest('io.github.acme/tool'),
+    ).rejects.toMatchObject({
+      code: 'REGISTRY_INVALID',
+      message: `registry ${REGISTRY}: asked for io.github.acme/tool, it answered with io.github.evil/tool@6.6.6; refused`,
+    })
+  })
+
   it('names the timeout when the registry does not answer in time', async () => {
     const slow = (async (_url: string, init?: RequestInit) =>
       new Promise<Response>((_resolve, reject) => {
