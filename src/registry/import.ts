@@ -72,7 +72,7 @@ class Refusal extends Error {}
  * of the gateway's (`--token=${AWS_SECRET_ACCESS_KEY}`). The config's own values may use it.
  */
 function plain<T extends string | undefined>(text: T, what: string): T {
-  if (text !== undefined && text.includes('${')) {
+  if (text?.includes('${')) {
     throw new Refusal(
       `${what} contains "\${", which sluice would expand from its own environment; refused`,
     )
