@@ -54,6 +54,16 @@ export interface ToolDefinition {
 }
 
 /** A tool of one configured server, as the gateway knows it. */
+/**
+ * How risky a tool (or a server) is, 0 to 10, with one reason per field that added to it
+ * (`+2 annotations.destructiveHint: true`). Pinned in the lock; `tool.risk` in CEL.
+ */
+export interface Risk {
+  score: number
+  level: 'low' | 'medium' | 'high'
+  reasons: string[]
+}
+
 export interface CatalogTool {
   /** The config key of the server (`servers.<name>`). */
   readonly server: string
@@ -64,6 +74,8 @@ export interface CatalogTool {
   readonly definition: ToolDefinition
   /** Hash of the definition's canonical JSON. */
   readonly hash: DefinitionHash
+  /** From the lock when pinned, else scored from the live definition and the server's config. */
+  readonly risk?: Risk
 }
 
 /** The decision of policy for one inner call (or for listing a tool). */

@@ -471,6 +471,10 @@ export function createGrantBroker(options: GrantBrokerOptions): GrantBroker {
         })
         return { authorization: `Bearer ${token}` }
       }
+      case 'env':
+        // Environment variables reach a stdio server when it starts (upstream/); a call adds
+        // no header.
+        return {}
       case 'passthrough':
         throw grantFailed(
           server,

@@ -7,9 +7,11 @@
  */
 export type { BindingProblem, BindingProblemCode, BindingTool, SchemaLimits } from './model.js'
 export { DEFAULT_SCHEMA_LIMITS } from './model.js'
-export type { NamedTool } from './names.js'
+export type { IdentifierCollision, NamedTool } from './names.js'
 export {
   assignIdentifiers,
+  describeCollision,
+  identifierCollisions,
   IDENTIFIER_PATTERN,
   INVALID_NAME_REASON,
   isSafeIdentifier,

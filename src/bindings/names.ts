@@ -151,6 +151,39 @@ export function assignIdentifiers(entries: readonly NamedTool[]): {
   return { tools, problems }
 }
 
+/** Two or more distinct tool names of one server that sanitise to the same identifier. */
+export interface IdentifierCollision {
+  ident: string
+  /** The upstream's own spellings, sorted. */
+  names: string[]
+}
+
+/**
+ * The identifiers that several distinct names of one server share (`get-sum` and `get_sum` are
+ * both `get_sum`). Names outside the alphabet and exact duplicates are not collisions: the
+ * caller reports those on their own.
+ */
+export function identifierCollisions(names: readonly string[]): IdentifierCollision[] {
+  const byIdent = new Map<string, Set<string>>()
+  for (const name of names) {
+    const ident = sanitizeIdentifier(name)
+    if (ident === undefined) continue
+    const set = byIdent.get(ident) ?? new Set<string>()
+    set.add(name)
+    byIdent.set(ident, set)
+  }
+  return [...byIdent]
+    .filter(([, set]) => set.size > 1)
+    .map(([ident, set]) => ({ ident, names: [...set].sort(compare) }))
+    .sort((a, b) => compare(a.ident, b.ident))
+}
+
+/** One line naming a collision and both spellings, for config errors and logs. */
+export function describeCollision(server: string, collision: IdentifierCollision): string {
+  const names = collision.names.map((n) => `"${printable(n)}"`).join(' and ')
+  return `tools ${names} of server ${server} both become tools.${server}.${collision.ident}`
+}
+
 function sanitized(name: string, problems: BindingProblem[], label: string): string | undefined {
   const ident = sanitizeIdentifier(name)
   if (ident !== undefined) return ident

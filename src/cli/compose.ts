@@ -12,6 +12,7 @@ import {
   isSecretHeader,
   readSecretRef,
   type Config,
+  type ServerConfig,
 } from '../config/index.js'
 import { startTelemetry } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
@@ -41,6 +42,22 @@ export const stderrLog: LogFn = (level, message, fields) => {
   process.stderr.write(
     `${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...fields })}\n`,
   )
+}
+
+/**
+ * The session-level headers of a url server with a static grant: its initialize, listing and
+ * notification stream carry the same operator secret its calls do (a server that checks its API
+ * key on every request could not even be listed otherwise). Per-principal grants stay per call.
+ */
+export function staticSessionHeaders(
+  server: ServerConfig,
+  baseDir: string,
+): (() => Record<string, string>) | undefined {
+  const grant = server.credentials
+  if (grant?.grant !== 'static' || !('url' in server)) return undefined
+  return () => ({
+    [grant.header]: `${grant.prefix ?? ''}${readSecretRef(grant.valueFrom, baseDir)}`,
+  })
 }
 
 /** Starts span export as the config (or the standard OTEL_* variables) says. */
@@ -179,12 +196,16 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       },
       onToolsChanged: (server: string) => void engine?.refresh(server),
       // Starting a server (npx, a cold Node process) can take longer than one call may.
-      perServer: (server) => ({
-        connectTimeoutMs: Math.max(
-          CONNECT_TIMEOUT_MS,
-          config.servers[server]?.timeoutMs ?? config.limits.callTimeoutMs,
-        ),
-      }),
+      perServer: (server) => {
+        const sessionHeaders = staticSessionHeaders(config.servers[server]!, config.baseDir)
+        return {
+          connectTimeoutMs: Math.max(
+            CONNECT_TIMEOUT_MS,
+            config.servers[server]?.timeoutMs ?? config.limits.callTimeoutMs,
+          ),
+          ...(sessionHeaders ? { sessionHeaders } : {}),
+        }
+      },
     })
     closers.push(() => upstreams.close())
     // Register static secrets up front: another upstream (or an error) may echo one before the
@@ -196,6 +217,20 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
         redactor.add(value)
         const scheme = /^\s*[A-Za-z][A-Za-z0-9-]*\s+(\S.*)$/.exec(value)
         if (scheme?.[1] !== undefined) redactor.add(scheme[1])
+      }
+      if (server.credentials?.grant === 'env') {
+        for (const [variable, ref] of Object.entries(server.credentials.env)) {
+          try {
+            redactor.add(readSecretRef(ref, config.baseDir))
+          } catch (cause) {
+            log(
+              'warn',
+              `server ${name}: secret ${variable} unavailable; the server will not start until it is set`,
+              { error: cause instanceof Error ? cause.message : String(cause) },
+            )
+          }
+        }
+        continue
       }
       if (server.credentials?.grant !== 'static') continue
       try {

@@ -32,6 +32,7 @@ const commands = new Map<string, () => Promise<Command>>([
   ['token', async () => (await import('./token.js')).tokenCommand],
   ['evidence', async () => (await import('./evidence.js')).evidenceCommand],
   ['config', async () => (await import('./config.js')).configCommand],
+  ['registry', async () => (await import('./registry.js')).registryCommand],
 ])
 
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const
@@ -190,6 +191,8 @@ const OPERATOR_EXIT_2: ReadonlySet<string> = new Set([
   'LOCK_INVALID',
   'SIGNATURE_INVALID',
   'BINDINGS_INVALID',
+  'REGISTRY_INVALID',
+  'REGISTRY_NOT_FOUND',
 ])
 
 /** A usage error: exit code 2 with the message. */

@@ -15,27 +15,30 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
+  describeCollision,
   generateDeclarations,
+  identifierCollisions,
   renderBindingsFile,
   sanitizeIdentifier,
   type BindingProblem,
   type BindingsCoverage,
   type BindingTool,
 } from '../bindings/index.js'
-import { loadConfig, type Config, type ServerConfig } from '../config/index.js'
+import { isSecretHeader, loadConfig, type Config, type ServerConfig } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import {
   canonicalJson,
   createLock,
   lockSourceOf,
   readLock,
+  secretsOf,
   writeLock,
   type LockFile,
   type LockSource,
 } from '../registry/index.js'
 import type { ToolDefinition } from '../types.js'
 import { UpstreamSet } from '../upstream/index.js'
-import { CONNECT_TIMEOUT_MS } from './compose.js'
+import { CONNECT_TIMEOUT_MS, staticSessionHeaders } from './compose.js'
 import { usage, type Command } from './index.js'
 
 function lockPath(config: Config, out: string | undefined): string {
@@ -82,66 +85,129 @@ export function portableSource(expanded: ServerConfig, raw: unknown, baseDir: st
   return { type: 'stdio', command, args: [...args] }
 }
 
+/**
+ * Starts every configured server, lists its tools and builds the lock they would be pinned in,
+ * without writing it (what `sluice lock` writes and `sluice registry diff` compares).
+ *
+ * @throws SluiceError `UPSTREAM_UNAVAILABLE` naming a server that cannot be listed;
+ *   `CONFIG_INVALID` when two tools of one server share an identifier.
+ */
+export async function buildLock(config: Config, options: { signed: boolean }): Promise<LockFile> {
+  const names = Object.keys(config.servers)
+  const raw = rawServerEntries(config)
+  // A server's `timeoutMs` is for its calls; starting it (npx, a cold Node process) gets at
+  // least as long as `sluice serve` gives it, or a server with a short timeout cannot be locked.
+  const startMs = (name: string) =>
+    Math.max(CONNECT_TIMEOUT_MS, config.servers[name]?.timeoutMs ?? config.limits.callTimeoutMs)
+  const upstreams = new UpstreamSet(config.servers, {
+    callTimeoutMs: config.limits.callTimeoutMs,
+    perServer: (name) => {
+      const sessionHeaders = staticSessionHeaders(config.servers[name]!, config.baseDir)
+      return { connectTimeoutMs: startMs(name), ...(sessionHeaders ? { sessionHeaders } : {}) }
+    },
+  })
+  try {
+    const snapshot: Parameters<typeof createLock>[0] = {}
+    const collisions: string[] = []
+    for (const name of names) {
+      const upstream = upstreams.get(name)!
+      let tools: ToolDefinition[]
+      try {
+        // The first listing also waits for the start, so it gets the start's time too.
+        tools = await upstream.listTools({ timeoutMs: startMs(name) })
+      } catch (cause) {
+        throw new SluiceError(
+          'UPSTREAM_UNAVAILABLE',
+          `server ${name}: cannot list tools: ${(cause as Error).message}`,
+        )
+      }
+      for (const collision of identifierCollisions(tools.map((t) => t.name))) {
+        collisions.push(
+          `servers.${name}: ${describeCollision(name, collision)}; a lock cannot pin both (rename one upstream, or remove the server)`,
+        )
+      }
+      const server = config.servers[name]!
+      const source = portableSource(server, raw[name], config.baseDir)
+      snapshot[name] = {
+        source,
+        serverInfo: upstream.health().serverInfo,
+        tools,
+        secrets: secretsOf(server, isSecretHeader),
+        ...(server.origin ? { origin: server.origin } : {}),
+      }
+    }
+    // Pinning them would only move the refusal to the next start: say it now, write nothing.
+    if (collisions.length > 0) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `invalid config ${config.file ?? '<inline>'}: ${collisions.join('; ')}`,
+        { details: { file: config.file, problems: collisions } },
+      )
+    }
+    return createLock(snapshot, { signed: options.signed })
+  } finally {
+    await upstreams.close()
+  }
+}
+
+/** The lock the config points at, verified as `sluice serve` would; absent: undefined. */
+export async function currentLock(
+  config: Config,
+  out?: string,
+): Promise<{ path: string; lock?: LockFile }> {
+  const path = lockPath(config, out)
+  const exists = await readFile(path, 'utf8').then(
+    () => true,
+    () => false,
+  )
+  if (!exists) return { path }
+  const publicKeyFile = config.lock?.publicKeyFile
+  return { path, lock: await readLock(path, publicKeyFile ? { publicKeyFile } : {}) }
+}
+
 export const lockCommand: Command = {
   name: 'lock',
   summary: 'Pin the live tool definitions of every configured server into a lock file',
-  usage: 'sluice lock [--config FILE] [--out FILE] [--sign PRIVATE_JWK_FILE]',
+  usage:
+    'sluice lock [--config FILE] [--out FILE] [--sign PRIVATE_JWK_FILE] [--diff [--format md|json]]',
   description:
-    'Starts every configured server, lists its tools and writes their definitions and sha256 hashes to the lock file (lock.file in the config, or --out), optionally signed as a JWS with --sign. A tool whose live definition later differs from its pin is quarantined until it is locked again.',
+    'Starts every configured server, lists its tools and writes their definitions, sha256 hashes and risk scores to the lock file (lock.file in the config, or --out), optionally signed as a JWS with --sign. A tool whose live definition later differs from its pin is quarantined until it is locked again. With --diff, writes nothing and prints what would change against the current lock (as sluice registry diff does), exit 1 when something would.',
   examples: [
     'sluice lock --config examples/demo/sluice.yaml',
     'sluice lock --config sluice.yaml --sign keys/lock.private.jwk.json',
+    'sluice lock --config sluice.yaml --diff --format json',
   ],
   options: {
     config: { type: 'string', short: 'c' },
     out: { type: 'string', short: 'o' },
     sign: { type: 'string' },
+    diff: { type: 'boolean' },
+    format: { type: 'string' },
   },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined)
+    if (values.diff) {
+      const { reviewDiff } = await import('./registry.js')
+      return reviewDiff(config, {
+        ...(values.out ? { out: values.out as string } : {}),
+        ...(values.format ? { format: values.format as string } : {}),
+      })
+    }
+    if (values.format) throw usage('--format goes with --diff')
     const names = Object.keys(config.servers)
     if (names.length === 0) throw usage('the config has no servers to lock')
-    const raw = rawServerEntries(config)
-    // A server's `timeoutMs` is for its calls; starting it (npx, a cold Node process) gets at
-    // least as long as `sluice serve` gives it, or a server with a short timeout cannot be locked.
-    const startMs = (name: string) =>
-      Math.max(CONNECT_TIMEOUT_MS, config.servers[name]?.timeoutMs ?? config.limits.callTimeoutMs)
-    const upstreams = new UpstreamSet(config.servers, {
-      callTimeoutMs: config.limits.callTimeoutMs,
-      perServer: (name) => ({ connectTimeoutMs: startMs(name) }),
-    })
-    try {
-      const snapshot: Parameters<typeof createLock>[0] = {}
-      for (const name of names) {
-        const upstream = upstreams.get(name)!
-        let tools: ToolDefinition[]
-        try {
-          // The first listing also waits for the start, so it gets the start's time too.
-          tools = await upstream.listTools({ timeoutMs: startMs(name) })
-        } catch (cause) {
-          throw new SluiceError(
-            'UPSTREAM_UNAVAILABLE',
-            `server ${name}: cannot list tools: ${(cause as Error).message}`,
-          )
-        }
-        const source = portableSource(config.servers[name]!, raw[name], config.baseDir)
-        snapshot[name] = { source, serverInfo: upstream.health().serverInfo, tools }
-      }
-      const lock = createLock(snapshot)
-      const path = lockPath(config, values.out as string | undefined)
-      await writeLock(
-        path,
-        lock,
-        values.sign ? { signingKeyFile: resolve(values.sign as string) } : {},
-      )
-      const count = Object.values(lock.servers).reduce((n, s) => n + Object.keys(s.tools).length, 0)
-      process.stderr.write(
-        `pinned ${count} tools of ${names.length} servers in ${path}${values.sign ? ' (signed)' : ''}\n`,
-      )
-      return 0
-    } finally {
-      await upstreams.close()
-    }
+    const lock = await buildLock(config, { signed: Boolean(values.sign) })
+    const path = lockPath(config, values.out as string | undefined)
+    await writeLock(
+      path,
+      lock,
+      values.sign ? { signingKeyFile: resolve(values.sign as string) } : {},
+    )
+    const count = Object.values(lock.servers).reduce((n, s) => n + Object.keys(s.tools).length, 0)
+    process.stderr.write(
+      `pinned ${count} tools of ${names.length} servers in ${path}${values.sign ? ' (signed)' : ''}\n`,
+    )
+    return 0
   },
 }
 
@@ -236,7 +302,8 @@ export function renderBindings(lock: LockFile): {
     'Tools pinned in the lock file:',
     ...names.map((name) => {
       const entry = lock.servers[name]!
-      return `  ${name}: ${entry.server.name} ${entry.server.version}, ${Object.keys(entry.tools).length} tools`
+      const origin = entry.origin ? ` (from ${entry.origin.name}@${entry.origin.version})` : ''
+      return `  ${name}: ${entry.server.name} ${entry.server.version}${origin}, ${Object.keys(entry.tools).length} tools`
     }),
     `pins: ${digest}`,
   ].join('\n')

@@ -19,6 +19,9 @@ export {
   LABEL_PATTERN,
   MAX_LABELS_PER_ENTRY,
   HTTP_SERVER_TYPES,
+  REGISTRY_SERVER_PATTERN,
+  DEFAULT_REGISTRY_TIMEOUT_MS,
+  registrySchema,
   effectiveExporter,
 } from './schema.js'
 export type {
@@ -30,6 +33,7 @@ export type {
   HttpServerConfig,
   PiiKind,
   Guardrails,
+  RegistryConfig,
 } from './schema.js'
 export {
   loadConfig,

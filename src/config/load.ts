@@ -272,6 +272,11 @@ export function parseConfig(
         `${key}.${name}: a server name must match ${SERVER_NAME_PATTERN} (it becomes tools.<name>)`,
       )
     }
+    if (server.credentials?.grant === 'env' && 'url' in server) {
+      problems.push(
+        `${key}.${name}.credentials.grant: "env" sets environment variables of a server sluice starts; a url server gets a header grant (static, token-exchange, jwt)`,
+      )
+    }
     if (server.credentials?.grant === 'passthrough') {
       problems.push(
         `${key}.${name}.credentials.grant: "passthrough" is refused: the caller's token never leaves the gateway; use token-exchange or jwt`,
@@ -314,6 +319,7 @@ export function parseConfig(
       file: resolvePath(baseDir, raw.lock.file),
       publicKeyFile: r(raw.lock.publicKeyFile),
     },
+    registry: raw.registry,
     identity: raw.identity && {
       ...raw.identity,
       issuers: raw.identity.issuers.map((i) => ({ ...i, jwksFile: r(i.jwksFile) })),
@@ -384,6 +390,16 @@ function expandServer(
       ...(server.cwd !== undefined
         ? { cwd: resolvePath(baseDir, x(server.cwd, `${at}.cwd`)) }
         : {}),
+    }
+    // The upstream reads an env grant when it starts the server, far from the config's folder.
+    if (server.credentials?.grant === 'env') {
+      const env = Object.fromEntries(
+        Object.entries(server.credentials.env).map(([k, ref]) => [
+          k,
+          ref.startsWith('file:') ? `file:${resolvePath(baseDir, ref.slice(5))}` : ref,
+        ]),
+      )
+      expanded = { ...expanded, credentials: { grant: 'env', env } }
     }
   } else {
     const headers: Record<string, string> = {}

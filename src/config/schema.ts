@@ -130,6 +130,20 @@ export const grantSchema = z.discriminatedUnion('grant', [
   z.strictObject({
     grant: z.literal('passthrough'),
   }),
+  /**
+   * Secret environment variables of a stdio server, each read when the server is started:
+   * `{ grant: env, env: { GITHUB_TOKEN: env:GITHUB_TOKEN } }`. What a registry entry's
+   * `isSecret` environment variables become; the values never sit in the file.
+   */
+  z.strictObject({
+    grant: z.literal('env'),
+    env: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'),
+        secretRef,
+      )
+      .refine((env) => Object.keys(env).length > 0, 'expected at least one variable'),
+  }),
 ])
 
 export type Grant = z.infer<typeof grantSchema>
@@ -175,6 +189,18 @@ const serverCommon = {
   /** Free text for humans; ignored. */
   description: z.string().optional(),
   disabled: z.boolean().optional(),
+  /**
+   * Where `sluice registry sync` found this entry: the registry, the entry's full name and the
+   * exact version it resolved ("latest" is resolved once, here). A later sync replaces only
+   * entries that carry an origin.
+   */
+  origin: z
+    .strictObject({
+      registry: z.string().min(1),
+      name: z.string().min(1),
+      version: z.string().min(1),
+    })
+    .optional(),
 }
 
 export const stdioServerSchema = z.strictObject({
@@ -333,6 +359,42 @@ export const lockSchema = z.strictObject({
   /** Expose tools that the lock does not pin (all servers). */
   allowUnpinned: z.boolean().default(false),
 })
+
+/** `NAME` or `NAME@VERSION` of an MCP Registry entry (`io.github.acme/weather@1.1.0`). */
+export const REGISTRY_SERVER_PATTERN = /^[a-zA-Z0-9.-]+\/[a-zA-Z0-9._-]+(@[^\s@]+)?$/
+
+/** Default time given to one request to a registry. */
+export const DEFAULT_REGISTRY_TIMEOUT_MS = 10_000
+
+/** `registry:`, what `sluice registry sync` imports when no flags say otherwise. */
+export const registrySchema = z.strictObject({
+  /** Base URL of an MCP Registry (the v0.1 read API lives under it). */
+  url: z.url({ protocol: /^https?$/, error: 'expected an http or https URL' }).optional(),
+  /** Entries to import, `NAME[@VERSION]`; absent: the whole registry. */
+  servers: z
+    .array(
+      z
+        .string()
+        .regex(
+          REGISTRY_SERVER_PATTERN,
+          'expected NAME or NAME@VERSION (io.github.acme/weather@1.1.0)',
+        ),
+    )
+    .optional(),
+  /**
+   * Per entry (full name): values of URL template variables, positional arguments (by
+   * `valueHint`), named arguments and non-secret environment variables.
+   */
+  variables: z.record(z.string(), z.record(z.string(), z.string())).default({}),
+  /**
+   * Per entry: where each secret comes from (`env:NAME` or `file:PATH`), by environment variable
+   * or header name. Default: `env:` and the name in upper case, `-` as `_`.
+   */
+  secrets: z.record(z.string(), z.record(z.string(), secretRef)).default({}),
+  timeoutMs: positiveInt.max(5 * 60_000).default(DEFAULT_REGISTRY_TIMEOUT_MS),
+})
+
+export type RegistryConfig = z.infer<typeof registrySchema>
 
 export const sandboxSchema = z.strictObject({
   /**
@@ -551,6 +613,7 @@ export const configSchema = z.strictObject({
   policies: z.array(z.string()).optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
   lock: lockSchema.optional(),
+  registry: registrySchema.optional(),
   identity: identitySchema.optional(),
   telemetry: telemetrySchema.default(telemetrySchema.parse({})),
   audit: auditSchema.optional(),

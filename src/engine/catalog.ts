@@ -5,10 +5,23 @@
  *
  * @module
  */
-import { sanitizeIdentifier } from '../bindings/index.js'
-import type { Config } from '../config/index.js'
-import { hashDefinition, reconcile, type LockFile } from '../registry/index.js'
-import type { CatalogTool, DefinitionHash, ToolDefinition } from '../types.js'
+import {
+  describeCollision,
+  identifierCollisions,
+  sanitizeIdentifier,
+  type IdentifierCollision,
+} from '../bindings/index.js'
+import { isSecretHeader, type Config } from '../config/index.js'
+import {
+  hashDefinition,
+  lockSourceOf,
+  reconcile,
+  secretsOf,
+  toolRisk,
+  type LockFile,
+  type ServerFacts,
+} from '../registry/index.js'
+import type { CatalogTool, DefinitionHash, Risk, ToolDefinition } from '../types.js'
 import type { UpstreamSet } from '../upstream/index.js'
 
 /** How often a server that is not listed live yet is tried again. */
@@ -32,6 +45,11 @@ export interface ServerState {
   quarantined: QuarantinedTool[]
   unpinned: string[]
   problems: string[]
+  /**
+   * Distinct tool names that sanitise to one identifier. Neither tool is exposed; at start and
+   * on reload the engine refuses the config (it cannot tell which one the model meant).
+   */
+  collisions: IdentifierCollision[]
   lastError?: string
 }
 
@@ -41,6 +59,7 @@ export type CatalogEvent =
   | { type: 'refresh-failed'; server: string; message: string }
   /** The server answered `tools/list` (at start, on `list_changed`, or after being down). */
   | { type: 'listed'; server: string }
+  | { type: 'collision'; server: string; message: string }
 
 export interface CatalogOptions {
   config: Config
@@ -138,6 +157,7 @@ export class Catalog {
       quarantined: [],
       unpinned: [],
       problems: [],
+      collisions: [],
     }
     const entry = lock?.servers[name]
     const outcome = lock
@@ -171,52 +191,70 @@ export class Catalog {
         })
       }
     }
-    state.tools = this.#toCatalogTools(name, outcome.exposed, state.problems)
+    state.tools = this.#toCatalogTools(name, outcome.exposed, state)
+    for (const collision of state.collisions) {
+      this.#options.onEvent?.({
+        type: 'collision',
+        server: name,
+        message: `${describeCollision(name, collision)}; neither is exposed`,
+      })
+    }
     return state
   }
 
   #fromLock(name: string): ServerState {
     const entry = this.#options.lock?.servers[name]
-    if (!entry) return { source: 'none', tools: [], quarantined: [], unpinned: [], problems: [] }
-    const problems: string[] = []
+    const state: ServerState = {
+      source: entry ? 'lock' : 'none',
+      tools: [],
+      quarantined: [],
+      unpinned: [],
+      problems: [],
+      collisions: [],
+    }
+    if (!entry) return state
     const exposed = Object.values(entry.tools).map((t) => ({
       definition: t.definition,
       hash: t.hash,
     }))
-    return {
-      source: 'lock',
-      tools: this.#toCatalogTools(name, exposed, problems),
-      quarantined: [],
-      unpinned: [],
-      problems,
-    }
+    state.tools = this.#toCatalogTools(name, exposed, state)
+    return state
   }
 
   #toCatalogTools(
     server: string,
     exposed: ReadonlyArray<{ definition: ToolDefinition; hash: string }>,
-    problems: string[],
+    state: Pick<ServerState, 'problems' | 'collisions'>,
   ): CatalogTool[] {
+    const pins = this.#options.lock?.servers[server]?.tools
+    let facts: ServerFacts | undefined
+    // The signed lock's score when the tool is pinned as it is; else one scored here, unsigned.
+    const riskOf = (definition: ToolDefinition, hash: string): Risk | undefined => {
+      const pin = pins?.[definition.name]
+      if (pin?.hash === hash && pin.risk !== undefined) return pin.risk
+      const config = this.#options.config.servers[server]
+      if (config === undefined) return undefined
+      facts ??= {
+        source: lockSourceOf(config),
+        secrets: secretsOf(config, isSecretHeader),
+        signed: false,
+      }
+      return toolRisk(definition, facts)
+    }
+    const collisions = identifierCollisions(exposed.map((e) => e.definition.name))
+    state.collisions.push(...collisions)
+    const colliding = new Set(collisions.flatMap((c) => c.names))
     const tools: CatalogTool[] = []
-    const byIdent = new Map<string, string>()
     for (const { definition, hash } of exposed) {
       const ident = sanitizeIdentifier(definition.name)
       if (ident === undefined) {
-        problems.push(
+        state.problems.push(
           `${server}: tool name ${JSON.stringify(definition.name.slice(0, 80))} is not allowed; not exposed`,
         )
         continue
       }
-      const other = byIdent.get(ident)
-      if (other !== undefined) {
-        problems.push(
-          `${server}: tools "${other}" and "${definition.name}" both become tools.${server}.${ident}; neither is exposed`,
-        )
-        const i = tools.findIndex((t) => t.ident === ident)
-        if (i >= 0) tools.splice(i, 1)
-        continue
-      }
-      byIdent.set(ident, definition.name)
+      if (colliding.has(definition.name)) continue
+      const risk = riskOf(definition, hash)
       tools.push(
         Object.freeze({
           server,
@@ -224,6 +262,7 @@ export class Catalog {
           ident,
           definition,
           hash: hash as DefinitionHash,
+          ...(risk ? { risk } : {}),
         }),
       )
     }

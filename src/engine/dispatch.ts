@@ -767,6 +767,7 @@ export function policyTool(tool: CatalogTool, config: Pick<Config, 'servers'>) {
     annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>,
     hash: tool.hash,
     labels: toolLabels(config, tool.server, tool.name),
+    ...(tool.risk ? { risk: tool.risk } : {}),
   }
 }
 

@@ -59,7 +59,7 @@ import {
 } from './dispatch.js'
 import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
 import { LabelLedger } from './labels.js'
-import { resolveForProblems, toolKeyProblems } from './tool-names.js'
+import { collisionProblems, resolveForProblems, toolKeyProblems } from './tool-names.js'
 import { explainError, silentMistakes } from './mistakes.js'
 import { Tasks } from './tasks.js'
 import { Passthrough, type PassthroughOptions } from './passthrough.js'
@@ -288,11 +288,16 @@ export class Engine {
 
   /**
    * Tool names in the config (`servers.<name>.tools` keys, `guardrails.pii.resolveFor`) name
-   * tools that exist (tool-names.ts). A server the catalogue does not know yet (down, and not
-   * in the lock) is checked once it is listed.
+   * tools that exist, and no two tools of one server share an identifier (tool-names.ts). A
+   * server the catalogue does not know yet (down, and not in the lock) is checked once it is
+   * listed.
+   *
+   * @throws SluiceError `CONFIG_INVALID` naming each bad entry with the closest tool, or both
+   *   colliding tools.
    */
   #checkToolNames(gen: Generation): void {
     const { problems, unchecked } = toolKeyProblems(gen.config, gen.catalog, gen.lock)
+    problems.unshift(...collisionProblems(gen.catalog))
     problems.push(...resolveForProblems(gen.config, gen.catalog, gen.lock))
     if (problems.length > 0) throw configError(gen.config.file ?? '<inline>', problems)
     for (const server of unchecked) {
@@ -336,6 +341,10 @@ export class Engine {
         'warn',
         `tool ${event.server}.${event.tool} is not pinned: ${event.exposed ? 'exposed (allowUnpinned)' : 'not exposed'}`,
       )
+    } else if (event.type === 'collision') {
+      // At start and reload this also stops the config (#checkToolNames); a server that starts
+      // colliding later (tools/list_changed) loses both tools and says so here.
+      log?.('error', `${event.message}; rename one upstream`)
     } else {
       log?.('warn', `cannot list tools of ${event.server}: ${sanitizeMessage(event.message)}`)
     }

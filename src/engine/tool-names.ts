@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { sanitizeIdentifier } from '../bindings/index.js'
+import { describeCollision, sanitizeIdentifier } from '../bindings/index.js'
 import type { Config } from '../config/index.js'
 import type { LockFile } from '../registry/index.js'
 import type { Catalog, ServerState } from './catalog.js'
@@ -23,6 +23,19 @@ function knownTools(server: string, state: ServerState, lock: LockFile | undefin
     ...Object.keys(lock?.servers[server]?.tools ?? {}),
   ])
   return [...names].map((name) => ({ server, name, ident: sanitizeIdentifier(name) ?? name }))
+}
+
+/**
+ * Two tools of one server that sanitise to one identifier: `tools.s.get_sum` must mean one
+ * tool, and sluice cannot tell which.
+ */
+export function collisionProblems(catalog: Catalog): string[] {
+  return [...catalog.servers()].flatMap(([server, state]) =>
+    state.collisions.map(
+      (collision) =>
+        `servers.${server}: ${describeCollision(server, collision)}; sluice cannot tell which one tools.${server}.${collision.ident} means (rename one upstream, or remove the server)`,
+    ),
+  )
 }
 
 /**

@@ -10,7 +10,7 @@
  * @module
  */
 import { Environment, type ASTNode, type Limits } from '@marcbachmann/cel-js'
-import type { Principal } from '../types.js'
+import type { Principal, Risk } from '../types.js'
 
 /**
  * Parse-time limits for every `when`. The AST bound keeps a hostile or generated policy from
@@ -46,7 +46,19 @@ export class CelTool {
   declare hash: string
   /** The tool's data labels plus its server's, without repeats, sorted. */
   declare labels: string[]
+  /** The tool's risk score (`registry/risk.ts`); prompts and resources are not scored. */
+  declare risk: CelRisk
 }
+
+/** `tool.risk` as CEL sees it: `tool.risk.score >= 7.0`, `tool.risk.level == "high"`. */
+export class CelRisk {
+  declare score: number
+  declare level: string
+  declare reasons: string[]
+}
+
+/** What `tool.risk` holds for what has no score (a prompt, a resource). */
+const UNSCORED: Readonly<Risk> = Object.freeze({ score: 0, level: 'low', reasons: ['not scored'] })
 
 /** `execution` as CEL sees it. */
 export class CelExecution {
@@ -86,7 +98,12 @@ export function createPolicyEnvironment(): Environment {
         annotations: 'map<string, dyn>',
         hash: 'string',
         labels: 'list<string>',
+        risk: 'sluice.Risk',
       },
+    })
+    .registerType('sluice.Risk', {
+      ctor: CelRisk,
+      fields: { score: 'double', level: 'string', reasons: 'list<string>' },
     })
     .registerType('sluice.Execution', {
       ctor: CelExecution,
@@ -162,6 +179,7 @@ export function toCelTool(tool: {
   annotations: Record<string, unknown>
   hash: string
   labels?: readonly string[]
+  risk?: Risk
 }): CelTool {
   const t = new CelTool()
   t.server = tool.server
@@ -170,6 +188,12 @@ export function toCelTool(tool: {
   t.annotations = toCelMap(tool.annotations)
   t.hash = tool.hash
   t.labels = [...new Set(tool.labels ?? [])].sort()
+  const risk = tool.risk ?? UNSCORED
+  const r = new CelRisk()
+  r.score = risk.score
+  r.level = risk.level
+  r.reasons = [...risk.reasons]
+  t.risk = r
   return t
 }
 

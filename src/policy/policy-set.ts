@@ -5,7 +5,7 @@
  * @module
  */
 import type { ParseResult } from '@marcbachmann/cel-js'
-import type { Decision, DecisionEffect, Principal } from '../types.js'
+import type { Decision, DecisionEffect, Principal, Risk } from '../types.js'
 import {
   PolicyInputError,
   toCelExecution,
@@ -26,6 +26,8 @@ export interface PolicyToolInput {
   hash: string
   /** `tool.labels`: the tool's data labels plus its server's (default none). */
   labels?: readonly string[]
+  /** The tool's risk score; absent for what is not scored (prompts, resources). */
+  risk?: Risk
 }
 
 /** `execution` while deciding a call. */

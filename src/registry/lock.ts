@@ -23,8 +23,9 @@ import {
 import { z } from 'zod'
 import type { ServerConfig } from '../config/index.js'
 import { SluiceError } from '../errors.js'
-import type { DefinitionHash, ToolDefinition } from '../types.js'
+import type { DefinitionHash, Risk, ToolDefinition } from '../types.js'
 import { canonicalJson, hashDefinition, pinnedDefinition } from './canonical.js'
+import { serverRisk, toolRisk } from './risk.js'
 
 /** The only lock format version this code reads and writes. */
 export const LOCK_VERSION = 1
@@ -39,6 +40,15 @@ export interface LockTool {
   hash: DefinitionHash
   /** The pinned projection of the definition (exactly what was hashed). */
   definition: ToolDefinition
+  /** Scored when the lock was written (`registry/risk.ts`); covered by the signature. */
+  risk?: Risk
+}
+
+/** Where an entry imported by `sluice registry sync` came from. */
+export interface LockOrigin {
+  registry: string
+  name: string
+  version: string
 }
 
 /**
@@ -49,6 +59,11 @@ export interface LockServerEntry {
   server: { name: string; version: string }
   source: LockSource
   tools: Record<string, LockTool>
+  /** The registry entry it was imported from (its exact version). */
+  origin?: LockOrigin
+  /** Secrets the server needs, by name (`env CRM_TOKEN`, `header X-Api-Key`), never values. */
+  secrets?: string[]
+  risk?: Risk
 }
 
 export interface LockFile {
@@ -69,6 +84,9 @@ export interface ServerSnapshot {
   /** `health().serverInfo` of the upstream after listing. */
   serverInfo?: { name: string; version: string } | undefined
   tools: readonly ToolDefinition[]
+  origin?: LockOrigin
+  /** Secret names the server needs (see `secretsOf`). */
+  secrets?: readonly string[]
 }
 
 /** A key for signing or verifying, as a Node KeyObject (or a JWK) plus its algorithm. */
@@ -102,6 +120,12 @@ const definitionSchema = z.looseObject({
   annotations: z.record(z.string(), z.unknown()).optional(),
 })
 
+const riskSchema = z.strictObject({
+  score: z.number().min(0).max(10),
+  level: z.enum(['low', 'medium', 'high']),
+  reasons: z.array(z.string()),
+})
+
 const lockSchema = z.strictObject({
   lockVersion: z.literal(LOCK_VERSION),
   generatedAt: z.string().min(1),
@@ -122,8 +146,14 @@ const lockSchema = z.strictObject({
         z.strictObject({
           hash: z.string().regex(HASH_PATTERN, 'expected "sha256:" and 64 lowercase hex digits'),
           definition: definitionSchema,
+          risk: riskSchema.optional(),
         }),
       ),
+      origin: z
+        .strictObject({ registry: z.string(), name: z.string(), version: z.string() })
+        .optional(),
+      secrets: z.array(z.string()).optional(),
+      risk: riskSchema.optional(),
     }),
   ),
   signature: z
@@ -173,7 +203,11 @@ export function lockSourceOf(config: ServerConfig): LockSource {
  */
 export function createLock(
   snapshot: Record<string, ServerSnapshot>,
-  options: { generatedAt?: Date } = {},
+  options: {
+    generatedAt?: Date
+    /** Whether the lock will be signed: an unsigned lock adds to every risk score. */
+    signed?: boolean
+  } = {},
 ): LockFile {
   const servers: Record<string, LockServerEntry> = {}
   for (const name of Object.keys(snapshot).sort()) {
@@ -194,8 +228,11 @@ export function createLock(
           },
         )
       }
-      tools[tool.name] = { hash: hashDefinition(tool), definition: pinnedDefinition(tool) }
+      const definition = pinnedDefinition(tool)
+      tools[tool.name] = { hash: hashDefinition(tool), definition }
     }
+    const facts = { source, secrets: entry.secrets ?? [], signed: options.signed ?? false }
+    for (const tool of Object.values(tools)) tool.risk = toolRisk(tool.definition, facts)
     servers[name] = {
       server: {
         name: entry.serverInfo?.name ?? name,
@@ -203,6 +240,12 @@ export function createLock(
       },
       source,
       tools,
+      ...(entry.origin ? { origin: { ...entry.origin } } : {}),
+      ...(entry.secrets && entry.secrets.length > 0 ? { secrets: [...entry.secrets] } : {}),
+      risk: serverRisk(
+        Object.values(tools).map((t) => t.definition),
+        facts,
+      ),
     }
   }
   return {

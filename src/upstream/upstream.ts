@@ -25,7 +25,7 @@ import {
   ToolListChangedNotificationSchema,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js'
-import type { ServerConfig } from '../config/index.js'
+import { readSecretRef, type ServerConfig } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import type { ToolDefinition } from '../types.js'
 import { backoffDelayMs } from './backoff.js'
@@ -213,6 +213,17 @@ class ByteRing {
   text(): string {
     return Buffer.concat(this.#chunks).toString('utf8')
   }
+}
+
+/**
+ * The secret environment variables of an `env` grant, read at each start (a rotated secret is
+ * picked up by the next respawn). `file:` paths were made absolute when the config loaded.
+ */
+function envGrant(config: ServerConfig): Record<string, string> {
+  if (config.credentials?.grant !== 'env') return {}
+  return Object.fromEntries(
+    Object.entries(config.credentials.env).map(([name, ref]) => [name, readSecretRef(ref, '/')]),
+  )
 }
 
 function isHttp(config: ServerConfig): config is Extract<ServerConfig, { url: string }> {
@@ -769,7 +780,7 @@ export class Upstream {
         command: config.command,
         args: [...config.args],
         // The SDK adds HOME, LOGNAME, PATH, SHELL, TERM and USER; nothing else of ours leaks.
-        env: { ...config.env },
+        env: { ...config.env, ...envGrant(config) },
         ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
         stderr: 'pipe',
       })

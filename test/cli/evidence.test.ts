@@ -375,6 +375,30 @@ describe('tool governance', () => {
       new RegExp(`^lock ${lockFile.replace(/[.]/g, '\\.')} does not load: `),
     )
   })
+  it('TGV-2 reads the risk pinned in the lock and the rules on tool.risk: enforced with one, partial without', async () => {
+    const lockFile = join(dir.path, 'risk.lock.json')
+    await writeLock(lockFile, createLock({ crm: { config: SERVER, tools: [find, ping] } }))
+    const rules = file(
+      'risk.yaml',
+      'rules:\n  - id: risky-needs-a-human\n    effect: approve\n    when: tool.risk.level == "high"\n',
+    )
+    const servers = { crm: SERVER }
+    const withRule = await evidence(
+      config({ servers, lock: { file: lockFile }, policies: [rules] }),
+    )
+    expect(control(withRule, 'TGV-2')).toMatchObject({
+      status: 'enforced',
+      observed: `read the risk scores pinned in ${lockFile} and the \`when\` of 1 policy rules`,
+    })
+    expect(control(withRule, 'TGV-2').evidence[0]).toMatch(/^2 pinned tools scored: /)
+    expect(control(withRule, 'TGV-2').evidence.at(-1)).toBe(
+      'policy rules on tool.risk: risky-needs-a-human',
+    )
+    const withoutRule = await evidence(config({ servers, lock: { file: lockFile } }))
+    expect(control(withoutRule, 'TGV-2').status).toBe('partial')
+    expect(control(withoutRule, 'TGV-2').evidence.at(-1)).toBe('no policy rule reads tool.risk')
+    expect(control(await evidence(config({ servers })), 'TGV-2').status).toBe('absent')
+  })
 })
 
 describe('observability', () => {
@@ -722,6 +746,7 @@ describe('domains and Markdown', () => {
       'ACC-2',
       'ACC-3',
       'TGV-1',
+      'TGV-2',
       'OBS-1',
       'OBS-2',
       'IO-1',

@@ -156,6 +156,7 @@ describe('--help', () => {
       'token',
       'evidence',
       'config',
+      'registry',
     ])
     expect(top.stdout).toContain('Example:\n  echo "return 6 * 7" | sluice run -\n')
   })

@@ -32,8 +32,11 @@ export async function testRuntime(options: {
   /** Add the recording fixture as server `rec` (with these extra server settings). */
   recording?: boolean | Record<string, unknown>
   env?: Record<string, string>
+  /** Runs in the config folder before the config is read (files a config entry names). */
+  before?: (dir: string) => void
 }): Promise<TestRuntime> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-rt-'))
+  options.before?.(dir)
   const recordFile = join(dir, 'calls.jsonl')
   const servers: Record<string, unknown> = { ...((options.config?.servers as object) ?? {}) }
   if (options.recording) {

@@ -79,14 +79,51 @@ describe('createLock', () => {
             echo: {
               hash: hashDefinition(echo),
               definition: { name: 'echo', description: 'Echo', inputSchema: echo.inputSchema },
+              risk: {
+                score: 6,
+                level: 'medium',
+                reasons: [
+                  '+2 annotations.readOnlyHint is not true: may change state',
+                  '+1 annotations.destructiveHint not set: MCP assumes destructive',
+                  '+0.5 annotations.openWorldHint not set: MCP assumes open world',
+                  '+0.5 inputSchema: free-form strings (no enum, pattern, format or maxLength): text',
+                  '+1 inputSchema.additionalProperties is not false: accepts fields it does not name',
+                  '+1 lock: not signed',
+                ],
+              },
             },
-            'get-sum': { hash: hashDefinition(sum), definition: sum },
+            'get-sum': {
+              hash: hashDefinition(sum),
+              definition: sum,
+              risk: {
+                score: 2.5,
+                level: 'low',
+                reasons: [
+                  '+0.5 annotations.openWorldHint not set: MCP assumes open world',
+                  '+1 inputSchema.additionalProperties is not false: accepts fields it does not name',
+                  '+1 lock: not signed',
+                ],
+              },
+            },
+          },
+          risk: {
+            score: 6,
+            level: 'medium',
+            reasons: ['+1 lock: not signed', '+5 tools: riskiest is echo'],
           },
         },
         remote: {
           server: { name: 'remote', version: 'unknown' },
           source: { type: 'http', url: 'https://api.example.com/mcp' },
           tools: {},
+          risk: {
+            score: 2,
+            level: 'low',
+            reasons: [
+              '+1 source: remote server: runs outside this host, at whatever version it serves',
+              '+1 lock: not signed',
+            ],
+          },
         },
       },
     })

@@ -21,6 +21,7 @@ import {
 } from './observability.js'
 import { policyFacts, type PolicyFacts } from './policy.js'
 import { probeSandbox, type SandboxFacts, type SandboxProbe } from './sandbox.js'
+import { riskControl, riskFacts, type RiskFacts } from './risk.js'
 import { toolsDomain, lockFacts, type LockFacts } from './tools.js'
 import {
   CONTROL_DOMAINS,
@@ -57,6 +58,7 @@ export interface EvidenceFacts {
   identity: IdentityFacts
   policy: PolicyFacts
   lock: LockFacts
+  risk: RiskFacts
   audit: AuditFacts
   telemetry: TelemetryFacts
   credentials: CredentialFacts
@@ -97,10 +99,12 @@ export async function buildEvidence(
   options: EvidenceOptions = {},
 ): Promise<EvidenceReport> {
   const { facts: lock, lock: lockFile } = await lockFacts(config)
+  const policy = policyFacts(config)
   const facts: EvidenceFacts = {
     identity: identityFacts(config),
-    policy: policyFacts(config),
+    policy,
     lock,
+    risk: riskFacts(lockFile, policy.rules),
     audit: await auditFacts(config),
     telemetry: telemetryFacts(config),
     credentials: credentialFacts(config),
@@ -112,6 +116,10 @@ export async function buildEvidence(
     ...identityDomain(config, facts.identity),
     ...accessDomain(config, facts.policy, facts.credentials, facts.sandbox),
     ...toolsDomain(config, facts.lock),
+    riskControl(
+      facts.risk,
+      `read the risk scores pinned in ${facts.lock.file ?? 'the lock (none configured)'} and the \`when\` of ${facts.policy.rules.length} policy rules`,
+    ),
     ...observabilityDomain(config, facts.telemetry, facts.metrics),
     ...ioDomain(config, facts.io, facts.sandbox, facts.audit),
     ...integrityDomain(facts.audit),
