@@ -52,36 +52,59 @@ export function clipUtf8(text: string, maxBytes: number): string {
 /** The longest message (error or warning) that reaches the model, in UTF-8 bytes. */
 export const MAX_MESSAGE_BYTES = 2048
 
+/** How {@link mapJson} changes a JSON value; a hook left out keeps what it would see. */
+export interface JsonMapper {
+  string?(value: string): string
+  number?(value: number): unknown
+  /** `taken` says whether a name is already in the object being rebuilt (keys mapped alike). */
+  key?(key: string, taken: (name: string) => boolean): string
+}
+
 /**
- * `value` with {@link stripInvisible} applied to every string in it, object keys included; the
- * same object when nothing needed it (the common case costs one scan and no allocation).
+ * `value` with `mapper` applied to every string, number and object key in it, at any depth;
+ * the same array or object wherever nothing in it changed. A `__proto__` key stays a key, as
+ * `JSON.parse` made it (defineProperty, not assignment).
  */
-export function stripInvisibleJson<T>(value: T): T {
-  if (typeof value === 'string') return (hasInvisible(value) ? stripInvisible(value) : value) as T
+export function mapJson<T>(value: T, mapper: JsonMapper): T {
+  if (typeof value === 'string') return (mapper.string ? mapper.string(value) : value) as T
+  if (typeof value === 'number') return (mapper.number ? mapper.number(value) : value) as T
   if (value === null || typeof value !== 'object') return value
-  if (Array.isArray(value)) {
-    const out = value.map(stripInvisibleJson)
-    return (out.some((item, i) => item !== value[i]) ? out : value) as T
-  }
   let changed = false
-  const entries = Object.entries(value).map(([key, item]) => {
-    const cleanKey = stripInvisibleJson(key)
-    const cleanItem = stripInvisibleJson(item)
-    if (cleanKey !== key || cleanItem !== item) changed = true
-    return [cleanKey, cleanItem] as const
-  })
-  if (!changed) return value
+  if (Array.isArray(value)) {
+    const out = value.map((item: unknown) => {
+      const mapped = mapJson(item, mapper)
+      if (mapped !== item) changed = true
+      return mapped
+    })
+    return (changed ? out : value) as T
+  }
   const out: Record<string, unknown> = {}
-  for (const [key, item] of entries) {
-    // defineProperty: a `__proto__` key stays a key.
-    Object.defineProperty(out, key, {
-      value: item,
+  const taken = (name: string): boolean => Object.hasOwn(out, name)
+  for (const [key, item] of Object.entries(value)) {
+    const name = mapper.key ? mapper.key(key, taken) : key
+    const mapped = mapJson(item, mapper)
+    if (name !== key || mapped !== item) changed = true
+    Object.defineProperty(out, name, {
+      value: mapped,
       enumerable: true,
       writable: true,
       configurable: true,
     })
   }
-  return out as T
+  return (changed ? out : value) as T
+}
+
+const STRIP: JsonMapper = {
+  string: (text) => (hasInvisible(text) ? stripInvisible(text) : text),
+  key: (key) => (hasInvisible(key) ? stripInvisible(key) : key),
+}
+
+/**
+ * `value` with {@link stripInvisible} applied to every string in it, object keys included; the
+ * same object when nothing needed it.
+ */
+export function stripInvisibleJson<T>(value: T): T {
+  return mapJson(value, STRIP)
 }
 
 /** A message safe to show the model: invisible characters removed, at most 2 KiB. */

@@ -9,6 +9,7 @@ import {
   cleanMessage,
   clipUtf8,
   hasInvisible,
+  mapJson,
   MAX_MESSAGE_BYTES,
   stripInvisible,
   stripInvisibleJson,
@@ -58,6 +59,33 @@ describe('stripInvisible', () => {
 
   it('replaces lone surrogates, keeps pairs', () => {
     expect(stripInvisible('a\ud800b\udc00c😀')).toBe('a\ufffdb\ufffdc😀')
+  })
+})
+
+describe('mapJson', () => {
+  it('maps strings, numbers and keys at any depth, and keeps every untouched branch as it was', () => {
+    const untouched = { ok: [true, null] }
+    const value = { a: 'x', n: 7, deep: [{ b: 'y' }], untouched }
+    const out = mapJson(value, {
+      string: (s) => s.toUpperCase(),
+      number: (n) => n + 1,
+      key: (k) => (k === 'a' ? 'A' : k),
+    })
+    expect(out).toEqual({ A: 'X', n: 8, deep: [{ b: 'Y' }], untouched })
+    expect(out.untouched).toBe(untouched)
+    expect(value).toEqual({ a: 'x', n: 7, deep: [{ b: 'y' }], untouched })
+    expect(mapJson(value, { string: (s) => s })).toBe(value)
+  })
+
+  it('tells a key mapper which names are taken, and keeps a __proto__ key a key', () => {
+    const out = mapJson({ x1: 1, x2: 2 }, { key: (_, taken) => (taken('x') ? 'x#2' : 'x') })
+    expect(out).toEqual({ x: 1, 'x#2': 2 })
+    const proto = mapJson(JSON.parse('{"__proto__": {"polluted": "a"}}'), {
+      string: (s) => `${s}!`,
+    })
+    expect(Object.keys(proto)).toEqual(['__proto__'])
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype)
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
   })
 })
 

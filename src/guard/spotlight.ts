@@ -7,6 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
+import { mapJson } from '../text.js'
 import type { Json } from '../types.js'
 
 /** The fence's brackets; inside fenced text they become {@link DEFANGED}. */
@@ -48,19 +49,8 @@ export class Spotlight {
 }
 
 function fenceValue(value: Json | undefined, spotlight: Spotlight): Json | undefined {
-  if (typeof value === 'string') return spotlight.fence(value)
-  if (Array.isArray(value)) return value.map((item) => fenceValue(item, spotlight) as Json)
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, Json> = {}
-    for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(out, PLAIN_KEY.test(key) ? key : spotlight.fence(key), {
-        value: fenceValue(item as Json, spotlight),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
-    }
-    return out
-  }
-  return value
+  return mapJson(value, {
+    string: (text) => spotlight.fence(text),
+    key: (key) => (PLAIN_KEY.test(key) ? key : spotlight.fence(key)),
+  })
 }

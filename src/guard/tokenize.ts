@@ -8,10 +8,11 @@
  */
 import type { Guardrails, PiiKind } from '../config/index.js'
 import { PII_KINDS } from '../config/index.js'
+import { mapJson } from '../text.js'
 import type { Json } from '../types.js'
 import { detect } from './detect.js'
 import type { Detection } from './kinds.js'
-import type { Vault, VaultItem } from './vault.js'
+import { valueKey, type Vault, type VaultItem } from './vault.js'
 
 /** Detections per kind; only kinds that were seen are present. */
 export type PiiCounts = Partial<Record<PiiKind, number>>
@@ -120,7 +121,7 @@ export class PiiGuard {
     const itemIndex = new Map<string, number>()
     for (const site of sites) {
       for (const d of site.found) {
-        const key = `${d.kind}\u0000${site.text.slice(d.start, d.end)}`
+        const key = valueKey(d.kind, site.text.slice(d.start, d.end))
         if (!itemIndex.has(key)) {
           itemIndex.set(key, items.length)
           items.push({ kind: d.kind, value: site.text.slice(d.start, d.end) })
@@ -136,7 +137,7 @@ export class PiiGuard {
       let out = ''
       let at = 0
       for (const d of site.found) {
-        const key = `${d.kind}\u0000${site.text.slice(d.start, d.end)}`
+        const key = valueKey(d.kind, site.text.slice(d.start, d.end))
         const token = tokens[itemIndex.get(key)!] ?? `[${d.kind.toUpperCase()}]`
         out += site.text.slice(at, d.start) + token
         at = d.end
@@ -233,29 +234,19 @@ function numberDigits(value: number): string | undefined {
 
 /** `value` with each string (and card-like number) in `replaced` swapped for its new text. */
 function rebuild(value: Json, replaced: ReadonlyMap<string, string>): Json {
-  if (typeof value === 'string') return replaced.get(value) ?? value
-  if (typeof value === 'number') {
-    const digits = numberDigits(value)
-    return digits === undefined ? value : (replaced.get(digits) ?? value)
-  }
-  if (Array.isArray(value)) return value.map((item) => rebuild(item, replaced))
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, Json> = {}
-    for (const [key, item] of Object.entries(value)) {
-      let name = replaced.get(key) ?? key
+  return mapJson(value, {
+    string: (text) => replaced.get(text) ?? text,
+    number: (n) => {
+      const digits = numberDigits(n)
+      return digits === undefined ? n : (replaced.get(digits) ?? n)
+    },
+    key: (key, taken) => {
+      const token = replaced.get(key)
+      if (token === undefined) return key
       // Two keys redacted alike (`[EMAIL]`) must not overwrite each other.
-      for (let n = 2; name !== key && Object.hasOwn(out, name); n++) {
-        name = `${replaced.get(key)}#${n}`
-      }
-      // defineProperty: a `__proto__` key stays a key, as JSON.parse made it.
-      Object.defineProperty(out, name, {
-        value: rebuild(item as Json, replaced),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
-    }
-    return out
-  }
-  return value
+      let name = token
+      for (let n = 2; taken(name); n++) name = `${token}#${n}`
+      return name
+    },
+  })
 }

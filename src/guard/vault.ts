@@ -45,6 +45,11 @@ export interface MemoryVaultOptions {
   now?: () => number
 }
 
+/** One map key per value of a kind: NUL occurs in no detected value. */
+export function valueKey(kind: PiiKind, value: string): string {
+  return `${kind}\u0000${value}`
+}
+
 /** `[KIND_n]` for the n-th value of `kind` in a scope. */
 export function tokenFor(kind: PiiKind, n: number): string {
   return `[${kind.toUpperCase()}_${n}]`
@@ -105,7 +110,7 @@ export class MemoryVault implements Vault {
     this.#expire(now)
     const scope = this.#scope(scopeKey)
     return items.map(({ kind, value }) => {
-      const key = `${kind}\u0000${value}`
+      const key = valueKey(kind, value)
       const known = scope.byValue.get(key)
       if (known !== undefined) {
         for (const label of labels) known.labels.add(label)
@@ -159,7 +164,7 @@ export class MemoryVault implements Vault {
       if (stored.expiresAt > now) break
       this.#queue.delete(stored)
       const { scope } = stored
-      scope.byValue.delete(`${stored.kind}\u0000${stored.value}`)
+      scope.byValue.delete(valueKey(stored.kind, stored.value))
       scope.byToken.delete(stored.token)
       if (scope.byValue.size === 0) {
         this.#empty.delete(scope)
