@@ -35,6 +35,14 @@ const caseSchema = z.strictObject({
     hash: z.string().optional(),
     /** `tool.labels`: the tool's and its server's labels, as the config would give them. */
     labels: labels.optional(),
+    /** `tool.risk`, as the lock would pin it (default: unscored, 0 and `low`). */
+    risk: z
+      .strictObject({
+        score: z.number().min(0).max(10),
+        level: z.enum(['low', 'medium', 'high']),
+        reasons: z.array(z.string()).optional(),
+      })
+      .optional(),
   }),
   args: z.record(z.string(), z.unknown()).optional(),
   execution: z
@@ -171,6 +179,9 @@ export function runPolicyCases(first: PolicySet | string | undefined, second?: s
         annotations: c.tool.annotations ?? {},
         hash: c.tool.hash ?? '',
         ...(c.tool.labels === undefined ? {} : { labels: c.tool.labels }),
+        ...(c.tool.risk === undefined
+          ? {}
+          : { risk: { ...c.tool.risk, reasons: c.tool.risk.reasons ?? [] } }),
       },
       args: c.args ?? {},
       ...(c.execution === undefined

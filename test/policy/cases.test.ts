@@ -141,6 +141,49 @@ cases:
     expect(err.message).toContain('cases[0].expect:')
   })
 
+  it('sets tool.risk as the lock would pin it: a rule on tool.risk decides, unscored is low', () => {
+    const policy = tmp.write(
+      'risk.yaml',
+      `rules:
+  - id: risky-needs-a-human
+    effect: approve
+    when: tool.risk.level == "high" && tool.risk.score >= 7.0
+  - id: the-rest
+    effect: allow
+    when: "true"
+`,
+    )
+    const file = tmp.write(
+      'risk.cases.yaml',
+      `policy: [risk.yaml]
+cases:
+  - name: a high-risk tool waits for a human
+    principal: { sub: a }
+    tool: { server: s, name: wipe, risk: { score: 8.5, level: high, reasons: [destructive] } }
+    expect: approve
+    rule: risky-needs-a-human
+  - name: an unscored tool counts as low
+    principal: { sub: a }
+    tool: { server: s, name: read }
+    expect: allow
+    rule: the-rest
+`,
+    )
+    expect(loadPolicies([policy]).describe().rules).toHaveLength(2)
+    const report = runPolicyCases(file)
+    expect(report).toMatchObject({ passed: 2, failed: 0 })
+    const bad = tmp.write(
+      'risk-bad.cases.yaml',
+      `policy: [risk.yaml]
+cases:
+  - { name: x, principal: { sub: a }, tool: { server: s, name: t, risk: { score: 11, level: severe } }, expect: allow }
+`,
+    )
+    const err = failure(() => runPolicyCases(bad))
+    expect(err.message).toContain('cases[0].tool.risk.score:')
+    expect(err.message).toContain('cases[0].tool.risk.level:')
+  })
+
   it('refuses a case file without policy files when no policy set is given', () => {
     const file = tmp.write(
       'nopolicy.cases.yaml',
