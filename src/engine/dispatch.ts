@@ -568,7 +568,7 @@ export class Dispatcher {
       return undefined
     } catch (cause) {
       const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'
-      return this.#failedResult(
+      return this.#upstreamFailure(
         f,
         code,
         `${f.label}: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -583,12 +583,13 @@ export class Dispatcher {
   async #guard(f: Flight): Promise<Refusal | undefined> {
     const raw = f.raw!
     const tool = f.tool!
-    if (raw.isError) return this.#failedResult(f, 'TOOL_ERROR', `${f.label}: ${errorText(raw)}`)
+    if (raw.isError) return this.#upstreamFailure(f, 'TOOL_ERROR', `${f.label}: ${errorText(raw)}`)
     const outputSchema = tool.definition.outputSchema
     if (outputSchema && raw.structuredContent !== undefined) {
       const out = validateOutput(tool.hash, outputSchema, raw.structuredContent)
       if (!out.ok) {
-        return this.#failedResult(
+        // The schema's complaint may quote the upstream's values.
+        return this.#upstreamFailure(
           f,
           'TOOL_ERROR',
           `${f.label}: the result does not match the pinned output schema (${out.message})`,
@@ -596,24 +597,36 @@ export class Dispatcher {
       }
     }
     const mapped = mapToolResult(raw)
-    let value = this.#deps.redactor ? this.#deps.redactor.redactJson(mapped) : mapped
-    const { pii } = this.#deps
-    const guard = f.req.guard
-    if (guard !== undefined) {
-      guard.toolData = true
-      if (pii?.options.boundary === 'guest') {
-        const done = await pii.protect(value, guard.scope, f.labels ?? [])
-        value = done.value
-        if (Object.keys(done.counts).length > 0) {
-          f.guestCounts = done.counts
-          addCounts(guard.counts, done.counts)
-          for (const [kind, n] of countEntries(done.counts))
-            metrics.piiDetections.inc({ kind, boundary: 'guest' }, n)
-        }
-      }
-    }
-    f.value = value
+    f.value = await this.#toolData(
+      f,
+      this.#deps.redactor ? this.#deps.redactor.redactJson(mapped) : mapped,
+    )
     return undefined
+  }
+
+  /**
+   * What an upstream said reaches the guest as tool data: it marks the execution as having read
+   * tool data (spotlight), and with `boundary: guest` its PII is tokenised first.
+   */
+  async #toolData<T extends Json | undefined>(f: Flight, value: T): Promise<T> {
+    const guard = f.req.guard
+    if (guard === undefined) return value
+    guard.toolData = true
+    const { pii } = this.#deps
+    if (pii?.options.boundary !== 'guest') return value
+    const done = await pii.protect(value, guard.scope, f.labels ?? [])
+    if (Object.keys(done.counts).length > 0) {
+      f.guestCounts = done.counts
+      addCounts(guard.counts, done.counts)
+      for (const [kind, n] of countEntries(done.counts))
+        metrics.piiDetections.inc({ kind, boundary: 'guest' }, n)
+    }
+    return done.value as T
+  }
+
+  /** An upstream's error (its `isError` text, or what failed in the call) as tool data. */
+  async #upstreamFailure(f: Flight, code: string, message: string): Promise<Refusal> {
+    return this.#failedResult(f, code, await this.#toolData(f, message))
   }
 
   /** The call succeeded: its result record, then the value to the guest. */
@@ -657,6 +670,7 @@ export class Dispatcher {
         code,
         toolHash: f.tool!.hash,
         ms: this.#elapsed(f),
+        ...(f.guestCounts === undefined ? {} : { pii: f.guestCounts }),
       },
     }
   }

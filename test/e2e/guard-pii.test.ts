@@ -152,6 +152,7 @@ describe('PII tokenisation at the guest boundary, and spotlighting', () => {
           pii: { boundary: 'guest', resolveFor: ['rec.send_email'] },
           spotlight: true,
         },
+        audit: { file: 'audit.jsonl', fsync: false },
       },
     })
   }, 30_000)
@@ -173,6 +174,28 @@ describe('PII tokenisation at the guest boundary, and spotlighting', () => {
     expect(rt.recorded().slice(before)).toEqual([
       { tool: 'send_email', args: { to: 'ada.lovelace@example.com', subject: 'hi' } },
     ])
+  })
+
+  it("tokenises an upstream's error text before the guest catches it, and audits the count", async () => {
+    const out = await rt.engine.execute(
+      rt.principal(),
+      `try {
+         await tools.crm.fail({ text: 'mailbox grace.hopper@example.com is full' })
+       } catch (e) {
+         return { message: e.message, leaked: e.message.includes('@') }
+       }`,
+      { session: 'g2' },
+    )
+    expect(out.ok).toBe(true)
+    const result = out.result as { message: string; leaked: boolean }
+    expect(result.leaked).toBe(false)
+    expect(result.message).toMatch(/mailbox \[EMAIL_\d+\] is full/)
+    const failed = readFileSync(join(rt.dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === 'call.result' && r.status === 'error')
+    expect(failed.at(-1)).toMatchObject({ code: 'TOOL_ERROR', pii: { email: 1 } })
   })
 
   it('fences tool text that reaches the model; a forged close stays inside the fence', async () => {
