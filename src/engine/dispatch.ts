@@ -785,6 +785,11 @@ export function policyTool(tool: CatalogTool, config: Pick<Config, 'servers'>) {
   }
 }
 
+/** The vault scope of a principal's session: a digest, so no identity sits in a store key. */
+export function vaultScope(principal: Principal, session: string | undefined): string {
+  return hashArgs([principal.iss, principal.sub, principal.tenant ?? '', session ?? '']).slice(-32)
+}
+
 export function auditPrincipal(principal: Principal) {
   return {
     sub: principal.sub,

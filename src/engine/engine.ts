@@ -55,6 +55,7 @@ import {
   Dispatcher,
   policyTool,
   type CallNote,
+  vaultScope,
   type CallRequest,
 } from './dispatch.js'
 import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
@@ -256,6 +257,7 @@ export class Engine {
       ...(this.#deps.redactor ? { redactor: this.#deps.redactor } : {}),
       ...(this.#deps.audit ? { audit: this.#deps.audit } : {}),
       ...(this.#deps.log ? { log: this.#deps.log } : {}),
+      ...(pii ? { pii } : {}),
     })
     return { config, policy, lock, catalog, dispatcher, passthrough, pii, views: new Map() }
   }
@@ -1069,9 +1071,4 @@ function guardNotes(config: Config): string {
     )
   if (config.guardrails.spotlight) notes.push(SPOTLIGHT_NOTE)
   return notes.length === 0 ? '' : `\n${notes.join('\n')}\n`
-}
-
-/** The vault scope of a principal's session: a digest, so no identity sits in a store key. */
-function vaultScope(principal: Principal, session: string | undefined): string {
-  return hashArgs([principal.iss, principal.sub, principal.tenant ?? '', session ?? '']).slice(-32)
 }

@@ -36,7 +36,10 @@ import {
   type ResourceTemplate,
   type UpstreamSet,
 } from '../upstream/index.js'
-import { auditPrincipal, type ApprovalHandler } from './dispatch.js'
+import { countEntries, type PiiCounts, type PiiGuard } from '../guard/index.js'
+import { metrics } from '../telemetry/index.js'
+import { auditPrincipal, vaultScope, type ApprovalHandler } from './dispatch.js'
+import { guardPassthrough } from './passthrough-guard.js'
 import { sanitizeMessage } from './result.js'
 
 /** Between a server name and its prompt's name: `docs__greet`. */
@@ -52,12 +55,16 @@ export interface PassthroughDeps {
   redactor?: Redactor
   audit?: AuditLog
   log?: (level: 'warn', message: string, fields?: Record<string, unknown>) => void
+  /** `guardrails.pii`, unless absent or `off`: prompt and resource texts are tokenised. */
+  pii?: PiiGuard
 }
 
 export interface PassthroughOptions {
   signal?: AbortSignal
   inboundToken?: string
   approve?: ApprovalHandler
+  /** The client's session: PII tokens are stable within it, as for `execute_code`. */
+  session?: string
 }
 
 /** The namespaced resource URI of `uri` on `server`. */
@@ -210,7 +217,7 @@ export class Passthrough {
     return this.#deps.policy.canList({ principal, tool: policySubject(s, this.#deps.config) })
   }
 
-  async #authorised<T>(
+  async #authorised<T extends object>(
     principal: Principal,
     s: Subject,
     args: Record<string, unknown>,
@@ -279,17 +286,36 @@ export class Passthrough {
       ruleId: decision.ruleId,
     })
     const ms = () => Math.round(performance.now() - started)
+    const guard = {
+      ...(this.#deps.pii ? { pii: this.#deps.pii } : {}),
+      spotlight: this.#deps.config.guardrails.spotlight === true,
+      scope: vaultScope(principal, options.session),
+      labels: policySubject(s, this.#deps.config).labels,
+    }
+    let result: T
     try {
-      const result = await work(upstream, headers)
-      await record('call.result', { status: 'ok', ms: ms() })
-      const redactor = this.#deps.redactor
-      return redactor ? (redactor.redactJson(result as never) as T) : result
+      result = await work(upstream, headers)
     } catch (cause) {
       const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'
-      await record('call.result', { status: 'error', code, ms: ms() })
-      if (isSluiceError(cause)) throw cause
-      throw new SluiceError('TOOL_ERROR', `${label}: ${sanitizeMessage(String(cause))}`, { cause })
+      const message = isSluiceError(cause)
+        ? cause.message
+        : `${label}: ${sanitizeMessage(String(cause))}`
+      // The upstream's words reach the model: the same guardrails as a result's text.
+      const guarded = await guardPassthrough({ text: message }, guard)
+      await record('call.result', { status: 'error', code, ms: ms(), ...piiField(guarded.counts) })
+      countDetections(guarded.counts)
+      if (guarded.value.text === message && isSluiceError(cause)) throw cause
+      throw new SluiceError(code, guarded.value.text, {
+        cause,
+        ...(isSluiceError(cause) && cause.details ? { details: cause.details } : {}),
+      })
     }
+    const redactor = this.#deps.redactor
+    const redacted = redactor ? (redactor.redactJson(result as never) as T) : result
+    const guarded = await guardPassthrough(redacted, guard)
+    await record('call.result', { status: 'ok', ms: ms(), ...piiField(guarded.counts) })
+    countDetections(guarded.counts)
+    return guarded.value
   }
 
   async #headers(
@@ -369,6 +395,15 @@ function namespacedContent<C extends { type: string }>(server: string, content: 
   if (c.type === 'resource' && typeof c.resource?.uri === 'string')
     return { ...c, resource: { ...c.resource, uri: resourceUri(server, c.resource.uri) } }
   return content
+}
+
+function piiField(counts: PiiCounts): { pii?: PiiCounts } {
+  return Object.keys(counts).length === 0 ? {} : { pii: counts }
+}
+
+function countDetections(counts: PiiCounts): void {
+  for (const [kind, n] of countEntries(counts))
+    metrics.piiDetections.inc({ kind, boundary: 'model' }, n)
 }
 
 function subject(server: string, kind: ToolKind, name: string, listed: object): Subject {

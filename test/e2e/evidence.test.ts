@@ -81,6 +81,7 @@ describe('sluice evidence on the demo config', () => {
       'ACC-2': 'enforced',
       'ACC-3': 'enforced',
       'TGV-1': 'partial',
+      'TGV-2': 'partial',
       'OBS-1': 'partial',
       'OBS-2': 'enforced',
       'IO-1': 'enforced',

@@ -109,6 +109,54 @@ describe('PII tokenisation (guardrails.pii, boundary model)', () => {
     expect(out.error?.message).not.toContain('@example.com')
   })
 
+  it("tokenises a prompt's and a resource's text, with the session's tokens, and audits the counts", async () => {
+    const session = 's-passthrough'
+    const first = await rt.engine.execute(
+      alice(),
+      `return (await tools.crm.find_customer({ id: 'ada' })).email`,
+      { session },
+    )
+    const token = first.result as string
+    expect(token).toMatch(/^\[EMAIL_\d+\]$/)
+    const prompt = await rt.engine.getPrompt(
+      alice(),
+      'crm__customer-brief',
+      { id: 'ada' },
+      { session },
+    )
+    expect(prompt.description).toBe(`Brief for ${token}`)
+    expect(prompt.messages[0]!.content).toEqual({
+      type: 'text',
+      text: `Write to ${token}. Call Ada on [PHONE_1] before noon.`,
+    })
+    const card = await rt.engine.readResource(alice(), 'sluice://crm/crm://customers/ada', {
+      session,
+    })
+    expect(card.contents).toEqual([
+      { uri: 'sluice://crm/crm://customers/ada', text: `Ada Lovelace <${token}>` },
+    ])
+    const failure = await rt.engine
+      .readResource(alice(), 'sluice://crm/crm://customers/nobody', { session })
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      )
+    expect(failure?.message).toContain('ask [EMAIL_')
+    expect(failure?.message).not.toContain('@example.org')
+    const audit = readFileSync(join(rt.dir, 'audit.jsonl'), 'utf8')
+    expect(audit).not.toContain('@example.')
+    const results = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === 'call.result' && /^crm\.(prompt|resource)\//.test(r.tool))
+    expect(results.map((r) => [r.tool, r.status, r.pii])).toEqual([
+      ['crm.prompt/customer-brief', 'ok', { email: 2, phone: 1 }],
+      ['crm.resource/crm://customers/ada', 'ok', { email: 1 }],
+      ['crm.resource/crm://customers/nobody', 'error', { email: 1 }],
+    ])
+  })
+
   it('audits counts per kind, never a value, and counts detections in metrics', async () => {
     const seen = () =>
       metrics
@@ -224,6 +272,21 @@ describe('PII tokenisation at the guest boundary, and spotlighting', () => {
     const [key, value] = Object.entries(out.result as Record<string, string>)[0]!
     expect(key).toBe('ok')
     expect(value).toMatch(/^⟦data [0-9a-f]{20}⟧ok⟦\/data [0-9a-f]{20}⟧$/)
+  })
+
+  it("fences a prompt's texts and a resource's contents, each read with a fence of its own", async () => {
+    const prompt = await rt.engine.getPrompt(rt.principal(), 'crm__customer-brief', { id: 'alan' })
+    const text = (prompt.messages[0]!.content as { text: string }).text
+    const fence = /^⟦data ([0-9a-f]{20})⟧Write to \[EMAIL_\d+\]\. VIP since 1950\.⟦\/data \1⟧$/
+    expect(text).toMatch(fence)
+    expect(prompt.description).toMatch(/^⟦data [0-9a-f]{20}⟧Brief for \[EMAIL_\d+\]⟦\/data /)
+    const card = await rt.engine.readResource(rt.principal(), 'sluice://crm/crm://customers/alan')
+    const cardText = (card.contents[0] as { text: string }).text
+    expect(cardText).toMatch(
+      /^⟦data [0-9a-f]{20}⟧Alan Turing <\[EMAIL_\d+\]>⟦\/data [0-9a-f]{20}⟧$/,
+    )
+    expect(cardText.slice(6, 26)).not.toBe(text.slice(6, 26))
+    expect(card.contents[0]!.uri).toBe('sluice://crm/crm://customers/alan')
   })
 
   it('fences nothing when no tool returned data', async () => {
