@@ -35,6 +35,7 @@ import {
   identityOf,
   progressNotifier,
   type DurableApprovals,
+  type RequestIdentity,
   type RequestScope,
 } from './surface.js'
 
@@ -49,14 +50,18 @@ export interface ModernHandlerOptions {
   onError?: (err: unknown) => void
 }
 
-const principalOf = (ctx: ServerContext): Principal => identityOf(ctx.http?.authInfo).principal
+/** Who sent a request: from the HTTP edge's authentication, or fixed (stdio). */
+export type WhoOf = (ctx: ServerContext) => RequestIdentity
 
-function scopeOf(ctx: ServerContext): RequestScope {
+const fromHttp: WhoOf = (ctx) => identityOf(ctx.http?.authInfo)
+
+function scopeOf(ctx: ServerContext, whoOf: WhoOf, session: string | undefined): RequestScope {
   const progress = progressNotifier(ctx.mcpReq._meta?.progressToken, (n) => ctx.mcpReq.notify(n))
   return {
-    who: identityOf(ctx.http?.authInfo),
+    who: whoOf(ctx),
     signal: ctx.mcpReq.signal,
     ...(progress === undefined ? {} : { progress }),
+    ...(session === undefined ? {} : { session }),
     // Push-style elicitation does not exist on 2026-07-28: `execute_code` asks through
     // `durableOf` (input_required); a client that cannot be asked, and the pass-through, get
     // "cannot ask".
@@ -98,19 +103,37 @@ function durableOf(ctx: ServerContext): DurableApprovals | undefined {
   }
 }
 
-/** Builds the stateless handler; `close()` it when the app closes. */
-export function createModernHandler(options: ModernHandlerOptions): McpHttpHandler {
+/** What a 2026-07-28 server instance needs besides the engine and the config. */
+export interface ModernServerOptions {
+  engine: GatewayEngine
+  config: Config
+  /** Who sent each request. Default: the identity the HTTP edge verified. */
+  whoOf?: WhoOf
+  /**
+   * Scopes PII tokens of every request this instance serves (one stdio connection). Default
+   * none: over HTTP every request is stateless and the principal alone is the scope.
+   */
+  session?: string
+  onError?: (err: unknown) => void
+}
+
+/** A factory of 2026-07-28 server instances on SDK 2.x, for HTTP (per request) and stdio. */
+export function modernServerFactory(options: ModernServerOptions): () => Server {
   const surface = createSurface({
     engine: options.engine,
     config: options.config,
     ...(options.onError === undefined ? {} : { onInternalError: options.onError }),
   })
+  const whoOf = options.whoOf ?? fromHttp
+  const { session } = options
+  const principalOf = (ctx: ServerContext): Principal => whoOf(ctx).principal
+  const scope = (ctx: ServerContext): RequestScope => scopeOf(ctx, whoOf, session)
   const tasks = options.engine.tasks
   const capabilities =
     tasks === undefined
       ? surface.capabilities
       : { ...surface.capabilities, extensions: { [TASKS_EXTENSION]: {} } }
-  const factory = (): Server => {
+  return (): Server => {
     const server = new Server(
       { name: SERVER_NAME, version: SERVER_VERSION },
       { capabilities, instructions: SERVER_INSTRUCTIONS },
@@ -126,15 +149,15 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
         return surface.callToolAsTask(
           name,
           args,
-          scopeOf(ctx),
+          scope(ctx),
           tasks,
           declaresElicitation(ctx),
         ) as never
       const durable = durableOf(ctx)
       return (
         durable === undefined
-          ? surface.callTool(name, args, scopeOf(ctx))
-          : surface.callToolDurable(name, args, scopeOf(ctx), durable)
+          ? surface.callTool(name, args, scope(ctx))
+          : surface.callToolDurable(name, args, scope(ctx), durable)
       ) as never
     })
     if (tasks !== undefined) registerTaskHandlers(server, tasks)
@@ -147,7 +170,7 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
       server.setRequestHandler(
         'prompts/get',
         (request, ctx) =>
-          prompts.get(request.params.name, request.params.arguments ?? {}, scopeOf(ctx)) as never,
+          prompts.get(request.params.name, request.params.arguments ?? {}, scope(ctx)) as never,
       )
     }
     if (resources !== undefined) {
@@ -161,11 +184,16 @@ export function createModernHandler(options: ModernHandlerOptions): McpHttpHandl
       )
       server.setRequestHandler(
         'resources/read',
-        (request, ctx) => resources.read(request.params.uri, scopeOf(ctx)) as never,
+        (request, ctx) => resources.read(request.params.uri, scope(ctx)) as never,
       )
     }
     return server
   }
+}
+
+/** Builds the stateless handler; `close()` it when the app closes. */
+export function createModernHandler(options: ModernHandlerOptions): McpHttpHandler {
+  const factory = modernServerFactory(options)
   return createMcpHandler(factory, {
     legacy: 'reject',
     maxRequestBodySize: options.maxBodyBytes,

@@ -1,15 +1,21 @@
 /**
  * The same MCP server over stdio, for one local user: the principal comes from the config
- * (`identity.local`, default `local-user`), never from the client.
+ * (`identity.local`, default `local-user`), never from the client. Both eras: the SDK 2.x
+ * `serveStdio` reads the connection's opening message and pins one instance for its lifetime,
+ * a 2026-07-28 one (SDK 2.x, `modern.ts`) for a request that claims that revision in `_meta`,
+ * else the 2025-11-25 one (SDK 1.x, `mcp-server.ts`) that answers `initialize`.
  *
  * @module
  */
+import { randomUUID } from 'node:crypto'
 import type { Readable, Writable } from 'node:stream'
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import type { Server as ModernServer } from '@modelcontextprotocol/server'
+import { serveStdio, StdioServerTransport } from '@modelcontextprotocol/server/stdio'
 import { localPrincipal } from '../auth/index.js'
 import type { Config } from '../config/index.js'
 import type { GatewayEngine } from './contracts.js'
 import { createMcpServer } from './mcp-server.js'
+import { modernServerFactory } from './modern.js'
 
 export interface StdioDeps {
   config: Config
@@ -32,31 +38,52 @@ export interface StdioGateway {
 /** Serves MCP over stdio until the client goes away. */
 export async function startStdio(deps: StdioDeps): Promise<StdioGateway> {
   const principal = localPrincipal(deps.config.identity?.local)
-  const server = createMcpServer({
-    engine: deps.engine,
-    config: deps.config,
-    identify: () => ({ principal }),
-    onInternalError:
-      deps.onInternalError ??
-      ((err) =>
-        process.stderr.write(
-          `sluice: engine failed: ${err instanceof Error ? err.message : String(err)}\n`,
-        )),
+  const onInternalError =
+    deps.onInternalError ??
+    ((err: unknown) =>
+      process.stderr.write(
+        `sluice: engine failed: ${err instanceof Error ? err.message : String(err)}\n`,
+      ))
+  let resolveClosed!: () => void
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve
   })
   const transport = new StdioServerTransport(deps.stdin, deps.stdout)
-  const closed = new Promise<void>((resolve) => {
-    server.onclose = () => resolve()
-  })
-  // The transport does not notice the end of stdin on its own.
-  const stdin = deps.stdin ?? process.stdin
-  const onEnd = (): void => void server.close()
-  stdin.once('end', onEnd)
-  await server.connect(transport)
+  const handle = serveStdio(
+    ({ era }) => {
+      if (era === 'modern') {
+        // One instance per connection: its session scopes the PII vault, as a 2025 session does.
+        return modernServerFactory({
+          engine: deps.engine,
+          config: deps.config,
+          whoOf: () => ({ principal }),
+          session: randomUUID(),
+          onError: onInternalError,
+        })()
+      }
+      const legacy = createMcpServer({
+        engine: deps.engine,
+        config: deps.config,
+        identify: () => ({ principal }),
+        onInternalError,
+      })
+      // serveStdio types its factory for SDK 2.x; an SDK 1.x server has the same connect/close
+      // over the same transport shape, which is all serveStdio calls on a 2025-era instance.
+      return legacy as unknown as ModernServer
+    },
+    { legacy: 'serve', transport, onerror: (err) => onInternalError(err) },
+  )
+  // After serveStdio, which sets its own: the transport closes itself when stdin ends.
+  const onclose = transport.onclose
+  transport.onclose = () => {
+    onclose?.()
+    resolveClosed()
+  }
   return {
     closed,
     async close() {
-      stdin.off('end', onEnd)
-      await server.close()
+      await handle.close()
+      resolveClosed()
     },
   }
 }
