@@ -276,13 +276,40 @@ type Failed = { ok: false; error: ExecutionError }
  * nothing. Every failure is an `APPROVAL_DENIED` that says what to do, except a store outage
  * (`OVERLOADED`, retry).
  */
+/** How the denials of {@link takeRun} name what asked: a script, or one direct-mode call. */
+export interface ResumeWording {
+  /** What the client does to be asked again. */
+  again: string
+  /** What else ran: said of an expired approval. */
+  before: string
+  /** Why an answer for something else does not resume this. */
+  differs: string
+}
+
+export const SCRIPT_WORDING: ResumeWording = {
+  again: 'run the script again to ask again',
+  before: 'The calls before it ran, nothing after it; ',
+  differs:
+    'the code differs from the code that asked for this approval: an answer resumes only the execution that asked',
+}
+
+export const DIRECT_WORDING: ResumeWording = {
+  again: 'make the call again to ask again',
+  before: 'The call did not run; ',
+  differs:
+    'the tool or its arguments differ from the call that asked for this approval: an answer resumes only that call',
+}
+
 export async function takeRun(
   store: SharedStore,
   principalKey: string,
   token: string,
   codeHash: string,
   approvalTimeoutMs: number,
+  wording: ResumeWording = SCRIPT_WORDING,
 ): Promise<{ ok: true; run: SuspendedRun } | Failed> {
+  const again = wording.again
+  const Again = again[0]!.toUpperCase() + again.slice(1)
   const denied = (message: string): Failed => ({
     ok: false,
     error: { code: 'APPROVAL_DENIED', message },
@@ -290,7 +317,7 @@ export async function takeRun(
   const expiresAt = tokenExpiry(token)
   if (expiresAt === undefined)
     return denied(
-      'the answer names no approval this gateway asked for (its requestState is not one sluice issued); run the script again to ask again',
+      `the answer names no approval this gateway asked for (its requestState is not one sluice issued); ${again}`,
     )
   let json: string | undefined
   try {
@@ -310,15 +337,15 @@ export async function takeRun(
   if (run === undefined || run.expiresAt <= now) {
     if (expiresAt <= now)
       return denied(
-        `the approval expired ${Math.ceil((now - expiresAt) / 1000)} s ago: no human answered within gateway.approvalTimeoutMs (${approvalTimeoutMs} ms). The calls before it ran, nothing after it; run the script again to ask again`,
+        `the approval expired ${Math.ceil((now - expiresAt) / 1000)} s ago: no human answered within gateway.approvalTimeoutMs (${approvalTimeoutMs} ms). ${wording.before}${again}`,
       )
     return denied(
-      'the approval is no longer pending: it was answered already (an answer is used once), or the store lost it (the in-process store does not survive a restart; store.redis does). Run the script again to ask again',
+      `the approval is no longer pending: it was answered already (an answer is used once), or the store lost it (the in-process store does not survive a restart; store.redis does). ${Again}`,
     )
   }
   if (run.codeHash !== codeHash)
     return denied(
-      'the code differs from the code that asked for this approval: an answer resumes only the execution that asked. Run the script again to ask again',
+      `${wording.differs}. ${Again}`,
     )
   return { ok: true, run }
 }

@@ -46,6 +46,7 @@ import type {
   ExecutionResult,
   Json,
   Principal,
+  SuspendedExecution,
 } from '../types.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
 import { MemoryStore, type SharedStore } from '../store/index.js'
@@ -58,7 +59,7 @@ import {
   vaultScope,
   type CallRequest,
 } from './dispatch.js'
-import { Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
+import { DIRECT_WORDING, Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
 import { LabelLedger } from './labels.js'
 import { collisionProblems, resolveForProblems, toolKeyProblems } from './tool-names.js'
 import { explainError, silentMistakes } from './mistakes.js'
@@ -74,8 +75,17 @@ import type {
 } from '../upstream/index.js'
 import { sanitizeMessage } from './result.js'
 
-import type { ApprovalHandler, DispatchDeps, GuardState } from './dispatch.js'
+import type { ApprovalHandler, ApprovalRequest, DispatchDeps, GuardState } from './dispatch.js'
 export type { ApprovalAnswer, ApprovalHandler } from './dispatch.js'
+
+/** A direct-mode call's answer, as `tools/call` returns it; `suspended` when it waits for a human. */
+export interface DirectCallResult {
+  content: unknown[]
+  structuredContent?: unknown
+  isError?: boolean
+  /** The call stopped at an approval (`durable`): the question, and the token to answer it. */
+  suspended?: SuspendedExecution
+}
 
 export interface ExecuteOptions {
   /** Aborts the execution (client cancellation) → `CANCELLED`. */
@@ -905,11 +915,45 @@ export class Engine {
     tool: CatalogTool,
     args: unknown,
     options: ExecuteOptions = {},
-  ): Promise<{ content: unknown[]; structuredContent?: unknown; isError?: boolean }> {
+  ): Promise<DirectCallResult> {
     const calls: CallRecord[] = []
     const executionId = randomUUID()
     if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
     const gen = this.#gen
+    // Durable approvals: an `approve` rule stops the call and keeps it in the store; the
+    // client's answer to the question resumes that very call (same tool, same arguments).
+    const durable = options.durable
+    const callHash = hashArgs({ server: tool.server, tool: tool.name, args: args ?? {} })
+    let answer: 'accept' | 'decline' | undefined
+    if (durable?.resume !== undefined) {
+      const taken = await takeRun(
+        this.#store,
+        admissionKey(principal),
+        durable.resume.token,
+        callHash,
+        gen.config.gateway.approvalTimeoutMs,
+        DIRECT_WORDING,
+      )
+      if (!taken.ok) {
+        return {
+          content: [{ type: 'text', text: `${taken.error.code}: ${taken.error.message}` }],
+          isError: true,
+        }
+      }
+      answer = durable.resume.answer
+    }
+    let asked: ApprovalRequest | undefined
+    const callOptions: ExecuteOptions =
+      durable === undefined
+        ? options
+        : {
+            ...options,
+            approve: async (request) => {
+              if (answer !== undefined) return answer
+              asked = request
+              return 'suspended'
+            },
+          }
     const guard: GuardState = {
       scope: vaultScope(principal, options.session),
       counts: {},
@@ -935,9 +979,11 @@ export class Engine {
         parent: context.active(),
         guard,
       },
-      options,
+      callOptions,
       gen,
     )
+    if (asked !== undefined)
+      return this.#suspendDirect(principal, executionId, callHash, tool, asked)
     // The model reads this directly: the same boundary as an execution's result.
     const shown: ExecutionResult = outcome.ok
       ? { ok: true, result: outcome.value, logs: [], calls }
@@ -961,6 +1007,44 @@ export class Engine {
       ...(value !== null && typeof value === 'object' && !Array.isArray(value)
         ? { structuredContent: value }
         : {}),
+    }
+  }
+
+  /** A direct-mode call stopped at its approval: kept in the store until the client answers. */
+  async #suspendDirect(
+    principal: Principal,
+    executionId: string,
+    callHash: string,
+    tool: CatalogTool,
+    asked: ApprovalRequest,
+  ): Promise<DirectCallResult> {
+    const { approvalTimeoutMs, approvalJournalMaxBytes } = this.#gen.config.gateway
+    const expiresAt = Date.now() + approvalTimeoutMs
+    const { index, ...request } = asked
+    const saved = await saveRun(
+      this.#store,
+      admissionKey(principal),
+      {
+        v: 1,
+        executionId,
+        codeHash: callHash,
+        seed: newSeed(),
+        expiresAt,
+        pending: { server: tool.server, tool: tool.name, argsHash: callHash, index, request },
+        journal: [],
+        budget: [],
+      },
+      { ttlMs: approvalTimeoutMs, maxBytes: approvalJournalMaxBytes },
+    )
+    if (!saved.ok) {
+      return {
+        content: [{ type: 'text', text: `${saved.error.code}: ${saved.error.message}` }],
+        isError: true,
+      }
+    }
+    return {
+      content: [],
+      suspended: { token: saved.token, question: request, expiresAt },
     }
   }
 

@@ -12,7 +12,14 @@ import type {
   Resource,
   ResourceTemplate,
 } from '@modelcontextprotocol/sdk/types.js'
-import type { CatalogTool, ExecutionError, ExecutionResult, Principal, TaskView } from '../types.js'
+import type {
+  CatalogTool,
+  ExecutionError,
+  ExecutionResult,
+  Principal,
+  SuspendedExecution,
+  TaskView,
+} from '../types.js'
 
 /** One approval question, asked when a policy rule has `effect: approve`. */
 export interface ApprovalRequest {
@@ -64,6 +71,8 @@ export interface DirectCallResult {
   content: unknown[]
   structuredContent?: unknown
   isError?: boolean
+  /** With `durable`: the call stopped at an approval and waits for the client's answer. */
+  suspended?: SuspendedExecution
 }
 
 export interface SearchMatch {

@@ -312,13 +312,15 @@ export function createSurface(options: SurfaceOptions) {
       const tool = directTools(engine.listTools(scope.who.principal)).get(name)
       if (tool !== undefined) {
         try {
-          const result = await engine.callDirect(
-            scope.who.principal,
-            tool,
-            args,
-            executeOptions(scope),
-          )
-          return result as OuterToolResult
+          const result = await engine.callDirect(scope.who.principal, tool, args, {
+            ...executeOptions(scope),
+            ...(durable === undefined
+              ? {}
+              : { durable: durable.resume === undefined ? {} : { resume: durable.resume } }),
+          })
+          return result.suspended === undefined
+            ? (result as OuterToolResult)
+            : durable!.ask(result.suspended)
         } catch (err) {
           options.onInternalError?.(err)
           return toolError('internal error in the gateway; the call did not complete')

@@ -26,13 +26,13 @@ interface Fixture {
   close(): Promise<void>
 }
 
-async function fixture(approvalTimeoutMs: number): Promise<Fixture> {
+async function fixture(approvalTimeoutMs: number, directMode = false): Promise<Fixture> {
   const rt = await testRuntime({
     recording: true,
     policy: APPROVAL_POLICY,
     config: {
       audit: { file: 'audit.jsonl', fsync: false },
-      gateway: { approvalTimeoutMs },
+      gateway: { approvalTimeoutMs, directMode },
     },
   })
   const gw = await startGateway(rt)
@@ -358,6 +358,88 @@ describe('durable approvals over MCP 2026-07-28 (multi round-trip)', () => {
       ['approve', 'suspended'],
       ['approved', undefined],
     ])
+  })
+})
+
+describe('durable approvals of a direct-mode tool over MCP 2026-07-28', () => {
+  let f: Fixture
+  beforeAll(async () => {
+    f = await fixture(60_000, true)
+  })
+  afterAll(() => f?.close())
+
+  const recorded = (to: string) =>
+    f.rt.recorded().filter((r) => r.tool === 'pay' && r.args['to'] === to)
+  const pay = (client: Client, to: string) =>
+    client.callTool({ name: 'rec__pay', arguments: { amount: 5000, to } })
+
+  it('asks, and runs the call once on accept', async () => {
+    const result = await withClient(f, accept, async (client, posted, asked) => {
+      const result = await pay(client, 'direct-accepted')
+      expect(asked).toEqual([
+        'Allow the call rec.pay?\nArguments: {"amount":5000,"to":"direct-accepted"}\n' +
+          'Policy: rule "big-payments-need-a-human" asks a human to approve this call: payments over 1000 need a human',
+      ])
+      expect(retries(posted)).toHaveLength(1)
+      return result
+    })
+    expect(result.isError).toBeUndefined()
+    expect(result.structuredContent).toEqual({ paid: 5000 })
+    expect(recorded('direct-accepted')).toHaveLength(1)
+  })
+
+  it('refuses on decline, and the upstream never sees the call', async () => {
+    const result = await withClient(
+      f,
+      async () => ({ action: 'decline' }),
+      (client) => pay(client, 'direct-declined'),
+    )
+    expect(result).toMatchObject({
+      isError: true,
+      content: [
+        {
+          type: 'text',
+          text: 'APPROVAL_DENIED: rec.pay was not run: the human approver declined it (rule big-payments-need-a-human)',
+        },
+      ],
+    })
+    expect(recorded('direct-declined')).toEqual([])
+  })
+
+  it('uses an answer once, and only for the call that asked', async () => {
+    await withClient(f, accept, async (client, posted) => {
+      await pay(client, 'direct-once')
+      const [retry] = retries(posted)
+      const again = await repost(retry!, { ...retry!.body, id: 9101 })
+      expect(again['result']).toMatchObject({
+        isError: true,
+        content: [
+          {
+            text: 'APPROVAL_DENIED: the approval is no longer pending: it was answered already (an answer is used once), or the store lost it (the in-process store does not survive a restart; store.redis does). Make the call again to ask again',
+          },
+        ],
+      })
+      // A fresh question, answered for other arguments.
+      const first = posted.find((p) => p.body['method'] === 'tools/call')!
+      const asked = await repost(first, { ...first.body, id: 9103 })
+      const state = (asked['result'] as { requestState: string }).requestState
+      const params = retry!.body['params'] as Record<string, unknown>
+      const other = await repost(retry!, {
+        ...retry!.body,
+        id: 9104,
+        params: { ...params, arguments: { amount: 5000, to: 'direct-other' }, requestState: state },
+      })
+      expect(other['result']).toMatchObject({
+        isError: true,
+        content: [
+          {
+            text: 'APPROVAL_DENIED: the tool or its arguments differ from the call that asked for this approval: an answer resumes only that call. Make the call again to ask again',
+          },
+        ],
+      })
+    })
+    expect(recorded('direct-once')).toHaveLength(1)
+    expect(recorded('direct-other')).toEqual([])
   })
 })
 
