@@ -343,10 +343,7 @@ export async function takeRun(
       `the approval is no longer pending: it was answered already (an answer is used once), or the store lost it (the in-process store does not survive a restart; store.redis does). ${Again}`,
     )
   }
-  if (run.codeHash !== codeHash)
-    return denied(
-      `${wording.differs}. ${Again}`,
-    )
+  if (run.codeHash !== codeHash) return denied(`${wording.differs}. ${Again}`)
   return { ok: true, run }
 }
 
