@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       // A usage error is the reader's own typing: its message says it all, the code adds nothing.
       const code = cause.code === 'USAGE' ? '' : `${cause.code}: `
       process.stderr.write(`sluice ${name}: ${code}${oneLine(cause.message)}\n`)
-      return cause.code === 'USAGE' || OPERATOR_EXIT_2.has(cause.code) ? 2 : 1
+      return exitCodeOf(cause.code)
     }
     const missing = missingFile(cause)
     if (missing !== undefined) {
@@ -194,6 +194,15 @@ const OPERATOR_EXIT_2: ReadonlySet<string> = new Set([
   'REGISTRY_INVALID',
   'REGISTRY_NOT_FOUND',
 ])
+
+/**
+ * The exit code of a failure: 2 for what the operator typed or wrote (usage, config, policy,
+ * lock), 3 for a diff that could not be computed (1 means "changed" there), else 1.
+ */
+export function exitCodeOf(code: string): number {
+  if (code === 'USAGE' || OPERATOR_EXIT_2.has(code)) return 2
+  return code === 'DIFF_UNAVAILABLE' ? 3 : 1
+}
 
 /** A usage error: exit code 2 with the message. */
 export function usage(message: string): SluiceError {

@@ -171,7 +171,7 @@ export const lockCommand: Command = {
   usage:
     'sluice lock [--config FILE] [--out FILE] [--sign PRIVATE_JWK_FILE] [--diff [--format md|json]]',
   description:
-    'Starts every configured server, lists its tools and writes their definitions, sha256 hashes and risk scores to the lock file (lock.file in the config, or --out), optionally signed as a JWS with --sign. A tool whose live definition later differs from its pin is quarantined until it is locked again. With --diff, writes nothing and prints what would change against the current lock (as sluice registry diff does), exit 1 when something would.',
+    'Starts every configured server, lists its tools and writes their definitions, sha256 hashes and risk scores to the lock file (lock.file in the config, or --out), optionally signed as a JWS with --sign. A tool whose live definition later differs from its pin is quarantined until it is locked again. With --diff, writes nothing and prints what would change against the current lock (as sluice registry diff does), exit 1 when something would, 3 when the diff could not be made.',
   examples: [
     'sluice lock --config examples/demo/sluice.yaml',
     'sluice lock --config sluice.yaml --sign keys/lock.private.jwk.json',

@@ -23,7 +23,7 @@ import {
   serverSchema,
   type RegistryConfig,
 } from '../config/index.js'
-import { SluiceError } from '../errors.js'
+import { isSluiceError, SluiceError } from '../errors.js'
 import {
   diffLocks,
   renderDiffMarkdown,
@@ -33,7 +33,7 @@ import {
   type ImportedServer,
   type RegistryEntry,
 } from '../registry/index.js'
-import { usage, type Command } from './index.js'
+import { exitCodeOf, usage, type Command } from './index.js'
 import { buildLock, currentLock } from './lock.js'
 
 /** The config file `sync` edits when none is given. */
@@ -231,7 +231,18 @@ export async function reviewDiff(
     throw usage(`--format: expected md or json, got ${JSON.stringify(format)}`)
   const { path, lock } = await currentLock(config, options.out)
   // The lock in force is checked first: a diff against a lock that does not verify means nothing.
-  const next = await buildLock(config, { signed: config.lock?.publicKeyFile !== undefined })
+  let next: Awaited<ReturnType<typeof buildLock>>
+  try {
+    next = await buildLock(config, { signed: config.lock?.publicKeyFile !== undefined })
+  } catch (cause) {
+    // Exit 1 means "changed": a diff that could not be made must not read as one.
+    if (isSluiceError(cause) && exitCodeOf(cause.code) === 2) throw cause
+    throw new SluiceError(
+      'DIFF_UNAVAILABLE',
+      `no diff against ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    )
+  }
   const diff = diffLocks(lock, next)
   process.stdout.write(
     format === 'json'
@@ -248,7 +259,7 @@ export const registryCommand: Command = {
   usage:
     'sluice registry sync [--config FILE] [--registry URL] [--server NAME[@VERSION]]... | sluice registry diff [--config FILE] [--format md|json]',
   description:
-    'registry sync reads the MCP Registry v0.1 read API (the list with cursor pagination, one entry\'s versions), validates each entry against the server.json schema (2025-12-11) and writes it into servers: of the config (default sluice.yaml), keyed by the last segment of its name: npm packages as a pinned npx command, pypi as uvx, oci as docker, remotes as a url entry, secrets as credential grants with valueFrom, never values. Without --server (or registry.servers) the whole registry is imported; "latest" skips deprecated versions and is recorded as the exact version in origin. Nothing is written unless every entry imports. Exit 0 when written, 1 when the registry cannot be read, 2 for a bad entry, name or config. registry diff starts every configured server, lists its tools and prints what would change against the lock in force (verified with lock.publicKeyFile when set): servers and tools added and removed, changed descriptions, input schemas widened or narrowed, annotations changed, new secrets, risk scores; Markdown for a pull request or --format json for CI. It never writes; exit 0 when nothing changed, 1 when something did.',
+    'registry sync reads the MCP Registry v0.1 read API (the list with cursor pagination, one entry\'s versions), validates each entry against the server.json schema (2025-12-11) and writes it into servers: of the config (default sluice.yaml), keyed by the last segment of its name: npm packages as a pinned npx command, pypi as uvx, oci as docker, remotes as a url entry, secrets as credential grants with valueFrom, never values. Without --server (or registry.servers) the whole registry is imported; "latest" skips deprecated versions and is recorded as the exact version in origin. Nothing is written unless every entry imports. Exit 0 when written, 1 when the registry cannot be read, 2 for a bad entry, name or config. registry diff starts every configured server, lists its tools and prints what would change against the lock in force (verified with lock.publicKeyFile when set): servers and tools added and removed, changed descriptions, input schemas widened or narrowed, annotations changed, new secrets, risk scores; Markdown for a pull request or --format json for CI. It never writes; exit 0 when nothing changed, 1 when something did, 3 when the diff could not be made (a server that does not start or list), 2 for a bad config or lock.',
   examples: [
     'sluice registry sync --config sluice.yaml --registry https://registry.example.com --server io.github.acme/weather@1.1.0',
     'sluice registry sync --config sluice.yaml   # registry: { url, servers } from the config',

@@ -8,6 +8,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -183,6 +184,27 @@ describe('review before a changed server reaches an agent', () => {
     const stale = await runCli(['bindings', '--config', config, '--out', out, '--check'])
     expect(stale.stderr).toMatch(/^bindings are stale; run `sluice bindings --out /)
     expect(stale.code).toBe(1)
+  })
+
+  it('exits 3, not 1 ("changed"), when a server cannot be listed, and names the lock', async () => {
+    const closed = await new Promise<number>((done) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo
+        probe.close(() => done(port))
+      })
+    })
+    const text = readFileSync(config, 'utf8')
+    expect(text).toContain(`:${weather.port}`)
+    const down = join(dir, 'down.yaml')
+    writeFileSync(down, text.replaceAll(`:${weather.port}`, `:${closed}`))
+    const out = await runCli(['registry', 'diff', '--config', down])
+    expect(out.code).toBe(3)
+    expect(out.stdout).toBe('')
+    expect(out.stderr).toMatch(
+      new RegExp(
+        `^sluice registry: DIFF_UNAVAILABLE: no diff against ${lockFile().replace(/[.]/g, '\\.')}: .*weather`,
+      ),
+    )
   })
 
   it('refuses to diff against a lock whose signature does not verify', async () => {
