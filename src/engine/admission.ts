@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { Principal } from '../types.js'
 import { isSluiceError } from '../errors.js'
 import { MemoryStore, type RateAnswer, type SharedStore } from '../store/index.js'
 
@@ -312,4 +313,9 @@ function checkLimits(limits: AdmissionLimits): AdmissionLimits {
     }
   }
   return limits
+}
+
+/** Whose share of admission an execution counts against: one caller, across sessions. */
+export function admissionKey(principal: Principal): string {
+  return JSON.stringify([principal.iss, principal.sub, principal.tenant ?? null])
 }

@@ -300,6 +300,13 @@ export const DIRECT_WORDING: ResumeWording = {
     'the tool or its arguments differ from the call that asked for this approval: an answer resumes only that call',
 }
 
+export const PASSTHROUGH_WORDING: ResumeWording = {
+  again: 'send the request again to ask again',
+  before: 'Nothing was read; ',
+  differs:
+    'the prompt or resource, or its arguments, differ from the request that asked for this approval: an answer resumes only that request',
+}
+
 export async function takeRun(
   store: SharedStore,
   principalKey: string,

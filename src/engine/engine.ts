@@ -50,7 +50,7 @@ import type {
 } from '../types.js'
 import { Catalog, type CatalogEvent } from './catalog.js'
 import { MemoryStore, type SharedStore } from '../store/index.js'
-import { Admission, type Refusal } from './admission.js'
+import { Admission, admissionKey, type Refusal } from './admission.js'
 import {
   auditPrincipal,
   Dispatcher,
@@ -64,7 +64,7 @@ import { LabelLedger } from './labels.js'
 import { collisionProblems, resolveForProblems, toolKeyProblems } from './tool-names.js'
 import { explainError, silentMistakes } from './mistakes.js'
 import { Tasks } from './tasks.js'
-import { Passthrough, type PassthroughOptions } from './passthrough.js'
+import { Passthrough, type PassthroughOptions, type PassthroughSuspended } from './passthrough.js'
 import type {
   GetPromptResult,
   Prompt,
@@ -200,8 +200,9 @@ export class Engine {
       const ident = sanitizeIdentifier(name)
       if (ident !== undefined) this.#serverByIdent.set(ident, name)
     }
-    this.#gen = this.#generation(deps.config, deps.policy, deps.lock)
+    // Before the first generation: its pass-through keeps stopped requests in the store.
     this.#store = deps.store ?? new MemoryStore()
+    this.#gen = this.#generation(deps.config, deps.policy, deps.lock)
     this.tasks = new Tasks({
       store: this.#store,
       settings: () => ({
@@ -268,6 +269,7 @@ export class Engine {
       ...(this.#deps.audit ? { audit: this.#deps.audit } : {}),
       ...(this.#deps.log ? { log: this.#deps.log } : {}),
       ...(pii ? { pii } : {}),
+      store: this.#store,
     })
     return { config, policy, lock, catalog, dispatcher, passthrough, pii, views: new Map() }
   }
@@ -1053,13 +1055,28 @@ export class Engine {
     return this.#gen.passthrough.listPrompts(principal)
   }
 
-  /** Renders a prompt after policy allowed it; throws `SluiceError` (passthrough.ts). */
+  /**
+   * Renders a prompt after policy allowed it; throws `SluiceError` (passthrough.ts). Only with
+   * `options.durable` can an approval stop it (`{ suspended }`).
+   */
+  getPrompt(
+    principal: Principal,
+    name: string,
+    args: Readonly<Record<string, string>>,
+    options?: PassthroughOptions & { durable?: undefined },
+  ): Promise<GetPromptResult>
+  getPrompt(
+    principal: Principal,
+    name: string,
+    args: Readonly<Record<string, string>>,
+    options?: PassthroughOptions,
+  ): Promise<GetPromptResult | PassthroughSuspended>
   getPrompt(
     principal: Principal,
     name: string,
     args: Readonly<Record<string, string>>,
     options: PassthroughOptions = {},
-  ): Promise<GetPromptResult> {
+  ): Promise<GetPromptResult | PassthroughSuspended> {
     if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
     return this.#gen.passthrough.getPrompt(principal, name, args, options)
   }
@@ -1074,12 +1091,25 @@ export class Engine {
     return this.#gen.passthrough.listResourceTemplates(principal)
   }
 
-  /** Reads a namespaced resource after policy allowed it; throws `SluiceError`. */
+  /**
+   * Reads a namespaced resource after policy allowed it; throws `SluiceError`. Only with
+   * `options.durable` can an approval stop it (`{ suspended }`).
+   */
+  readResource(
+    principal: Principal,
+    uri: string,
+    options?: PassthroughOptions & { durable?: undefined },
+  ): Promise<ReadResourceResult>
+  readResource(
+    principal: Principal,
+    uri: string,
+    options?: PassthroughOptions,
+  ): Promise<ReadResourceResult | PassthroughSuspended>
   readResource(
     principal: Principal,
     uri: string,
     options: PassthroughOptions = {},
-  ): Promise<ReadResourceResult> {
+  ): Promise<ReadResourceResult | PassthroughSuspended> {
     if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
     return this.#gen.passthrough.readResource(principal, uri, options)
   }
@@ -1104,11 +1134,6 @@ function bindingTool(tool: CatalogTool) {
 /** An error code as a metric label: one of sluice's codes, never free text from a guest or upstream. */
 function codeLabel(code: string | undefined): string {
   return isErrorCode(code) ? code : 'INTERNAL'
-}
-
-/** Whose share of admission an execution counts against: one caller, across sessions. */
-function admissionKey(principal: Principal): string {
-  return JSON.stringify([principal.iss, principal.sub, principal.tenant ?? null])
 }
 
 /** What one config produces. */

@@ -35,7 +35,7 @@ export {
   parseResourceUri,
   resourceUri,
 } from './passthrough.js'
-export type { PassthroughDeps, PassthroughOptions } from './passthrough.js'
+export type { PassthroughDeps, PassthroughOptions, PassthroughSuspended } from './passthrough.js'
 export { MISTAKE_WARNING_CODES } from './mistakes.js'
 export { LabelLedger } from './labels.js'
 export { resolveForProblems, toolKeyProblems } from './tool-names.js'

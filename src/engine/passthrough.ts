@@ -20,9 +20,10 @@ import type { AuditEvent, AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
 import type { Config } from '../config/index.js'
-import { isSluiceError, SluiceError } from '../errors.js'
+import { isErrorCode, isSluiceError, SluiceError } from '../errors.js'
 import type { PolicySet, ToolKind } from '../policy/index.js'
-import type { Principal } from '../types.js'
+import type { SharedStore } from '../store/index.js'
+import type { ExecutionError, Principal, SuspendedExecution } from '../types.js'
 import {
   getPrompt,
   listPrompts,
@@ -38,7 +39,14 @@ import {
 } from '../upstream/index.js'
 import { countEntries, type PiiCounts, type PiiGuard } from '../guard/index.js'
 import { metrics } from '../telemetry/index.js'
-import { auditPrincipal, vaultScope, type ApprovalHandler } from './dispatch.js'
+import { admissionKey } from './admission.js'
+import {
+  auditPrincipal,
+  vaultScope,
+  type ApprovalAnswer,
+  type ApprovalHandler,
+} from './dispatch.js'
+import { newSeed, PASSTHROUGH_WORDING, saveRun, takeRun } from './durable.js'
 import { guardPassthrough } from './passthrough-guard.js'
 import { sanitizeMessage } from './result.js'
 
@@ -57,6 +65,8 @@ export interface PassthroughDeps {
   log?: (level: 'warn', message: string, fields?: Record<string, unknown>) => void
   /** `guardrails.pii`, unless absent or `off`: prompt and resource texts are tokenised. */
   pii?: PiiGuard
+  /** Where a request stopped at its approval waits for the answer (`durable`). */
+  store: SharedStore
 }
 
 export interface PassthroughOptions {
@@ -65,6 +75,17 @@ export interface PassthroughOptions {
   approve?: ApprovalHandler
   /** The client's session: PII tokens are stable within it, as for `execute_code`. */
   session?: string
+  /**
+   * Approvals without a waiting request (2026-07-28): an `approve` rule stops the request,
+   * which answers `{ suspended }`; `resume` carries the client's answer to it. `approve` is
+   * then not used.
+   */
+  durable?: { resume?: { token: string; answer: 'accept' | 'decline' } }
+}
+
+/** A request that stopped at its approval: the question, and the token that answers it. */
+export interface PassthroughSuspended {
+  suspended: SuspendedExecution
 }
 
 /** The namespaced resource URI of `uri` on `server`. */
@@ -142,7 +163,7 @@ export class Passthrough {
     name: string,
     args: Readonly<Record<string, string>>,
     options: PassthroughOptions = {},
-  ): Promise<GetPromptResult> {
+  ): Promise<GetPromptResult | PassthroughSuspended> {
     const found = await this.#findPrompt(name)
     if (found === undefined) {
       throw new SluiceError('UNKNOWN_TOOL', `unknown prompt ${name.slice(0, 128)}`)
@@ -157,6 +178,7 @@ export class Passthrough {
       (upstream, headers) =>
         getPrompt(upstream, prompt.name, args, { ...this.#callOptions(server, options), headers }),
     )
+    if ('suspended' in result) return result
     // Embedded resources and resource links name upstream URIs; namespaced, a client can read
     // them back through sluice (and policy decides that read like any other).
     return {
@@ -180,7 +202,7 @@ export class Passthrough {
     principal: Principal,
     uri: string,
     options: PassthroughOptions = {},
-  ): Promise<ReadResourceResult> {
+  ): Promise<ReadResourceResult | PassthroughSuspended> {
     const parsed = parseResourceUri(uri)
     if (parsed === undefined || this.#deps.upstreams.get(parsed.server) === undefined) {
       throw new SluiceError(
@@ -205,6 +227,7 @@ export class Passthrough {
           headers,
         }),
     )
+    if ('suspended' in result) return result
     return {
       ...result,
       contents: result.contents.map((c) => ({ ...c, uri: resourceUri(parsed.server, c.uri) })),
@@ -226,7 +249,7 @@ export class Passthrough {
       upstream: NonNullable<ReturnType<UpstreamSet['get']>>,
       headers: Record<string, string>,
     ) => Promise<T>,
-  ): Promise<T> {
+  ): Promise<T | PassthroughSuspended> {
     const label = `${s.server}.${s.kind}/${s.name}`
     const started = performance.now()
     const record = (
@@ -255,15 +278,28 @@ export class Passthrough {
       throw new SluiceError('TOOL_DENIED', `${s.kind} ${label} is not allowed: ${decision.reason}`)
     }
     if (decision.effect === 'approve') {
-      const answer = options.approve
-        ? await options.approve({
-            tool: label,
-            argsSummary: this.#summary(args),
-            ruleId: decision.ruleId,
-            reason: decision.reason,
-            index: 0,
-          })
-        : 'unsupported'
+      const question = {
+        tool: label,
+        argsSummary: this.#summary(args),
+        ruleId: decision.ruleId,
+        reason: decision.reason,
+      }
+      const requestHash = hashArgs({ server: s.server, kind: s.kind, name: s.name, args })
+      let answer: ApprovalAnswer
+      if (options.durable?.resume !== undefined) {
+        answer = await this.#resumed(principal, options.durable.resume, requestHash)
+      } else if (options.durable !== undefined) {
+        const suspended = await this.#suspend(principal, s, requestHash, question)
+        await record('call.decision', {
+          decision: 'approve',
+          ruleId: decision.ruleId,
+          status: 'suspended',
+          code: 'APPROVAL_DENIED',
+        })
+        return { suspended }
+      } else {
+        answer = options.approve ? await options.approve({ ...question, index: 0 }) : 'unsupported'
+      }
       if (answer !== 'accept') {
         await record('call.decision', {
           decision: 'approve',
@@ -316,6 +352,58 @@ export class Passthrough {
     await record('call.result', { status: 'ok', ms: ms(), ...piiField(guarded.counts) })
     countDetections(guarded.counts)
     return guarded.value
+  }
+
+  /** The client's answer to a stopped request, once, for that very request. */
+  async #resumed(
+    principal: Principal,
+    resume: { token: string; answer: 'accept' | 'decline' },
+    requestHash: string,
+  ): Promise<ApprovalAnswer> {
+    const taken = await takeRun(
+      this.#deps.store,
+      admissionKey(principal),
+      resume.token,
+      requestHash,
+      this.#deps.config.gateway.approvalTimeoutMs,
+      PASSTHROUGH_WORDING,
+    )
+    if (!taken.ok) throw durableError(taken.error)
+    return resume.answer
+  }
+
+  /** Keeps a request stopped at its approval until the client answers. */
+  async #suspend(
+    principal: Principal,
+    s: Subject,
+    requestHash: string,
+    question: SuspendedExecution['question'],
+  ): Promise<SuspendedExecution> {
+    const { approvalTimeoutMs, approvalJournalMaxBytes } = this.#deps.config.gateway
+    const expiresAt = Date.now() + approvalTimeoutMs
+    const saved = await saveRun(
+      this.#deps.store,
+      admissionKey(principal),
+      {
+        v: 1,
+        executionId: requestHash,
+        codeHash: requestHash,
+        seed: newSeed(),
+        expiresAt,
+        pending: {
+          server: s.server,
+          tool: `${s.kind}/${s.name}`,
+          argsHash: requestHash,
+          index: 0,
+          request: question,
+        },
+        journal: [],
+        budget: [],
+      },
+      { ttlMs: approvalTimeoutMs, maxBytes: approvalJournalMaxBytes },
+    )
+    if (!saved.ok) throw durableError(saved.error)
+    return { token: saved.token, question, expiresAt }
   }
 
   async #headers(
@@ -395,6 +483,13 @@ function namespacedContent<C extends { type: string }>(server: string, content: 
   if (c.type === 'resource' && typeof c.resource?.uri === 'string')
     return { ...c, resource: { ...c.resource, uri: resourceUri(server, c.resource.uri) } }
   return content
+}
+
+/** A store's refusal (`APPROVAL_DENIED`, or `OVERLOADED` with when to retry) as a thrown error. */
+function durableError(error: ExecutionError): SluiceError {
+  return new SluiceError(isErrorCode(error.code) ? error.code : 'INTERNAL', error.message, {
+    ...(error.retryAfterMs === undefined ? {} : { details: { retryAfterMs: error.retryAfterMs } }),
+  })
 }
 
 function piiField(counts: PiiCounts): { pii?: PiiCounts } {

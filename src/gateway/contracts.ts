@@ -118,14 +118,14 @@ export interface PassthroughEngine {
     name: string,
     args: Readonly<Record<string, string>>,
     opts?: ExecuteOptions,
-  ): Promise<GetPromptResult>
+  ): Promise<GetPromptResult | { suspended: SuspendedExecution }>
   listResources(principal: Principal): Promise<Resource[]>
   listResourceTemplates(principal: Principal): Promise<ResourceTemplate[]>
   readResource(
     principal: Principal,
     uri: string,
     opts?: ExecuteOptions,
-  ): Promise<ReadResourceResult>
+  ): Promise<ReadResourceResult | { suspended: SuspendedExecution }>
 }
 
 /** What a task's execution keeps of the request that started (or resumed) it. */

@@ -167,11 +167,16 @@ export function modernServerFactory(options: ModernServerOptions): () => Server 
         'prompts/list',
         (_request, ctx) => prompts.list(principalOf(ctx)) as never,
       )
-      server.setRequestHandler(
-        'prompts/get',
-        (request, ctx) =>
-          prompts.get(request.params.name, request.params.arguments ?? {}, scope(ctx)) as never,
-      )
+      server.setRequestHandler('prompts/get', (request, ctx) => {
+        const { name } = request.params
+        const args = request.params.arguments ?? {}
+        const durable = durableOf(ctx)
+        return (
+          durable === undefined
+            ? prompts.get(name, args, scope(ctx))
+            : prompts.getDurable(name, args, scope(ctx), durable)
+        ) as never
+      })
     }
     if (resources !== undefined) {
       server.setRequestHandler(
@@ -182,10 +187,14 @@ export function modernServerFactory(options: ModernServerOptions): () => Server 
         'resources/templates/list',
         (_request, ctx) => resources.listTemplates(principalOf(ctx)) as never,
       )
-      server.setRequestHandler(
-        'resources/read',
-        (request, ctx) => resources.read(request.params.uri, scope(ctx)) as never,
-      )
+      server.setRequestHandler('resources/read', (request, ctx) => {
+        const durable = durableOf(ctx)
+        return (
+          durable === undefined
+            ? resources.read(request.params.uri, scope(ctx))
+            : resources.readDurable(request.params.uri, scope(ctx), durable)
+        ) as never
+      })
     }
     return server
   }

@@ -431,6 +431,22 @@ export function createSurface(options: SurfaceOptions) {
     )
   }
 
+  /** An approval stops the request instead of waiting (2026-07-28). */
+  const durableOptions = (scope: RequestScope, durable: DurableApprovals) => ({
+    ...executeOptions(scope),
+    durable: durable.resume === undefined ? {} : { resume: durable.resume },
+  })
+  /** A stopped request answers with its question. */
+  const asked = <T extends object>(
+    result: T | { suspended: SuspendedExecution },
+    durable: DurableApprovals,
+  ): T | InputRequiredAnswer => ('suspended' in result ? durable.ask(result.suspended) : result)
+  /** Without `durable` nothing stops: a request waits for its approval, or is refused. */
+  const settled = <T extends object>(result: T | { suspended: SuspendedExecution }): T => {
+    if ('suspended' in result) throw new Error('a request without durable approvals stopped')
+    return result
+  }
+
   const prompts =
     passthrough === undefined
       ? undefined
@@ -439,8 +455,28 @@ export function createSurface(options: SurfaceOptions) {
             prompts: await passthrough.listPrompts(principal),
           }),
           get: (name: string, args: Record<string, string>, scope: RequestScope) =>
-            protocolErrors(() =>
-              passthrough.getPrompt(scope.who.principal, name, args, executeOptions(scope)),
+            protocolErrors(async () =>
+              settled(
+                await passthrough.getPrompt(scope.who.principal, name, args, executeOptions(scope)),
+              ),
+            ),
+          /** `prompts/get` where an approval stops the request (2026-07-28). */
+          getDurable: (
+            name: string,
+            args: Record<string, string>,
+            scope: RequestScope,
+            durable: DurableApprovals,
+          ) =>
+            protocolErrors(async () =>
+              asked(
+                await passthrough.getPrompt(
+                  scope.who.principal,
+                  name,
+                  args,
+                  durableOptions(scope, durable),
+                ),
+                durable,
+              ),
             ),
         }
   const resources =
@@ -454,8 +490,22 @@ export function createSurface(options: SurfaceOptions) {
             resourceTemplates: await passthrough.listResourceTemplates(principal),
           }),
           read: (uri: string, scope: RequestScope) =>
-            protocolErrors(() =>
-              passthrough.readResource(scope.who.principal, uri, executeOptions(scope)),
+            protocolErrors(async () =>
+              settled(
+                await passthrough.readResource(scope.who.principal, uri, executeOptions(scope)),
+              ),
+            ),
+          /** `resources/read` where an approval stops the request (2026-07-28). */
+          readDurable: (uri: string, scope: RequestScope, durable: DurableApprovals) =>
+            protocolErrors(async () =>
+              asked(
+                await passthrough.readResource(
+                  scope.who.principal,
+                  uri,
+                  durableOptions(scope, durable),
+                ),
+                durable,
+              ),
             ),
         }
 

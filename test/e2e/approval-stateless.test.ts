@@ -9,7 +9,7 @@
 import { join } from 'node:path'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testRuntime, type TestRuntime } from '../helpers/runtime.js'
+import { SERVERS, testRuntime, type TestRuntime } from '../helpers/runtime.js'
 import { APPROVAL_POLICY, readAudit, startGateway, type Gateway } from './helpers.js'
 
 type Answer = { action: 'accept'; content: { approve: boolean } } | { action: 'decline' }
@@ -440,6 +440,95 @@ describe('durable approvals of a direct-mode tool over MCP 2026-07-28', () => {
     })
     expect(recorded('direct-once')).toHaveLength(1)
     expect(recorded('direct-other')).toEqual([])
+  })
+})
+
+describe('durable approvals of prompts and resources over MCP 2026-07-28', () => {
+  const DOC = 'demo://resource/static/document/architecture.md'
+  let f: Fixture
+  beforeAll(async () => {
+    const rt = await testRuntime({
+      policy: `
+rules:
+  - id: everything
+    effect: allow
+    when: tool.server == "everything"
+  - id: weather-needs-a-human
+    effect: approve
+    description: a human reads every weather prompt
+    when: tool.kind == "prompt" && tool.name == "args-prompt"
+  - id: documents-need-a-human
+    effect: approve
+    when: tool.kind == "resource" && tool.name.startsWith("demo://resource/static/document/")
+`,
+      config: {
+        servers: { everything: { command: process.execPath, args: [SERVERS.everything, 'stdio'] } },
+        audit: { file: 'audit.jsonl', fsync: false },
+      },
+    })
+    const gw = await startGateway(rt)
+    f = {
+      rt,
+      gw,
+      close: async () => {
+        await gw.close()
+        await rt.close()
+      },
+    }
+  }, 30_000)
+  afterAll(() => f?.close())
+
+  it('asks before a prompt renders, and renders it once on accept', async () => {
+    await withClient(f, accept, async (client, posted, asked) => {
+      const result = await client.getPrompt({
+        name: 'everything__args-prompt',
+        arguments: { city: 'Paris' },
+      })
+      expect(result.messages).toEqual([
+        { role: 'user', content: { type: 'text', text: "What's weather in Paris?" } },
+      ])
+      expect(asked).toEqual([
+        'Allow the call everything.prompt/args-prompt?\nArguments: {"city":"Paris"}\n' +
+          'Policy: rule "weather-needs-a-human" asks a human to approve this call: a human reads every weather prompt',
+      ])
+      const retried = posted.filter(
+        (p) =>
+          p.body['method'] === 'prompts/get' &&
+          typeof (p.body['params'] as Record<string, unknown>)['requestState'] === 'string',
+      )
+      expect(retried).toHaveLength(1)
+    })
+    const records = readAudit(join(f.rt.dir, 'audit.jsonl')).filter(
+      (r) => r.tool === 'everything.prompt/args-prompt',
+    )
+    expect(records.map((r) => [r.type, r.status ?? r.decision])).toEqual([
+      ['call.decision', 'suspended'],
+      ['call.decision', 'approved'],
+      ['call.result', 'ok'],
+    ])
+  })
+
+  it('refuses a resource on decline with APPROVAL_DENIED, naming the rule', async () => {
+    const failure = await withClient(
+      f,
+      async () => ({ action: 'decline' }),
+      (client) =>
+        client.readResource({ uri: `sluice://everything/${DOC}` }).then(
+          () => undefined,
+          (e: unknown) => e as Error & { data?: unknown },
+        ),
+    )
+    expect(failure?.message).toContain(
+      `everything.resource/${DOC} was not read: the human approver declined it (rule documents-need-a-human)`,
+    )
+    expect(failure?.data).toEqual({ code: 'APPROVAL_DENIED' })
+  })
+
+  it('reads a resource on accept', async () => {
+    const result = await withClient(f, accept, (client) =>
+      client.readResource({ uri: `sluice://everything/${DOC}` }),
+    )
+    expect(result.contents[0]).toMatchObject({ uri: `sluice://everything/${DOC}` })
   })
 })
 
