@@ -11,11 +11,13 @@ import {
   effectiveExporter,
   isSecretHeader,
   readSecretRef,
+  readVaultKey,
   type Config,
   type ServerConfig,
 } from '../config/index.js'
 import { startTelemetry } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
+import { StoreVault, type Vault } from '../guard/index.js'
 import {
   allowAllPolicy,
   loadPolicies,
@@ -114,6 +116,27 @@ async function openStore(config: Config, log: LogFn): Promise<SharedStore> {
   return store
 }
 
+/**
+ * The PII vault when it lives in the shared store: with `store.redis` and `tokenize`, encrypted
+ * under `guardrails.pii.vaultKeyFrom` (the config refuses that pair without a key). Otherwise
+ * undefined, and the engine keeps its in-process vault; a key given then is still read, so a
+ * wrong one fails now rather than on the day Redis is switched on.
+ */
+function openVault(
+  config: Config,
+  store: SharedStore,
+  key: Uint8Array | undefined,
+): Vault | undefined {
+  const pii = config.guardrails.pii
+  if (pii?.mode !== 'tokenize' || store.kind !== 'redis' || key === undefined) return undefined
+  return new StoreVault({
+    store,
+    key,
+    ttlSeconds: pii.ttlSeconds,
+    maxValuesPerSession: pii.maxValuesPerSession,
+  })
+}
+
 /** Builds and starts every part the engine needs. Throws SluiceError on bad config, policy or lock. */
 export async function compose(config: Config, options: ComposeOptions): Promise<Runtime> {
   const log = options.log ?? stderrLog
@@ -143,8 +166,11 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       closers.push(() => audit.close())
       for (const warning of audit.openWarnings) log('warn', `audit: ${warning}`)
     }
+    // Before the store connects: a bad key is a config error, whatever Redis says.
+    const vaultKey = readVaultKey(config)
     const store = await openStore(config, log)
     closers.push(() => store.close())
+    const vault = openVault(config, store, vaultKey)
     let templateFailureLogged = false
     const pool = await SandboxPool.create({
       ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),
@@ -270,6 +296,7 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       ...(lock ? { lock } : {}),
       ...(grants ? { grants } : {}),
       ...(audit ? { audit } : {}),
+      ...(vault ? { vault } : {}),
     })
     await engine.start()
     // Gauges read live state at scrape time.

@@ -44,6 +44,7 @@ export {
   configError,
 } from './load.js'
 export { declaredLabels, toolLabels } from './labels.js'
+export { VAULT_KEY_BYTES, parseVaultKey, readVaultKey } from './vault-key.js'
 export type { Config, LoadOptions } from './load.js'
 export { expandVars, inputEnvName, workspaceFolderOf } from './expand.js'
 export type { ExpandOptions } from './expand.js'

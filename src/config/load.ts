@@ -295,7 +295,7 @@ export function parseConfig(
     }
     seen.set(ident, name)
   }
-  problems.push(...resolveForProblems(raw.guardrails, servers))
+  problems.push(...resolveForProblems(raw.guardrails, servers), ...vaultKeyProblems(raw))
   if (problems.length > 0) throw configError(file, problems)
   const warning = clientKeyWarning(file, normalised.report)
   if (warning !== undefined) {
@@ -553,6 +553,19 @@ export function readSecretRef(ref: string, baseDir: string): string {
   }
   // Never echo the reference: a misplaced inline secret would land in a log.
   throw new SluiceError('CONFIG_INVALID', 'a secret reference must be env:NAME or file:PATH')
+}
+
+/**
+ * A tokenising vault in a shared store needs a key: it lives where every replica reads it, and
+ * a session's values must not sit there in plaintext. The key itself is read at start.
+ */
+function vaultKeyProblems(raw: RawConfig): string[] {
+  const pii = raw.guardrails.pii
+  if (raw.store.redis === undefined || pii?.mode !== 'tokenize' || pii.vaultKeyFrom !== undefined)
+    return []
+  return [
+    'guardrails.pii.vaultKeyFrom: required with store.redis when pii.mode is tokenize: the vault is then kept in Redis, where its values would sit in plaintext, and every replica needs the same key to read the tokens the others made; expected env:NAME or file:PATH holding 32 random bytes as base64 or hex (openssl rand -base64 32)',
+  ]
 }
 
 /**

@@ -581,6 +581,11 @@ export const guardrailsSchema = z.strictObject({
       maxValuesPerSession: positiveInt.max(1_000_000).default(DEFAULT_PII.maxValuesPerSession),
       /** Values the in-process vault holds over all sessions; past it, redacted as above. */
       maxValues: positiveInt.max(100_000_000).default(DEFAULT_PII.maxValues),
+      /**
+       * The 32-byte key (base64 or hex, `env:` or `file:`) of the vault in the shared store:
+       * AES-256-GCM for values, HMAC for key names. Required with `store.redis` and `tokenize`.
+       */
+      vaultKeyFrom: secretRef.optional(),
     })
     .optional(),
   /**

@@ -541,6 +541,17 @@ describe('input and output: IO-3 PII guardrails', () => {
     ])
   })
 
+  it('says where the vault lives: in Redis, under the key reference, when store.redis is set', async () => {
+    const shared = config({
+      store: { redis: { url: 'redis://127.0.0.1:6379' } },
+      guardrails: { pii: { vaultKeyFrom: 'env:SLUICE_VAULT_KEY' } },
+    })
+    const io = control(await evidence(shared, { detectorProbe: ALL }), 'IO-3')
+    expect(io.evidence[0]).toBe(
+      'mode tokenize: values become stable tokens ([EMAIL_1]) kept in the vault in Redis shared by every replica, AES-256-GCM under env:SLUICE_VAULT_KEY, for 3600 s (at most 10,000 per session)',
+    )
+  })
+
   it('is partial when the probe misses a kind or flags a near miss; a kind it omits counts as missed', async () => {
     const missCard: DetectorProbe = (kinds) =>
       ALL(kinds).map((r) => (r.kind === 'card' ? { ...r, found: false } : r))

@@ -62,12 +62,14 @@ function auditSummary(audit: AuditFacts): string {
   return `counted ${count(audit.pii.records)} audit records, ${count(audit.pii.withPii)} with pii counts${kinds.length ? ` (${kinds.join(', ')})` : ''}`
 }
 
-function settingLines(pii: NonNullable<Guardrails['pii']>): string[] {
+function settingLines(pii: NonNullable<Guardrails['pii']>, shared: boolean): string[] {
   const skipped = PII_KINDS.filter((k) => !pii.detect.includes(k))
   return [
-    pii.mode === 'tokenize'
-      ? `mode tokenize: values become stable tokens ([EMAIL_1]) kept in a vault for ${pii.ttlSeconds} s (at most ${count(pii.maxValuesPerSession)} per session, ${count(pii.maxValues)} in all)`
-      : 'mode redact: values become [EMAIL]; nothing is kept',
+    pii.mode !== 'tokenize'
+      ? 'mode redact: values become [EMAIL]; nothing is kept'
+      : shared
+        ? `mode tokenize: values become stable tokens ([EMAIL_1]) kept in the vault in Redis shared by every replica, AES-256-GCM under ${pii.vaultKeyFrom ?? 'no key'}, for ${pii.ttlSeconds} s (at most ${count(pii.maxValuesPerSession)} per session)`
+        : `mode tokenize: values become stable tokens ([EMAIL_1]) kept in a vault for ${pii.ttlSeconds} s (at most ${count(pii.maxValuesPerSession)} per session, ${count(pii.maxValues)} in all)`,
     `detect: ${pii.detect.join(', ')}${skipped.length ? ` (not detected: ${skipped.join(', ')})` : ''}`,
     `boundary ${pii.boundary}: ${pii.boundary === 'guest' ? 'upstream results before the guest sees them, and what reaches the model' : 'result, logs and errors that reach the model'}`,
     pii.resolveFor.length
@@ -91,7 +93,12 @@ export function piiControl(config: Config, facts: PiiFacts, audit: AuditFacts): 
     status: status(facts),
     observed: `read guardrails.pii in ${configName(config)}${on ? `; ${probeSummary(facts)}` : ''}; ${auditSummary(audit)}`,
     evidence: on
-      ? [...settingLines(pii), probeSummary(facts), ...missed, auditSummary(audit)]
+      ? [
+          ...settingLines(pii, config.store.redis !== undefined),
+          probeSummary(facts),
+          ...missed,
+          auditSummary(audit),
+        ]
       : [
           pii
             ? 'guardrails.pii.mode: off'
