@@ -19,7 +19,7 @@ import {
   renderDescription,
   typecheckCode,
 } from '../bindings/index.js'
-import { isErrorCode } from '../errors.js'
+import { isErrorCode, isSluiceError } from '../errors.js'
 import { stripInvisibleJson } from '../text.js'
 import {
   MemoryVault,
@@ -708,6 +708,23 @@ export class Engine {
         )
         return result
       } catch (cause) {
+        if (isSluiceError(cause) && STORE_OUTAGE.has(cause.code)) {
+          // The PII vault's store is down or contended: the result cannot be tokenised, so it
+          // is withheld (fail closed), and the caller is told to retry rather than "a bug".
+          metrics.executions.inc({ outcome: 'OVERLOADED' })
+          setSafeAttributes(span, { 'error.type': 'OVERLOADED' })
+          return {
+            ok: false,
+            result: undefined,
+            logs: [],
+            calls,
+            error: {
+              code: 'OVERLOADED',
+              message: `the PII vault is unavailable (${cause.code}): the result of execution ${executionId} (after ${calls.length} inner calls) is withheld rather than shown untokenised. Retry in a moment`,
+              retryAfterMs: VAULT_RETRY_MS,
+            },
+          }
+        }
         // Only bugs and audit failures land here: fail closed with a code, never a host stack.
         this.#deps.log?.('error', 'execution failed inside the engine', {
           executionId,
@@ -1135,6 +1152,10 @@ function bindingTool(tool: CatalogTool) {
 function codeLabel(code: string | undefined): string {
   return isErrorCode(code) ? code : 'INTERNAL'
 }
+
+/** Store failures an execution survives as `OVERLOADED` (retry), not as an engine bug. */
+const STORE_OUTAGE: ReadonlySet<string> = new Set(['STORE_UNAVAILABLE', 'VAULT_CONTENDED'])
+const VAULT_RETRY_MS = 1_000
 
 /** What one config produces. */
 interface Generation {

@@ -43,12 +43,23 @@ describe.skipIf(!hasRedis)('the shared vault with Redis down', () => {
     await redis.kill()
     // The result cannot be tokenised, so it is not returned: the engine fails closed.
     const down = await rt.engine.execute(rt.principal(), find)
-    expect(down).toMatchObject({ ok: false, result: undefined, error: { code: 'INTERNAL' } })
+    expect(down).toMatchObject({
+      ok: false,
+      result: undefined,
+      error: { code: 'OVERLOADED', retryAfterMs: 1000 },
+    })
+    expect(down.error?.message).toMatch(
+      /^the PII vault is unavailable \(STORE_UNAVAILABLE\): the result of execution [0-9a-f-]{36} \(after 1 inner calls\) is withheld rather than shown untokenised\. Retry in a moment$/,
+    )
     expect(JSON.stringify(down)).not.toContain('lovelace')
     // The token cannot be resolved, so the call is refused before the upstream.
     const before = rt.recorded().length
     const refused = await rt.engine.execute(rt.principal(), send)
-    expect(refused.ok).toBe(false)
+    expect(refused).toMatchObject({
+      ok: false,
+      calls: [{ tool: 'rec.send_email', ok: false, code: 'OVERLOADED' }],
+      error: { code: 'OVERLOADED', retryAfterMs: 1000 },
+    })
     expect(rt.recorded().slice(before)).toEqual([])
     await redis.restart()
     await expect
