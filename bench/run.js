@@ -19,6 +19,7 @@ export const CASES = {
   acquire: './cases/acquire.js',
   execute: './cases/execute.js',
   'per-call': './cases/per-call.js',
+  'engine-call': './cases/engine-call.js',
   parallel: './cases/parallel.js',
   containment: './cases/containment.js',
   'cold-start': './cases/cold-start.js',

@@ -42,6 +42,7 @@ export async function run({ quick, progress }) {
       if (i % 200 === 199) progress(`${i + 1}/${n}`)
     }
     const s = summarize(idle.acquire)
+    const handOverIdle = summarize(idle.handOver)
     return {
       metrics: [
         {
@@ -55,7 +56,10 @@ export async function run({ quick, progress }) {
         { label: '  timings.queueMs, instance ready', stats: summarize(idle.queue) },
         {
           label: '  total − transpile − run (queue + hops + acquire), instance ready',
-          stats: summarize(idle.handOver),
+          stats: handOverIdle,
+          // Issue 14: the hand-over as the engine sees it, both message hops included.
+          target: 'p50 ≤ 0.3 ms (engine side)',
+          met: handOverIdle.p50 <= 0.3,
         },
         { label: 'timings.acquireMs, back to back', stats: summarize(busy.acquire) },
         { label: '  timings.queueMs, back to back', stats: summarize(busy.queue) },

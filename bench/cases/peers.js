@@ -15,13 +15,27 @@ export const title = 'peers, same script, same run'
 
 const PEERS = ['isolated-vm', 'quickjs-sebastian', 'node-vm', 'process']
 
-async function loadSluice() {
-  const pool = await createPool()
+/**
+ * How each engine is set up, stated in the report: sluice's pool builds each run's fresh WASM
+ * instance ahead of time, off the clock (`prewarm` 1, its default); `sluice-cold` builds it on
+ * the clock (`prewarm` 0), as the per-run peers build their isolate, context or process. The
+ * even pairs are sluice / isolated-vm-prebuilt and sluice-cold / isolated-vm.
+ */
+const PAIRS = [
+  ['sluice', 'isolated-vm-prebuilt', 'both prebuild off the clock'],
+  ['sluice-cold', 'isolated-vm', 'neither prebuilds'],
+]
+
+async function loadSluice(prewarm = 1) {
+  const pool = await createPool({ prewarm })
   const { onCall } = inProcessTools()
+  const cold = prewarm === 0
   return {
-    id: 'sluice',
-    label: 'sluice (fresh QuickJS WASM instance per run, worker pool)',
-    note: '',
+    id: cold ? 'sluice-cold' : 'sluice',
+    label: cold
+      ? 'sluice, nothing prebuilt (prewarm 0: the fresh WASM instance is built on the clock)'
+      : 'sluice (fresh QuickJS WASM instance per run, worker pool)',
+    note: cold ? '' : 'prebuilt: the next instance is built off the clock (prewarm 1, the default)',
     async run(ts) {
       const res = await executeOk(pool, { code: ts, manifest: MANIFEST, onCall })
       return res.result
@@ -34,7 +48,9 @@ export async function run({ quick, progress }) {
   const rounds = quick ? 150 : 1000
   const limitFor = {
     sluice: rounds,
+    'sluice-cold': rounds,
     'isolated-vm': rounds,
+    'isolated-vm-prebuilt': rounds,
     'node-vm': rounds,
     'sebastianwessel-quickjs': quick ? 40 : 300,
     process: quick ? 8 : 40,
@@ -42,15 +58,21 @@ export async function run({ quick, progress }) {
   const engines = []
   const skipped = []
   for (const [id, load] of [
-    ['sluice', loadSluice],
+    ['sluice', () => loadSluice(1)],
+    ['sluice-cold', () => loadSluice(0)],
     ...PEERS.map((p) => [p, async () => (await import(`../peers/${p}.js`)).load()]),
+    ['isolated-vm-prebuilt', async () => (await import('../peers/isolated-vm.js')).loadPrebuilt()],
   ]) {
     try {
       const engine = await load()
       const first = await engine.run(SCRIPT)
+      await engine.prepare?.()
       if (!isExpected(first)) throw new Error(`wrong result ${JSON.stringify(first)}`)
       const warm = Math.min(30, Math.ceil(limitFor[engine.id] / 10))
-      for (let i = 0; i < warm; i++) await engine.run(SCRIPT)
+      for (let i = 0; i < warm; i++) {
+        await engine.run(SCRIPT)
+        await engine.prepare?.()
+      }
       engines.push(engine)
     } catch (error) {
       skipped.push({ id, reason: String(error?.message ?? error).split('\n')[0] })
@@ -66,6 +88,7 @@ export async function run({ quick, progress }) {
         const start = performance.now()
         await engine.run(SCRIPT)
         mine.push(performance.now() - start)
+        await engine.prepare?.()
       }
       if (r % 250 === 249) progress(`round ${r + 1}/${rounds}`)
     }
@@ -79,6 +102,19 @@ export async function run({ quick, progress }) {
         note: e.note || undefined,
       }
     })
+    for (const [a, b, how] of PAIRS) {
+      if (!samples.has(a) || !samples.has(b)) continue
+      const sa = summarize(samples.get(a))
+      const sb = summarize(samples.get(b))
+      const p50 = sb.p50 / sa.p50
+      const p99 = sb.p99 / sa.p99
+      metrics.push({
+        label: `${b} / ${a} (${how})`,
+        value: `p50 ${p50.toFixed(2)}×, p99 ${p99.toFixed(2)}×`,
+        target: '≥ 5× at p50 and p99',
+        met: p50 >= 5 && p99 >= 5,
+      })
+    }
     for (const s of skipped) metrics.push({ label: s.id, skipped: s.reason })
     return { metrics, details: { skipped, engines: engines.map((e) => e.id) } }
   } finally {

@@ -50,7 +50,7 @@ export async function run({ quick, progress }) {
         { label: `script with ${CALLS} calls, wall`, stats: sMany },
         { label: 'same script with 0 calls, wall', stats: sNone },
         {
-          label: 'overhead per call (Δp50 / 200)',
+          label: 'overhead per call, sandbox only: no policy, audit or span (Δp50 / 200)',
           value: `${perCallUs.toFixed(1)} µs (from means: ${perCallMeanUs.toFixed(1)} µs)`,
           target: '≤ 50 µs',
           met: perCallUs <= 50,

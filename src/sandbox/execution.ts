@@ -34,7 +34,7 @@ import {
   type ProgramShape,
 } from './envelope.js'
 import { findNeedles, type Instance } from './instances.js'
-import type { FromWorker, WireProgram, WorkerDone } from './messages.js'
+import type { FromWorker, WireAnswer, WireCall, WireProgram, WorkerDone } from './messages.js'
 import type { SandboxError, SandboxLimits, SandboxWarning } from './types.js'
 
 const MODEL_FILE = 'model.ts'
@@ -92,6 +92,10 @@ export class Execution {
   #deadline: number
   readonly #inFlight = new Map<number, PendingCall>()
   readonly #waiting: PendingCall[] = []
+  /** Calls made since the last message to the pool: one batch of jobs, one message. */
+  #outbox: WireCall[] = []
+  /** Refusals queued as microtasks: the worker must not sleep before they reach the guest. */
+  #refusalsQueued = 0
   #timer: NodeJS.Timeout | undefined
   #nextCallId = 0
   #accepted = 0
@@ -117,6 +121,16 @@ export class Execution {
 
   get #limits(): SandboxLimits {
     return this.#setup.limits
+  }
+
+  /** Whether the guest is running and waits for at least one answer from the host. */
+  get waitingOnHost(): boolean {
+    return this.#phase === 'running' && this.#inFlight.size > 0 && this.#refusalsQueued === 0
+  }
+
+  /** Epoch milliseconds at which the current phase's time is up. */
+  get deadline(): number {
+    return this.#deadline
   }
 
   start(manifestJson: string): void {
@@ -209,7 +223,16 @@ export class Execution {
       }
     } catch (e) {
       this.#hostFailure(e)
+    } finally {
+      this.#flushCalls()
     }
+  }
+
+  #flushCalls(): void {
+    if (this.#outbox.length === 0) return
+    const calls = this.#outbox
+    this.#outbox = []
+    this.#setup.sink({ type: 'calls', execId: this.execId, calls })
   }
 
   // ── reading the outcome ───────────────────────────────────────────────────────────────────
@@ -385,7 +408,11 @@ export class Execution {
     if (refusal !== undefined) {
       // Answer after the current job batch, never re-entering QuickJS from inside a host call.
       const answer = refusal
-      queueMicrotask(() => this.#resolve(deferred, answer))
+      this.#refusalsQueued++
+      queueMicrotask(() => {
+        this.#refusalsQueued--
+        this.#resolve(deferred, answer)
+      })
       return deferred.handle
     }
     const call: PendingCall = {
@@ -404,9 +431,7 @@ export class Execution {
 
   #send(call: PendingCall): void {
     this.#inFlight.set(call.callId, call)
-    this.#setup.sink({
-      type: 'call',
-      execId: this.execId,
+    this.#outbox.push({
       callId: call.callId,
       server: call.server,
       tool: call.tool,
@@ -416,27 +441,44 @@ export class Execution {
     })
   }
 
-  answer(callId: number, json: string): void {
-    const call = this.#inFlight.get(callId)
-    if (call === undefined || this.#phase !== 'running') return
-    this.#inFlight.delete(callId)
-    const next = this.#waiting.shift()
-    if (next !== undefined) this.#send(next)
-    // The guest's clock moves at I/O only.
-    this.#setup.instance.clock.tick()
-    this.#resolve(call.deferred, json)
+  /** Answers that arrived together: all are resolved, then the jobs they queued run once. */
+  answers(answers: readonly WireAnswer[]): void {
+    if (this.#phase !== 'running') return
+    let resolved = false
+    try {
+      for (const { callId, answerJson } of answers) {
+        const call = this.#inFlight.get(callId)
+        if (call === undefined || this.#phase !== 'running') continue
+        this.#inFlight.delete(callId)
+        const next = this.#waiting.shift()
+        if (next !== undefined) this.#send(next)
+        // The guest's clock moves at I/O only.
+        this.#setup.instance.clock.tick()
+        resolved = this.#settle(call.deferred, answerJson) || resolved
+      }
+    } catch (e) {
+      this.#hostFailure(e)
+      return
+    }
+    if (resolved) this.#pump()
+    else this.#flushCalls()
   }
 
   #resolve(deferred: QuickJSDeferredPromise, json: string): void {
-    if (this.#phase !== 'running' || !deferred.alive) return
     try {
-      const value = this.#ctx.newString(json)
-      deferred.resolve(value)
-      value.dispose()
-      this.#pump()
+      if (this.#settle(deferred, json)) this.#pump()
     } catch (e) {
       this.#hostFailure(e)
     }
+  }
+
+  /** Resolves a guest promise without running the jobs that queues; false if it is gone. */
+  #settle(deferred: QuickJSDeferredPromise, json: string): boolean {
+    if (this.#phase !== 'running' || !deferred.alive) return false
+    const value = this.#ctx.newString(json)
+    deferred.resolve(value)
+    value.dispose()
+    return true
   }
 
   #log(arg: QuickJSHandle | undefined): QuickJSHandle {
@@ -539,6 +581,8 @@ export class Execution {
         needlesAfterRun: findNeedles(memory, needles),
       }
     }
+    // Calls the guest made in its last jobs reach the host as before (and are aborted there).
+    this.#flushCalls()
     // The result goes out first; the instance is retired after.
     this.#setup.sink({ type: 'done', execId: this.execId, done })
     this.#setup.onFinished(this, this.#poisoned)

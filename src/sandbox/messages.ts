@@ -28,6 +28,12 @@ export interface WorkerBoot {
   defaultStackBytes: number
   /** The worker's end of the pool's channel (transferred). */
   port?: MessagePort
+  /**
+   * One Int32 the pool increments (and notifies) after each message it posts to this worker, so
+   * a worker whose guest waits on the host can sleep in `Atomics.wait` and take the answer with
+   * `receiveMessageOnPort`, instead of a round through its event loop.
+   */
+  wake?: SharedArrayBuffer
 }
 
 /** The model's program as the worker runs it: JavaScript, wrapped as an async function body. */
@@ -47,8 +53,24 @@ export type ToWorker =
       inspectNeedles?: string[]
       randomSeed?: [number, number, number, number]
     }
-  | { type: 'answer'; execId: number; callId: number; answerJson: string }
+  | { type: 'answers'; execId: number; answers: WireAnswer[] }
   | { type: 'cancel'; execId: number }
+
+/** One tool call's answer; the pool sends those ready at the same moment in one message. */
+export interface WireAnswer {
+  callId: number
+  answerJson: string
+}
+
+/** One tool call; the worker sends those its guest made in one batch of jobs in one message. */
+export interface WireCall {
+  callId: number
+  server: string
+  tool: string
+  argsJson: string
+  argsBytes: number
+  index: number
+}
 
 export interface WorkerDone {
   ok: boolean
@@ -72,14 +94,5 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'boot-failed'; message: string }
   | { type: 'template-fallback'; reason: string }
-  | {
-      type: 'call'
-      execId: number
-      callId: number
-      server: string
-      tool: string
-      argsJson: string
-      argsBytes: number
-      index: number
-    }
+  | { type: 'calls'; execId: number; calls: WireCall[] }
   | { type: 'done'; execId: number; done: WorkerDone }

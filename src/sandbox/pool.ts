@@ -17,7 +17,7 @@
  */
 import { availableParallelism } from 'node:os'
 import type { Json } from '../types.js'
-import type { WireProgram, WorkerBoot, WorkerDone } from './messages.js'
+import type { WireAnswer, WireCall, WireProgram, WorkerBoot, WorkerDone } from './messages.js'
 import { sharedModule, type SharedModule } from './quickjs-module.js'
 import { WorkerSlot, type SlotEvents } from './slot.js'
 import { transpileCached, type TranspileResult } from './transpile.js'
@@ -80,6 +80,8 @@ interface Running {
   settle: (outcome: SandboxOutcome) => void
   settled: boolean
   calls: Map<number, AbortController>
+  /** Answers ready but not yet sent: those ready in the same microtask go in one message. */
+  answers: WireAnswer[]
   inspectNeedles: string[] | undefined
   onAbort: (() => void) | undefined
 }
@@ -124,10 +126,10 @@ export class SandboxPool {
     this.#shared = shared
     this.#defaults = defaults
     this.#events = {
-      onCall: (slot, message) => {
-        const running = this.#running.get(message.execId)
-        if (running !== undefined && running.slot === slot && !running.settled)
-          void this.#call(slot, running, message)
+      onCalls: (slot, execId, calls) => {
+        const running = this.#running.get(execId)
+        if (running === undefined || running.slot !== slot || running.settled) return
+        for (const call of calls) void this.#call(slot, running, call)
       },
       onDone: (slot, execId, done) => this.#onDone(slot, execId, done),
       onTemplateFailure: (slot, reason) => this.#onTemplateFailure(slot, reason),
@@ -242,6 +244,7 @@ export class SandboxPool {
         settle: resolve,
         settled: false,
         calls: new Map(),
+        answers: [],
         inspectNeedles: options.inspectMemory?.needles,
         onAbort: undefined,
       }
@@ -301,11 +304,7 @@ export class SandboxPool {
     )
   }
 
-  async #call(
-    slot: WorkerSlot,
-    running: Running,
-    message: Parameters<SlotEvents['onCall']>[1],
-  ): Promise<void> {
+  async #call(slot: WorkerSlot, running: Running, message: WireCall): Promise<void> {
     const controller = new AbortController()
     running.calls.set(message.callId, controller)
     let answerJson: string
@@ -332,7 +331,14 @@ export class SandboxPool {
       running.calls.delete(message.callId)
     }
     if (running.settled || running.slot !== slot) return
-    slot.send({ type: 'answer', execId: running.execId, callId: message.callId, answerJson })
+    running.answers.push({ callId: message.callId, answerJson })
+    if (running.answers.length > 1) return
+    queueMicrotask(() => {
+      const answers = running.answers
+      running.answers = []
+      if (running.settled || running.slot !== slot || answers.length === 0) return
+      slot.send({ type: 'answers', execId: running.execId, answers })
+    })
   }
 
   #onDone(slot: WorkerSlot, execId: number, done: WorkerDone): void {

@@ -7,7 +7,7 @@
  * @module
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
-import type { FromWorker, ToWorker, WorkerBoot, WorkerDone } from './messages.js'
+import type { FromWorker, ToWorker, WireCall, WorkerBoot, WorkerDone } from './messages.js'
 
 const BOOT_TIMEOUT_MS = 30_000
 
@@ -18,7 +18,7 @@ export type SlotState = 'starting' | 'idle' | 'busy' | 'stopped'
 
 export interface SlotEvents {
   /** A tool call from the execution the worker runs. */
-  onCall(slot: WorkerSlot, message: Extract<FromWorker, { type: 'call' }>): void
+  onCalls(slot: WorkerSlot, execId: number, calls: readonly WireCall[]): void
   /** The execution `execId` finished; the worker is idle again. */
   onDone(slot: WorkerSlot, execId: number, done: WorkerDone): void
   onTemplateFailure(slot: WorkerSlot, reason: string): void
@@ -38,20 +38,30 @@ export class WorkerSlot {
   readonly #worker: Worker
   readonly #port: MessagePort
   readonly #events: SlotEvents
+  /** The worker's wake word (WorkerBoot.wake): bumped and notified after every message. */
+  readonly #wake: Int32Array
   #watchdog: NodeJS.Timeout | undefined
 
-  private constructor(id: string, worker: Worker, port: MessagePort, events: SlotEvents) {
+  private constructor(
+    id: string,
+    worker: Worker,
+    port: MessagePort,
+    wake: Int32Array,
+    events: SlotEvents,
+  ) {
     this.id = id
     this.#worker = worker
     this.#port = port
+    this.#wake = wake
     this.#events = events
   }
 
   /** Starts a worker and resolves once its warm-up run finished. */
   static start(boot: WorkerBoot, events: SlotEvents): Promise<WorkerSlot> {
     const { port1, port2 } = new MessageChannel()
+    const wake = new SharedArrayBuffer(4)
     const options = {
-      workerData: { ...boot, port: port2 } satisfies WorkerBoot,
+      workerData: { ...boot, port: port2, wake } satisfies WorkerBoot,
       transferList: [port2],
       resourceLimits: { stackSizeMb: 64 },
     }
@@ -62,7 +72,7 @@ export class WorkerSlot {
           { ...options, eval: true },
         )
       : new Worker(new URL('./worker.js', import.meta.url), options)
-    const slot = new WorkerSlot(boot.workerId, worker, port1, events)
+    const slot = new WorkerSlot(boot.workerId, worker, port1, new Int32Array(wake), events)
     return new Promise<WorkerSlot>((resolve, reject) => {
       const bootTimer = setTimeout(() => {
         void worker.terminate()
@@ -105,17 +115,25 @@ export class WorkerSlot {
       onWatchdog()
       this.terminate('the watchdog stopped it')
     }, watchdogMs)
-    this.#port.postMessage(message)
+    this.#post(message)
   }
 
   send(message: ToWorker): void {
-    if (this.state !== 'stopped') this.#port.postMessage(message)
+    if (this.state !== 'stopped') this.#post(message)
+  }
+
+  #post(message: ToWorker): void {
+    this.#port.postMessage(message)
+    // After the post: a worker that finds the port empty and then this word unchanged may sleep.
+    Atomics.add(this.#wake, 0, 1)
+    Atomics.notify(this.#wake, 0)
   }
 
   #onMessage(message: FromWorker): void {
     switch (message.type) {
-      case 'call':
-        if (message.execId === this.execId) this.#events.onCall(this, message)
+      case 'calls':
+        if (message.execId === this.execId)
+          this.#events.onCalls(this, message.execId, message.calls)
         return
       case 'done':
         if (message.execId !== this.execId) return
