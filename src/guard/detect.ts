@@ -49,9 +49,43 @@ const ALL: ReadonlySet<PiiKind> = new Set(PII_KINDS)
  * Non-overlapping detections sorted by start. When two overlap, the longer wins, then the more
  * specific: a JWT is not also an api_key, a card inside an IBAN is not a card.
  */
+/**
+ * The fewest digits any match of a kind holds: a phone has 8 or more (international, North
+ * American and trunk forms alike), a card 13, an SSN 9, an IBAN its 2 check digits, an IPv4
+ * address 4 (an IPv6 one may have none, so a colon also lets the finder run).
+ */
+const MIN_DIGITS: Readonly<Partial<Record<PiiKind, number>>> = {
+  phone: 8,
+  card: 13,
+  ssn: 9,
+  iban: 2,
+  ip: 4,
+}
+/** The shortest text that can hold an API key (Slack's `xoxb-` and 10 characters). */
+const MIN_API_KEY_TEXT = 15
+
+function countDigits(text: string, atLeast: number): number {
+  let n = 0
+  for (let i = 0; i < text.length && n < atLeast; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 48 && c <= 57) n++
+  }
+  return n
+}
+
+/** Whether `kind` can match in `text` at all: most short tool strings rule most kinds out. */
+function mayHold(kind: PiiKind, text: string, digits: number): boolean {
+  const min = MIN_DIGITS[kind]
+  if (min !== undefined && digits < min) return kind === 'ip' && text.includes(':')
+  return kind !== 'api_key' || text.length >= MIN_API_KEY_TEXT
+}
+
 export function detect(text: string, kinds: ReadonlySet<PiiKind> = ALL): Detection[] {
   const found: Detection[] = []
-  for (const kind of PII_KINDS) if (kinds.has(kind)) FINDERS[kind](text, found)
+  // Counted up to the most any kind needs (13): a long text stops early.
+  const digits = countDigits(text, 13)
+  for (const kind of PII_KINDS)
+    if (kinds.has(kind) && mayHold(kind, text, digits)) FINDERS[kind](text, found)
   if (found.length < 2) return found
   found.sort(
     (a, b) => a.start - b.start || b.end - a.end || SPECIFICITY[b.kind] - SPECIFICITY[a.kind],

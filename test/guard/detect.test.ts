@@ -206,6 +206,25 @@ describe('detect() overlaps', () => {
   })
 })
 
+describe('detect() pre-checks (digits counted, length) never hide a match', () => {
+  it.each([
+    ['a card of 13 digits, the fewest', 'card 4222222222222 ok', 'card'],
+    ['a phone of 8 digits, the fewest', 'call +49 30 1234 now', 'phone'],
+    ['an SSN of 9 digits', 'ssn 123-45-6789', 'ssn'],
+    ['an IPv4 address of 4 digits', 'ip 1.2.3.4 here', 'ip'],
+    ['an IPv6 address without a digit', 'via fe::ab', 'ip'],
+    ['an IBAN whose letters outnumber its digits', 'iban GB82 WEST 1234 5698 7654 32', 'iban'],
+  ] as const)('%s', (_, text, kind) => {
+    expect(detect(text).map((d) => d.kind)).toEqual([kind])
+  })
+
+  it('one digit fewer than a kind needs finds nothing of that kind', () => {
+    expect(detect('card 422222222222 ok')).toEqual([])
+    expect(detect('call +49 30 123 now')).toEqual([])
+    expect(detect('ip 1.2.3 here')).toEqual([])
+  })
+})
+
 describe('detect() kinds filter', () => {
   const text = 'bob@example.com 192.0.2.1 078-05-1120'
 
