@@ -6,7 +6,8 @@
  * worker started, caches filled) to the end, and as a least-squares slope over the samples after
  * it. The resident set saw-tooths by tens of MiB as the garbage collector and the memory
  * recycling run, so growth is the median of the last `WINDOW` samples minus the median of the
- * first `WINDOW` after the warm-up (single samples are reported too). Goal: growth ≤ 32 MiB. Every answer is checked; any error fails the run (exit 1). Results
+ * first `WINDOW` after the warm-up (single samples are reported too). Each sample also records the
+ * pool's worker count (from `/readyz`), and the summary its range. Goal: growth ≤ 32 MiB. Every answer is checked; any error fails the run (exit 1). Results
  * go to `bench/results/soak-<date>-<host>.json`; `--analyse FILE` recomputes the figures of a saved run.
  *
  * @module
@@ -69,6 +70,14 @@ function analyse(samples, warmAt) {
   }
 }
 
+/** Fewest and most pool workers over the samples that have the figure. */
+function workerRange(samples) {
+  const counts = samples.map((s) => s.workers).filter((n) => typeof n === 'number')
+  return counts.length === 0
+    ? { min: null, max: null }
+    : { min: Math.min(...counts), max: Math.max(...counts) }
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
@@ -80,6 +89,7 @@ function summary(result, errorCount) {
   return (
     `sluice soak: ${result.executions} executions in ${result.seconds.toFixed(0)} s (${result.perSec.toFixed(0)}/s), ${errorCount} errors; ` +
     `gateway RSS ${r.start} MiB at start, ${r.warm} MiB after ${args.warmup} (warm-up), ${r.end} MiB at the end (peak ${r.peak}); ` +
+    `pool workers ${result.workers.min}–${result.workers.max}; ` +
     `growth after warm-up ${r.growth} MiB (median of the last ${WINDOW} samples ${r.endMedian} − median of the first ${WINDOW} after warm-up ${r.warmMedian}; ` +
     `goal ≤ ${GOAL_GROWTH_MIB}: ${r.growth <= GOAL_GROWTH_MIB ? 'met' : 'MISSED'}), slope ${result.slopeMiBPer1000.toFixed(3)} MiB per 1000 executions`
   )
@@ -89,7 +99,11 @@ function summary(result, errorCount) {
 function reanalyse(file) {
   const result = JSON.parse(fs.readFileSync(file, 'utf8'))
   const warmAt = result.warmAt ?? result.samples.findIndex((s) => s.done >= result.args.warmup)
-  Object.assign(result, { warmAt }, analyse(result.samples, warmAt))
+  Object.assign(
+    result,
+    { warmAt, workers: workerRange(result.samples) },
+    analyse(result.samples, warmAt),
+  )
   fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
   const errorCount = Object.values(result.errors).reduce((a, b) => a + b, 0)
   process.stdout.write(`${summary(result, errorCount)}\n`)
@@ -104,8 +118,18 @@ async function main() {
   let done = 0
   let warmAt
   const started = performance.now()
-  const sample = () =>
-    samples.push({ t: (performance.now() - started) / 1000, done, rssMiB: gateway.rssMiB() })
+  // Each sample also records the pool's worker count from /readyz (filled in when it answers):
+  // a pool that grows, or shrinks and regrows, shows there rather than only as resident set.
+  const sample = () => {
+    const s = { t: (performance.now() - started) / 1000, done, rssMiB: gateway.rssMiB() }
+    samples.push(s)
+    fetch(new URL('/readyz', gateway.url))
+      .then((res) => res.json())
+      .then((body) => {
+        s.workers = body.pool?.workers
+      })
+      .catch(() => undefined)
+  }
   const timer = setInterval(sample, args.sampleMs)
   try {
     const sessions = await Promise.all(
@@ -157,6 +181,7 @@ async function main() {
     warmAt,
     rssMiB,
     slopeMiBPer1000: perThousand,
+    workers: workerRange(samples),
     samples,
   }
   process.stdout.write(`${summary(result, errorCount)}\n`)
