@@ -118,7 +118,11 @@ describe('EventBuffer', () => {
   })
 
   it('an event larger than maxBytes is not held, and the stream then refuses every resume', async () => {
-    const buffer = new EventBuffer({ maxEventsPerStream: 1000, maxBytes: 400 })
+    // Room for one small event with its overhead, not for the 400-character one.
+    const buffer = new EventBuffer({
+      maxEventsPerStream: 1000,
+      maxBytes: EVENT_OVERHEAD_BYTES + 200,
+    })
     const store = buffer.session()
     const cursor = await store.storeEvent('s', {} as JSONRPCMessage)
     await store.storeEvent('s', {
