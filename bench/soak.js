@@ -118,8 +118,9 @@ async function main() {
   let done = 0
   let warmAt
   const started = performance.now()
-  // Each sample also records the pool's worker count from /readyz (filled in when it answers):
-  // a pool that grows, or shrinks and regrows, shows there rather than only as resident set.
+  // Each sample also records the pool's worker count and the resumable streams' held bytes
+  // from /readyz (filled in when it answers): a pool that grows, or an event store that fills,
+  // shows there rather than only as resident set.
   const sample = () => {
     const s = { t: (performance.now() - started) / 1000, done, rssMiB: gateway.rssMiB() }
     samples.push(s)
@@ -127,6 +128,7 @@ async function main() {
       .then((res) => res.json())
       .then((body) => {
         s.workers = body.pool?.workers
+        if (body.resumability !== undefined) s.eventMiB = body.resumability.bytes / 2 ** 20
       })
       .catch(() => undefined)
   }

@@ -583,6 +583,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       upstreams,
       pool: health.pool,
       executions: health.executions,
+      // What resumable streams hold against resumability.maxBytes (absent when it is off).
+      ...(events === undefined
+        ? {}
+        : { resumability: { events: events.size, bytes: events.bytes } }),
       ...(deps.configHash === undefined ? {} : { config: deps.configHash() }),
     })
   })

@@ -94,6 +94,7 @@ describe('health, readiness, metrics', () => {
       },
       pool: { workers: 1, ready: 2, busy: 0 },
       executions: { running: 0, queued: 0, draining: false },
+      resumability: { events: 0, bytes: 0 },
     })
   })
 

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, listen } from '../../src/gateway/index.js'
+import { EVENT_OVERHEAD_BYTES } from '../../src/gateway/event-store.js'
 import { MCP_HEADERS, devConfig, fakeEngine } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -85,6 +86,12 @@ describe('resumable SSE streams', () => {
     // Priming, two progress notifications (the fake engine's), the response.
     expect(idsOf(body)).toHaveLength(4)
     expect(new Set(idsOf(body)).size).toBe(4)
+    const ready = (await (await fetch(new URL('/readyz', url))).json()) as Record<string, unknown>
+    // Held: initialize's priming event and answer, and the call's four; each counted as its JSON
+    // plus EVENT_OVERHEAD_BYTES.
+    const held = ready['resumability'] as { events: number; bytes: number }
+    expect(held.events).toBe(6)
+    expect(held.bytes).toBeGreaterThan(6 * EVENT_OVERHEAD_BYTES)
   })
 
   it('gives a client older than 2025-11-25 no priming event and no retry (the SDK gates them)', async () => {
@@ -102,6 +109,8 @@ describe('resumable SSE streams', () => {
     expect(idsOf(body)).toEqual([])
     expect(body).not.toContain('retry:')
     expect(body).toContain('"result"')
+    const ready = (await (await fetch(new URL('/readyz', url))).json()) as Record<string, unknown>
+    expect(ready).not.toHaveProperty('resumability')
   })
 
   it('answers 410 Gone, in words, for a Last-Event-ID this session cannot resume exactly', async () => {
