@@ -103,9 +103,20 @@ export function importEntry(entry: RegistryEntry, options: ImportOptions): Impor
   const secrets = options.secrets ?? {}
   const origin = { registry: options.registry, name: server.name, version: server.version }
   const common = { description: server.title ?? server.description }
-  for (const [i, pkg] of (server.packages ?? []).entries()) {
+  // Packages first, then remotes: the first one that can run here is the entry.
+  const candidates = [
+    ...(server.packages ?? []).map((pkg, i) => ({
+      what: `packages[${i}] (${pkg.registryType} ${pkg.identifier})`,
+      map: () => fromPackage(server.name, pkg, vars, secrets),
+    })),
+    ...(server.remotes ?? []).map((remote, i) => ({
+      what: `remotes[${i}] (${remote.type})`,
+      map: () => fromRemote(server.name, remote, vars, secrets),
+    })),
+  ]
+  for (const { what, map } of candidates) {
     try {
-      const mapped = fromPackage(server.name, pkg, vars, secrets)
+      const mapped = map()
       return {
         key,
         name: server.name,
@@ -115,22 +126,7 @@ export function importEntry(entry: RegistryEntry, options: ImportOptions): Impor
       }
     } catch (cause) {
       if (!(cause instanceof Refusal)) throw cause
-      reasons.push(`packages[${i}] (${pkg.registryType} ${pkg.identifier}): ${cause.message}`)
-    }
-  }
-  for (const [i, remote] of (server.remotes ?? []).entries()) {
-    try {
-      const mapped = fromRemote(server.name, remote, vars, secrets)
-      return {
-        key,
-        name: server.name,
-        version: server.version,
-        via: mapped.via,
-        entry: { ...mapped.entry, ...common, origin },
-      }
-    } catch (cause) {
-      if (!(cause instanceof Refusal)) throw cause
-      reasons.push(`remotes[${i}] (${remote.type}): ${cause.message}`)
+      reasons.push(`${what}: ${cause.message}`)
     }
   }
   if (reasons.length === 0)
