@@ -62,36 +62,59 @@ export interface JsonMapper {
 
 /**
  * `value` with `mapper` applied to every string, number and object key in it, at any depth;
- * the same array or object wherever nothing in it changed. A `__proto__` key stays a key, as
- * `JSON.parse` made it (defineProperty, not assignment).
+ * the same array or object wherever nothing in it changed (a copy is made only from the first
+ * change on, so a value that comes back unchanged costs no allocation). A `__proto__` key stays
+ * a key, as `JSON.parse` made it (defineProperty, not assignment).
  */
 export function mapJson<T>(value: T, mapper: JsonMapper): T {
   if (typeof value === 'string') return (mapper.string ? mapper.string(value) : value) as T
   if (typeof value === 'number') return (mapper.number ? mapper.number(value) : value) as T
   if (value === null || typeof value !== 'object') return value
-  let changed = false
   if (Array.isArray(value)) {
-    const out = value.map((item: unknown) => {
+    let out: unknown[] | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
       const mapped = mapJson(item, mapper)
-      if (mapped !== item) changed = true
-      return mapped
-    })
-    return (changed ? out : value) as T
+      if (out !== undefined) out.push(mapped)
+      else if (mapped !== item) {
+        out = value.slice(0, i)
+        out.push(mapped)
+      }
+    }
+    return (out ?? value) as T
   }
-  const out: Record<string, unknown> = {}
-  const taken = (name: string): boolean => Object.hasOwn(out, name)
-  for (const [key, item] of Object.entries(value)) {
+  const source = value as Record<string, unknown>
+  const keys = Object.keys(source)
+  let out: Record<string, unknown> | undefined
+  let at = 0
+  // The copy so far: the entries before `at`, unchanged.
+  const copy = (): Record<string, unknown> => {
+    if (out === undefined) {
+      out = {}
+      for (let j = 0; j < at; j++) setEntry(out, keys[j]!, source[keys[j]!])
+    }
+    return out
+  }
+  const taken = (name: string): boolean => Object.hasOwn(copy(), name)
+  for (; at < keys.length; at++) {
+    const key = keys[at]!
+    const item = source[key]
     const name = mapper.key ? mapper.key(key, taken) : key
     const mapped = mapJson(item, mapper)
-    if (name !== key || mapped !== item) changed = true
-    Object.defineProperty(out, name, {
-      value: mapped,
+    if (out !== undefined || name !== key || mapped !== item) setEntry(copy(), name, mapped)
+  }
+  return (out ?? value) as T
+}
+
+function setEntry(into: Record<string, unknown>, name: string, item: unknown): void {
+  if (name === '__proto__')
+    Object.defineProperty(into, name, {
+      value: item,
       enumerable: true,
       writable: true,
       configurable: true,
     })
-  }
-  return (changed ? out : value) as T
+  else into[name] = item
 }
 
 const STRIP: JsonMapper = {

@@ -87,6 +87,29 @@ describe('mapJson', () => {
     expect(Object.getPrototypeOf(proto)).toBe(Object.prototype)
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
   })
+
+  it('copies from the first change on: earlier entries, their order and a __proto__ key kept', () => {
+    const value = JSON.parse('{"__proto__": 1, "keep": [1, "a"], "x": "y", "last": "z"}')
+    const out = mapJson(value, { string: (s) => (s === 'z' ? 'Z' : s) })
+    expect(out).not.toBe(value)
+    expect(Object.keys(out)).toEqual(['__proto__', 'keep', 'x', 'last'])
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype)
+    expect(out.keep).toBe(value.keep)
+    expect(out.last).toBe('Z')
+    // A change late in an array keeps the items before it.
+    const items = [{ a: 1 }, 'b', 'c']
+    const mapped = mapJson(items, { string: (s) => (s === 'c' ? 'C' : s) })
+    expect(mapped).toEqual([{ a: 1 }, 'b', 'C'])
+    expect(mapped[0]).toBe(items[0])
+  })
+
+  it('shows a key mapper the names of the unchanged entries before it as taken', () => {
+    const out = mapJson(
+      { x: 0, y: 1 },
+      { key: (k, taken) => (k === 'y' && taken('x') ? 'x#2' : k) },
+    )
+    expect(out).toEqual({ x: 0, 'x#2': 1 })
+  })
 })
 
 describe('clipUtf8 and cleanMessage', () => {

@@ -1,17 +1,19 @@
 /**
- * `detect()`: every finder that the requested kinds need, then one pass that keeps
- * non-overlapping findings. Each finder is a handful of linear regex scans with a cheap
- * prefilter (`@`, `eyJ`, `-----BEGIN `, `+`, `:`), and validates only the candidates.
+ * `detect()`: one pass that rules kinds out ({@link possibleKinds}), the finders of the kinds
+ * left, then one pass that keeps non-overlapping findings. Each finder is a handful of linear
+ * regex scans with a cheap prefilter (`@`, `eyJ`, `-----BEGIN `, `+`, `:`), and validates only
+ * the candidates.
  *
  * @module
  */
+import { findApiKeys } from './api-key.js'
 import { findEmails, findPhones } from './contact.js'
 import { findCards, findIbans, findSsns } from './finance.js'
+import { findJwts } from './jwt.js'
 import { type Detection, PII_KINDS, type PiiKind } from './kinds.js'
 import { findIps } from './network.js'
-import { findApiKeys } from './api-key.js'
-import { findJwts } from './jwt.js'
 import { findPrivateKeys } from './pem.js'
+import { ALL_KINDS, type KindMask, kindMask, possibleKinds } from './shape.js'
 
 type Finder = (text: string, out: Detection[]) => void
 
@@ -26,6 +28,8 @@ const FINDERS: Record<PiiKind, Finder> = {
   jwt: findJwts,
   private_key: findPrivateKeys,
 }
+/** The finders in {@link PII_KINDS} order, bit `i` of a mask for the `i`-th. */
+const BY_BIT: readonly Finder[] = PII_KINDS.map((kind) => FINDERS[kind])
 
 /**
  * When two findings of equal length overlap, the more specific kind wins: structure checked
@@ -43,49 +47,28 @@ const SPECIFICITY: Record<PiiKind, number> = {
   api_key: 1,
 }
 
-const ALL: ReadonlySet<PiiKind> = new Set(PII_KINDS)
+/**
+ * Non-overlapping detections of `kinds` (every kind by default), sorted by start. When two
+ * overlap, the longer wins, then the more specific: a JWT is not also an api_key, a card inside
+ * an IBAN is not a card.
+ */
+export function detect(text: string, kinds?: ReadonlySet<PiiKind>): Detection[] {
+  return detectMasked(text, kinds === undefined ? ALL_KINDS : kindMask(kinds))
+}
+
+/** {@link detect} with the kinds as a mask, for a caller that asks for the same kinds often. */
+export function detectMasked(text: string, mask: KindMask): Detection[] {
+  const may = possibleKinds(text, mask)
+  return may === 0 ? [] : runFinders(text, may)
+}
 
 /**
- * Non-overlapping detections sorted by start. When two overlap, the longer wins, then the more
- * specific: a JWT is not also an api_key, a card inside an IBAN is not a card.
+ * The finders of every kind in `mask`, with no pass to rule kinds out first: what
+ * {@link detect} must agree with (the tests hold it to that).
  */
-/**
- * The fewest digits any match of a kind holds: a phone has 8 or more (international, North
- * American and trunk forms alike), a card 13, an SSN 9, an IBAN its 2 check digits, an IPv4
- * address 4 (an IPv6 one may have none, so a colon also lets the finder run).
- */
-const MIN_DIGITS: Readonly<Partial<Record<PiiKind, number>>> = {
-  phone: 8,
-  card: 13,
-  ssn: 9,
-  iban: 2,
-  ip: 4,
-}
-/** The shortest text that can hold an API key (Slack's `xoxb-` and 10 characters). */
-const MIN_API_KEY_TEXT = 15
-
-function countDigits(text: string, atLeast: number): number {
-  let n = 0
-  for (let i = 0; i < text.length && n < atLeast; i++) {
-    const c = text.charCodeAt(i)
-    if (c >= 48 && c <= 57) n++
-  }
-  return n
-}
-
-/** Whether `kind` can match in `text` at all: most short tool strings rule most kinds out. */
-function mayHold(kind: PiiKind, text: string, digits: number): boolean {
-  const min = MIN_DIGITS[kind]
-  if (min !== undefined && digits < min) return kind === 'ip' && text.includes(':')
-  return kind !== 'api_key' || text.length >= MIN_API_KEY_TEXT
-}
-
-export function detect(text: string, kinds: ReadonlySet<PiiKind> = ALL): Detection[] {
+export function runFinders(text: string, mask: KindMask): Detection[] {
   const found: Detection[] = []
-  // Counted up to the most any kind needs (13): a long text stops early.
-  const digits = countDigits(text, 13)
-  for (const kind of PII_KINDS)
-    if (kinds.has(kind) && mayHold(kind, text, digits)) FINDERS[kind](text, found)
+  for (let i = 0; i < BY_BIT.length; i++) if ((mask & (1 << i)) !== 0) BY_BIT[i]!(text, found)
   if (found.length < 2) return found
   found.sort(
     (a, b) => a.start - b.start || b.end - a.end || SPECIFICITY[b.kind] - SPECIFICITY[a.kind],

@@ -10,8 +10,9 @@ import type { Guardrails, PiiKind } from '../config/index.js'
 import { PII_KINDS } from '../config/index.js'
 import { mapJson } from '../text.js'
 import type { Json } from '../types.js'
-import { detect } from './detect.js'
+import { detectMasked } from './detect.js'
 import type { Detection } from './kinds.js'
+import { KIND_BIT, type KindMask, kindMask } from './shape.js'
 import { valueKey, type Vault, type VaultItem } from './vault.js'
 
 /** Detections per kind; only kinds that were seen are present. */
@@ -58,7 +59,7 @@ interface Site {
 
 export class PiiGuard {
   readonly options: PiiOptions
-  readonly #kinds: ReadonlySet<PiiKind>
+  readonly #kinds: KindMask
   readonly #vault: Vault | undefined
   /** `server` → every tool (`*`) or the set of names whose arguments are resolved. */
   readonly #resolveFor = new Map<string, '*' | Set<string>>()
@@ -67,7 +68,7 @@ export class PiiGuard {
     if (options.mode === 'tokenize' && vault === undefined)
       throw new TypeError('PiiGuard: tokenize mode needs a vault')
     this.options = options
-    this.#kinds = new Set(options.detect)
+    this.#kinds = kindMask(options.detect)
     this.#vault = vault
     for (const entry of options.resolveFor) {
       const dot = entry.indexOf('.')
@@ -104,17 +105,16 @@ export class PiiGuard {
     const counts: PiiCounts = {}
     if (!this.active || value === undefined) return { value, counts }
     const sites: Site[] = []
-    const siteOf = new Map<string, Site>()
-    // Pass 1: find every detection, once per distinct string.
+    // Pass 1: find every detection, once per distinct string (records repeat their keys and
+    // many of their values).
+    const seen = new Set<string>()
     const visit = (text: string): void => {
-      if (siteOf.has(text)) return
-      const found = detect(text, this.#kinds)
-      if (found.length === 0) return
-      const site = { text, found }
-      siteOf.set(text, site)
-      sites.push(site)
+      if (seen.has(text)) return
+      seen.add(text)
+      const found = detectMasked(text, this.#kinds)
+      if (found.length > 0) sites.push({ text, found })
     }
-    walk(value, visit, this.#kinds.has('card'))
+    walk(value, visit, (this.#kinds & KIND_BIT.card) !== 0)
     if (sites.length === 0) return { value, counts }
     // Pass 2: one vault round trip for every distinct value.
     const items: VaultItem[] = []
