@@ -55,6 +55,8 @@ const CARD_NUMBER = /^[0-9]{13,19}$/
 interface Site {
   text: string
   found: Detection[]
+  /** Per detection, its index in the items sent to the vault. */
+  items: number[]
 }
 
 export class PiiGuard {
@@ -109,10 +111,11 @@ export class PiiGuard {
     // many of their values).
     const seen = new Set<string>()
     const visit = (text: string): void => {
-      if (seen.has(text)) return
-      seen.add(text)
+      // One hash lookup, not two: whether `add` grew the set says whether the text is new.
+      const before = seen.size
+      if (seen.add(text).size === before) return
       const found = detectMasked(text, this.#kinds)
-      if (found.length > 0) sites.push({ text, found })
+      if (found.length > 0) sites.push({ text, found, items: [] })
     }
     walk(value, visit, (this.#kinds & KIND_BIT.card) !== 0)
     if (sites.length === 0) return { value, counts }
@@ -121,11 +124,14 @@ export class PiiGuard {
     const itemIndex = new Map<string, number>()
     for (const site of sites) {
       for (const d of site.found) {
-        const key = valueKey(d.kind, site.text.slice(d.start, d.end))
-        if (!itemIndex.has(key)) {
-          itemIndex.set(key, items.length)
-          items.push({ kind: d.kind, value: site.text.slice(d.start, d.end) })
+        const found = site.text.slice(d.start, d.end)
+        const key = valueKey(d.kind, found)
+        let index = itemIndex.get(key)
+        if (index === undefined) {
+          index = items.push({ kind: d.kind, value: found }) - 1
+          itemIndex.set(key, index)
         }
+        site.items.push(index)
       }
     }
     const tokens =
@@ -136,13 +142,12 @@ export class PiiGuard {
     for (const site of sites) {
       let out = ''
       let at = 0
-      for (const d of site.found) {
-        const key = valueKey(d.kind, site.text.slice(d.start, d.end))
-        const token = tokens[itemIndex.get(key)!] ?? `[${d.kind.toUpperCase()}]`
+      site.found.forEach((d, i) => {
+        const token = tokens[site.items[i]!] ?? `[${d.kind.toUpperCase()}]`
         out += site.text.slice(at, d.start) + token
         at = d.end
         counts[d.kind] = (counts[d.kind] ?? 0) + 1
-      }
+      })
       replaced.set(site.text, out + site.text.slice(at))
     }
     return { value: rebuild(value, replaced) as T, counts }
