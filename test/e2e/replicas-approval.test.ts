@@ -12,6 +12,7 @@ import { hasRedis } from '../helpers/redis.js'
 import type { RoundRobin } from '../helpers/round-robin.js'
 import { SERVERS } from '../helpers/runtime.js'
 import {
+  BIG_PAYMENTS_RULE,
   readJsonl,
   startRedisServeEnv,
   startReplicas,
@@ -41,15 +42,7 @@ describe.skipIf(!hasRedis)('a durable approval survives the replica that asked i
           env: { RECORD_FILE: recordFile },
         },
       },
-      rules: [
-        { id: 'rec', effect: 'allow', when: 'tool.server == "rec"' },
-        {
-          id: 'big-payments',
-          effect: 'approve',
-          description: 'payments over 1000 need a human',
-          when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
-        },
-      ],
+      rules: [{ id: 'rec', effect: 'allow', when: 'tool.server == "rec"' }, BIG_PAYMENTS_RULE],
       extra: { store: { redis: { url: env.redis.url } } },
     })
     cluster = await startReplicas(configFile)

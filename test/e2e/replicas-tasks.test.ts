@@ -12,6 +12,7 @@ import { hasRedis } from '../helpers/redis.js'
 import type { RoundRobin } from '../helpers/round-robin.js'
 import { FIXTURES, SERVERS } from '../helpers/runtime.js'
 import {
+  BIG_PAYMENTS_RULE,
   readJsonl,
   startRedisServeEnv,
   startReplicas,
@@ -54,12 +55,7 @@ describe.skipIf(!hasRedis)('tasks across two replicas on one Redis', () => {
           effect: 'allow',
           when: 'tool.server == "rec" || tool.server == "slow"',
         },
-        {
-          id: 'big-payments',
-          effect: 'approve',
-          description: 'payments over 1000 need a human',
-          when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
-        },
+        BIG_PAYMENTS_RULE,
       ],
       extra: {
         store: { redis: { url: env.redis.url } },

@@ -68,6 +68,14 @@ export interface Sluice {
   close(): Promise<void>
 }
 
+/** The approval rule of the serve tests on the recording fixture: payments over 1000 ask a human. */
+export const BIG_PAYMENTS_RULE = {
+  id: 'big-payments',
+  effect: 'approve',
+  description: 'payments over 1000 need a human',
+  when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
+}
+
 /** What {@link writeServeConfig} writes beside the identity block every serve test shares. */
 export interface ServeConfigOptions {
   servers: Record<string, unknown>
