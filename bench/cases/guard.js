@@ -9,6 +9,7 @@
  * @module
  */
 import { performance } from 'node:perf_hooks'
+import { prng } from '../lib/catalogue.js'
 import { SkipError } from '../lib/sluice.js'
 import { summarize } from '../lib/stats.js'
 
@@ -18,18 +19,6 @@ const GUARD_URL = new URL('../../dist/src/guard/index.js', import.meta.url)
 const EXECUTION_MS = 1.5
 const TARGET_US_PER_KIB = 10
 const TARGET_SHARE = 0.05
-
-/** mulberry32, as in lib/catalogue.js: tiny, seedable. */
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const NOTES = [
   'Shipped from the Rotterdam warehouse, bay 12; expected within two working days.',

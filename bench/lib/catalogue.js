@@ -7,8 +7,8 @@
  * @module
  */
 
-/** mulberry32: tiny, seedable, good enough to pick words. */
-function prng(seed) {
+/** mulberry32: tiny, seedable, good enough to pick words (and the guard case's JSON). */
+export function prng(seed) {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

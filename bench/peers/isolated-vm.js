@@ -11,6 +11,20 @@ import { answer, guestProgram, transpile } from '../lib/script.js'
 
 const require = createRequire(import.meta.url)
 
+/** Runs `ts` in a prepared Isolate + Context, then disposes of the isolate: one run each. */
+async function runIn({ isolate, context }, ts) {
+  try {
+    const call =
+      '(s, t, a) => __hostCall.apply(undefined, [s, t, a], { result: { promise: true } })'
+    const program = guestProgram(transpile(ts), call, '__hostLog')
+    const script = await isolate.compileScript(program)
+    const json = await script.run(context, { promise: true, timeout: 30_000 })
+    return JSON.parse(json)
+  } finally {
+    isolate.dispose()
+  }
+}
+
 export async function load() {
   /** @type {typeof import('isolated-vm')} */
   const ivm = require('isolated-vm')
@@ -29,18 +43,6 @@ export async function load() {
     } catch (error) {
       isolate.dispose()
       throw error
-    }
-  }
-  const runIn = async ({ isolate, context }, ts) => {
-    try {
-      const call =
-        '(s, t, a) => __hostCall.apply(undefined, [s, t, a], { result: { promise: true } })'
-      const program = guestProgram(transpile(ts), call, '__hostLog')
-      const script = await isolate.compileScript(program)
-      const json = await script.run(context, { promise: true, timeout: 30_000 })
-      return JSON.parse(json)
-    } finally {
-      isolate.dispose()
     }
   }
   return {
@@ -77,16 +79,9 @@ export async function loadPrebuilt() {
     label: 'isolated-vm 5.0.4, Isolate + Context prebuilt off the clock',
     note: 'as sluice: the next one is built after each run, outside the timing',
     async run(ts) {
-      const { isolate, context } = next
       try {
-        const call =
-          '(s, t, a) => __hostCall.apply(undefined, [s, t, a], { result: { promise: true } })'
-        const program = guestProgram(transpile(ts), call, '__hostLog')
-        const script = await isolate.compileScript(program)
-        const json = await script.run(context, { promise: true, timeout: 30_000 })
-        return JSON.parse(json)
+        return await runIn(next, ts)
       } finally {
-        isolate.dispose()
         next = undefined
       }
     },

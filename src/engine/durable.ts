@@ -24,7 +24,7 @@ import { hashArgs } from '../audit/index.js'
 import { isSluiceError } from '../errors.js'
 import type { RandomSeed, SandboxCall, SandboxCallOutcome } from '../sandbox/index.js'
 import type { SharedStore } from '../store/index.js'
-import type { CallRecord, ExecutionError } from '../types.js'
+import type { CallRecord, ExecutionError, SuspendedExecution } from '../types.js'
 import type { ApprovalAnswer, ApprovalRequest } from './dispatch.js'
 import type { LabelLedger } from './labels.js'
 
@@ -387,6 +387,51 @@ export async function saveRun(
     }
   }
   return { ok: true, token }
+}
+
+/**
+ * Keeps one request stopped at its approval with nothing run before it, so no journal: a
+ * direct-mode call, or a passthrough prompt or resource read. `hash` names the request, both as
+ * the code {@link takeRun} checks an answer against and as the pending call's arguments.
+ */
+export async function saveSingle(
+  store: SharedStore,
+  principalKey: string,
+  executionId: string,
+  hash: string,
+  call: {
+    server: string
+    tool: string
+    index: number
+    request: SuspendedRun['pending']['request']
+  },
+  gateway: { approvalTimeoutMs: number; approvalJournalMaxBytes: number },
+): Promise<{ ok: true; suspended: SuspendedExecution } | Failed> {
+  const { approvalTimeoutMs, approvalJournalMaxBytes } = gateway
+  const expiresAt = Date.now() + approvalTimeoutMs
+  const saved = await saveRun(
+    store,
+    principalKey,
+    {
+      v: 1,
+      executionId,
+      codeHash: hash,
+      seed: newSeed(),
+      expiresAt,
+      pending: {
+        server: call.server,
+        tool: call.tool,
+        argsHash: hash,
+        index: call.index,
+        request: call.request,
+      },
+      journal: [],
+      budget: [],
+    },
+    { ttlMs: approvalTimeoutMs, maxBytes: approvalJournalMaxBytes },
+  )
+  if (!saved.ok) return saved
+  return { ok: true, suspended: { token: saved.token, question: call.request, expiresAt } }
 }
 
 /** A fresh `Math.random` seed for a run that may be replayed. */

@@ -59,7 +59,15 @@ import {
   vaultScope,
   type CallRequest,
 } from './dispatch.js'
-import { DIRECT_WORDING, Journal, newSeed, saveRun, takeRun, type SuspendedRun } from './durable.js'
+import {
+  DIRECT_WORDING,
+  Journal,
+  newSeed,
+  saveRun,
+  saveSingle,
+  takeRun,
+  type SuspendedRun,
+} from './durable.js'
 import { LabelLedger } from './labels.js'
 import { collisionProblems, resolveForProblems, toolKeyProblems } from './tool-names.js'
 import { explainError, silentMistakes } from './mistakes.js'
@@ -1037,23 +1045,14 @@ export class Engine {
     tool: CatalogTool,
     asked: ApprovalRequest,
   ): Promise<DirectCallResult> {
-    const { approvalTimeoutMs, approvalJournalMaxBytes } = this.#gen.config.gateway
-    const expiresAt = Date.now() + approvalTimeoutMs
     const { index, ...request } = asked
-    const saved = await saveRun(
+    const saved = await saveSingle(
       this.#store,
       admissionKey(principal),
-      {
-        v: 1,
-        executionId,
-        codeHash: callHash,
-        seed: newSeed(),
-        expiresAt,
-        pending: { server: tool.server, tool: tool.name, argsHash: callHash, index, request },
-        journal: [],
-        budget: [],
-      },
-      { ttlMs: approvalTimeoutMs, maxBytes: approvalJournalMaxBytes },
+      executionId,
+      callHash,
+      { server: tool.server, tool: tool.name, index, request },
+      this.#gen.config.gateway,
     )
     if (!saved.ok) {
       return {
@@ -1061,10 +1060,7 @@ export class Engine {
         isError: true,
       }
     }
-    return {
-      content: [],
-      suspended: { token: saved.token, question: request, expiresAt },
-    }
+    return { content: [], suspended: saved.suspended }
   }
 
   /** Upstream prompts this principal may use, namespaced `<server>__<name>` (passthrough.ts). */

@@ -46,7 +46,7 @@ import {
   type ApprovalAnswer,
   type ApprovalHandler,
 } from './dispatch.js'
-import { newSeed, PASSTHROUGH_WORDING, saveRun, takeRun } from './durable.js'
+import { PASSTHROUGH_WORDING, saveSingle, takeRun } from './durable.js'
 import { guardPassthrough } from './passthrough-guard.js'
 import { sanitizeMessage } from './result.js'
 
@@ -379,31 +379,16 @@ export class Passthrough {
     requestHash: string,
     question: SuspendedExecution['question'],
   ): Promise<SuspendedExecution> {
-    const { approvalTimeoutMs, approvalJournalMaxBytes } = this.#deps.config.gateway
-    const expiresAt = Date.now() + approvalTimeoutMs
-    const saved = await saveRun(
+    const saved = await saveSingle(
       this.#deps.store,
       admissionKey(principal),
-      {
-        v: 1,
-        executionId: requestHash,
-        codeHash: requestHash,
-        seed: newSeed(),
-        expiresAt,
-        pending: {
-          server: s.server,
-          tool: `${s.kind}/${s.name}`,
-          argsHash: requestHash,
-          index: 0,
-          request: question,
-        },
-        journal: [],
-        budget: [],
-      },
-      { ttlMs: approvalTimeoutMs, maxBytes: approvalJournalMaxBytes },
+      requestHash,
+      requestHash,
+      { server: s.server, tool: `${s.kind}/${s.name}`, index: 0, request: question },
+      this.#deps.config.gateway,
     )
     if (!saved.ok) throw durableError(saved.error)
-    return { token: saved.token, question, expiresAt }
+    return saved.suspended
   }
 
   async #headers(

@@ -15,7 +15,7 @@ import {
   type Config,
   type LoadOptions,
 } from '../../src/config/index.js'
-import { SluiceError } from '../../src/errors.js'
+import { failure } from '../helpers/errors.js'
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures/client-configs')
 const dir = mkdtempSync(join(tmpdir(), 'sluice-clients-'))
@@ -56,16 +56,6 @@ function inline(input: unknown): { config: Config; warnings: string[] } {
     config: parseConfig(input, '<inline>', dir, { onWarning: (m) => warnings.push(m) }),
     warnings,
   }
-}
-
-function failure(fn: () => unknown): SluiceError {
-  try {
-    fn()
-  } catch (e) {
-    expect(e).toBeInstanceOf(SluiceError)
-    return e as SluiceError
-  }
-  throw new Error('expected a SluiceError')
 }
 
 describe('client config files', () => {

@@ -14,7 +14,7 @@ import {
   parseConfig,
   toolLabels,
 } from '../../src/config/index.js'
-import { SluiceError } from '../../src/errors.js'
+import { configRefusal } from '../helpers/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-config-labels-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -23,16 +23,7 @@ const server = (extra: Record<string, unknown>) => ({
   servers: { crm: { command: 'node', ...extra } },
 })
 
-function message(input: unknown): string {
-  try {
-    parseConfig(input, '/etc/sluice.yaml', dir)
-  } catch (e) {
-    expect(e).toBeInstanceOf(SluiceError)
-    expect((e as SluiceError).code).toBe('CONFIG_INVALID')
-    return (e as SluiceError).message
-  }
-  throw new Error('expected CONFIG_INVALID')
-}
+const message = (input: unknown) => configRefusal(input, '/etc/sluice.yaml', dir)
 
 const ALPHABET =
   'expected a lower-case letter, then at most 63 of a-z, 0-9, "_" and "-" (^[a-z][a-z0-9_-]{0,63}$)'

@@ -9,7 +9,7 @@ import {
   parseConfig,
   readSecretRef,
 } from '../../src/config/index.js'
-import { SluiceError } from '../../src/errors.js'
+import { failure } from '../helpers/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -18,16 +18,6 @@ function write(name: string, text: string): string {
   const file = join(dir, name)
   writeFileSync(file, text)
   return file
-}
-
-function failure(fn: () => unknown): SluiceError {
-  try {
-    fn()
-  } catch (e) {
-    expect(e).toBeInstanceOf(SluiceError)
-    return e as SluiceError
-  }
-  throw new Error('expected a SluiceError')
 }
 
 describe('loadConfig', () => {

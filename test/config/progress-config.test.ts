@@ -4,18 +4,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS, DEFAULT_RESUMABILITY, parseConfig } from '../../src/config/index.js'
-import { SluiceError } from '../../src/errors.js'
+import { configRefusal } from '../helpers/errors.js'
 
-function refusal(raw: Record<string, unknown>): string {
-  try {
-    parseConfig(raw)
-  } catch (e) {
-    expect(e).toBeInstanceOf(SluiceError)
-    expect((e as SluiceError).code).toBe('CONFIG_INVALID')
-    return (e as SluiceError).message
-  }
-  throw new Error('expected CONFIG_INVALID')
-}
+const refusal = (raw: Record<string, unknown>) => configRefusal(raw)
 
 const MiB = 1024 * 1024
 

@@ -4,18 +4,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_TASKS, parseConfig } from '../../src/config/index.js'
-import { SluiceError } from '../../src/errors.js'
+import { configRefusal } from '../helpers/errors.js'
 
-function refusal(raw: Record<string, unknown>): string {
-  try {
-    parseConfig(raw)
-  } catch (e) {
-    expect(e).toBeInstanceOf(SluiceError)
-    expect((e as SluiceError).code).toBe('CONFIG_INVALID')
-    return (e as SluiceError).message
-  }
-  throw new Error('expected CONFIG_INVALID')
-}
+const refusal = (raw: Record<string, unknown>) => configRefusal(raw)
 
 const tasks = (t: Record<string, unknown>) => parseConfig({ gateway: { tasks: t } }).gateway.tasks
 const bad = (t: Record<string, unknown>) => refusal({ gateway: { tasks: t } })

@@ -5,39 +5,36 @@
  * execution from the journal in Redis. Every upstream call happens exactly once, recorded by
  * the one fixture file both replicas' upstreams write to.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startIdp, type Idp } from '../helpers/idp.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
-import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js'
+import { hasRedis } from '../helpers/redis.js'
+import type { RoundRobin } from '../helpers/round-robin.js'
 import { SERVERS } from '../helpers/runtime.js'
 import {
-  AUDIENCE,
-  startServe,
-  stopChild,
+  BIG_PAYMENTS_RULE,
+  readJsonl,
+  startRedisServeEnv,
+  startReplicas,
   writeServeConfig,
+  type RedisServeEnv,
+  type Replicas,
   type ServeProcess,
 } from './clients/harness.js'
 
 describe.skipIf(!hasRedis)('a durable approval survives the replica that asked it', () => {
-  let idp: Idp
-  let redis: RedisServer
-  let dir: string
+  let env: RedisServeEnv
+  let cluster: Replicas
   let recordFile: string
   let replicas: ServeProcess[] = []
   let proxy: RoundRobin
   let token: string
 
   beforeAll(async () => {
-    idp = await startIdp()
-    redis = await startRedis()
-    dir = mkdtempSync(join(tmpdir(), 'sluice-replica-approval-'))
-    recordFile = join(dir, 'calls.jsonl')
-    const { configFile } = writeServeConfig(idp, {
-      dir,
+    env = await startRedisServeEnv('sluice-replica-approval-')
+    recordFile = join(env.dir, 'calls.jsonl')
+    const { configFile } = writeServeConfig(env.idp, {
+      dir: env.dir,
       servers: {
         rec: {
           command: process.execPath,
@@ -45,42 +42,20 @@ describe.skipIf(!hasRedis)('a durable approval survives the replica that asked i
           env: { RECORD_FILE: recordFile },
         },
       },
-      rules: [
-        { id: 'rec', effect: 'allow', when: 'tool.server == "rec"' },
-        {
-          id: 'big-payments',
-          effect: 'approve',
-          description: 'payments over 1000 need a human',
-          when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
-        },
-      ],
-      extra: { store: { redis: { url: redis.url } } },
+      rules: [{ id: 'rec', effect: 'allow', when: 'tool.server == "rec"' }, BIG_PAYMENTS_RULE],
+      extra: { store: { redis: { url: env.redis.url } } },
     })
-    replicas = await Promise.all([startServe(configFile), startServe(configFile)])
-    proxy = await startRoundRobin(replicas.map((r) => r.url))
-    token = await idp.mint({
-      sub: 'alice',
-      aud: AUDIENCE,
-      exp: Math.floor(Date.now() / 1000) + 3600,
-    })
+    cluster = await startReplicas(configFile)
+    ;({ replicas, proxy } = cluster)
+    token = await env.token('alice')
   }, 60_000)
 
   afterAll(async () => {
-    await proxy?.close()
-    await Promise.all(replicas.map((r) => stopChild(r.child)))
-    await redis?.close()
-    await idp?.close()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.close()
+    await env?.close()
   })
 
-  const recorded = (): { tool: string; args: Record<string, unknown> }[] =>
-    existsSync(recordFile)
-      ? readFileSync(recordFile, 'utf8')
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as { tool: string; args: Record<string, unknown> })
-      : []
+  const recorded = () => readJsonl<{ tool: string; args: Record<string, unknown> }>(recordFile)
 
   it('is asked on A, answered while A is killed, and completed on B; nothing runs twice', async () => {
     const client = new Client(

@@ -6,100 +6,73 @@
  * one per-principal limit over both, and, when A is killed while it runs, `failed` with the
  * lease message once the lease ran out. Both replicas' upstreams write to the same log files.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { stringify } from 'yaml'
-import { startIdp, type Idp } from '../helpers/idp.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
-import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js'
+import { hasRedis } from '../helpers/redis.js'
+import type { RoundRobin } from '../helpers/round-robin.js'
 import { FIXTURES, SERVERS } from '../helpers/runtime.js'
-import { AUDIENCE, startServe, stopChild, type ServeProcess } from './clients/harness.js'
+import {
+  BIG_PAYMENTS_RULE,
+  readJsonl,
+  startRedisServeEnv,
+  startReplicas,
+  writeServeConfig,
+  type RedisServeEnv,
+  type Replicas,
+  type ServeProcess,
+} from './clients/harness.js'
 import { taskClient, type TaskClient } from './tasks-client.js'
 
 const LEASE_MS = 1_500
 
 describe.skipIf(!hasRedis)('tasks across two replicas on one Redis', () => {
-  let idp: Idp
-  let redis: RedisServer
-  let dir: string
+  let env: RedisServeEnv
+  let cluster: Replicas
   let replicas: ServeProcess[] = []
   let proxy: RoundRobin
-  const file = (name: string) => join(dir, `${name}.jsonl`)
-  const lines = (name: string): Record<string, unknown>[] =>
-    existsSync(file(name))
-      ? readFileSync(file(name), 'utf8')
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as Record<string, unknown>)
-      : []
+  const file = (name: string) => join(env.dir, `${name}.jsonl`)
+  const lines = (name: string) => readJsonl(file(name))
 
   beforeAll(async () => {
-    idp = await startIdp()
-    redis = await startRedis()
-    dir = mkdtempSync(join(tmpdir(), 'sluice-replica-tasks-'))
-    writeFileSync(
-      join(dir, 'policy.yaml'),
-      stringify({
-        rules: [
-          {
-            id: 'fixtures',
-            effect: 'allow',
-            when: 'tool.server == "rec" || tool.server == "slow"',
-          },
-          {
-            id: 'big-payments',
-            effect: 'approve',
-            description: 'payments over 1000 need a human',
-            when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
-          },
-        ],
-      }),
-    )
-    const configFile = join(dir, 'sluice.yaml')
-    writeFileSync(
-      configFile,
-      stringify({
-        servers: {
-          rec: {
-            command: process.execPath,
-            args: [SERVERS.recording],
-            env: { RECORD_FILE: file('calls') },
-          },
-          slow: {
-            command: process.execPath,
-            args: [join(FIXTURES, 'servers/slow.mjs')],
-            env: { START_LOG: file('start'), CANCEL_LOG: file('cancel') },
-          },
+    env = await startRedisServeEnv('sluice-replica-tasks-')
+    const { configFile } = writeServeConfig(env.idp, {
+      dir: env.dir,
+      servers: {
+        rec: {
+          command: process.execPath,
+          args: [SERVERS.recording],
+          env: { RECORD_FILE: file('calls') },
         },
-        policies: ['policy.yaml'],
-        identity: {
-          audience: AUDIENCE,
-          issuers: [{ issuer: idp.issuer, jwksUri: idp.jwksUri, algorithms: ['RS256'] }],
+        slow: {
+          command: process.execPath,
+          args: [join(FIXTURES, 'servers/slow.mjs')],
+          env: { START_LOG: file('start'), CANCEL_LOG: file('cancel') },
         },
-        store: { redis: { url: redis.url } },
+      },
+      rules: [
+        {
+          id: 'fixtures',
+          effect: 'allow',
+          when: 'tool.server == "rec" || tool.server == "slow"',
+        },
+        BIG_PAYMENTS_RULE,
+      ],
+      extra: {
+        store: { redis: { url: env.redis.url } },
         gateway: { tasks: { pollIntervalMs: 100, leaseMs: LEASE_MS, maxPerPrincipal: 2 } },
-        sandbox: { workers: 1, prewarm: 1 },
-      }),
-    )
-    replicas = await Promise.all([startServe(configFile), startServe(configFile)])
-    proxy = await startRoundRobin(replicas.map((r) => r.url))
+      },
+    })
+    cluster = await startReplicas(configFile)
+    ;({ replicas, proxy } = cluster)
   }, 60_000)
 
   afterAll(async () => {
-    await proxy?.close()
-    await Promise.all(replicas.map((r) => stopChild(r.child)))
-    await redis?.close()
-    await idp?.close()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.close()
+    await env?.close()
   })
 
   const client = async (sub: string): Promise<TaskClient> =>
-    taskClient(proxy.url, {
-      token: await idp.mint({ sub, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 3600 }),
-    })
+    taskClient(proxy.url, { token: await env.token(sub) })
 
   /** The backend the proxy sends the next request to (it counts requests, round robin). */
   const next = () => proxy.served.reduce((a, b) => a + b, 0) % proxy.served.length

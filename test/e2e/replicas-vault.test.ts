@@ -7,22 +7,23 @@
  * no label in the clear. A replica without `vaultKeyFrom` does not start, and says why.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { createClient } from '@redis/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startIdp, type Idp } from '../helpers/idp.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
-import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js'
+import { hasRedis } from '../helpers/redis.js'
+import type { RoundRobin } from '../helpers/round-robin.js'
 import { FIXTURES, SERVERS } from '../helpers/runtime.js'
 import {
-  AUDIENCE,
+  readJsonl,
+  startRedisServeEnv,
+  startReplicas,
   startServe,
-  stopChild,
   writeServeConfig,
-  type ServeProcess,
+  type RedisServeEnv,
+  type Replicas,
 } from './clients/harness.js'
 
 const CRM = join(FIXTURES, 'servers/crm.mjs')
@@ -30,16 +31,14 @@ const ADA = 'ada.lovelace@example.com'
 const ALAN = 'alan.turing@example.org'
 
 describe.skipIf(!hasRedis)('the PII vault shared by two replicas in Redis', () => {
-  let idp: Idp
-  let redis: RedisServer
-  let dir: string
+  let env: RedisServeEnv
+  let cluster: Replicas
   let recordFile: string
-  let replicas: ServeProcess[] = []
   let proxy: RoundRobin
   const clients: Client[] = []
 
   const config = (dir: string, pii: Record<string, unknown>) =>
-    writeServeConfig(idp, {
+    writeServeConfig(env.idp, {
       dir,
       servers: {
         crm: { command: process.execPath, args: [CRM] },
@@ -51,36 +50,31 @@ describe.skipIf(!hasRedis)('the PII vault shared by two replicas in Redis', () =
       },
       rules: [{ id: 'all', effect: 'allow', when: 'true' }],
       extra: {
-        store: { redis: { url: redis.url } },
+        store: { redis: { url: env.redis.url } },
         guardrails: { pii: { resolveFor: ['rec.send_email'], ...pii } },
       },
     })
 
   beforeAll(async () => {
-    idp = await startIdp()
-    redis = await startRedis()
-    dir = mkdtempSync(join(tmpdir(), 'sluice-replica-vault-'))
-    recordFile = join(dir, 'calls.jsonl')
-    writeFileSync(join(dir, 'vault.key'), `${randomBytes(32).toString('base64')}\n`, {
+    env = await startRedisServeEnv('sluice-replica-vault-')
+    recordFile = join(env.dir, 'calls.jsonl')
+    writeFileSync(join(env.dir, 'vault.key'), `${randomBytes(32).toString('base64')}\n`, {
       mode: 0o600,
     })
-    const { configFile } = config(dir, { vaultKeyFrom: 'file:vault.key' })
-    replicas = await Promise.all([startServe(configFile), startServe(configFile)])
-    proxy = await startRoundRobin(replicas.map((r) => r.url))
+    const { configFile } = config(env.dir, { vaultKeyFrom: 'file:vault.key' })
+    cluster = await startReplicas(configFile)
+    proxy = cluster.proxy
   }, 60_000)
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()))
-    await proxy?.close()
-    await Promise.all(replicas.map((r) => stopChild(r.child)))
-    await redis?.close()
-    await idp?.close()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await cluster?.close()
+    await env?.close()
   })
 
   /** A 2026-07-28 client of `sub` through the proxy: no session, every request routed anew. */
   const connect = async (sub: string): Promise<Client> => {
-    const token = await idp.mint({ sub, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 3600 })
+    const token = await env.token(sub)
     const client = new Client(
       { name: 'replicas-vault', version: '0.0.1' },
       { versionNegotiation: { mode: { pin: '2026-07-28' } } },
@@ -109,14 +103,7 @@ describe.skipIf(!hasRedis)('the PII vault shared by two replicas in Redis', () =
     return { result: content.result, replica: served.indexOf(1) }
   }
 
-  const recorded = (): { tool: string; args: Record<string, unknown> }[] =>
-    existsSync(recordFile)
-      ? readFileSync(recordFile, 'utf8')
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as { tool: string; args: Record<string, unknown> })
-      : []
+  const recorded = () => readJsonl<{ tool: string; args: Record<string, unknown> }>(recordFile)
 
   it('a token made on one replica resolves on the other; one address, one token on both', async () => {
     const alice = await connect('alice')
@@ -178,7 +165,7 @@ describe.skipIf(!hasRedis)('the PII vault shared by two replicas in Redis', () =
   })
 
   it('Redis holds no address, no identity and no label in the clear, and a TTL on every key', async () => {
-    const client = createClient({ url: redis.url })
+    const client = createClient({ url: env.redis.url })
     await client.connect()
     try {
       const keys = (await client.keys('sluice:*')).filter((k) => k.includes('vault:'))

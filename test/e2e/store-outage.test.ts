@@ -3,51 +3,41 @@
  * at the HTTP edge at once with 503 and `Retry-After`, the process stays up, and it serves again
  * when Redis is back. Real redis-server, real serve, real JWT.
  */
-import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startIdp, type Idp } from '../helpers/idp.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
+import { hasRedis } from '../helpers/redis.js'
 import { SERVERS } from '../helpers/runtime.js'
 import {
-  AUDIENCE,
+  startRedisServeEnv,
   startServe,
   stopChild,
   writeServeConfig,
+  type RedisServeEnv,
   type ServeProcess,
 } from './clients/harness.js'
 
 describe.skipIf(!hasRedis)('a Redis outage at the HTTP edge', () => {
-  let idp: Idp
-  let redis: RedisServer
-  let dir: string
+  let env: RedisServeEnv
   let serve: ServeProcess
   let token: string
 
   beforeAll(async () => {
-    idp = await startIdp()
-    redis = await startRedis()
-    let configFile: string
-    ;({ dir, configFile } = writeServeConfig(idp, {
+    env = await startRedisServeEnv('sluice-store-outage-')
+    const { configFile } = writeServeConfig(env.idp, {
+      dir: env.dir,
       servers: { rec: { command: process.execPath, args: [SERVERS.recording] } },
       rules: [{ id: 'rec', effect: 'allow', when: 'tool.server == "rec"' }],
       extra: {
         limits: { perPrincipal: { executionsPerMinute: 600 } },
-        store: { redis: { url: redis.url, commandTimeoutMs: 500 } },
+        store: { redis: { url: env.redis.url, commandTimeoutMs: 500 } },
       },
-    }))
-    serve = await startServe(configFile)
-    token = await idp.mint({
-      sub: 'alice',
-      aud: AUDIENCE,
-      exp: Math.floor(Date.now() / 1000) + 3600,
     })
+    serve = await startServe(configFile)
+    token = await env.token('alice')
   }, 60_000)
 
   afterAll(async () => {
     if (serve !== undefined) await stopChild(serve.child)
-    await redis?.close()
-    await idp?.close()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    await env?.close()
   })
 
   /** One stateless `execute_code` POST, as a 2026-07-28 client sends it. */
@@ -83,7 +73,7 @@ describe.skipIf(!hasRedis)('a Redis outage at the HTTP edge', () => {
     expect(up.status, await up.clone().text()).toBe(200)
     await up.text()
 
-    await redis.kill()
+    await env.redis.kill()
     const started = performance.now()
     const down = await post()
     expect(down.status).toBe(503)
@@ -102,7 +92,7 @@ describe.skipIf(!hasRedis)('a Redis outage at the HTTP edge', () => {
     expect(performance.now() - started).toBeLessThan(500)
     expect(serve.child.exitCode).toBeNull()
 
-    await redis.restart()
+    await env.redis.restart()
     await expect
       .poll(async () => (await post()).status, { timeout: 10_000, interval: 100 })
       .toBe(200)

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createClient } from '@redis/client'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { isSluiceError } from '../../src/errors.js'
 import {
   StoreVault,
@@ -19,8 +19,9 @@ import {
   type VaultItem,
   type VaultStore,
 } from '../../src/guard/index.js'
-import { MemoryStore, RedisStore, type SharedStore } from '../../src/store/index.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
+import { MemoryStore, type SharedStore } from '../../src/store/index.js'
+import { hasRedis } from '../helpers/redis.js'
+import { useRedisStores } from '../helpers/redis-stores.js'
 
 const KEY = randomBytes(32)
 /** A scope as the engine makes it: 32 hex digits of a digest. */
@@ -296,22 +297,8 @@ describe('StoreVault on the in-process store, with the clock moved', () => {
 })
 
 describe.skipIf(!hasRedis)('StoreVault on a real redis-server', () => {
-  let redis: RedisServer
-  const stores: RedisStore[] = []
-  const connect = async (prefix: string): Promise<RedisStore> => {
-    const store = new RedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 1000 })
-    stores.push(store)
-    await store.connect()
-    return store
-  }
-
-  beforeAll(async () => {
-    redis = await startRedis()
-  })
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.close()))
-    await redis?.close()
-  })
+  const redisStores = useRedisStores({ commandTimeoutMs: 1000 })
+  const connect = redisStores.connect
 
   contract('two replicas on one Redis', async (prefix) => [
     await connect(prefix),
@@ -326,7 +313,7 @@ describe.skipIf(!hasRedis)('StoreVault on a real redis-server', () => {
       maxValuesPerSession: 10,
     })
     await a.tokenize(SCOPE, [email('ada'), { kind: 'ssn', value: '123-45-6789' }], ['secretlabel'])
-    const client = createClient({ url: redis.url })
+    const client = createClient({ url: redisStores.redis.url })
     await client.connect()
     try {
       const keys = await client.keys('plain:*')

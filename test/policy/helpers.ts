@@ -4,8 +4,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { expect } from 'vitest'
-import { SluiceError } from '../../src/errors.js'
 import {
   loadPolicies,
   type PolicyInput,
@@ -67,13 +65,4 @@ export function call(
   }
 }
 
-/** Runs `fn` and returns the SluiceError it throws. */
-export function failure(fn: () => unknown): SluiceError {
-  try {
-    fn()
-  } catch (e) {
-    expect(e).toBeInstanceOf(SluiceError)
-    return e as SluiceError
-  }
-  throw new Error('expected a SluiceError')
-}
+export { failure } from '../helpers/errors.js'

@@ -110,21 +110,26 @@ describe('RegistryClient', () => {
 })
 
 describe('sluice registry sync', () => {
-  it('writes pinned npx commands for the reference servers and keeps the comments of the file', async () => {
-    const mine = `${HEADER}servers:\n  # written by hand\n  local:\n    command: node # the entry's own comment\n    args: [a.js]\n`
-    const file = configFile(mine)
-    const out = await runCli([
+  /** `sluice registry sync` of `file` from the fixture registry, one `--server` a name. */
+  const sync = (file: string, ...servers: string[]) =>
+    runCli([
       'registry',
       'sync',
       '--config',
       file,
       '--registry',
       registry.url,
-      '--server',
-      'io.github.modelcontextprotocol/server-memory',
-      '--server',
-      'io.github.modelcontextprotocol/server-everything@2026.8.31',
+      ...servers.flatMap((server) => ['--server', server]),
     ])
+
+  it('writes pinned npx commands for the reference servers and keeps the comments of the file', async () => {
+    const mine = `${HEADER}servers:\n  # written by hand\n  local:\n    command: node # the entry's own comment\n    args: [a.js]\n`
+    const file = configFile(mine)
+    const out = await sync(
+      file,
+      'io.github.modelcontextprotocol/server-memory',
+      'io.github.modelcontextprotocol/server-everything@2026.8.31',
+    )
     expect(out.stderr).toBe(
       [
         `imported 2 servers into ${file}:`,
@@ -199,16 +204,7 @@ describe('sluice registry sync', () => {
 
   it('imports a deprecated version when it is named, and says so', async () => {
     const file = configFile('registry:\n  variables:\n    io.github.acme/weather: { port: "1" }\n')
-    const out = await runCli([
-      'registry',
-      'sync',
-      '--config',
-      file,
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.acme/weather@2.0.0',
-    ])
+    const out = await sync(file, 'io.github.acme/weather@2.0.0')
     expect(out.code).toBe(0)
     expect(out.stderr.split('\n')[0]).toBe(
       'warning: io.github.acme/weather@2.0.0 is deprecated: drops alerts; stay on 1.1.0; imported because it was named',
@@ -217,19 +213,8 @@ describe('sluice registry sync', () => {
 
   it('replaces an entry it imported before, on the next sync', async () => {
     const file = configFile('registry:\n  variables:\n    io.github.acme/weather: { port: "1" }\n')
-    const sync = (version: string) =>
-      runCli([
-        'registry',
-        'sync',
-        '--config',
-        file,
-        '--registry',
-        registry.url,
-        '--server',
-        `io.github.acme/weather@${version}`,
-      ])
-    expect((await sync('1.0.0')).code).toBe(0)
-    expect((await sync('1.1.0')).code).toBe(0)
+    expect((await sync(file, 'io.github.acme/weather@1.0.0')).code).toBe(0)
+    expect((await sync(file, 'io.github.acme/weather@1.1.0')).code).toBe(0)
     const servers = (
       parseYaml(readFileSync(file, 'utf8')) as { servers: Record<string, { url: string }> }
     ).servers
@@ -240,16 +225,7 @@ describe('sluice registry sync', () => {
   it('creates the config file when there is none', async () => {
     const file = join(dir, 'new', 'sluice.yaml')
     mkdirSync(join(dir, 'new'))
-    const out = await runCli([
-      'registry',
-      'sync',
-      '--config',
-      file,
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.modelcontextprotocol/server-everything',
-    ])
+    const out = await sync(file, 'io.github.modelcontextprotocol/server-everything')
     expect(out.code).toBe(0)
     expect(
       Object.keys((parseYaml(readFileSync(file, 'utf8')) as { servers: object }).servers),
@@ -290,92 +266,69 @@ describe('sluice registry sync refuses bad input and changes no file', () => {
     expect(out.code).toBe(1)
   })
 
-  it('an entry that fails the server.json schema, named', async () => {
-    const out = await refused(HEADER, [
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.acme/broken',
-    ])
-    expect(out.stderr).toBe(
-      'sluice registry: REGISTRY_INVALID: registry entry io.github.acme/broken@1.0.0 fails the server.json schema (2025-12-11): description: Too big: expected string to have <=100 characters; packages[0].version: expected an exact version, not "latest"\n',
-    )
-    expect(out.code).toBe(2)
-  })
-
-  it('the whole registry when one entry in it is invalid', async () => {
-    const out = await refused(HEADER, ['--registry', registry.url])
-    expect(out.stderr).toMatch(
-      /^sluice registry: REGISTRY_INVALID: registry entry io\.github\.acme\/broken@1\.0\.0 fails the server\.json schema/,
-    )
-    expect(out.code).toBe(2)
-  })
-
-  it('an unknown server name, with the closest one', async () => {
-    const out = await refused(HEADER, [
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.acme/wether',
-    ])
-    expect(out.stderr).toBe(
-      `sluice registry: REGISTRY_NOT_FOUND: registry ${registry.url} has no server io.github.acme/wether (did you mean io.github.acme/weather?)\n`,
-    )
-    expect(out.code).toBe(2)
-  })
-
-  it('an unknown version, with the versions there are', async () => {
-    const out = await refused(HEADER, [
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.acme/weather@3.0.0',
-    ])
-    expect(out.stderr).toBe(
-      `sluice registry: REGISTRY_NOT_FOUND: registry ${registry.url}: io.github.acme/weather has no version 3.0.0 (versions: 2.0.0 (deprecated), 1.1.0, 1.0.0)\n`,
-    )
-    expect(out.code).toBe(2)
-  })
-
-  it('a package type that cannot run here', async () => {
-    const out = await refused(HEADER, [
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.acme/bundle',
-    ])
-    expect(out.stderr).toBe(
-      'sluice registry: REGISTRY_INVALID: registry entry io.github.acme/bundle@0.3.0 cannot be imported: packages[0] (mcpb https://github.com/acme/bundle/releases/download/v0.3.0/bundle.mcpb): registry type mcpb cannot run here: sluice starts npm, pypi, oci packages (npx, uvx, docker); an .mcpb bundle needs a bundle host\n',
-    )
-    expect(out.code).toBe(2)
-  })
-
-  it('a URL template variable the config does not fill', async () => {
-    const out = await refused(HEADER, [
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.acme/weather',
-    ])
-    expect(out.stderr).toBe(
-      'sluice registry: REGISTRY_INVALID: registry entry io.github.acme/weather@1.1.0 cannot be imported: remotes[0] (streamable-http): URL template variable {port} is missing; set registry.variables["io.github.acme/weather"].port in the config\n',
-    )
-    expect(out.code).toBe(2)
-  })
-
-  it('a key taken by a server written by hand', async () => {
-    const text = 'servers:\n  server-memory: { command: node, args: [mine.js] }\n'
-    const out = await refused(text, [
-      '--registry',
-      registry.url,
-      '--server',
-      'io.github.modelcontextprotocol/server-memory',
-    ])
-    expect(out.stderr).toMatch(
-      /^sluice registry: REGISTRY_INVALID: registry entry io\.github\.modelcontextprotocol\/server-memory@2026\.8\.31 would replace servers\.server-memory of .*, which was not imported from a registry; rename or remove that entry first\n$/,
-    )
-    expect(out.code).toBe(2)
-  })
+  /**
+   * Refusals of an entry of the fixture registry (of the whole registry, with no `--server`),
+   * each with exit code 2: all of stderr (given the registry's URL), or a pattern it matches.
+   */
+  const ENTRY_REFUSALS: Array<{
+    name: string
+    server?: string
+    /** The config before the sync (HEADER when absent). */
+    text?: string
+    stderr: string | ((url: string) => string) | RegExp
+  }> = [
+    {
+      name: 'an entry that fails the server.json schema, named',
+      server: 'io.github.acme/broken',
+      stderr:
+        'sluice registry: REGISTRY_INVALID: registry entry io.github.acme/broken@1.0.0 fails the server.json schema (2025-12-11): description: Too big: expected string to have <=100 characters; packages[0].version: expected an exact version, not "latest"\n',
+    },
+    {
+      name: 'the whole registry when one entry in it is invalid',
+      stderr:
+        /^sluice registry: REGISTRY_INVALID: registry entry io\.github\.acme\/broken@1\.0\.0 fails the server\.json schema/,
+    },
+    {
+      name: 'an unknown server name, with the closest one',
+      server: 'io.github.acme/wether',
+      stderr: (url) =>
+        `sluice registry: REGISTRY_NOT_FOUND: registry ${url} has no server io.github.acme/wether (did you mean io.github.acme/weather?)\n`,
+    },
+    {
+      name: 'an unknown version, with the versions there are',
+      server: 'io.github.acme/weather@3.0.0',
+      stderr: (url) =>
+        `sluice registry: REGISTRY_NOT_FOUND: registry ${url}: io.github.acme/weather has no version 3.0.0 (versions: 2.0.0 (deprecated), 1.1.0, 1.0.0)\n`,
+    },
+    {
+      name: 'a package type that cannot run here',
+      server: 'io.github.acme/bundle',
+      stderr:
+        'sluice registry: REGISTRY_INVALID: registry entry io.github.acme/bundle@0.3.0 cannot be imported: packages[0] (mcpb https://github.com/acme/bundle/releases/download/v0.3.0/bundle.mcpb): registry type mcpb cannot run here: sluice starts npm, pypi, oci packages (npx, uvx, docker); an .mcpb bundle needs a bundle host\n',
+    },
+    {
+      name: 'a URL template variable the config does not fill',
+      server: 'io.github.acme/weather',
+      stderr:
+        'sluice registry: REGISTRY_INVALID: registry entry io.github.acme/weather@1.1.0 cannot be imported: remotes[0] (streamable-http): URL template variable {port} is missing; set registry.variables["io.github.acme/weather"].port in the config\n',
+    },
+    {
+      name: 'a key taken by a server written by hand',
+      server: 'io.github.modelcontextprotocol/server-memory',
+      text: 'servers:\n  server-memory: { command: node, args: [mine.js] }\n',
+      stderr:
+        /^sluice registry: REGISTRY_INVALID: registry entry io\.github\.modelcontextprotocol\/server-memory@2026\.8\.31 would replace servers\.server-memory of .*, which was not imported from a registry; rename or remove that entry first\n$/,
+    },
+  ]
+  for (const c of ENTRY_REFUSALS) {
+    it(c.name, async () => {
+      const server = c.server === undefined ? [] : ['--server', c.server]
+      const out = await refused(c.text ?? HEADER, ['--registry', registry.url, ...server])
+      if (c.stderr instanceof RegExp) expect(out.stderr).toMatch(c.stderr)
+      else expect(out.stderr).toBe(typeof c.stderr === 'string' ? c.stderr : c.stderr(registry.url))
+      expect(out.code).toBe(2)
+    })
+  }
 
   it('a bad registry block, with the path', async () => {
     const text = 'registry:\n  url: ftp://example.com\n  sevrers: []\n'

@@ -3,29 +3,16 @@
  * stores as two replicas share it, and an outage that fails fast with a clear error and heals
  * when Redis is back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { isSluiceError } from '../../src/errors.js'
 import { Admission } from '../../src/engine/admission.js'
 import { MemoryStore, RedisStore } from '../../src/store/index.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
+import { hasRedis } from '../helpers/redis.js'
+import { useRedisStores } from '../helpers/redis-stores.js'
 
 describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
-  let redis: RedisServer
-  const stores: RedisStore[] = []
-  const open = async (prefix = 'test:'): Promise<RedisStore> => {
-    const store = new RedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 500 })
-    stores.push(store)
-    await store.connect()
-    return store
-  }
-
-  beforeAll(async () => {
-    redis = await startRedis()
-  })
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.close()))
-    await redis?.close()
-  })
+  const redisStores = useRedisStores({ commandTimeoutMs: 500 })
+  const open = (prefix = 'test:') => redisStores.connect(prefix)
 
   it('a bucket of N per minute gives N tokens; N+1 is refused until the next is due', async () => {
     const store = await open()
@@ -83,12 +70,14 @@ describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
       {},
       store,
     )
-    await redis.kill()
+    await redisStores.redis.kill()
     const started = performance.now()
     const failure = await store.takeToken('erin', 60, true).catch((e: unknown) => e)
     expect(isSluiceError(failure, 'STORE_UNAVAILABLE')).toBe(true)
     expect((failure as Error).message).toMatch(
-      new RegExp(`^the Redis store at redis://127\\.0\\.0\\.1:${redis.port}/? did not answer: `),
+      new RegExp(
+        `^the Redis store at redis://127\\.0\\.0\\.1:${redisStores.redis.port}/? did not answer: `,
+      ),
     )
     expect(await admission.acquire('erin')).toEqual({
       ok: false,
@@ -99,7 +88,7 @@ describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
     // Fails fast: well inside the 500 ms command timeout, nothing queued behind the outage.
     expect(performance.now() - started).toBeLessThan(500)
 
-    await redis.restart()
+    await redisStores.redis.restart()
     await expect
       .poll(
         () =>
@@ -132,7 +121,7 @@ describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
 
   it('a URL where nothing listens fails connect() with STORE_UNAVAILABLE, password redacted', async () => {
     const store = new RedisStore({ url: 'redis://user:hunter2@127.0.0.1:1', connectTimeoutMs: 300 })
-    stores.push(store)
+    redisStores.closeAfterAll(store)
     const failure = await store.connect().catch((e: unknown) => e)
     expect(isSluiceError(failure, 'STORE_UNAVAILABLE')).toBe(true)
     expect((failure as Error).message).toContain('redis://user:***@127.0.0.1:1')

@@ -5,9 +5,10 @@
  * members, refuses the N+1st, and frees a place when a hold runs out or is released; a message
  * published by one replica reaches the other's subscriber.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MemoryStore, RedisStore, type SharedStore } from '../../src/store/index.js'
-import { hasRedis, startRedis, type RedisServer } from '../helpers/redis.js'
+import { describe, expect, it } from 'vitest'
+import { MemoryStore, type SharedStore } from '../../src/store/index.js'
+import { hasRedis } from '../helpers/redis.js'
+import { useRedisStores } from '../helpers/redis-stores.js'
 
 interface Pair {
   /** Two views of one shared store, as two replicas have. */
@@ -110,22 +111,8 @@ contract('MemoryStore', async () => {
 })
 
 describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
-  let redis: RedisServer
-  const stores: RedisStore[] = []
-  const connect = async (prefix: string): Promise<RedisStore> => {
-    const store = new RedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 500 })
-    stores.push(store)
-    await store.connect()
-    return store
-  }
-
-  beforeAll(async () => {
-    redis = await startRedis()
-  })
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.close()))
-    await redis?.close()
-  })
+  const redisStores = useRedisStores({ commandTimeoutMs: 500 })
+  const connect = redisStores.connect
 
   contract('two stores on one Redis', async (prefix) => ({
     a: await connect(prefix),
@@ -158,7 +145,7 @@ describe.skipIf(!hasRedis)('RedisStore (real redis-server)', () => {
     const b = await connect('restart:')
     const heard: string[] = []
     await b.subscribe('events', (m) => heard.push(m))
-    await redis.restart()
+    await redisStores.redis.restart()
     // Each replica's client reconnects on its own; publish until the subscriber hears one.
     await expect
       .poll(

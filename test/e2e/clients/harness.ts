@@ -16,18 +16,25 @@
  * written under the repository.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { stringify } from 'yaml'
 import { startIdp, type Idp } from '../../helpers/idp.js'
+import { startRedis, type RedisServer } from '../../helpers/redis.js'
+import { startRoundRobin, type RoundRobin } from '../../helpers/round-robin.js'
 import { ROOT, SERVERS } from '../../helpers/runtime.js'
 
 export const MAIN = join(ROOT, 'dist', 'src', 'main.js')
 
 /** The audience the tokens carry and the gateway expects. */
 export const AUDIENCE = 'http://127.0.0.1:8787/mcp'
+
+/** A bearer token of `sub` from `idp` for the gateway, valid for an hour. */
+export function mintToken(idp: Idp, sub: string): Promise<string> {
+  return idp.mint({ sub, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 3600 })
+}
 
 /** The code every client sends, and what sluice answers for it. */
 export const CODE = "return await tools.everything.echo({ message: 'hi' })"
@@ -59,6 +66,14 @@ export interface Sluice {
   /** How a client starts `sluice stdio` on the same config (principal: identity.local). */
   stdio: StdioCommand
   close(): Promise<void>
+}
+
+/** The approval rule of the serve tests on the recording fixture: payments over 1000 ask a human. */
+export const BIG_PAYMENTS_RULE = {
+  id: 'big-payments',
+  effect: 'approve',
+  description: 'payments over 1000 need a human',
+  when: 'tool.server == "rec" && tool.name == "pay" && args.amount > 1000',
 }
 
 /** What {@link writeServeConfig} writes beside the identity block every serve test shares. */
@@ -176,11 +191,7 @@ export async function startSluice(): Promise<Sluice> {
   try {
     serve = await startServe(configFile)
     const url = serve.url
-    const token = await idp.mint({
-      sub: 'alice',
-      aud: AUDIENCE,
-      exp: Math.floor(Date.now() / 1000) + 3600,
-    })
+    const token = await mintToken(idp, 'alice')
     return {
       dir,
       configFile,
@@ -199,4 +210,87 @@ export async function startSluice(): Promise<Sluice> {
 /** The tool names a client listed, sorted (clients differ in the order they keep). */
 export function names(tools: ReadonlyArray<{ name: string }>): string[] {
   return tools.map((t) => t.name).sort()
+}
+
+/** The lines of a JSON Lines file (e.g. what the recording fixture wrote); none when it is absent. */
+export function readJsonl<T = Record<string, unknown>>(file: string): T[] {
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as T)
+    : []
+}
+
+/** What a serve test on a shared store starts with: the test IdP, a Redis, a temp folder. */
+export interface RedisServeEnv {
+  idp: Idp
+  redis: RedisServer
+  /** A new temp folder for the config, policy and fixture logs; removed by `close()`. */
+  dir: string
+  /** A bearer token of `sub`, valid for an hour. */
+  token(sub: string): Promise<string>
+  close(): Promise<void>
+}
+
+/** Starts the test IdP and a Redis, and makes a temp folder named `prefix…`. Always `close()` it. */
+export async function startRedisServeEnv(prefix: string): Promise<RedisServeEnv> {
+  const idp = await startIdp()
+  let redis: RedisServer
+  try {
+    redis = await startRedis()
+  } catch (e) {
+    await idp.close()
+    throw e
+  }
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  return {
+    idp,
+    redis,
+    dir,
+    token: (sub) => mintToken(idp, sub),
+    close: async () => {
+      await redis.close()
+      await idp.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** `sluice serve` replicas on one config behind a round-robin proxy (no sticky routing). */
+export interface Replicas {
+  /** In the proxy's backend order. */
+  replicas: ServeProcess[]
+  proxy: RoundRobin
+  close(): Promise<void>
+}
+
+/** Starts `count` replicas of `sluice serve --config configFile` and the proxy in front of them. */
+export async function startReplicas(configFile: string, count = 2): Promise<Replicas> {
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () => startServe(configFile)),
+  )
+  const replicas = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  const stop = () => Promise.all(replicas.map((r) => stopChild(r.child)))
+  const failed = started.find((r) => r.status === 'rejected')
+  if (failed !== undefined) {
+    await stop()
+    throw failed.reason
+  }
+  let proxy: RoundRobin
+  try {
+    proxy = await startRoundRobin(replicas.map((r) => r.url))
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  return {
+    replicas,
+    proxy,
+    close: async () => {
+      await proxy.close()
+      await stop()
+    },
+  }
 }
