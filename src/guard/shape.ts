@@ -32,6 +32,8 @@ const UPPER = 2
 const TOKEN = 4
 /** Space or dash: what joins the digit groups of a card or an SSN. */
 const JOIN = 8
+/** One of `. : @ + J -`, each counted or looked at (rare, so the common letter skips them). */
+const MARK = 16
 
 const CLASS = new Uint8Array(128)
 for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT | TOKEN
@@ -40,6 +42,7 @@ for (let c = 97; c <= 122; c++) CLASS[c] = TOKEN
 for (const c of '_+/%') CLASS[c.charCodeAt(0)] = TOKEN
 CLASS[45] = TOKEN | JOIN // -
 CLASS[32] = JOIN // space
+for (const c of '.:@+J-') CLASS[c.charCodeAt(0)]! |= MARK
 
 /** The fewest digits in a cluster (digits joined by single spaces or dashes) of a card. */
 const CARD_CLUSTER_DIGITS = 13
@@ -78,12 +81,6 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
   let previousDigit = false
   let run = 0
   let maxRun = 0
-  // The three characters before this one and their classes, for `DE89` and `eyJ`.
-  let k1 = 0
-  let k2 = 0
-  let k3 = 0
-  let c1 = 0
-  let c2 = 0
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     const k = c < 128 ? CLASS[c]! : 0
@@ -94,27 +91,31 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
       digits++
       if (!previousDigit && !joined) cluster = 0
       if (++cluster > maxCluster) maxCluster = cluster
-      // Two capitals, a digit, this digit.
-      if ((k1 & DIGIT) !== 0 && (k2 & k3 & UPPER) !== 0) ibanSeed = true
+      // Two capitals, a digit, this digit (`DE89`).
+      if (previousDigit && !ibanSeed && (classAt(text, i - 2) & classAt(text, i - 3) & UPPER) !== 0)
+        ibanSeed = true
       previousDigit = true
       joined = false
-    } else {
-      joined = previousDigit && (k & JOIN) !== 0
-      previousDigit = false
-      if (c === 46) dots++
-      else if (c === 58) colons++
-      else if (c === 64) at = true
-      else if (c === 43) plus = true
-      else if (c === 74 && c1 === 121 && c2 === 101) jwtSeed = true // e y J
+      dashes = 0
+      continue
+    }
+    joined = previousDigit && (k & JOIN) !== 0
+    previousDigit = false
+    if ((k & MARK) === 0) {
+      dashes = 0
+      continue
     }
     if (c === 45) {
       if (++dashes > maxDashes) maxDashes = dashes
-    } else dashes = 0
-    k3 = k2
-    k2 = k1
-    k1 = k
-    c2 = c1
-    c1 = c
+      continue
+    }
+    dashes = 0
+    if (c === 46) dots++
+    else if (c === 58) colons++
+    else if (c === 64) at = true
+    else if (c === 43) plus = true
+    else if (c === 74 && text.charCodeAt(i - 1) === 121 && text.charCodeAt(i - 2) === 101)
+      jwtSeed = true // e y J
   }
   let may = 0
   if (at) may |= KIND_BIT.email
@@ -127,4 +128,10 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
   if (jwtSeed) may |= KIND_BIT.jwt
   if (maxDashes >= 5) may |= KIND_BIT.private_key
   return may & mask
+}
+
+/** The class of the character at `i`; 0 outside the text or past ASCII. */
+function classAt(text: string, i: number): number {
+  const c = text.charCodeAt(i)
+  return c < 128 ? CLASS[c]! : 0
 }

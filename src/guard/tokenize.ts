@@ -13,7 +13,7 @@ import type { Json } from '../types.js'
 import { detectMasked } from './detect.js'
 import type { Detection } from './kinds.js'
 import { KIND_BIT, type KindMask, kindMask } from './shape.js'
-import { valueKey, type Vault, type VaultItem } from './vault.js'
+import { ByKind, type Vault, type VaultItem } from './vault.js'
 
 /** Detections per kind; only kinds that were seen are present. */
 export type PiiCounts = Partial<Record<PiiKind, number>>
@@ -121,15 +121,14 @@ export class PiiGuard {
     if (sites.length === 0) return { value, counts }
     // Pass 2: one vault round trip for every distinct value.
     const items: VaultItem[] = []
-    const itemIndex = new Map<string, number>()
+    const itemIndex = new ByKind<number>()
     for (const site of sites) {
       for (const d of site.found) {
         const found = site.text.slice(d.start, d.end)
-        const key = valueKey(d.kind, found)
-        let index = itemIndex.get(key)
+        let index = itemIndex.get(d.kind, found)
         if (index === undefined) {
           index = items.push({ kind: d.kind, value: found }) - 1
-          itemIndex.set(key, index)
+          itemIndex.set(d.kind, found, index)
         }
         site.items.push(index)
       }

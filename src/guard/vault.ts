@@ -45,9 +45,33 @@ export interface MemoryVaultOptions {
   now?: () => number
 }
 
-/** One map key per value of a kind: NUL occurs in no detected value. */
-export function valueKey(kind: PiiKind, value: string): string {
-  return `${kind}\u0000${value}`
+/**
+ * Entries per value of a kind: one map per kind, so a lookup hashes the value itself and builds
+ * no key string.
+ */
+export class ByKind<V> {
+  readonly #maps = new Map<PiiKind, Map<string, V>>()
+  #size = 0
+
+  /** Entries over every kind. */
+  get size(): number {
+    return this.#size
+  }
+
+  get(kind: PiiKind, value: string): V | undefined {
+    return this.#maps.get(kind)?.get(value)
+  }
+
+  set(kind: PiiKind, value: string, entry: V): void {
+    let map = this.#maps.get(kind)
+    if (map === undefined) this.#maps.set(kind, (map = new Map()))
+    const before = map.size
+    if (map.set(value, entry).size > before) this.#size++
+  }
+
+  delete(kind: PiiKind, value: string): void {
+    if (this.#maps.get(kind)?.delete(value) === true) this.#size--
+  }
 }
 
 /** `[KIND_n]` for the n-th value of `kind` in a scope. */
@@ -66,7 +90,7 @@ interface Stored {
 
 interface Scope {
   key: string
-  byValue: Map<string, Stored>
+  byValue: ByKind<Stored>
   byToken: Map<string, Stored>
   counters: Map<PiiKind, number>
 }
@@ -110,8 +134,7 @@ export class MemoryVault implements Vault {
     this.#expire(now)
     const scope = this.#scope(scopeKey)
     return items.map(({ kind, value }) => {
-      const key = valueKey(kind, value)
-      const known = scope.byValue.get(key)
+      const known = scope.byValue.get(kind, value)
       if (known !== undefined) {
         for (const label of labels) known.labels.add(label)
         return known.token
@@ -128,7 +151,7 @@ export class MemoryVault implements Vault {
         expiresAt: now + this.#options.ttlSeconds * 1000,
         scope,
       }
-      scope.byValue.set(key, stored)
+      scope.byValue.set(kind, value, stored)
       scope.byToken.set(stored.token, stored)
       this.#queue.add(stored)
       this.#empty.delete(scope)
@@ -153,7 +176,7 @@ export class MemoryVault implements Vault {
   #scope(key: string): Scope {
     let scope = this.#scopes.get(key)
     if (scope === undefined) {
-      scope = { key, byValue: new Map(), byToken: new Map(), counters: new Map() }
+      scope = { key, byValue: new ByKind(), byToken: new Map(), counters: new Map() }
       this.#scopes.set(key, scope)
     }
     return scope
@@ -164,7 +187,7 @@ export class MemoryVault implements Vault {
       if (stored.expiresAt > now) break
       this.#queue.delete(stored)
       const { scope } = stored
-      scope.byValue.delete(valueKey(stored.kind, stored.value))
+      scope.byValue.delete(stored.kind, stored.value)
       scope.byToken.delete(stored.token)
       if (scope.byValue.size === 0) {
         this.#empty.delete(scope)
