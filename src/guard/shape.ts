@@ -30,76 +30,128 @@ const DIGIT = 1
 const UPPER = 2
 /** `[A-Za-z0-9_+/%-]`: what a key, a token run or a provider's key body is made of. */
 const TOKEN = 4
+/** A token character that is not hex (nor `-`): a run of hex and dashes is a digest or a UUID. */
+const NOT_HEX = 8
 /** Space or dash: what joins the digit groups of a card or an SSN. */
-const JOIN = 8
+const JOIN = 16
+/** `[ .()/-]`: what separates the digit groups of a phone number. */
+const PHONE_SEP = 32
 /** One of `. : @ + J -`, each counted or looked at (rare, so the common letter skips them). */
-const MARK = 16
+const MARK = 64
+/** A letter other than `J`: the common character, which only extends a token run. */
+const LETTER = 128
 
-const CLASS = new Uint8Array(128)
+// A plain array of small integers: V8 reads it faster than a typed array in this loop.
+const CLASS: number[] = new Array<number>(128).fill(0)
 for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT | TOKEN
-for (let c = 65; c <= 90; c++) CLASS[c] = UPPER | TOKEN
-for (let c = 97; c <= 122; c++) CLASS[c] = TOKEN
-for (const c of '_+/%') CLASS[c.charCodeAt(0)] = TOKEN
-CLASS[45] = TOKEN | JOIN // -
-CLASS[32] = JOIN // space
+for (let c = 65; c <= 90; c++) CLASS[c] = UPPER | TOKEN | NOT_HEX
+for (let c = 97; c <= 122; c++) CLASS[c] = TOKEN | NOT_HEX
+for (const c of 'abcdefABCDEF') CLASS[c.charCodeAt(0)]! &= ~NOT_HEX
+for (const c of '_+/%') CLASS[c.charCodeAt(0)] = TOKEN | NOT_HEX
+for (const c of ' .()/-') CLASS[c.charCodeAt(0)]! |= PHONE_SEP
+for (const c of ' -') CLASS[c.charCodeAt(0)]! |= JOIN
+CLASS[45]! |= TOKEN // -
 for (const c of '.:@+J-') CLASS[c.charCodeAt(0)]! |= MARK
+for (let c = 65; c <= 122; c++)
+  if ((CLASS[c]! & TOKEN) !== 0 && (CLASS[c]! & (DIGIT | MARK)) === 0 && c !== 95)
+    CLASS[c]! |= LETTER
 
 /** The fewest digits in a cluster (digits joined by single spaces or dashes) of a card. */
 const CARD_CLUSTER_DIGITS = 13
-/** `AAA-GG-SSSS`: nine digits in one cluster. */
+/** `AAA-GG-SSSS`: nine digits and two joins in one cluster. */
 const SSN_CLUSTER_DIGITS = 9
+const SSN_CLUSTER_JOINS = 2
 /** A phone number after `+` (E.164) has 8 digits or more; North American and trunk forms 9+. */
 const PHONE_DIGITS_WITH_PLUS = 8
 const PHONE_DIGITS = 9
+/** The most separators between two digit groups of a phone number: `) ` in `(415) 555`. */
+const PHONE_GAP = 2
 /** The shortest key: Slack's `xoxb-` and 10 characters; token runs need 16. */
 const API_KEY_RUN = 15
 
 /**
  * The kinds of `mask` that may match somewhere in `text`:
  * - email: an `@`;
- * - phone: 9 digits, or a `+` and 8;
- * - card: a cluster of 13 digits, ssn: of 9 (a cluster: digits joined by single spaces or
- *   dashes, as `\d{3}(?:[ -]?\d){10}` and `\d{3}[ -]\d{2}[ -]\d{4}` need);
+ * - phone: 9 digits in groups separated by at most two of `[ .()/-]`, or a `+` and 8;
+ * - card: 13 digits in one cluster; ssn: 9 digits and two joins in one (a cluster: digits joined
+ *   by single spaces or dashes, as `\d{3}(?:[ -]?\d){10}` and `\d{3}[ -]\d{2}[ -]\d{4}` need);
  * - iban: two capitals then two digits (`DE89`);
- * - ip: 4 digits and 3 dots (IPv4), or 2 colons (IPv6, whose anchor is `:hex{0,4}:`);
- * - api_key: a run of 15 key characters;
+ * - ip: 4 digits and 3 dots (IPv4), or 3 colons or a `::` (IPv6: eight groups, or fewer
+ *   around `::`, so a time of day is none);
+ * - api_key: a run of 15 key characters with one that is not hex (digests, commits and UUIDs
+ *   are never keys);
  * - jwt: `eyJ`; private_key: `-----` (before `BEGIN `).
  */
 export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMask {
   let digits = 0
   let dots = 0
   let colons = 0
+  let doubleColon = false
   let at = false
   let plus = false
   let ibanSeed = false
   let jwtSeed = false
+  let apiKeySeed = false
   let dashes = 0
   let maxDashes = 0
+  // A card or SSN cluster: its digits and joins, and whether the last character joins it.
   let cluster = 0
+  let joins = 0
   let maxCluster = 0
-  let joined = false // the previous character joins a cluster (a space or a dash after a digit)
+  let ssnSeed = false
+  let joined = false
+  // A phone cluster: its digits, and the separators since its last digit (past the gap: none).
+  let phone = 0
+  let gap = PHONE_GAP + 1
+  let maxPhone = 0
   let previousDigit = false
+  let digitRun = 0
   let run = 0
-  let maxRun = 0
+  let runNotHex = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     const k = c < 128 ? CLASS[c]! : 0
+    if ((k & LETTER) !== 0) {
+      // Past a letter nothing is joined, no phone group goes on, no dash run either.
+      run++
+      if ((k & NOT_HEX) !== 0) runNotHex = true
+      if (run >= API_KEY_RUN && runNotHex) apiKeySeed = true
+      previousDigit = joined = false
+      gap = PHONE_GAP + 1
+      dashes = 0
+      continue
+    }
     if ((k & TOKEN) !== 0) {
-      if (++run > maxRun) maxRun = run
-    } else run = 0
+      run++
+      if ((k & NOT_HEX) !== 0) runNotHex = true
+      if (run >= API_KEY_RUN && runNotHex) apiKeySeed = true
+    } else {
+      run = 0
+      runNotHex = false
+    }
     if ((k & DIGIT) !== 0) {
       digits++
-      if (!previousDigit && !joined) cluster = 0
+      if (previousDigit) {
+        // Two capitals, a digit, this digit (`DE89`).
+        if (++digitRun === 2 && (classAt(text, i - 2) & classAt(text, i - 3) & UPPER) !== 0)
+          ibanSeed = true
+      } else {
+        digitRun = 1
+        if (!joined) cluster = joins = 0
+        if (gap > PHONE_GAP) phone = 0
+      }
       if (++cluster > maxCluster) maxCluster = cluster
-      // Two capitals, a digit, this digit (`DE89`).
-      if (previousDigit && !ibanSeed && (classAt(text, i - 2) & classAt(text, i - 3) & UPPER) !== 0)
-        ibanSeed = true
+      if (cluster >= SSN_CLUSTER_DIGITS && joins >= SSN_CLUSTER_JOINS) ssnSeed = true
+      if (++phone > maxPhone) maxPhone = phone
+      gap = 0
       previousDigit = true
       joined = false
       dashes = 0
       continue
     }
     joined = previousDigit && (k & JOIN) !== 0
+    if (joined) joins++
+    gap = (k & PHONE_SEP) !== 0 ? gap + 1 : PHONE_GAP + 1
     previousDigit = false
     if ((k & MARK) === 0) {
       dashes = 0
@@ -111,20 +163,23 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
     }
     dashes = 0
     if (c === 46) dots++
-    else if (c === 58) colons++
-    else if (c === 64) at = true
+    else if (c === 58) {
+      if (text.charCodeAt(i - 1) === 58) doubleColon = true
+      colons++
+    } else if (c === 64) at = true
     else if (c === 43) plus = true
     else if (c === 74 && text.charCodeAt(i - 1) === 121 && text.charCodeAt(i - 2) === 101)
       jwtSeed = true // e y J
   }
   let may = 0
   if (at) may |= KIND_BIT.email
-  if (digits >= PHONE_DIGITS || (plus && digits >= PHONE_DIGITS_WITH_PLUS)) may |= KIND_BIT.phone
+  if (maxPhone >= PHONE_DIGITS || (plus && maxPhone >= PHONE_DIGITS_WITH_PLUS))
+    may |= KIND_BIT.phone
   if (maxCluster >= CARD_CLUSTER_DIGITS) may |= KIND_BIT.card
   if (ibanSeed) may |= KIND_BIT.iban
-  if (maxCluster >= SSN_CLUSTER_DIGITS) may |= KIND_BIT.ssn
-  if ((digits >= 4 && dots >= 3) || colons >= 2) may |= KIND_BIT.ip
-  if (maxRun >= API_KEY_RUN) may |= KIND_BIT.api_key
+  if (ssnSeed) may |= KIND_BIT.ssn
+  if ((digits >= 4 && dots >= 3) || colons >= 3 || doubleColon) may |= KIND_BIT.ip
+  if (apiKeySeed) may |= KIND_BIT.api_key
   if (jwtSeed) may |= KIND_BIT.jwt
   if (maxDashes >= 5) may |= KIND_BIT.private_key
   return may & mask

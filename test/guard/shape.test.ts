@@ -82,6 +82,8 @@ describe('possibleKinds() at each bound', () => {
   it.each([
     ['email: an @', 'a@b', 'ab', 'email'],
     ['phone: 9 digits', 'call 030 123456', 'call 030 12345', 'phone'],
+    ['phone: groups apart by two separators at most', '(415) 555-2671', '(415)  555-2671', 'phone'],
+    ['phone: groups apart by separators only', '030/123456', '030x123456', 'phone'],
     ['phone: a + and 8 digits', '+49 30 1234', '+49 30 123', 'phone'],
     ['card: 13 digits in one cluster', '4222 2222 22222', '4222 2222 2222 x2', 'card'],
     [
@@ -91,10 +93,18 @@ describe('possibleKinds() at each bound', () => {
       'card',
     ],
     ['ssn: 9 digits in one cluster', '123-45-6789', '123-45-678', 'ssn'],
+    ['ssn: two joins in the cluster', '123-45-6789', '123-456789', 'ssn'],
     ['iban: two capitals, two digits', 'GB82', 'Gb82', 'iban'],
     ['ip: 4 digits and 3 dots', '1.2.3.4', '1.2.3', 'ip'],
-    ['ip: 2 colons', 'fe::', 'fe:', 'ip'],
+    ['ip: a double colon', 'fe::', 'fe:a:', 'ip'],
+    ['ip: 3 colons', 'a:b:c:d', '12:30:45', 'ip'],
     ['api_key: a run of 15 key characters', 'xoxb-1234567890', 'xoxb-123456789', 'api_key'],
+    [
+      'api_key: a run with a character that is not hex',
+      'e3b0c44298fc1g4',
+      'e3b0c44298fc1c4',
+      'api_key',
+    ],
     ['jwt: eyJ', 'eyJ', 'eyj', 'jwt'],
     ['private_key: five dashes', '-----BEGIN ', '----BEGIN ', 'private_key'],
   ] as const)('%s', (_, passes, fails, kind) => {
@@ -102,13 +112,15 @@ describe('possibleKinds() at each bound', () => {
     expect(kindsOf(possibleKinds(fails))).not.toContain(kind)
   })
 
-  it('rules every kind out of prose, keys, ids, dates and versions', () => {
+  it('rules every kind out of prose, keys, ids, timestamps, versions, UUIDs and digests', () => {
     for (const text of [
       'Order shipped; customer asked about delivery windows.',
       'created',
       'cust-41',
-      '2026-12-07',
+      '2026-12-07T08:00:00.000Z',
       'v1.2.3',
+      '00fb8673-8b42-4835-a84f-3e32248c1e89',
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     ])
       expect({ text, kinds: kindsOf(possibleKinds(text)) }).toEqual({ text, kinds: [] })
   })
