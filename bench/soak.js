@@ -7,7 +7,10 @@
  * it. The resident set saw-tooths by tens of MiB as the garbage collector and the memory
  * recycling run, so growth is the median of the last `WINDOW` samples minus the median of the
  * first `WINDOW` after the warm-up (single samples are reported too). Each sample also records the
- * pool's worker count (from `/readyz`), and the summary its range. Goal: growth ≤ 32 MiB. Every answer is checked; any error fails the run (exit 1). Results
+ * pool's worker count and the resumable streams' held bytes (from `/readyz`), the resident set
+ * by kind (smaps: sandbox linear memories, malloc, files, other anonymous) and each thread's V8
+ * heap (bench/lib/probe.js, preloaded into the gateway); the summary gives the worker range and
+ * each figure's growth after the warm-up. Goal: growth ≤ 32 MiB. Every answer is checked; any error fails the run (exit 1). Results
  * go to `bench/results/soak-<date>-<host>.json`; `--analyse FILE` recomputes the figures of a saved run.
  *
  * @module
@@ -15,7 +18,8 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { Session, startGateway } from './lib/gateway.js'
+import { join } from 'node:path'
+import { Session, memoryMap, startGateway } from './lib/gateway.js'
 import { slope } from './lib/stats.js'
 
 const GOAL_GROWTH_MIB = 32
@@ -39,6 +43,7 @@ function parseArgs(argv) {
     else if (flag === '--sample-ms') args.sampleMs = Number(value())
     else if (flag === '--audit') args.audit = value()
     else if (flag === '--no-save') args.noSave = true
+    else if (flag === '--out') args.out = value()
     else if (flag === '--analyse') args.analyse = value()
     else throw new Error(`unknown argument ${argv[i]}`)
   }
@@ -67,6 +72,61 @@ function analyse(samples, warmAt) {
       after.map((s) => s.done / 1000),
       rss,
     ),
+    components: components(after),
+  }
+}
+
+/**
+ * Where the growth is: for each memory figure the samples carry (V8 heaps from the probe, the
+ * resident set by kind from smaps, the event store), the median of the first `WINDOW` samples
+ * after the warm-up, of the last `WINDOW`, and the difference.
+ */
+function components(after) {
+  const round = (x) => Math.round(x * 10) / 10
+  const keys = [...new Set(after.flatMap((s) => Object.keys(s)))].filter(
+    (k) => k.endsWith('MiB') && k !== 'rssMiB',
+  )
+  return Object.fromEntries(
+    keys.map((k) => {
+      const values = after.map((s) => s[k]).filter((v) => typeof v === 'number')
+      const warm = median(values.slice(0, WINDOW))
+      const end = median(values.slice(-WINDOW))
+      return [k, { warm: round(warm), end: round(end), growth: round(end - warm) }]
+    }),
+  )
+}
+
+/**
+ * Attaches to each sample the probe's figures (bench/lib/probe.js) nearest before it: the main
+ * thread's V8 heap, and the sum over the sandbox workers.
+ */
+function attachProbe(samples, file) {
+  let lines
+  try {
+    lines = fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(JSON.parse)
+  } catch {
+    return
+  }
+  const round = (x) => Math.round(x * 10) / 10
+  for (const s of samples) {
+    const latest = new Map()
+    for (const l of lines) if (l.at <= s.at + 500) latest.set(l.thread, l)
+    const main = latest.get(0)
+    const workers = [...latest.entries()].filter(([t]) => t !== 0).map(([, l]) => l)
+    if (main !== undefined) {
+      s.heapUsedMiB = main.usedMiB
+      s.heapMiB = main.totalMiB
+      s.oldSpaceUsedMiB = main.oldUsedMiB
+      s.oldSpaceMiB = main.oldMiB
+      s.newSpaceMiB = main.newMiB
+      s.externalMiB = main.externalMiB
+      s.arrayBuffersMiB = main.arrayBuffersMiB
+    }
+    if (workers.length > 0) {
+      s.workerHeapsMiB = round(workers.reduce((a, l) => a + l.totalMiB, 0))
+      s.workerHeapsUsedMiB = round(workers.reduce((a, l) => a + l.usedMiB, 0))
+      s.workerExternalMiB = round(workers.reduce((a, l) => a + l.externalMiB, 0))
+    }
   }
 }
 
@@ -91,7 +151,15 @@ function summary(result, errorCount) {
     `gateway RSS ${r.start} MiB at start, ${r.warm} MiB after ${args.warmup} (warm-up), ${r.end} MiB at the end (peak ${r.peak}); ` +
     `pool workers ${result.workers.min}–${result.workers.max}; ` +
     `growth after warm-up ${r.growth} MiB (median of the last ${WINDOW} samples ${r.endMedian} − median of the first ${WINDOW} after warm-up ${r.warmMedian}; ` +
-    `goal ≤ ${GOAL_GROWTH_MIB}: ${r.growth <= GOAL_GROWTH_MIB ? 'met' : 'MISSED'}), slope ${result.slopeMiBPer1000.toFixed(3)} MiB per 1000 executions`
+    `goal ≤ ${GOAL_GROWTH_MIB}: ${r.growth <= GOAL_GROWTH_MIB ? 'met' : 'MISSED'}), slope ${result.slopeMiBPer1000.toFixed(3)} MiB per 1000 executions` +
+    (result.components === undefined
+      ? ''
+      : `\n  after warm-up → end (medians, MiB): ${Object.entries(result.components)
+          .map(
+            ([k, c]) =>
+              `${k.replace(/MiB$/, '')} ${c.warm} → ${c.end} (${c.growth >= 0 ? '+' : ''}${c.growth})`,
+          )
+          .join(', ')}`)
   )
 }
 
@@ -112,7 +180,13 @@ function reanalyse(file) {
 async function main() {
   const args = parseArgs(process.argv.slice(2))
   if (args.analyse !== undefined) return reanalyse(args.analyse)
-  const gateway = await startGateway({ audit: args.audit })
+  // Each thread of the gateway reports its V8 heap to this file (bench/lib/probe.js).
+  const probeFile = join(os.tmpdir(), `sluice-soak-probe-${process.pid}.jsonl`)
+  fs.rmSync(probeFile, { force: true })
+  const gateway = await startGateway({
+    audit: args.audit,
+    probe: { file: probeFile, everyMs: args.sampleMs },
+  })
   const samples = []
   const errors = {}
   let done = 0
@@ -122,7 +196,14 @@ async function main() {
   // from /readyz (filled in when it answers): a pool that grows, or an event store that fills,
   // shows there rather than only as resident set.
   const sample = () => {
-    const s = { t: (performance.now() - started) / 1000, done, rssMiB: gateway.rssMiB() }
+    const s = {
+      t: (performance.now() - started) / 1000,
+      at: Date.now(),
+      done,
+      rssMiB: gateway.rssMiB(),
+      // The resident set by kind: sandbox linear memories, malloc, mapped files, other anonymous.
+      ...(process.platform === 'linux' ? memoryMap(gateway.pid) : {}),
+    }
     samples.push(s)
     fetch(new URL('/readyz', gateway.url))
       .then((res) => res.json())
@@ -163,8 +244,10 @@ async function main() {
     clearInterval(timer)
     await gateway.stop()
   }
+  attachProbe(samples, probeFile)
+  fs.rmSync(probeFile, { force: true })
 
-  const { rssMiB, slopeMiBPer1000: perThousand } = analyse(samples, warmAt)
+  const { rssMiB, slopeMiBPer1000: perThousand, components: parts } = analyse(samples, warmAt)
   const seconds = (performance.now() - started) / 1000
   const errorCount = Object.values(errors).reduce((a, b) => a + b, 0)
   const cpus = os.cpus()
@@ -183,6 +266,7 @@ async function main() {
     warmAt,
     rssMiB,
     slopeMiBPer1000: perThousand,
+    components: parts,
     workers: workerRange(samples),
     samples,
   }
@@ -190,10 +274,10 @@ async function main() {
   if (!args.noSave) {
     const dir = new URL('./results/', import.meta.url)
     fs.mkdirSync(dir, { recursive: true })
-    const file = new URL(
-      `soak-${new Date().toISOString().slice(0, 10)}-${result.machine.host}.json`,
-      dir,
-    )
+    const file =
+      args.out === undefined
+        ? new URL(`soak-${new Date().toISOString().slice(0, 10)}-${result.machine.host}.json`, dir)
+        : new URL(args.out, `file://${process.cwd()}/`)
     fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
     process.stderr.write(`saved ${file.pathname}\n`)
   }

@@ -7,7 +7,7 @@
  * @module
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +15,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const MAIN = join(ROOT, 'dist', 'src', 'main.js')
+const PROBE = join(ROOT, 'bench', 'lib', 'probe.js')
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js')
 const ISSUER = 'https://issuer.load.test'
 const AUDIENCE = 'http://127.0.0.1/mcp'
@@ -30,7 +31,8 @@ const DEFAULT_POLICY =
  * Starts `sluice serve` on 127.0.0.1 with a fresh key pair, `servers` as its upstreams
  * (default: server-everything over stdio, allowed by `policy`), and `limits`, `store` and
  * `sandbox` merged into the config. Resolves once the gateway listens and the upstreams are
- * ready; `stop()` sends SIGTERM and removes the temp folder.
+ * ready; `stop()` sends SIGTERM and removes the temp folder. With `probe`, every thread of the
+ * gateway appends its V8 heap figures to `probe.file` every `probe.everyMs` (bench/lib/probe.js).
  *
  * @param {{
  *   servers?: Record<string, unknown>,
@@ -39,6 +41,7 @@ const DEFAULT_POLICY =
  *   store?: Record<string, unknown>,
  *   sandbox?: Record<string, unknown>,
  *   audit?: 'fsync' | 'nofsync' | 'off',
+ *   probe?: { file: string, everyMs: number },
  * }} options
  */
 export async function startGateway(options = {}) {
@@ -69,6 +72,7 @@ export async function startGateway(options = {}) {
     // SLUICE_LOAD_NODE_OPTIONS: flags for the gateway's node, e.g. `--cpu-prof` to profile it.
     [
       ...(process.env.SLUICE_LOAD_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
+      ...(options.probe === undefined ? [] : ['--import', PROBE]),
       MAIN,
       'serve',
       '--config',
@@ -77,9 +81,21 @@ export async function startGateway(options = {}) {
       '0',
     ],
     // fastify's request log goes to stdout: a real deployment writes it, so it is drained, not off.
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env:
+        options.probe === undefined
+          ? process.env
+          : {
+              ...process.env,
+              SLUICE_PROBE_FILE: options.probe.file,
+              SLUICE_PROBE_MS: String(options.probe.everyMs),
+            },
+    },
   )
-  child.stdout.resume()
+  // SLUICE_LOAD_STDOUT=FILE keeps the gateway's stdout (its request log, or `--trace-gc` lines).
+  if (process.env.SLUICE_LOAD_STDOUT === undefined) child.stdout.resume()
+  else child.stdout.pipe(createWriteStream(process.env.SLUICE_LOAD_STDOUT))
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
@@ -292,5 +308,48 @@ export class Session {
   async close() {
     if (this.#id === undefined) return
     await fetch(this.#url, { method: 'DELETE', headers: this.#headers() }).catch(() => undefined)
+  }
+}
+
+/**
+ * Where the gateway's resident set is, from /proc/PID/smaps (Linux), in MiB: `wasmMiB`, the
+ * sandboxes' linear memories (a read-write mapping in front of a reservation of 1 GiB or more,
+ * V8's guard region); `mallocMiB`, glibc's heap and its 64 MiB arenas; `fileMiB`, mapped files
+ * (code); `anonMiB`, the rest (V8 heaps, thread stacks). About 5 ms for the soak's gateway.
+ */
+export function memoryMap(pid) {
+  const text = readFileSync(`/proc/${pid}/smaps`, 'utf8')
+  const maps = []
+  let current
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (m !== null) {
+      current = { lo: BigInt(`0x${m[1]}`), hi: BigInt(`0x${m[2]}`), perm: m[3], name: m[4], kib: 0 }
+      maps.push(current)
+    } else if (current !== undefined && line.startsWith('Rss:')) {
+      current.kib = Number(line.split(/\s+/)[1])
+    }
+  }
+  const ARENA = 64n << 20n
+  const GIB = 1n << 30n
+  const kib = { wasm: 0, malloc: 0, file: 0, anon: 0 }
+  maps.forEach((m, i) => {
+    if (m.kib === 0) return
+    const next = maps[i + 1]
+    const reservedAfter =
+      next !== undefined && next.lo === m.hi && next.perm.startsWith('---') ? next.hi - next.lo : 0n
+    if (m.name === '[heap]') kib.malloc += m.kib
+    else if (m.name !== '' && !m.name.startsWith('[')) kib.file += m.kib
+    else if (m.name !== '') kib.anon += m.kib
+    else if (m.lo % ARENA === 0n && m.hi - m.lo + reservedAfter === ARENA) kib.malloc += m.kib
+    else if (reservedAfter >= GIB) kib.wasm += m.kib
+    else kib.anon += m.kib
+  })
+  const mib = (k) => Math.round((k / 1024) * 10) / 10
+  return {
+    wasmMiB: mib(kib.wasm),
+    mallocMiB: mib(kib.malloc),
+    fileMiB: mib(kib.file),
+    anonMiB: mib(kib.anon),
   }
 }

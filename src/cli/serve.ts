@@ -5,6 +5,7 @@
  */
 import { createTokenVerifier, metadataWarnings } from '../auth/index.js'
 import { loadConfig, type Config } from '../config/index.js'
+import { applyHeapGrowth } from './heap.js'
 import { SluiceError } from '../errors.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
 import { renderPrometheus } from '../telemetry/index.js'
@@ -136,6 +137,7 @@ export const serveCommand: Command = {
     }
     if (config.identity)
       for (const warning of metadataWarnings(config.identity)) stderrLog('warn', warning)
+    applyHeapGrowth(config.gateway.heapGrowthPercent)
     const telemetry = await startTelemetryFor(config)
     const runtime = await compose(config, {
       allowAllWithoutPolicies: insecureDev,

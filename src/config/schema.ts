@@ -419,6 +419,9 @@ export const DEFAULT_RESUMABILITY = Object.freeze({
   maxBytes: 16 * MiB,
 })
 
+/** Default of `gateway.heapGrowthPercent`: the next full collection at 1.5× the live heap. */
+export const DEFAULT_HEAP_GROWTH_PERCENT = 50
+
 /** Defaults of `gateway.tasks`; each limit is tested at N and N+1. */
 export const DEFAULT_TASKS = Object.freeze({
   ttlMs: 3_600_000,
@@ -478,6 +481,13 @@ export const gatewaySchema = z
           .default(DEFAULT_RESUMABILITY.maxBytes),
       })
       .default({ ...DEFAULT_RESUMABILITY }),
+    /**
+     * How far V8 lets the process's heaps grow past what the last full collection kept, as a
+     * percentage (src/cli/heap.ts): 50 lets the next one start at 1.5× the live heap. 0 leaves
+     * V8's own choice, which goes up to 4× under load when the collector is slow beside the
+     * program (a soak found the main thread's heap step from ≈125 to ≈300 MiB that way).
+     */
+    heapGrowthPercent: z.number().int().nonnegative().max(300).default(DEFAULT_HEAP_GROWTH_PERCENT),
     /**
      * MCP 2026-07-28 tasks (the `io.modelcontextprotocol/tasks` extension): an `execute_code`
      * call from a client that declares the extension answers at once with a task; the execution

@@ -169,7 +169,24 @@ export interface EngineHealth {
 /** How long an execution waits for a stale server's re-listing before it runs without it. */
 const STALE_WAIT_MS = 1_000
 
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
+/**
+ * Waits for `work`, for at most `ms`. The timer is cleared when the work ends first: a timer
+ * left pending would hold its promise for `ms` after every execution, long enough for the
+ * garbage collector to move it to the old generation.
+ */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      work,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms).unref()
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /** Diagnostics attached to one failed execution. */
 const MAX_DIAGNOSTICS = 10
@@ -601,7 +618,7 @@ export class Engine {
           ...(traceId ? { traceId } : {}),
         })
         // A server that was down at start may be up now: give it a short chance to join.
-        await Promise.race([gen.catalog.refreshStale(), delay(STALE_WAIT_MS)])
+        await within(gen.catalog.refreshStale(), STALE_WAIT_MS)
         const tools = this.listTools(principal, gen)
         const budget = new BudgetTracker(prior?.budget)
         // One per execution: a resumed run starts empty and its journal restores the labels.
