@@ -17,8 +17,15 @@
  */
 import { availableParallelism } from 'node:os'
 import type { Json } from '../types.js'
-import type { WireAnswer, WireCall, WireProgram, WorkerBoot, WorkerDone } from './messages.js'
-import { sharedModule, type SharedModule } from './quickjs-module.js'
+import type {
+  WireAnswer,
+  WireCall,
+  WireProgram,
+  WorkerBoot,
+  WorkerDone,
+  WorkerModule,
+} from './messages.js'
+import { sharedModule } from './quickjs-module.js'
 import { WorkerSlot, type SlotEvents } from './slot.js'
 import { transpileCached, type TranspileResult } from './transpile.js'
 import type {
@@ -93,7 +100,10 @@ export class SandboxPool {
   readonly #options: Required<Omit<SandboxPoolOptions, 'defaultLimits' | 'onEvent'>> &
     Pick<SandboxPoolOptions, 'onEvent'>
   readonly #defaults: SandboxLimits
-  readonly #shared: SharedModule
+  /** The compiled module and prelude, while they are being made. */
+  readonly #sharing: Promise<WorkerModule>
+  /** The same, once made: workers started from then on get it in their boot. */
+  #shared: WorkerModule | undefined
   readonly #slots = new Set<WorkerSlot>()
   readonly #queue: Running[] = []
   readonly #running = new Map<number, Running>()
@@ -109,7 +119,11 @@ export class SandboxPool {
   #closed = false
   #idleTimer: NodeJS.Timeout | undefined
 
-  private constructor(options: SandboxPoolOptions, shared: SharedModule, defaults: SandboxLimits) {
+  private constructor(
+    options: SandboxPoolOptions,
+    sharing: Promise<WorkerModule>,
+    defaults: SandboxLimits,
+  ) {
     const workers = options.workers ?? Math.max(1, Math.min(2, availableParallelism()))
     this.#options = {
       workers,
@@ -123,7 +137,13 @@ export class SandboxPool {
       onEvent: options.onEvent,
     }
     this.#templates = this.#options.templates
-    this.#shared = shared
+    this.#sharing = sharing
+    sharing.then(
+      (shared) => {
+        this.#shared = shared
+      },
+      () => undefined,
+    )
     this.#defaults = defaults
     this.#events = {
       onCalls: (slot, execId, calls) => {
@@ -137,14 +157,26 @@ export class SandboxPool {
     }
   }
 
-  /** Compiles QuickJS once, starts the workers and waits until each finished a warm-up run. */
+  /**
+   * Compiles QuickJS once, starts the workers and waits until each finished a warm-up run. The
+   * workers start first: their threads and imports overlap reading (or rewriting) and compiling
+   * the module on this thread, which they get as their first message.
+   */
   static async create(options: SandboxPoolOptions = {}): Promise<SandboxPool> {
-    const shared = await sharedModule()
     const defaults = { ...SANDBOX_DEFAULT_LIMITS, ...pickLimits(options.defaultLimits) }
-    const pool = new SandboxPool(options, shared, defaults)
+    // In a later microtask: the synchronous part (reading the artefact) runs after the spawns.
+    const sharing = Promise.resolve().then(async () => {
+      const { wasmModule, preludeJs } = await sharedModule()
+      return { wasmModule, preludeJs }
+    })
+    const pool = new SandboxPool(options, sharing, defaults)
+    const spawns = Array.from({ length: pool.#options.workers }, () => pool.#spawn())
     try {
-      await Promise.all(Array.from({ length: pool.#options.workers }, () => pool.#spawn()))
+      // A module that cannot be made fails the start with its own error, not a worker's.
+      await sharing
+      await Promise.all(spawns)
     } catch (e) {
+      await Promise.allSettled(spawns)
       await pool.close()
       throw e
     }
@@ -154,8 +186,7 @@ export class SandboxPool {
   #boot(): WorkerBoot {
     return {
       workerId: `w${++this.#spawned}`,
-      wasmModule: this.#shared.wasmModule,
-      preludeJs: this.#shared.preludeJs,
+      ...(this.#shared === undefined ? {} : { module: this.#shared }),
       prewarm: this.#options.prewarm,
       templates: this.#templates,
       ...(this.#options.faultTemplateReplay ? { faultTemplateReplay: true } : {}),
@@ -167,7 +198,12 @@ export class SandboxPool {
   async #spawn(): Promise<WorkerSlot> {
     this.#starting++
     try {
-      const slot = await WorkerSlot.start(this.#boot(), this.#events)
+      const boot = this.#boot()
+      const slot = await WorkerSlot.start(
+        boot,
+        this.#events,
+        boot.module === undefined ? this.#sharing : undefined,
+      )
       if (this.#closed) {
         await slot.terminate('the pool is closed')
         throw new Error('sluice: the sandbox pool was closed')
