@@ -14,6 +14,7 @@ import { transform } from 'sucrase'
 import { CLOCK_IMPORT } from './clock.js'
 import { addFuel, type FuelResult } from './fuel.js'
 import { fuelRecipe, loadFuelArtefact, type FuelProduct } from './fuel-artefact.js'
+import { loadPreludeArtefact, preludeRecipe } from './prelude-artefact.js'
 import { INITIAL_PAGES } from './memory.js'
 import type { CompiledWasm } from './messages.js'
 import { withMemoryMinimum } from './wasm-binary.js'
@@ -133,8 +134,9 @@ async function load(): Promise<SharedModule> {
     // Still bounded (every loop counts), only slower: worth knowing after a QuickJS update.
     process.emitWarning('sluice: the QuickJS interpreter loop was not found; it counts fuel too')
   }
-  const wasmModule = await wasmApi.compile(product.bytes)
-  return { wasmModule, preludeJs: preludeJs(), fuelSites: product.sites }
+  const compiling = wasmApi.compile(product.bytes)
+  const prelude = preludeJs()
+  return { wasmModule: await compiling, preludeJs: prelude, fuelSites: product.sites }
 }
 
 function findPrelude(): string {
@@ -146,12 +148,41 @@ function findPrelude(): string {
   throw new Error('sluice: runtime/prelude.ts not found next to the package')
 }
 
-/** The prelude as a script whose value is its `install` function. */
-function preludeJs(): string {
-  const source = readFileSync(findPrelude(), 'utf8')
-  const js = transform(source, {
-    transforms: ['typescript', 'imports'],
-    disableESTransforms: true,
-  }).code
+const PRELUDE_TRANSFORM = {
+  transforms: ['typescript', 'imports'] as ('typescript' | 'imports')[],
+  disableESTransforms: true,
+}
+
+/** The prelude's TypeScript source, as the package ships it. */
+export function preludeSource(): string {
+  return readFileSync(findPrelude(), 'utf8')
+}
+
+/** The recipe of the prelude script made from `source`. */
+export function currentPreludeRecipe(source: string): string {
+  return preludeRecipe(source, PRELUDE_TRANSFORM)
+}
+
+/** The prelude as a script whose value is its `install` function, transformed now. */
+export function transformPrelude(source: string): string {
+  const js = transform(source, PRELUDE_TRANSFORM).code
   return `(function () {\nvar exports = {};\n${js}\nreturn exports.install;\n})()`
+}
+
+/**
+ * The prelude script: the build's artefact when it was made from the shipped source, else
+ * transformed now, with a warning that names why (SLUICE_PRELUDE_ARTEFACT_MISSING, _STALE or
+ * _CORRUPT).
+ */
+export function preludeJs(options: FuelProductOptions = {}): string {
+  const dir = options.dir ?? ARTEFACT_DIR
+  const warn = options.warn ?? ((message, o) => process.emitWarning(message, o))
+  const source = preludeSource()
+  const loaded = loadPreludeArtefact(dir, currentPreludeRecipe(source))
+  if (loaded.ok) return loaded.js
+  const expected =
+    loaded.code === 'SLUICE_PRELUDE_ARTEFACT_MISSING' &&
+    (options.missingIsExpected ?? ownExtension === '.ts')
+  if (!expected) warn(loaded.message, { code: loaded.code })
+  return transformPrelude(source)
 }
