@@ -27,7 +27,7 @@ import type {
 } from './messages.js'
 import { sharedModule } from './quickjs-module.js'
 import { WorkerSlot, type SlotEvents } from './slot.js'
-import { transpileCached, type TranspileResult } from './transpile.js'
+import { transpile, transpileCached, type TranspileResult } from './transpile.js'
 import type {
   ExecuteOptions,
   ExecuteRequest,
@@ -59,6 +59,18 @@ export const SANDBOX_DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 })
 
 const LIMIT_KEYS = Object.keys(SANDBOX_DEFAULT_LIMITS) as (keyof SandboxLimits)[]
+
+/**
+ * Transpiled once per process while the first workers warm up (this thread waits for them
+ * then), so that the first real program finds the parser and the transform compiled by the JIT.
+ */
+const WARM_UP_TS = `interface Row { id: number; name?: string }
+const rows: Row[] = await Promise.all([1, 2].map(async (id) => ({ id }) as Row))
+const byId = new Map<number, Row>(rows.map((r): [number, Row] => [r.id, r]))
+for (const [id, row] of byId) console.log(\`\${id}: \${row.name ?? 'none'}\`)
+const found = await tools.a.b({ ids: [...byId.keys()], deep: { x: true } })
+;({ count: rows.length, found, ok: rows.every((r) => r.id > 0) })`
+let transpilerWarm = false
 
 const DEFAULT_PREWARM = 1
 const DEFAULT_WATCHDOG_GRACE_MS = 250
@@ -174,6 +186,10 @@ export class SandboxPool {
     try {
       // A module that cannot be made fails the start with its own error, not a worker's.
       await sharing
+      if (!transpilerWarm) {
+        transpilerWarm = true
+        transpile(WARM_UP_TS)
+      }
       await Promise.all(spawns)
     } catch (e) {
       await Promise.allSettled(spawns)
