@@ -14,7 +14,9 @@
  * config is the shipped `examples/demo/sluice.yaml`, copied to a temp folder with its paths made
  * absolute; only the JWKS (a temp dev issuer), the audit file and the memory graph
  * (`SLUICE_DEMO_MEMORY_FILE`) live in the temp folder, so nothing is written under `examples/`.
- * `node -e 0` is interleaved as the floor of any Node process here.
+ * Interleaved as floors: `node -e 0`, and the three demo upstreams alone (spawned in parallel
+ * by an SDK client, each to its `tools/list` answered, as the gateway needs them before it
+ * listens), which no change to sluice can make faster.
  *
  * @module
  */
@@ -24,6 +26,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { parse, stringify } from 'yaml'
 import { Session } from '../lib/gateway.js'
 import { SkipError } from '../lib/sluice.js'
@@ -47,10 +51,12 @@ export async function run({ quick, progress }) {
     await coldStart(MAIN, demo) // not counted: the page cache, as after any first start
     const phases = { total: [], listening: [], session: [], execute: [] }
     const empty = []
+    const upstreamsAlone = []
     for (let i = 0; i < n; i++) {
       const start = performance.now()
       spawnSync(process.execPath, ['-e', '0'])
       empty.push(performance.now() - start)
+      upstreamsAlone.push(await upstreamsOnly(demo))
       const r = await coldStart(MAIN, demo)
       for (const k of Object.keys(phases)) phases[k].push(r[k])
       progress(`${i + 1}/${n}`)
@@ -67,6 +73,10 @@ export async function run({ quick, progress }) {
         { label: '  spawn → "listening" on stderr', stats: summarize(phases.listening) },
         { label: '  → session open (initialize + initialized)', stats: summarize(phases.session) },
         { label: '  → execute_code answered (2 inner calls)', stats: summarize(phases.execute) },
+        {
+          label: 'the 3 demo upstreams alone, in parallel: spawn → last tools/list (floor)',
+          stats: summarize(upstreamsAlone),
+        },
         { label: '`node -e 0`, spawn → exit (floor)', stats: summarize(empty) },
       ],
       details: {
@@ -108,12 +118,43 @@ export function prepare(main = MAIN) {
   const configFile = join(dir, 'sluice.yaml')
   writeFileSync(configFile, stringify(raw))
   const env = { ...process.env, SLUICE_DEMO_MEMORY_FILE: join(dir, 'memory.jsonl') }
+  const servers = parse(
+    readFileSync(configFile, 'utf8').replaceAll('${SLUICE_CONFIG_DIR}', DEMO),
+  ).servers
 
   return {
     configFile,
     env,
     token,
+    servers,
     remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/** The demo's upstreams without the gateway: spawn each, initialize, list; ms to the last. */
+export async function upstreamsOnly({ servers, env }) {
+  const start = performance.now()
+  const clients = []
+  try {
+    await Promise.all(
+      Object.values(servers).map(async (server) => {
+        const client = new Client({ name: 'sluice-bench', version: '0.0.0' })
+        clients.push(client)
+        const memory = { MEMORY_FILE_PATH: env.SLUICE_DEMO_MEMORY_FILE }
+        await client.connect(
+          new StdioClientTransport({
+            command: server.command === 'node' ? process.execPath : server.command,
+            args: server.args,
+            env: { ...env, ...memory },
+            stderr: 'ignore',
+          }),
+        )
+        await client.listTools()
+      }),
+    )
+    return performance.now() - start
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)))
   }
 }
 
