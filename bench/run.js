@@ -23,6 +23,7 @@ export const CASES = {
   parallel: './cases/parallel.js',
   containment: './cases/containment.js',
   'cold-start': './cases/cold-start.js',
+  'cold-demo': './cases/cold-demo.js',
   peers: './cases/peers.js',
   tokens: './cases/tokens.js',
   guard: './cases/guard.js',

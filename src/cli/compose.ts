@@ -172,7 +172,8 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     closers.push(() => store.close())
     const vault = openVault(config, store, vaultKey)
     let templateFailureLogged = false
-    const pool = await SandboxPool.create({
+    // Not awaited yet: the workers warm up while the upstreams start (below).
+    const poolStarting = SandboxPool.create({
       ...(config.sandbox.workers ? { workers: config.sandbox.workers } : {}),
       // One execution per worker: as many workers as executions may run, unless set.
       maxWorkers: config.sandbox.maxWorkers ?? config.limits.maxConcurrentExecutions,
@@ -200,7 +201,11 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
         }
       },
     })
-    closers.push(() => pool.close())
+    poolStarting.catch(() => undefined) // awaited below; this only marks it handled meanwhile
+    closers.push(async () => {
+      const started = await poolStarting.catch(() => undefined)
+      await started?.close()
+    })
     let engine: Engine | undefined
     const redactor = createRedactor()
     const upstreams = new UpstreamSet(config.servers, {
@@ -273,6 +278,13 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
         )
       }
     }
+    // Connect now, once every secret is registered: each server's process starts while the
+    // sandbox pool warms up. A failure here is what the catalogue's first listing reports.
+    for (const name of upstreams.names())
+      void upstreams
+        .get(name)
+        ?.connect()
+        .catch(() => undefined)
     const needsGrants = Object.values(config.servers).some((s) => s.credentials !== undefined)
     const grants = needsGrants
       ? createGrantBroker({
@@ -285,6 +297,7 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
           redactor,
         })
       : undefined
+    const pool = await poolStarting
     engine = new Engine({
       config,
       pool,

@@ -168,10 +168,23 @@ const UNKNOWN = '<unknown>'
 /** Longest argument summary shown to a human approver. */
 const MAX_SUMMARY_CHARS = 400
 
+/** Listing verdicts a dispatcher keeps at most (then it starts again from empty). */
+export const LIST_VERDICT_CACHE_MAX = 10_000
+
 export class Dispatcher {
   readonly #deps: DispatchDeps
   /** The pipeline, in order; `record` ends every call that was not refused. */
   readonly #steps: readonly Step[]
+  /**
+   * Listing verdicts by principal and exact tool definition. A dispatcher belongs to one config
+   * generation (its policy, config and lock never change), so a reload starts from empty; the
+   * key holds every principal field policy can read and the tool's definition hash, so another
+   * principal or a changed tool is evaluated afresh. Kept only when the policy's listing does
+   * not read the clock.
+   */
+  readonly #listVerdicts = new Map<string, { ruleId?: string } | null>()
+  /** Each principal's part of that key, made once per principal object (one per execution). */
+  readonly #principalKeys = new WeakMap<Principal, string>()
 
   constructor(deps: DispatchDeps) {
     this.#deps = deps
@@ -371,15 +384,47 @@ export class Dispatcher {
         hash: pin.hash as CatalogTool['hash'],
       }
     }
+    const cacheable = this.#deps.policy.listingIsTimeless === true
+    const key = cacheable ? this.#listKey(principal, tool) : undefined
+    if (key !== undefined) {
+      const kept = this.#listVerdicts.get(key)
+      if (kept !== undefined) return kept ?? undefined
+    }
     const verdict = this.#deps.policy.listVerdict({
       principal,
       tool: policyTool(tool, this.#deps.config),
     })
-    return verdict.listed
+    const hidden = verdict.listed
       ? undefined
       : verdict.ruleId === undefined
         ? {}
         : { ruleId: verdict.ruleId }
+    if (key !== undefined) {
+      if (this.#listVerdicts.size >= LIST_VERDICT_CACHE_MAX) this.#listVerdicts.clear()
+      this.#listVerdicts.set(key, hidden ?? null)
+    }
+    return hidden
+  }
+
+  /**
+   * Everything the listing verdict reads: the principal as policy sees it (and how it was
+   * established), and the tool by server, name, definition hash and risk. Labels and the
+   * generation's config are fixed for this dispatcher.
+   */
+  #listKey(principal: Principal, tool: CatalogTool): string {
+    let who = this.#principalKeys.get(principal)
+    if (who === undefined) {
+      who = JSON.stringify([
+        principal.iss,
+        principal.sub,
+        principal.tenant ?? null,
+        principal.scopes,
+        principal.claims,
+        principal.authMethod,
+      ])
+      this.#principalKeys.set(principal, who)
+    }
+    return JSON.stringify([who, tool.server, tool.name, tool.hash, tool.risk ?? null])
   }
 
   /** The tools this caller can see (for suggestions; only on the unknown-name path). */

@@ -24,6 +24,9 @@ export const MAX_VALUE_DEPTH = 64
 /** Variables that exist only while deciding a call, never while listing tools. */
 export const CALL_PHASE_VARIABLES: ReadonlySet<string> = new Set(['args', 'execution'])
 
+/** The variable whose value changes with time alone: a rule naming it can change its mind. */
+export const CLOCK_VARIABLES: ReadonlySet<string> = new Set(['now'])
+
 /** `principal` as CEL sees it; absent fields (a principal without tenant) stay absent. */
 export class CelPrincipal {
   declare sub: string

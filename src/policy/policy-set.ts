@@ -7,7 +7,9 @@
 import type { ParseResult } from '@marcbachmann/cel-js'
 import type { Decision, DecisionEffect, Principal, Risk } from '../types.js'
 import {
+  CLOCK_VARIABLES,
   PolicyInputError,
+  referencesVariables,
   toCelExecution,
   toCelPrincipal,
   toCelTool,
@@ -106,6 +108,11 @@ export interface PolicySet {
    * `ruleId` when no allow or approve rule could match (deny by default).
    */
   listVerdict(input: Omit<PolicyInput, 'args'>): ListVerdict
+  /**
+   * True when {@link listVerdict} depends on nothing but its principal and tool (no rule reads
+   * `now`), so a caller may keep a verdict for the same principal and tool. Absent: never keep one.
+   */
+  readonly listingIsTimeless?: boolean
   /** Budgets whose `when` matches the call (or fails to evaluate: fail closed). */
   budgetsFor(input: PolicyInput): MatchedBudget[]
   describe(): PolicySummary
@@ -210,6 +217,7 @@ export class CelPolicySet implements PolicySet {
   readonly #allow: readonly CompiledRule[]
   readonly #rules: readonly CompiledRule[]
   readonly #budgets: readonly CompiledBudget[]
+  readonly listingIsTimeless: boolean
 
   constructor(
     files: readonly string[],
@@ -223,6 +231,9 @@ export class CelPolicySet implements PolicySet {
     this.#deny = rules.filter((r) => r.effect === 'deny')
     this.#approve = rules.filter((r) => r.effect === 'approve')
     this.#allow = rules.filter((r) => r.effect === 'allow')
+    this.listingIsTimeless = rules.every(
+      (r) => !referencesVariables(r.program.ast, CLOCK_VARIABLES),
+    )
   }
 
   decide(input: PolicyInput): PolicyDecision {
@@ -418,6 +429,7 @@ export function allowAllPolicy(): PolicySet {
     decide: () => decision,
     canList: () => true,
     listVerdict: () => LISTED,
+    listingIsTimeless: true,
     budgetsFor: () => [],
     describe: () => summary,
   })

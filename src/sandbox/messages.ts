@@ -14,12 +14,21 @@ import type { MemoryInspection, SandboxError, SandboxLimits, SandboxWarning } fr
 /** A compiled `WebAssembly.Module` (structured-cloneable; Node's types do not all declare it). */
 export type CompiledWasm = object
 
-export interface WorkerBoot {
-  workerId: string
+/** What every worker of a process shares, made once on the main thread. */
+export interface WorkerModule {
   /** The fuel-instrumented QuickJS module, compiled once per process. */
   wasmModule: CompiledWasm
   /** The guest prelude, already JavaScript. */
   preludeJs: string
+}
+
+/**
+ * A worker's start. Without `module`, the worker starts (its own imports) while the main thread
+ * still compiles, and the module comes as the first message (`{ type: 'module' }`).
+ */
+export interface WorkerBoot {
+  workerId: string
+  module?: WorkerModule
   prewarm: number
   templates: boolean
   /** Test hook: the first stamp fails (SandboxPoolOptions.faultTemplateReplay). */
@@ -44,6 +53,7 @@ export interface WireProgram {
 }
 
 export type ToWorker =
+  | ({ type: 'module' } & WorkerModule)
   | {
       type: 'execute'
       execId: number

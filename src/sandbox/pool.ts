@@ -17,10 +17,17 @@
  */
 import { availableParallelism } from 'node:os'
 import type { Json } from '../types.js'
-import type { WireAnswer, WireCall, WireProgram, WorkerBoot, WorkerDone } from './messages.js'
-import { sharedModule, type SharedModule } from './quickjs-module.js'
+import type {
+  WireAnswer,
+  WireCall,
+  WireProgram,
+  WorkerBoot,
+  WorkerDone,
+  WorkerModule,
+} from './messages.js'
+import { sharedModule } from './quickjs-module.js'
 import { WorkerSlot, type SlotEvents } from './slot.js'
-import { transpileCached, type TranspileResult } from './transpile.js'
+import { transpile, transpileCached, type TranspileResult } from './transpile.js'
 import type {
   ExecuteOptions,
   ExecuteRequest,
@@ -52,6 +59,18 @@ export const SANDBOX_DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 })
 
 const LIMIT_KEYS = Object.keys(SANDBOX_DEFAULT_LIMITS) as (keyof SandboxLimits)[]
+
+/**
+ * Transpiled once per process while the first workers warm up (this thread waits for them
+ * then), so that the first real program finds the parser and the transform compiled by the JIT.
+ */
+const WARM_UP_TS = `interface Row { id: number; name?: string }
+const rows: Row[] = await Promise.all([1, 2].map(async (id) => ({ id }) as Row))
+const byId = new Map<number, Row>(rows.map((r): [number, Row] => [r.id, r]))
+for (const [id, row] of byId) console.log(\`\${id}: \${row.name ?? 'none'}\`)
+const found = await tools.a.b({ ids: [...byId.keys()], deep: { x: true } })
+;({ count: rows.length, found, ok: rows.every((r) => r.id > 0) })`
+let transpilerWarm = false
 
 const DEFAULT_PREWARM = 1
 const DEFAULT_WATCHDOG_GRACE_MS = 250
@@ -93,7 +112,10 @@ export class SandboxPool {
   readonly #options: Required<Omit<SandboxPoolOptions, 'defaultLimits' | 'onEvent'>> &
     Pick<SandboxPoolOptions, 'onEvent'>
   readonly #defaults: SandboxLimits
-  readonly #shared: SharedModule
+  /** The compiled module and prelude, while they are being made. */
+  readonly #sharing: Promise<WorkerModule>
+  /** The same, once made: workers started from then on get it in their boot. */
+  #shared: WorkerModule | undefined
   readonly #slots = new Set<WorkerSlot>()
   readonly #queue: Running[] = []
   readonly #running = new Map<number, Running>()
@@ -109,7 +131,11 @@ export class SandboxPool {
   #closed = false
   #idleTimer: NodeJS.Timeout | undefined
 
-  private constructor(options: SandboxPoolOptions, shared: SharedModule, defaults: SandboxLimits) {
+  private constructor(
+    options: SandboxPoolOptions,
+    sharing: Promise<WorkerModule>,
+    defaults: SandboxLimits,
+  ) {
     const workers = options.workers ?? Math.max(1, Math.min(2, availableParallelism()))
     this.#options = {
       workers,
@@ -123,7 +149,13 @@ export class SandboxPool {
       onEvent: options.onEvent,
     }
     this.#templates = this.#options.templates
-    this.#shared = shared
+    this.#sharing = sharing
+    sharing.then(
+      (shared) => {
+        this.#shared = shared
+      },
+      () => undefined,
+    )
     this.#defaults = defaults
     this.#events = {
       onCalls: (slot, execId, calls) => {
@@ -137,14 +169,30 @@ export class SandboxPool {
     }
   }
 
-  /** Compiles QuickJS once, starts the workers and waits until each finished a warm-up run. */
+  /**
+   * Compiles QuickJS once, starts the workers and waits until each finished a warm-up run. The
+   * workers start first: their threads and imports overlap reading (or rewriting) and compiling
+   * the module on this thread, which they get as their first message.
+   */
   static async create(options: SandboxPoolOptions = {}): Promise<SandboxPool> {
-    const shared = await sharedModule()
     const defaults = { ...SANDBOX_DEFAULT_LIMITS, ...pickLimits(options.defaultLimits) }
-    const pool = new SandboxPool(options, shared, defaults)
+    // In a later microtask: the synchronous part (reading the artefact) runs after the spawns.
+    const sharing = Promise.resolve().then(async () => {
+      const { wasmModule, preludeJs } = await sharedModule()
+      return { wasmModule, preludeJs }
+    })
+    const pool = new SandboxPool(options, sharing, defaults)
+    const spawns = Array.from({ length: pool.#options.workers }, () => pool.#spawn())
     try {
-      await Promise.all(Array.from({ length: pool.#options.workers }, () => pool.#spawn()))
+      // A module that cannot be made fails the start with its own error, not a worker's.
+      await sharing
+      if (!transpilerWarm) {
+        transpilerWarm = true
+        transpile(WARM_UP_TS)
+      }
+      await Promise.all(spawns)
     } catch (e) {
+      await Promise.allSettled(spawns)
       await pool.close()
       throw e
     }
@@ -154,8 +202,7 @@ export class SandboxPool {
   #boot(): WorkerBoot {
     return {
       workerId: `w${++this.#spawned}`,
-      wasmModule: this.#shared.wasmModule,
-      preludeJs: this.#shared.preludeJs,
+      ...(this.#shared === undefined ? {} : { module: this.#shared }),
       prewarm: this.#options.prewarm,
       templates: this.#templates,
       ...(this.#options.faultTemplateReplay ? { faultTemplateReplay: true } : {}),
@@ -167,7 +214,12 @@ export class SandboxPool {
   async #spawn(): Promise<WorkerSlot> {
     this.#starting++
     try {
-      const slot = await WorkerSlot.start(this.#boot(), this.#events)
+      const boot = this.#boot()
+      const slot = await WorkerSlot.start(
+        boot,
+        this.#events,
+        boot.module === undefined ? this.#sharing : undefined,
+      )
       if (this.#closed) {
         await slot.terminate('the pool is closed')
         throw new Error('sluice: the sandbox pool was closed')

@@ -7,7 +7,14 @@
  * @module
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
-import type { FromWorker, ToWorker, WireCall, WorkerBoot, WorkerDone } from './messages.js'
+import type {
+  FromWorker,
+  ToWorker,
+  WireCall,
+  WorkerBoot,
+  WorkerDone,
+  WorkerModule,
+} from './messages.js'
 
 const BOOT_TIMEOUT_MS = 30_000
 
@@ -56,8 +63,15 @@ export class WorkerSlot {
     this.#events = events
   }
 
-  /** Starts a worker and resolves once its warm-up run finished. */
-  static start(boot: WorkerBoot, events: SlotEvents): Promise<WorkerSlot> {
+  /**
+   * Starts a worker and resolves once its warm-up run finished. Without `boot.module`, `module`
+   * is posted to the worker once it is made (a failure to make it stops the worker).
+   */
+  static start(
+    boot: WorkerBoot,
+    events: SlotEvents,
+    module?: Promise<WorkerModule>,
+  ): Promise<WorkerSlot> {
     const { port1, port2 } = new MessageChannel()
     const wake = new SharedArrayBuffer(4)
     const options = {
@@ -100,6 +114,17 @@ export class WorkerSlot {
       }
       worker.on('error', (e) => gone(`failed: ${e.message}`))
       worker.on('exit', (code) => gone(`exited with code ${code}`))
+      module?.then(
+        (m) => {
+          if (slot.state === 'starting')
+            port1.postMessage({ type: 'module', ...m } satisfies ToWorker)
+        },
+        (e: unknown) => {
+          clearTimeout(bootTimer)
+          void worker.terminate()
+          reject(e)
+        },
+      )
     })
   }
 

@@ -12,7 +12,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads'
 import { Execution } from './execution.js'
 import { Instances } from './instances.js'
-import type { FromWorker, ToWorker, WorkerBoot } from './messages.js'
+import type { FromWorker, ToWorker, WorkerBoot, WorkerModule } from './messages.js'
 import type { SandboxLimits } from './types.js'
 
 const boot = workerData as WorkerBoot
@@ -34,27 +34,44 @@ const wake = boot.wake === undefined ? undefined : new Int32Array(boot.wake)
 
 let current: Execution | undefined
 
-const instances = new Instances({
-  workerId: boot.workerId,
-  wasmModule: boot.wasmModule,
-  preludeJs: boot.preludeJs,
-  defaultStackBytes: boot.defaultStackBytes,
-  prewarm: boot.prewarm,
-  templates: boot.templates,
-  faultTemplateReplay: boot.faultTemplateReplay ?? false,
-  inspectMemory: boot.inspectMemory,
-  onTemplateFailure: (reason) => send({ type: 'template-fallback', reason }),
-  busy: () => current !== undefined,
-})
+/** Made once the module is here (in the boot, or as the first message). */
+let instances: Instances | undefined
+
+function begin(module: WorkerModule): void {
+  if (instances !== undefined) return
+  const made = new Instances({
+    workerId: boot.workerId,
+    wasmModule: module.wasmModule,
+    preludeJs: module.preludeJs,
+    defaultStackBytes: boot.defaultStackBytes,
+    prewarm: boot.prewarm,
+    templates: boot.templates,
+    faultTemplateReplay: boot.faultTemplateReplay ?? false,
+    inspectMemory: boot.inspectMemory,
+    onTemplateFailure: (reason) => send({ type: 'template-fallback', reason }),
+    busy: () => current !== undefined,
+  })
+  instances = made
+  warmUp()
+    .then(() => {
+      made.prewarm()
+      send({ type: 'ready' })
+    })
+    .catch((e: unknown) => {
+      send({ type: 'boot-failed', message: e instanceof Error ? e.message : String(e) })
+    })
+}
 
 type Sink = (message: FromWorker) => void
 
 async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Sink): Promise<void> {
   const deadline = Date.now() + message.limits.timeoutMs
   const arrivedAt = performance.now()
+  // The pool sends executions only after `ready`, which comes after the module.
+  const own = instances!
   let instance: Awaited<ReturnType<Instances['take']>>
   try {
-    instance = await instances.take()
+    instance = await own.take()
   } catch {
     sink({
       type: 'done',
@@ -83,7 +100,7 @@ async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Si
     randomSeed: message.randomSeed,
     onFinished: (finished, poisoned) => {
       if (current === finished) current = undefined
-      instances.retire(instance, poisoned)
+      own.retire(instance, poisoned)
     },
   })
   current = execution
@@ -93,6 +110,9 @@ async function execute(message: Extract<ToWorker, { type: 'execute' }>, sink: Si
 
 function onMessage(message: ToWorker): void {
   switch (message.type) {
+    case 'module':
+      begin(message)
+      break
     case 'execute':
       void execute(message, send)
       break
@@ -178,11 +198,4 @@ async function warmUp(): Promise<void> {
   })
 }
 
-warmUp()
-  .then(() => {
-    instances.prewarm()
-    send({ type: 'ready' })
-  })
-  .catch((e: unknown) => {
-    send({ type: 'boot-failed', message: e instanceof Error ? e.message : String(e) })
-  })
+if (boot.module !== undefined) begin(boot.module)
