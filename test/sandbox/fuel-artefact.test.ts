@@ -90,7 +90,7 @@ describe('the fuel artefact', () => {
     expect(fuelRecipe(raw, { a: 2 }, ['x'])).not.toBe(base)
     expect(fuelRecipe(raw, { a: 1 }, ['y'])).not.toBe(base)
     const patched = new Uint8Array(raw)
-    patched[patched.length - 1] = (patched[patched.length - 1] ?? 0) ^ 1
+    patched[patched.length - 1] = patched[patched.length - 1]! ^ 1
     expect(fuelRecipe(patched, { a: 1 }, ['x'])).not.toBe(base)
     // A manifest of another format is stale too.
     const manifest = JSON.parse(readFileSync(join(dir, FUEL_MANIFEST_FILE), 'utf8'))
@@ -103,7 +103,7 @@ describe('the fuel artefact', () => {
   it('corrupt (bytes changed after the build, or a manifest that is not JSON): SLUICE_FUEL_ARTEFACT_CORRUPT', () => {
     writeFuelArtefact(dir, recipe, rewritten)
     const tampered = new Uint8Array(rewritten.bytes)
-    tampered[tampered.length - 5] = (tampered[tampered.length - 5] ?? 0) ^ 0xff
+    tampered[tampered.length - 5] = tampered[tampered.length - 5]! ^ 0xff
     writeFileSync(join(dir, FUEL_ARTEFACT_FILE), tampered)
     expect(loadFuelArtefact(dir, recipe)).toEqual({
       ok: false,
