@@ -64,7 +64,10 @@ export class ByKind<V> {
 
   set(kind: PiiKind, value: string, entry: V): void {
     let map = this.#maps.get(kind)
-    if (map === undefined) this.#maps.set(kind, (map = new Map()))
+    if (map === undefined) {
+      map = new Map()
+      this.#maps.set(kind, map)
+    }
     const before = map.size
     if (map.set(value, entry).size > before) this.#size++
   }
