@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { detect, runFinders } from '../../src/guard/detect.js'
 import { PII_KINDS, type PiiKind } from '../../src/guard/kinds.js'
 import { ALL_KINDS, KIND_BIT, possibleKinds } from '../../src/guard/shape.js'
+import { mulberry32 } from '../helpers/prng.js'
 
 const TEXTS: string[] = readFileSync(
   new URL('../fixtures/pii/corpus.jsonl', import.meta.url),
@@ -18,18 +19,6 @@ const TEXTS: string[] = readFileSync(
   .trim()
   .split('\n')
   .map((line) => (JSON.parse(line) as { text: string }).text)
-
-/** mulberry32: the same splices on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function kindsOf(mask: number): PiiKind[] {
   return PII_KINDS.filter((kind) => (mask & KIND_BIT[kind]) !== 0)
@@ -64,7 +53,7 @@ describe('possibleKinds() never rules out a kind that matches', () => {
   })
 
   it('on 3,000 seeded splices of corpus texts', () => {
-    const rand = prng(12)
+    const rand = mulberry32(12)
     const pick = () => TEXTS[Math.floor(rand() * TEXTS.length)]!
     const cut = (s: string) => s.slice(Math.floor(rand() * s.length))
     const glue = [' ', '', '-', '.', ':', '\n', '"', '+', '/', 'é']

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadPolicies, type PolicySet } from '../../src/policy/index.js'
 import type { Principal } from '../../src/types.js'
+import { mulberry32 } from '../helpers/prng.js'
 import { tempDir } from '../policy/helpers.js'
 
 const tmp = tempDir('sluice-authz-policy-')
@@ -16,17 +17,6 @@ function policy(yaml: string): PolicySet {
   return loadPolicies([tmp.write(`p${fileCount}.yaml`, yaml)])
 }
 
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const pick = <T>(r: () => number, list: readonly T[]): T => list[Math.floor(r() * list.length)]!
 
 const alice: Principal = {
@@ -93,7 +83,7 @@ describe('AUTHZ-04 argument constraints on e-mail recipients', () => {
   }
 
   it('fuzz: every allowed recipient is exactly one corp.com address (seeded, 3000 inputs)', () => {
-    const r = rng(0x5eed04)
+    const r = mulberry32(0x5eed04)
     const parts = [
       'bob',
       'x',
@@ -184,7 +174,7 @@ describe('AUTHZ-05 path and URL prefix policies', () => {
   }
 
   it('fuzz: every allowed demo write resolves inside notes/ (seeded, 3000 inputs)', () => {
-    const r = rng(0x5eed05)
+    const r = mulberry32(0x5eed05)
     const parts = [
       'notes',
       '/',
@@ -252,7 +242,7 @@ describe('AUTHZ-05 path and URL prefix policies', () => {
   }
 
   it('fuzz: every allowed URL has the origin https://corp.com (seeded, 3000 inputs)', () => {
-    const r = rng(0x5eed55)
+    const r = mulberry32(0x5eed55)
     const parts = [
       'https://',
       'corp.com',
@@ -446,7 +436,7 @@ describe('AUTHZ-15 listing agrees with the dispatcher', () => {
   }
 
   it('without argument rules, the listed tools are exactly the tools a call may run (seeded, 300 policies)', () => {
-    const r = rng(0x5eed15)
+    const r = mulberry32(0x5eed15)
     for (let i = 0; i < 300; i++) {
       const text = randomPolicy(r, false)
       const set = policy(text)
@@ -462,7 +452,7 @@ describe('AUTHZ-15 listing agrees with the dispatcher', () => {
   })
 
   it('with argument rules, every tool a call may run is listed (seeded, 300 policies)', () => {
-    const r = rng(0x5eed16)
+    const r = mulberry32(0x5eed16)
     for (let i = 0; i < 300; i++) {
       const text = randomPolicy(r, true)
       const set = policy(text)
