@@ -43,6 +43,12 @@ export interface WorkerBoot {
    * `receiveMessageOnPort`, instead of a round through its event loop.
    */
   wake?: SharedArrayBuffer
+  /**
+   * One Int32 shared by every worker of the pool: how many of them run an execution now (the
+   * pool keeps it). A waiting worker spins for the host's answer only while that count leaves a
+   * core to spare (see worker.ts `awaitAnswers`).
+   */
+  running?: SharedArrayBuffer
 }
 
 /** The model's program as the worker runs it: JavaScript, wrapped as an async function body. */

@@ -117,6 +117,8 @@ export class SandboxPool {
   /** The same, once made: workers started from then on get it in their boot. */
   #shared: WorkerModule | undefined
   readonly #slots = new Set<WorkerSlot>()
+  /** How many workers run an execution now, shared with each of them (WorkerBoot.running). */
+  readonly #busyWord = new SharedArrayBuffer(4)
   readonly #queue: Running[] = []
   readonly #running = new Map<number, Running>()
   readonly #events: SlotEvents
@@ -208,6 +210,7 @@ export class SandboxPool {
       ...(this.#options.faultTemplateReplay ? { faultTemplateReplay: true } : {}),
       inspectMemory: this.#options.inspectMemory,
       defaultStackBytes: this.#defaults.stackBytes,
+      running: this.#busyWord,
     }
   }
 
@@ -534,8 +537,8 @@ export class SandboxPool {
   }
 
   stats(): SandboxStats {
-    let busy = 0
-    for (const slot of this.#slots) if (slot.state === 'busy') busy++
+    // The word the workers read to decide whether to spin: counted by the slots' own changes.
+    const busy = Atomics.load(new Int32Array(this.#busyWord), 0)
     return {
       workers: this.#slots.size,
       busy,

@@ -47,6 +47,8 @@ export class WorkerSlot {
   readonly #events: SlotEvents
   /** The worker's wake word (WorkerBoot.wake): bumped and notified after every message. */
   readonly #wake: Int32Array
+  /** The pool's count of busy workers (WorkerBoot.running), kept by each slot's state changes. */
+  readonly #running: Int32Array | undefined
   #watchdog: NodeJS.Timeout | undefined
 
   private constructor(
@@ -54,12 +56,14 @@ export class WorkerSlot {
     worker: Worker,
     port: MessagePort,
     wake: Int32Array,
+    running: Int32Array | undefined,
     events: SlotEvents,
   ) {
     this.id = id
     this.#worker = worker
     this.#port = port
     this.#wake = wake
+    this.#running = running
     this.#events = events
   }
 
@@ -86,7 +90,14 @@ export class WorkerSlot {
           { ...options, eval: true },
         )
       : new Worker(new URL('./worker.js', import.meta.url), options)
-    const slot = new WorkerSlot(boot.workerId, worker, port1, new Int32Array(wake), events)
+    const slot = new WorkerSlot(
+      boot.workerId,
+      worker,
+      port1,
+      new Int32Array(wake),
+      boot.running === undefined ? undefined : new Int32Array(boot.running),
+      events,
+    )
     return new Promise<WorkerSlot>((resolve, reject) => {
       const bootTimer = setTimeout(() => {
         void worker.terminate()
@@ -135,6 +146,7 @@ export class WorkerSlot {
     onWatchdog: () => void,
   ): void {
     this.state = 'busy'
+    if (this.#running !== undefined) Atomics.add(this.#running, 0, 1)
     this.execId = message.execId
     this.#watchdog = setTimeout(() => {
       onWatchdog()
@@ -164,6 +176,7 @@ export class WorkerSlot {
         if (message.execId !== this.execId) return
         clearTimeout(this.#watchdog)
         this.execId = undefined
+        this.#leaveBusy()
         this.state = 'idle'
         this.idleSince = performance.now()
         this.#events.onDone(this, message.execId, message.done)
@@ -176,9 +189,14 @@ export class WorkerSlot {
     }
   }
 
+  #leaveBusy(): void {
+    if (this.state === 'busy' && this.#running !== undefined) Atomics.sub(this.#running, 0, 1)
+  }
+
   #lost(reason: string): void {
     if (this.state === 'stopped') return
     const execId = this.execId
+    this.#leaveBusy()
     this.state = 'stopped'
     this.execId = undefined
     clearTimeout(this.#watchdog)

@@ -2,7 +2,7 @@
  * SandboxPool behaviour: the guest API, results and errors, logs, tool calls, every limit at N
  * and N+1, cancellation, and the isolation of executions from each other.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { DEFAULT_LIMITS } from '../../src/config/index.js'
 import { SANDBOX_DEFAULT_LIMITS, type SandboxPool } from '../../src/sandbox/index.js'
 import {
@@ -378,6 +378,43 @@ describe('SandboxPool lifecycle', () => {
     ])
     expect(t.acquireMs).toBeGreaterThanOrEqual(0)
     expect(t.queueMs + t.acquireMs + t.transpileMs + t.runMs).toBeLessThanOrEqual(t.totalMs)
+  })
+
+  it('counts the busy workers (the word a waiting worker reads before it spins) up and down', async () => {
+    const two = await createPool({ workers: 2, maxWorkers: 2 })
+    try {
+      const seen: number[] = []
+      let release: () => void = () => undefined
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const rec = recorder({
+        echo: (call) => {
+          seen.push(two.stats().busy)
+          return call.args
+        },
+        slow: async () => {
+          seen.push(two.stats().busy)
+          await held
+          return 1
+        },
+      })
+      const first = run(two, 'return await tools.s.slow({})', {}, rec)
+      await vi.waitFor(() => expect(seen).toEqual([1]))
+      const second = await run(two, 'return await tools.s.echo({ n: 2 })', {}, rec)
+      expect(second.result).toEqual({ n: 2 })
+      expect(seen).toEqual([1, 2])
+      expect(two.stats().busy).toBe(1)
+      release()
+      expect((await first).result).toBe(1)
+      expect(two.stats().busy).toBe(0)
+      // An execution that ends by its limit gives its worker back too.
+      const timedOut = await run(two, 'for (;;) {}', { timeoutMs: 100 })
+      expect(timedOut.error?.code).toBe('TIMEOUT')
+      expect(two.stats().busy).toBe(0)
+    } finally {
+      await two.close()
+    }
   })
 
   it('reports stats', async () => {
