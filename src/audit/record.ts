@@ -317,8 +317,31 @@ function normalisePrincipal(principal: AuditPrincipal, maxFieldChars: number): A
 
 /** The record hash: `sha256:` over the canonical JSON of every field but `hash`. */
 export function hashRecord(record: Readonly<Record<string, unknown>>): string {
+  return sha256Tagged(recordJcs(record))
+}
+
+/** The record keys in RFC 8785 order (UTF-16 code units; all ASCII), without `hash`. */
+const SORTED_KEYS = KEY_ORDER.filter((key) => key !== 'hash').sort()
+
+/**
+ * The canonical JSON of a record without its `hash`: the keys a record may have are known and
+ * plain ASCII, so they are walked in their sorted order instead of sorted per record (a record
+ * is sealed twice per inner call). A record with a key outside them takes the general path.
+ */
+function recordJcs(record: Readonly<Record<string, unknown>>): string {
+  let out = '{'
+  let seen = 0
+  for (const key of SORTED_KEYS) {
+    const value = record[key]
+    if (value === undefined) continue
+    out += `${seen === 0 ? '' : ','}"${key}":${typeof value === 'string' ? JSON.stringify(value) : jcs(value)}`
+    seen++
+  }
+  let present = 0
+  for (const key in record) if (key !== 'hash' && record[key] !== undefined) present++
+  if (present === seen) return `${out}}`
   const { hash: _ignored, ...rest } = record
-  return sha256Tagged(jcs(rest))
+  return jcs(rest)
 }
 
 /**

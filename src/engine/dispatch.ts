@@ -144,6 +144,8 @@ interface Flight {
   readonly label: string
   readonly span: Span
   readonly started: number
+  /** Digest of the arguments as the guest sent them: the span's and every record's. */
+  readonly argsHash: string
   tool?: CatalogTool
   /** The tool's labels plus its server's, once the lookup found the tool. */
   labels?: readonly string[]
@@ -205,16 +207,17 @@ export class Dispatcher {
   async dispatch(req: CallRequest): Promise<SandboxCallOutcome> {
     const label = `${req.call.server}.${req.call.tool}`
     const span = getTracer().startSpan(`execute_tool ${label}`, {}, req.parent)
+    const argsHash = hashArgs(req.call.args)
     setSafeAttributes(span, {
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': label,
       'gen_ai.tool.call.id': `${req.executionId}:${req.call.index}`,
       'sluice.server': req.call.server,
       'sluice.execution.id': req.executionId,
-      'sluice.args.sha256': hashArgs(req.call.args),
+      'sluice.args.sha256': argsHash,
       'sluice.args.bytes': req.call.argsBytes,
     })
-    const flight: Flight = { req, label, span, started: performance.now(), headers: {} }
+    const flight: Flight = { req, label, span, started: performance.now(), argsHash, headers: {} }
     try {
       for (const step of this.#steps) {
         const refusal = await step(flight)
@@ -772,7 +775,7 @@ export class Dispatcher {
       ...(traceId ? { traceId } : {}),
       principal: auditPrincipal(req.principal),
       tool: f.label,
-      argsHash: hashArgs(req.call.args),
+      argsHash: f.argsHash,
       ...fields,
       ...labels,
     } as Parameters<AuditLog['append']>[0])

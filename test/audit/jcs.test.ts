@@ -11,7 +11,7 @@ import canonicalize from 'canonicalize'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AuditLog, GENESIS_HASH, verifyAuditFile } from '../../src/audit/index.js'
 import { encodeJsonLine } from '../../src/audit/canonical-json.js'
-import { legacyHashRecord, orderRecord } from '../../src/audit/record.js'
+import { hashRecord, legacyHashRecord, orderRecord, sealRecord } from '../../src/audit/record.js'
 
 let dir: string
 beforeEach(() => {
@@ -51,6 +51,37 @@ describe('RFC 8785 record hashes', () => {
       expect(hash).toBe(sha256(canonicalize(rest)!))
       expect(record.prev).toBe(prev)
       prev = hash as string
+    }
+  })
+
+  it('the sealed hash is the JCS hash for every field shape, and for keys outside the record set', () => {
+    const odd = 'line\u2028sep \u0085 "quoted" \\ tab\t é 😀'
+    const records: Record<string, unknown>[] = [
+      { seq: 1, time: '2026-12-07T00:00:00.000Z', type: 'gateway.start', prev: GENESIS_HASH },
+      {
+        seq: 2,
+        time: '2026-12-07T00:00:00.001Z',
+        type: 'call.decision',
+        executionId: odd,
+        principal: { tenant: 't', sub: odd, iss: 'i' },
+        tool: 's.t',
+        decision: 'allow',
+        ms: 1.5,
+        callCount: 0,
+        tools: ['b', 'a', odd],
+        pii: { phone: 2, email: 1 },
+        labels: ['egress', 'confidential'],
+        torn: { line: 3, bytes: 10, sha256: GENESIS_HASH },
+        prev: GENESIS_HASH,
+      },
+      // A key no record has: the general path, same rule.
+      { seq: 3, time: 't', type: 'x', zeta: { b: [1, { d: 1, c: 2 }], a: null }, prev: 'p' },
+    ]
+    for (const fields of records) {
+      const expected = sha256(canonicalize(fields) as string)
+      expect(hashRecord(fields)).toBe(expected)
+      expect(hashRecord({ ...fields, hash: 'ignored' })).toBe(expected)
+      expect(sealRecord(fields).record.hash).toBe(expected)
     }
   })
 
