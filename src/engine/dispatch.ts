@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { trace, context, SpanStatusCode, type Context, type Span } from '@opentelemetry/api'
+import { trace, SpanStatusCode, type Context, type Span } from '@opentelemetry/api'
 import type { AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
@@ -597,22 +597,20 @@ export class Dispatcher {
       // the gateway generates it, nothing from the guest or the caller's baggage is forwarded.
       const spanContext = trace.setSpan(req.parent, f.span)
       const carrier = injectTraceContext(spanContext)
-      f.raw = (await context.with(spanContext, () =>
-        upstream.callTool(tool.name, f.args!, {
-          signal: req.signal,
-          timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
-          headers: { ...carrier, ...f.headers },
-          meta: { ...carrier },
-          // Always asked for: progress keeps a long call alive (up to limits.callMaxTotalMs)
-          // whether or not this client listens to it.
-          maxTotalMs: this.#deps.config.limits.callMaxTotalMs,
-          onProgress: ({ message, ...p }) =>
-            req.onUpstreamProgress?.(f.label, {
-              ...p,
-              ...(message === undefined ? {} : { message: this.#deps.safe(message) }),
-            }),
-        }),
-      )) as UpstreamToolResult
+      f.raw = (await upstream.callTool(tool.name, f.args!, {
+        signal: req.signal,
+        timeoutMs: serverConfig?.timeoutMs ?? this.#deps.config.limits.callTimeoutMs,
+        headers: { ...carrier, ...f.headers },
+        meta: { ...carrier },
+        // Always asked for: progress keeps a long call alive (up to limits.callMaxTotalMs)
+        // whether or not this client listens to it.
+        maxTotalMs: this.#deps.config.limits.callMaxTotalMs,
+        onProgress: ({ message, ...p }) =>
+          req.onUpstreamProgress?.(f.label, {
+            ...p,
+            ...(message === undefined ? {} : { message: this.#deps.safe(message) }),
+          }),
+      })) as UpstreamToolResult
       return undefined
     } catch (cause) {
       const code = isSluiceError(cause) ? cause.code : 'TOOL_ERROR'

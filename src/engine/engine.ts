@@ -9,7 +9,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
-import { context, SpanStatusCode, type Span } from '@opentelemetry/api'
+import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api'
 import {
   buildManifest,
   createSearchIndex,
@@ -118,6 +118,12 @@ export interface ExecuteOptions {
    * resolve within the principal's session; without one, within the principal.
    */
   session?: string
+  /**
+   * The trace context this execution's span is a child of (the gateway's `tools/call` span);
+   * default the active context. Contexts travel explicitly: sluice registers no async context
+   * manager, whose promise hooks would cost every promise of the process.
+   */
+  traceParent?: Context
 }
 
 /** The engine's parts; the dispatcher's (dispatch.ts) plus the pool and the lock. */
@@ -589,7 +595,9 @@ export class Engine {
       }
       prior = taken.run
     }
-    return tracer.startActiveSpan('execute_code', async (span) => {
+    const traceBase = options.traceParent ?? context.active()
+    const span = tracer.startSpan('execute_code', {}, traceBase)
+    return (async () => {
       const started = performance.now()
       // A resumed run is the same execution: its records join the ones before the approval.
       const executionId = prior?.executionId ?? randomUUID()
@@ -603,12 +611,12 @@ export class Engine {
         // Hashed by the allowlist unless the operator chose otherwise.
         'enduser.id': principal.sub,
       })
-      const parent = context.active()
+      const parent = trace.setSpan(traceBase, span)
       const calls: CallRecord[] = []
       // The caller's token may come back in an upstream error or a tool result: scrub it too.
       if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
       try {
-        const traceId = currentTraceId()
+        const traceId = currentTraceId(parent)
         await this.#deps.audit?.append({
           type: 'execution.start',
           executionId,
@@ -657,30 +665,29 @@ export class Engine {
           limits: gen.config.limits,
           ...(signal ? { signal } : {}),
           ...(seed ? { randomSeed: seed } : {}),
-          onCall: (call, callSignal) =>
-            context.with(parent, () => {
-              const dispatch = (into: CallRecord[]) =>
-                this.#dispatch(
-                  {
-                    principal,
-                    executionId,
-                    call,
-                    signal: callSignal,
-                    calls: into,
-                    budget,
-                    ledger,
-                    parent,
-                    notes,
-                    visible: tools,
-                    guard,
-                  },
-                  callOptions,
-                  gen,
-                )
-              return journal === undefined
-                ? dispatch(calls)
-                : journal.call(call, callSignal, calls, dispatch)
-            }),
+          onCall: (call, callSignal) => {
+            const dispatch = (into: CallRecord[]) =>
+              this.#dispatch(
+                {
+                  principal,
+                  executionId,
+                  call,
+                  signal: callSignal,
+                  calls: into,
+                  budget,
+                  ledger,
+                  parent,
+                  notes,
+                  visible: tools,
+                  guard,
+                },
+                callOptions,
+                gen,
+              )
+            return journal === undefined
+              ? dispatch(calls)
+              : journal.call(call, callSignal, calls, dispatch)
+          },
         })
         if (journal?.divergence !== undefined || journal?.suspension !== undefined) {
           return await this.#stopped(span, {
@@ -771,7 +778,7 @@ export class Engine {
       } finally {
         span.end()
       }
-    })
+    })()
   }
 
   /** A run the journal stopped: kept for the human's answer, or refused as diverged. */
@@ -1020,7 +1027,7 @@ export class Engine {
         budget: new BudgetTracker(),
         // Direct mode has no execution: each call is its own, with labels of its own only.
         ledger,
-        parent: context.active(),
+        parent: options.traceParent ?? context.active(),
         guard,
       },
       callOptions,

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { Context } from '@opentelemetry/api'
 import { randomBytes } from 'node:crypto'
 import { isSluiceError } from '../errors.js'
 import type { SharedStore } from '../store/index.js'
@@ -44,6 +45,8 @@ export interface TaskRunOptions {
    * `input_required`. Without it, an approval is refused (`APPROVAL_DENIED`, "cannot ask").
    */
   canAsk?: boolean
+  /** The trace context the task's execution span is a child of (ExecuteOptions.traceParent). */
+  traceParent?: Context
 }
 
 export interface TaskDeps {
@@ -371,6 +374,7 @@ export class Tasks {
       try {
         const result = await this.#deps.run(principal, record.code, {
           ...(options.inboundToken === undefined ? {} : { inboundToken: options.inboundToken }),
+          ...(options.traceParent === undefined ? {} : { traceParent: options.traceParent }),
           signal: running.controller.signal,
           ...(resume !== undefined || options.canAsk === true
             ? { durable: resume === undefined ? {} : { resume } }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Context } from '@opentelemetry/api'
 import type {
   GetPromptResult,
   Prompt,
@@ -59,6 +60,8 @@ export interface ExecuteOptions {
   onCallDone?: (tool: string, outcome: { ok: boolean; code?: string }) => void
   /** W3C trace context of the inbound HTTP request (`traceparent`, `tracestate`). */
   traceContext?: unknown
+  /** The request's span context, parent of the engine's spans (passed, never made active). */
+  traceParent?: Context
   /**
    * Durable approvals (MCP 2026-07-28): an `approve` rule stops the execution, which returns
    * with `suspended`; `resume` runs the code again with the client's answer to it.
@@ -133,6 +136,8 @@ export interface TaskRunOptions {
   inboundToken?: string
   /** The client can answer an elicitation, so an approval makes the task `input_required`. */
   canAsk?: boolean
+  /** The trace context of the request that started the task. */
+  traceParent?: Context
 }
 
 /**

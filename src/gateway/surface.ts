@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Context } from '@opentelemetry/api'
 import type { Tool } from '@modelcontextprotocol/sdk/types.js'
 import type { Config } from '../config/index.js'
 import { isSluiceError } from '../errors.js'
@@ -97,6 +98,8 @@ export interface RequestScope {
    * and resolve within it. Absent on stateless requests: the principal alone is the scope.
    */
   session?: string
+  /** The `tools/call` span's context, set by `traced`: the engine's spans nest under it. */
+  traceParent?: Context
 }
 
 /** The 2026-07-28 answer that asks the client for input and to retry (basic/patterns/mrtr). */
@@ -224,6 +227,7 @@ export function createSurface(options: SurfaceOptions) {
           }),
       ...(scope.approve === undefined ? {} : { approve: scope.approve }),
       ...(scope.session === undefined ? {} : { session: scope.session }),
+      ...(scope.traceParent === undefined ? {} : { traceParent: scope.traceParent }),
     }
   }
 
@@ -344,7 +348,11 @@ export function createSurface(options: SurfaceOptions) {
     args: Record<string, unknown>,
     scope: RequestScope,
   ): Promise<OuterToolResult> {
-    return traced(name, scope, () => handleCall(name, args, scope) as Promise<OuterToolResult>)
+    return traced(
+      name,
+      scope,
+      (traced) => handleCall(name, args, traced) as Promise<OuterToolResult>,
+    )
   }
 
   /**
@@ -357,7 +365,7 @@ export function createSurface(options: SurfaceOptions) {
     scope: RequestScope,
     durable: DurableApprovals,
   ): Promise<OuterToolResult | InputRequiredAnswer> {
-    return traced(name, scope, () => handleCall(name, args, scope, durable))
+    return traced(name, scope, (traced) => handleCall(name, args, traced, durable))
   }
 
   /**
@@ -373,13 +381,14 @@ export function createSurface(options: SurfaceOptions) {
     canAsk: boolean,
   ): Promise<OuterToolResult | TaskAnswer> {
     if (name !== EXECUTE_CODE) return callTool(name, args, scope)
-    return traced(name, scope, async () => {
+    return traced(name, scope, async (traced) => {
       const code = args['code']
       if (typeof code !== 'string')
         return failedExecution('INVALID_ARGS', 'execute_code needs `code`, a string of TypeScript')
       try {
         const started = await tasks.start(scope.who.principal, code, {
           ...(scope.who.token === undefined ? {} : { inboundToken: scope.who.token }),
+          ...(traced.traceParent === undefined ? {} : { traceParent: traced.traceParent }),
           canAsk,
         })
         return started.ok
@@ -404,7 +413,7 @@ export function createSurface(options: SurfaceOptions) {
   function traced<T extends OuterToolResult | InputRequiredAnswer | TaskAnswer>(
     name: string,
     scope: RequestScope,
-    work: () => Promise<T>,
+    work: (traced: RequestScope) => Promise<T>,
   ): Promise<T> {
     const tc = scope.who.traceContext
     // A caller's traceparent is honoured, its baggage and tracestate are not.
@@ -419,8 +428,8 @@ export function createSurface(options: SurfaceOptions) {
         ...(parent ? { parent } : {}),
         attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': name.slice(0, 128) },
       },
-      async (span) => {
-        const result = await work()
+      async (span, traceParent) => {
+        const result = await work({ ...scope, traceParent })
         if (!('resultType' in result) && result.isError) {
           const code = (result.structuredContent as { error?: { code?: unknown } } | undefined)
             ?.error?.code

@@ -69,34 +69,34 @@ export function setSpanError(span: Span, error: unknown): void {
 }
 
 /**
- * Runs `fn` inside a new active span: children created in `fn` (also across awaits) nest under
- * it. A throw marks the span failed (`setSpanError`) and is rethrown; the span always ends.
+ * Runs `fn` in a new span, a child of `options.parent` (default the active context), and gives
+ * it the span and the context to parent its own work on. The context is passed, not made
+ * active: sluice registers no async context manager (sdk.ts), so what nests under the span is
+ * what `fn` hands the context to. A throw marks the span failed (`setSpanError`) and is
+ * rethrown; the span always ends.
  *
  * @example
- * const result = await withSpan('execute_tool crm.find', { kind: 'client',
- *   attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'find' } },
- *   async (span) => { … setSafeAttributes(span, { 'sluice.result.bytes': n }) … })
+ * const result = await withSpan('tools/call execute_code', { kind: 'server' },
+ *   async (span, traceParent) => engine.execute(principal, code, { traceParent }))
  */
-export function withSpan<T>(
+export async function withSpan<T>(
   name: string,
   options: WithSpanOptions,
-  fn: (span: Span) => Promise<T> | T,
+  fn: (span: Span, context: Context) => Promise<T> | T,
 ): Promise<T> {
   const attributes = options.attributes ? filterAttributes(options.attributes) : {}
   const parent = options.parent ?? context.active()
-  return getTracer().startActiveSpan(
+  const span = getTracer().startSpan(
     name,
     { kind: KINDS[options.kind ?? 'internal'], attributes },
     parent,
-    async (span) => {
-      try {
-        return await fn(span)
-      } catch (error) {
-        setSpanError(span, error)
-        throw error
-      } finally {
-        span.end()
-      }
-    },
   )
+  try {
+    return await fn(span, trace.setSpan(parent, span))
+  } catch (error) {
+    setSpanError(span, error)
+    throw error
+  } finally {
+    span.end()
+  }
 }

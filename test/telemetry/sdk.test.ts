@@ -38,24 +38,24 @@ const careless = {
 } as unknown as SafeAttributes
 
 describe('startTelemetry (memory exporter)', () => {
-  it('exports a parent/child span tree built with withSpan, across awaits', async () => {
+  it('exports a parent/child span tree built with withSpan, the context passed across awaits', async () => {
     telemetry = await startTelemetry({ serviceName: 'sluice-test', exporter: 'memory' })
     let carrier: ReturnType<typeof injectTraceContext> = {}
     const result = await withSpan(
       'execute_code',
       { kind: 'server', attributes: { 'mcp.method.name': 'tools/call' } },
-      async () => {
-        // A macrotask hop: the context must survive it.
+      async (_span, parent) => {
+        // A macrotask hop: the context is a value, it survives anything.
         await new Promise((r) => setImmediate(r))
         await Promise.all([
           withSpan(
             'execute_tool crm.find',
-            { kind: 'client', attributes: { 'gen_ai.tool.name': 'find' } },
-            async () => {
-              carrier = injectTraceContext()
+            { kind: 'client', parent, attributes: { 'gen_ai.tool.name': 'find' } },
+            async (_inner, own) => {
+              carrier = injectTraceContext(own)
             },
           ),
-          withSpan('execute_tool crm.get', { kind: 'client' }, async () => 2),
+          withSpan('execute_tool crm.get', { kind: 'client', parent }, async () => 2),
         ])
         return 'done'
       },
@@ -126,14 +126,28 @@ describe('startTelemetry (memory exporter)', () => {
       tracestate: 'evil=1',
       baggage: `k=${CANARY}`,
     })
-    const meta = await withSpan('tools/call', { kind: 'server', parent }, () =>
-      injectTraceContext(),
+    const meta = await withSpan('tools/call', { kind: 'server', parent }, (_span, own) =>
+      injectTraceContext(own),
     )
     await telemetry.forceFlush()
     const [span] = telemetry.memoryExporter!.getFinishedSpans()
     expect(span!.spanContext().traceId).toBe(traceId)
     expect(span!.parentSpanContext?.spanId).toBe('00f067aa0ba902b7')
     expect(meta).toEqual({ traceparent: `00-${traceId}-${span!.spanContext().spanId}-01` })
+  })
+
+  it('makes no context active: nothing nests by accident, so no promise pays for async hooks', async () => {
+    telemetry = await startTelemetry({ serviceName: 'sluice-test', exporter: 'memory' })
+    await withSpan('outer', {}, async () => {
+      expect(injectTraceContext()).toEqual({})
+      await withSpan('not-a-child', {}, () => undefined)
+    })
+    await telemetry.forceFlush()
+    const spans = telemetry.memoryExporter!.getFinishedSpans()
+    expect(spans.map((s) => [s.name, s.parentSpanContext])).toEqual([
+      ['not-a-child', undefined],
+      ['outer', undefined],
+    ])
   })
 
   it('starts again after shutdown (globals are released)', async () => {
