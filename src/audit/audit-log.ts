@@ -51,6 +51,7 @@ import {
   DEFAULT_MAX_FIELD_CHARS,
   GENESIS_HASH,
   normaliseEvent,
+  recordLineBytes,
   sealRecord,
   type AuditEvent,
   type AuditRecord,
@@ -376,13 +377,13 @@ export class AuditLog {
     await this.#checkpointIfDue()
     if (this.#rotateBytes > 0 && this.#size > 0) {
       // ISO times have a fixed length, so a placeholder sizes the line without reading the clock.
-      const probe = sealRecord({
+      const lineBytes = recordLineBytes({
         seq: this.#seq + 1,
         time: PROBE_TIME,
         ...fields,
         prev: this.#head,
       })
-      if (this.#size + Buffer.byteLength(probe.line) + 1 > this.#rotateBytes) {
+      if (this.#size + lineBytes + 1 > this.#rotateBytes) {
         await this.#rotate()
         await this.#checkpointIfDue()
       }

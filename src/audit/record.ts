@@ -364,6 +364,14 @@ export function orderRecord(record: Readonly<Record<string, unknown>>): Record<s
   return out
 }
 
+/**
+ * The UTF-8 length of the line {@link sealRecord} would write for `fields`, without hashing:
+ * every hash has the same length, so a placeholder sizes the line exactly.
+ */
+export function recordLineBytes(fields: Readonly<Record<string, unknown>>): number {
+  return Buffer.byteLength(encodeJsonLine(orderRecord({ ...fields, hash: GENESIS_HASH })))
+}
+
 /** Seals a record: orders its fields, adds `hash`, and returns it with its line (no newline). */
 export function sealRecord(fields: Readonly<Record<string, unknown>>): {
   record: AuditRecord

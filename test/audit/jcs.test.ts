@@ -11,7 +11,13 @@ import canonicalize from 'canonicalize'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AuditLog, GENESIS_HASH, verifyAuditFile } from '../../src/audit/index.js'
 import { encodeJsonLine } from '../../src/audit/canonical-json.js'
-import { hashRecord, legacyHashRecord, orderRecord, sealRecord } from '../../src/audit/record.js'
+import {
+  hashRecord,
+  legacyHashRecord,
+  orderRecord,
+  recordLineBytes,
+  sealRecord,
+} from '../../src/audit/record.js'
 
 let dir: string
 beforeEach(() => {
@@ -54,7 +60,7 @@ describe('RFC 8785 record hashes', () => {
     }
   })
 
-  it('the sealed hash is the JCS hash for every field shape, and for keys outside the record set', () => {
+  it('the sealed hash is the JCS hash and the line size is known unhashed, for every field shape and an unknown key', () => {
     const odd = 'line\u2028sep \u0085 "quoted" \\ tab\t é 😀'
     const records: Record<string, unknown>[] = [
       { seq: 1, time: '2026-12-07T00:00:00.000Z', type: 'gateway.start', prev: GENESIS_HASH },
@@ -81,7 +87,10 @@ describe('RFC 8785 record hashes', () => {
       const expected = sha256(canonicalize(fields) as string)
       expect(hashRecord(fields)).toBe(expected)
       expect(hashRecord({ ...fields, hash: 'ignored' })).toBe(expected)
-      expect(sealRecord(fields).record.hash).toBe(expected)
+      const sealed = sealRecord(fields)
+      expect(sealed.record.hash).toBe(expected)
+      // What rotation sizes a line by, without hashing it.
+      expect(recordLineBytes(fields)).toBe(Buffer.byteLength(sealed.line))
     }
   })
 
