@@ -3,11 +3,63 @@
  * for the loop count: 200 sequential `await tools.bench.noop({ i })` and 0. The overhead per call
  * is (p50 of 200 − p50 of 0) / 200, also given from the means.
  *
+ * A floor row measures the same loop with no worker and no gateway: QuickJS in this thread,
+ * whose host function returns a promise the loop resolves at once with a JSON answer, as the
+ * worker does. What the sandbox row adds to it is the hop between the two threads (a message
+ * each way and the wake-up of whichever thread slept).
+ *
  * @module
  */
 import { performance } from 'node:perf_hooks'
 import { summarize } from '../lib/stats.js'
 import { createPool, executeOk, inProcessTools } from '../lib/sluice.js'
+
+/** µs per host call of QuickJS in this thread: the loop with 200 calls vs 0, p50 of `runs`. */
+async function inThreadFloorUs(runs) {
+  const [{ newQuickJSWASMModuleFromVariant }, variant] = await Promise.all([
+    import('quickjs-emscripten-core'),
+    import('@jitl/quickjs-wasmfile-release-sync'),
+  ])
+  const qjs = await newQuickJSWASMModuleFromVariant(variant.default ?? variant)
+  const once = (count) => {
+    const ctx = qjs.newContext()
+    try {
+      const pending = []
+      const call = ctx.newFunction('call', () => {
+        const deferred = ctx.newPromise()
+        pending.push(deferred)
+        return deferred.handle
+      })
+      ctx.setProp(ctx.global, 'call', call)
+      call.dispose()
+      const start = performance.now()
+      const body = `for (let i = 0; i < ${count}; i++) last = JSON.parse(await call(JSON.stringify({ i })))`
+      const promise = ctx.unwrapResult(
+        ctx.evalCode(`(async () => { let last = null; ${body}; return last })()`),
+      )
+      for (;;) {
+        ctx.runtime.executePendingJobs()
+        const deferred = pending.shift()
+        if (deferred === undefined) break
+        const answer = ctx.newString('{"ok":true}')
+        deferred.resolve(answer)
+        answer.dispose()
+        deferred.dispose()
+      }
+      promise.dispose()
+      return performance.now() - start
+    } finally {
+      ctx.dispose()
+    }
+  }
+  const many = []
+  const none = []
+  for (let i = 0; i < runs; i++) {
+    many.push(once(CALLS))
+    none.push(once(0))
+  }
+  return ((summarize(many).p50 - summarize(none).p50) / CALLS) * 1000
+}
 
 export const title = 'per inner call overhead (200 sequential awaited calls vs 0)'
 
@@ -41,6 +93,7 @@ export async function run({ quick, progress }) {
       }
       if (i % 100 === 99) progress(`${i + 1}/${n}`)
     }
+    const floorUs = await inThreadFloorUs(quick ? 30 : 100)
     const sMany = summarize(wallMany)
     const sNone = summarize(wallNone)
     const perCallUs = ((sMany.p50 - sNone.p50) / CALLS) * 1000
@@ -55,8 +108,13 @@ export async function run({ quick, progress }) {
           target: '≤ 50 µs',
           met: perCallUs <= 50,
         },
+        {
+          label:
+            'floor: the same loop in QuickJS in this thread, no worker, no gateway (Δp50 / 200)',
+          value: `${floorUs.toFixed(1)} µs (the sandbox row less this: the hop between threads, ${(perCallUs - floorUs).toFixed(1)} µs)`,
+        },
       ],
-      details: { perCallUs, perCallMeanUs, calls: CALLS, toolCallsSeen: stats.calls },
+      details: { perCallUs, perCallMeanUs, floorUs, calls: CALLS, toolCallsSeen: stats.calls },
     }
   } finally {
     await pool.close()
