@@ -889,17 +889,23 @@ export class Engine {
     /** The execution's labels: every token made here carries them (no laundering). */
     labels: readonly string[],
   ): Promise<void> {
-    // Tag characters, zero-width and bidi controls in tool data stop here (ASCII smuggling).
-    if (result.result !== undefined) result.result = stripInvisibleJson(result.result)
+    // Tag characters, zero-width and bidi controls in tool data stop here (ASCII smuggling):
+    // stripped before detection (with PII on, in the same walk).
     const { pii } = gen
-    if (pii !== undefined) {
+    if (pii === undefined) {
+      if (result.result !== undefined) result.result = stripInvisibleJson(result.result)
+    } else {
       const counts: PiiCounts = {}
       const protect = async <T extends Json | undefined>(value: T): Promise<T> => {
         const done = await pii.protect(value, guard.scope, labels)
         addCounts(counts, done.counts)
         return done.value
       }
-      if (result.result !== undefined) result.result = await protect(result.result)
+      if (result.result !== undefined) {
+        const done = await pii.protectStripped(result.result, guard.scope, labels)
+        addCounts(counts, done.counts)
+        result.result = done.value
+      }
       result.logs = await protect(result.logs)
       if (result.warnings !== undefined) {
         for (const w of result.warnings) w.message = await protect(w.message)

@@ -13,7 +13,15 @@ import { findJwts } from './jwt.js'
 import { type Detection, PII_KINDS, type PiiKind } from './kinds.js'
 import { findIps } from './network.js'
 import { findPrivateKeys } from './pem.js'
-import { ALL_KINDS, type KindMask, kindMask, possibleKinds } from './shape.js'
+import { hasInvisible } from '../text.js'
+import {
+  ALL_KINDS,
+  type KindMask,
+  kindMask,
+  MAY_HOLD_INVISIBLE,
+  possibleKinds,
+  scanText,
+} from './shape.js'
 
 type Finder = (text: string, out: Detection[]) => void
 
@@ -67,6 +75,20 @@ const RULE_OUT_MAX_CHARS = 4096
 export function detectMasked(text: string, mask: KindMask): Detection[] {
   const may = text.length > RULE_OUT_MAX_CHARS ? mask : possibleKinds(text, mask)
   return may === 0 ? [] : runFinders(text, may)
+}
+
+/**
+ * {@link detectMasked}, or `undefined` when `text` holds a character `stripInvisible` changes
+ * (which must go before detection: an invisible character inside a value splits it). The same
+ * pass rules kinds out and looks for such characters.
+ */
+export function detectVisible(text: string, mask: KindMask): Detection[] | undefined {
+  if (text.length > RULE_OUT_MAX_CHARS)
+    return hasInvisible(text) ? undefined : runFinders(text, mask)
+  const may = scanText(text, mask)
+  if ((may & MAY_HOLD_INVISIBLE) !== 0 && hasInvisible(text)) return undefined
+  const kinds = may & ~MAY_HOLD_INVISIBLE
+  return kinds === 0 ? [] : runFinders(text, kinds)
 }
 
 /**

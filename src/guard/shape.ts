@@ -40,6 +40,12 @@ const PHONE_SEP = 32
 const MARK = 64
 /** A letter other than `J`: the common character, which only extends a token run. */
 const LETTER = 128
+/**
+ * A character `stripInvisible` may remove or replace (src/text.ts): C0 controls but tab, line
+ * feed and carriage return, DEL, and past ASCII the ranges that hold the rest (see
+ * {@link highClass}). A necessary condition only: `hasInvisible` decides.
+ */
+const INVISIBLE = 256
 
 // A plain array of small integers: V8 reads it faster than a typed array in this loop.
 const CLASS: number[] = new Array<number>(128).fill(0)
@@ -55,6 +61,26 @@ for (const c of '.:@+J-') CLASS[c.charCodeAt(0)]! |= MARK
 for (let c = 65; c <= 122; c++)
   if ((CLASS[c]! & TOKEN) !== 0 && (CLASS[c]! & (DIGIT | MARK)) === 0 && c !== 95)
     CLASS[c]! |= LETTER
+for (let c = 0; c < 32; c++) if (c !== 9 && c !== 10 && c !== 13) CLASS[c] = INVISIBLE
+CLASS[127] = INVISIBLE
+
+/**
+ * The class of a character past ASCII: {@link INVISIBLE} for C1 controls (U+0080–U+009F),
+ * U+200B–U+2069 (zero-width and directional marks, bidi embeddings, overrides, isolates and the
+ * invisible operators, with the visible punctuation between them), the byte-order mark and
+ * every surrogate (the tag block is astral; a lone surrogate is replaced), else 0.
+ */
+function highClass(c: number): number {
+  return c < 0xa0 || (c >= 0x200b && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff) || c === 0xfeff
+    ? INVISIBLE
+    : 0
+}
+
+/**
+ * The bit {@link scanText} adds to its kinds when `text` may hold a character that
+ * `stripInvisible` changes; above every kind's bit.
+ */
+export const MAY_HOLD_INVISIBLE = 1 << 30
 
 /** The fewest digits in a cluster (digits joined by single spaces or dashes) of a card. */
 const CARD_CLUSTER_DIGITS = 13
@@ -83,6 +109,14 @@ const API_KEY_RUN = 15
  * - jwt: `eyJ`; private_key: `-----` (before `BEGIN `).
  */
 export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMask {
+  return scanText(text, mask) & ~MAY_HOLD_INVISIBLE
+}
+
+/**
+ * {@link possibleKinds}, with {@link MAY_HOLD_INVISIBLE} added when `text` holds a character
+ * that `stripInvisible` may change (never left out when it does): one pass for both.
+ */
+export function scanText(text: string, mask: KindMask): number {
   let digits = 0
   let dots = 0
   let colons = 0
@@ -108,9 +142,10 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
   let digitRun = 0
   let run = 0
   let runNotHex = false
+  let invisible = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    const k = c < 128 ? CLASS[c]! : 0
+    const k = c < 128 ? CLASS[c]! : highClass(c)
     if ((k & LETTER) !== 0) {
       // Past a letter nothing is joined, no phone group goes on, no dash run either.
       run++
@@ -155,6 +190,7 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
     previousDigit = false
     if ((k & MARK) === 0) {
       dashes = 0
+      if ((k & INVISIBLE) !== 0) invisible = true
       continue
     }
     if (c === 45) {
@@ -182,7 +218,7 @@ export function possibleKinds(text: string, mask: KindMask = ALL_KINDS): KindMas
   if (apiKeySeed) may |= KIND_BIT.api_key
   if (jwtSeed) may |= KIND_BIT.jwt
   if (maxDashes >= 5) may |= KIND_BIT.private_key
-  return may & mask
+  return (may & mask) | (invisible ? MAY_HOLD_INVISIBLE : 0)
 }
 
 /** The class of the character at `i`; 0 outside the text or past ASCII. */

@@ -8,9 +8,9 @@
  */
 import type { Guardrails, PiiKind } from '../config/index.js'
 import { PII_KINDS } from '../config/index.js'
-import { mapJson } from '../text.js'
+import { mapJson, stripInvisibleJson } from '../text.js'
 import type { Json } from '../types.js'
-import { detectMasked } from './detect.js'
+import { detectMasked, detectVisible } from './detect.js'
 import type { Detection } from './kinds.js'
 import { KIND_BIT, type KindMask, kindMask } from './shape.js'
 import { ByKind, type Vault, type VaultItem } from './vault.js'
@@ -104,20 +104,49 @@ export class PiiGuard {
     scope: string,
     labels: readonly string[],
   ): Promise<Protected<T>> {
+    return this.#protect(value, scope, labels, false)
+  }
+
+  /**
+   * {@link protect} of `stripInvisibleJson(value)` (src/text.ts), as the model boundary needs it:
+   * invisible characters go first, so none can split a value from the detector. One walk does
+   * both when nothing needs stripping (the common case); otherwise the value is stripped, then
+   * protected. Strips even when this guard is off.
+   */
+  async protectStripped<T extends Json | undefined>(
+    value: T,
+    scope: string,
+    labels: readonly string[],
+  ): Promise<Protected<T>> {
+    if (!this.active || value === undefined) return { value: stripInvisibleJson(value), counts: {} }
+    return this.#protect(value, scope, labels, true)
+  }
+
+  async #protect<T extends Json | undefined>(
+    value: T,
+    scope: string,
+    labels: readonly string[],
+    strip: boolean,
+  ): Promise<Protected<T>> {
     const counts: PiiCounts = {}
     if (!this.active || value === undefined) return { value, counts }
     const sites: Site[] = []
     // Pass 1: find every detection, once per distinct string (records repeat their keys and
-    // many of their values).
+    // many of their values). With `strip`, a string that holds an invisible character stops it:
+    // the value is stripped and protected again.
     const seen = new Set<string>()
+    const kinds = this.#kinds
+    let invisible = false
     const visit = (text: string): void => {
       // One hash lookup, not two: whether `add` grew the set says whether the text is new.
       const before = seen.size
-      if (seen.add(text).size === before) return
-      const found = detectMasked(text, this.#kinds)
-      if (found.length > 0) sites.push({ text, found, items: [] })
+      if (seen.add(text).size === before || invisible) return
+      const found = strip ? detectVisible(text, kinds) : detectMasked(text, kinds)
+      if (found === undefined) invisible = true
+      else if (found.length > 0) sites.push({ text, found, items: [] })
     }
-    walk(value, visit, (this.#kinds & KIND_BIT.card) !== 0)
+    walk(value, visit, (kinds & KIND_BIT.card) !== 0)
+    if (invisible) return this.#protect(stripInvisibleJson(value), scope, labels, false)
     if (sites.length === 0) return { value, counts }
     // Pass 2: one vault round trip for every distinct value.
     const items: VaultItem[] = []

@@ -9,7 +9,14 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { detect, runFinders } from '../../src/guard/detect.js'
 import { PII_KINDS, type PiiKind } from '../../src/guard/kinds.js'
-import { ALL_KINDS, KIND_BIT, possibleKinds } from '../../src/guard/shape.js'
+import {
+  ALL_KINDS,
+  KIND_BIT,
+  MAY_HOLD_INVISIBLE,
+  possibleKinds,
+  scanText,
+} from '../../src/guard/shape.js'
+import { hasInvisible } from '../../src/text.js'
 import { mulberry32 } from '../helpers/prng.js'
 
 const TEXTS: string[] = readFileSync(
@@ -119,5 +126,22 @@ describe('possibleKinds() at each bound', () => {
     expect(kindsOf(possibleKinds(text))).toEqual(['email', 'ip'])
     expect(kindsOf(possibleKinds(text, KIND_BIT.ip))).toEqual(['ip'])
     expect(possibleKinds(text, 0)).toBe(0)
+  })
+})
+
+describe('scanText() flags every character stripInvisible changes', () => {
+  it('on every UTF-16 code unit alone and inside text, and on the tag block', () => {
+    const missed: number[] = []
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c)
+      for (const text of [ch, `ab ${ch}12`, `x@y.io${ch}`])
+        if (hasInvisible(text) && (scanText(text, ALL_KINDS) & MAY_HOLD_INVISIBLE) === 0)
+          missed.push(c)
+    }
+    expect(missed).toEqual([])
+    for (let c = 0xe0000; c <= 0xe007f; c++)
+      expect(scanText(`tag ${String.fromCodePoint(c)}`, 0) & MAY_HOLD_INVISIBLE).not.toBe(0)
+    expect(scanText('plain text, an id 1234 and é', ALL_KINDS) & MAY_HOLD_INVISIBLE).toBe(0)
+    expect(possibleKinds('\u200b')).toBe(0)
   })
 })

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { PII_KINDS } from '../../src/config/index.js'
 import { MemoryVault, PiiGuard, type PiiOptions } from '../../src/guard/index.js'
+import { stripInvisibleJson } from '../../src/text.js'
+import type { Json } from '../../src/types.js'
 
 function guard(overrides: Partial<PiiOptions> = {}) {
   const options: PiiOptions = {
@@ -65,6 +67,34 @@ describe('PiiGuard', () => {
     const g = new PiiGuard({ ...guard().options, mode: 'off' })
     const value = { mail: 'a@x.io' }
     expect((await g.protect(value, 's', [])).value).toBe(value)
+  })
+
+  it('protectStripped is protect of the stripped value, keys and redaction included', async () => {
+    const zw = '\u200b'
+    const values: Json[] = [
+      { mail: `a@x${zw}.io`, list: ['plain', 'b@x.io'], n: 4111111111111111 },
+      // Keys that strip alike collapse before detection, as stripInvisibleJson made them.
+      { [`c@x.io${zw}`]: 1, 'c@x.io': 2, [`\u{E0041}d@x.io`]: 3 },
+      ['no invisible here', 'e@x.io', { k: 'call +1 (415) 555-2671' }],
+      `tag\u{E0041}ged f@x.io`,
+      [
+        'lone \ud800 surrogate g@x.io',
+        'bidi \u202e h@x.io',
+        'c1 \u0085 i@x.io',
+        'x'.repeat(5000) + '\u0000',
+      ],
+    ]
+    for (const mode of ['tokenize', 'redact'] as const) {
+      for (const value of values) {
+        const expected = await guard({ mode }).protect(stripInvisibleJson(value), 's', ['l'])
+        const got = await guard({ mode }).protectStripped(structuredClone(value), 's', ['l'])
+        expect(got).toEqual(expected)
+      }
+    }
+    const off = new PiiGuard({ ...guard().options, mode: 'off' })
+    expect((await off.protectStripped({ [`k${zw}`]: `v${zw}` }, 's', [])).value).toEqual({ k: 'v' })
+    const clean = { mail: 'nothing to find' }
+    expect((await guard().protectStripped(clean, 's', [])).value).toBe(clean)
   })
 
   it('resolves its own tokens in arguments, with their labels; others stay text', async () => {
