@@ -7,6 +7,13 @@
  * callers get consecutive seqs, and appends that arrive while a write is in flight go out
  * together in the next one, with one fdatasync for all (group commit, as databases do).
  *
+ * A record that announces nothing outside the process (what the sandbox was given, what a tool
+ * answered) may be appended with `{ durable: false }`: it resolves once written, and the next
+ * durable append's fdatasync covers it, since a sync covers every write before it. The engine
+ * uses that for `execution.start` and `call.result`, whose next step is either another
+ * write-ahead decision or the execution's end, both durable before anything leaves. A crash in
+ * between loses only records of work that had no effect yet, never a decision.
+ *
  * Files: the live file is `<file>`; rotation renames it to `<file>.<n>` with n one above the
  * highest existing (so `.1` is the oldest, and a rotated file never changes name again, which
  * suits a shipper to WORM storage) and starts a new `<file>` whose first record is a `rotation`
@@ -101,8 +108,18 @@ interface Signer {
  * await audit.append({ type: 'call.decision', executionId, tool: 'crm.find', decision: 'allow',
  *   ruleId: 'read-only', argsHash: hashArgs(args) })   // before calling the tool
  */
+/** How {@link AuditLog.append} waits. */
+export interface AppendOptions {
+  /**
+   * true (the default): resolve once the record is fdatasync'd (with `fsync`). false: resolve
+   * once it is written; the next durable append, the head file or `close` syncs it.
+   */
+  durable?: boolean
+}
+
 interface PendingAppend {
   fields: Readonly<Record<string, unknown>>
+  durable: boolean
   resolve(record: AuditRecord): void
   reject(error: unknown): void
 }
@@ -126,6 +143,8 @@ export class AuditLog {
   #pending: PendingAppend[] = []
   /** Lines sealed (seq and hash assigned) but not yet written. */
   #unwritten: Buffer[] = []
+  /** Written lines no fdatasync has covered yet (non-durable appends, with `fsync`). */
+  #unsynced = false
   #headTimer: NodeJS.Timeout | undefined
   /** The seq the head file names (0: none written yet). */
   #headSeq = 0
@@ -260,11 +279,12 @@ export class AuditLog {
   }
 
   /**
-   * Appends one record; resolves once it is on disk (fsync'd with `fsync`). Rejections: TypeError
-   * for a malformed event (nothing is written); SluiceError `AUDIT_UNAVAILABLE` when the log is
-   * closed or a write failed (the log then refuses every later append: the caller must fail closed).
+   * Appends one record; resolves once it is on disk (fsync'd with `fsync`), or only written with
+   * `{ durable: false }`. Rejections: TypeError for a malformed event (nothing is written);
+   * SluiceError `AUDIT_UNAVAILABLE` when the log is closed or a write or sync failed (the log then
+   * refuses every later append: the caller must fail closed).
    */
-  append(event: AuditEvent): Promise<AuditRecord> {
+  append(event: AuditEvent, options: AppendOptions = {}): Promise<AuditRecord> {
     let fields: ReturnType<typeof normaliseEvent>
     try {
       fields = normaliseEvent(event, this.#maxFieldChars)
@@ -274,7 +294,7 @@ export class AuditLog {
     if (this.#closed)
       return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', 'the audit log is closed'))
     const appended = new Promise<AuditRecord>((resolve, reject) =>
-      this.#pending.push({ fields, resolve, reject }),
+      this.#pending.push({ fields, durable: options.durable ?? true, resolve, reject }),
     )
     // Group commit: the first append of a batch queues the flush; every append that arrives
     // before it runs rides along in the same write and the same fdatasync.
@@ -283,23 +303,33 @@ export class AuditLog {
     return appended
   }
 
-  /** Seals every pending append in order, writes them at once, syncs once, then resolves them. */
+  /**
+   * Seals every pending append in order and writes them at once; resolves the non-durable ones,
+   * syncs once if any is durable, then resolves those.
+   */
   async #flush(): Promise<void> {
     const batch = this.#pending.splice(0)
     const records: AuditRecord[] = []
+    const settle = (durable: boolean) => {
+      for (const [i, item] of batch.entries())
+        if (item.durable === durable) item.resolve(records[i]!)
+    }
     try {
       for (const item of batch) records.push(await this.#appendNow(item.fields))
-      await this.#commit()
+      this.#write()
+      settle(false)
+      if (batch.some((item) => item.durable)) await this.#sync()
     } catch (cause) {
       this.#failure ??= new SluiceError(
         'AUDIT_UNAVAILABLE',
         `cannot write the audit log ${this.file}; refusing further records`,
         { cause },
       )
+      // Settled promises ignore the second call: only what is still waiting rejects.
       for (const item of batch) item.reject(this.#failure)
       return
     }
-    for (const [i, item] of batch.entries()) item.resolve(records[i]!)
+    settle(true)
   }
 
   /** Writes the head file within {@link HEAD_EVERY_MS} of the last append. */
@@ -331,7 +361,8 @@ export class AuditLog {
         .sign(this.#signer.key)
     }
     // The head never names a record that is not on disk, whatever the fsync setting.
-    if (!this.#fsync) await this.#handle.datasync()
+    if (!this.#fsync || this.#unsynced) await this.#handle.datasync()
+    this.#unsynced = false
     const target = headFileOf(this.file)
     await writeFile(`${target}.tmp`, `${JSON.stringify(head)}\n`)
     await rename(`${target}.tmp`, target)
@@ -417,6 +448,12 @@ export class AuditLog {
 
   /** Writes the unwritten lines in one go and syncs once (with `fsync`). */
   async #commit(): Promise<void> {
+    this.#write()
+    await this.#sync()
+  }
+
+  /** Writes the unwritten lines in one go. */
+  #write(): void {
     if (this.#unwritten.length === 0) return
     const bytes = Buffer.concat(this.#unwritten.splice(0))
     // A synchronous write: appending a few hundred bytes to the page cache takes a few µs, while
@@ -427,7 +464,19 @@ export class AuditLog {
     while (offset < bytes.length) {
       offset += writeSync(this.#handle.fd, bytes, offset, bytes.length - offset)
     }
-    if (this.#fsync) await this.#handle.datasync()
+    this.#unsynced = true
+  }
+
+  /** fdatasync with `fsync`, if anything written is not yet covered by one. */
+  async #sync(): Promise<void> {
+    if (!this.#fsync || !this.#unsynced) return
+    this.#unsynced = false
+    try {
+      await this.#handle.datasync()
+    } catch (error) {
+      this.#unsynced = true
+      throw error
+    }
   }
 
   async #checkpointIfDue(): Promise<void> {

@@ -7,7 +7,7 @@
  * @module
  */
 export { AuditLog, DEFAULT_ROTATE_BYTES } from './audit-log.js'
-export type { AuditLogOptions } from './audit-log.js'
+export type { AppendOptions, AuditLogOptions } from './audit-log.js'
 export {
   AUDIT_EVENT_TYPES,
   AUDIT_SYSTEM_TYPES,

@@ -343,7 +343,7 @@ export const auditSchema = z.strictObject({
   checkpointEvery: z.number().int().nonnegative().default(0),
   /** Private JWK (file) that signs checkpoints. */
   signingKeyFile: z.string().optional(),
-  /** fsync after each record (durability over throughput). */
+  /** fdatasync each record that announces an effect before the effect (durability over throughput). */
   fsync: z.boolean().default(true),
   /**
    * When another process already writes `file`: `segment` writes a chain of its own beside it

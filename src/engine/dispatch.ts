@@ -16,7 +16,7 @@
  * @module
  */
 import { trace, SpanStatusCode, type Context, type Span } from '@opentelemetry/api'
-import type { AuditLog } from '../audit/index.js'
+import type { AppendOptions, AuditLog } from '../audit/index.js'
 import { hashArgs } from '../audit/index.js'
 import type { GrantBroker, Redactor } from '../auth/index.js'
 import { toolLabels, type Config } from '../config/index.js'
@@ -677,13 +677,20 @@ export class Dispatcher {
 
   /** The call succeeded: its result record, then the value to the guest. */
   async #record(f: Flight): Promise<SandboxCallOutcome> {
-    await this.#audit(f, {
-      type: 'call.result',
-      status: 'ok',
-      toolHash: f.tool!.hash,
-      ms: this.#elapsed(f),
-      ...(f.guestCounts === undefined ? {} : { pii: f.guestCounts }),
-    })
+    // Written, not synced: only the guest sees the value, and whatever it does next that
+    // leaves the sandbox (a call, the answer) is preceded by a durable record whose sync
+    // covers this one.
+    await this.#audit(
+      f,
+      {
+        type: 'call.result',
+        status: 'ok',
+        toolHash: f.tool!.hash,
+        ms: this.#elapsed(f),
+        ...(f.guestCounts === undefined ? {} : { pii: f.guestCounts }),
+      },
+      { durable: false },
+    )
     const value = f.value as Json
     return this.#finish(
       f,
@@ -759,7 +766,7 @@ export class Dispatcher {
     return outcome
   }
 
-  #audit(f: Flight, fields: AuditFields): Promise<unknown> | undefined {
+  #audit(f: Flight, fields: AuditFields, options?: AppendOptions): Promise<unknown> | undefined {
     const { req } = f
     const traceId = currentTraceId(req.parent)
     // The decision records name the tool's labels (never values), so an auditor can follow
@@ -768,15 +775,18 @@ export class Dispatcher {
       fields.type === 'call.decision' && f.labels !== undefined && f.labels.length > 0
         ? { labels: [...f.labels] }
         : {}
-    return this.#deps.audit?.append({
-      executionId: req.executionId,
-      ...(traceId ? { traceId } : {}),
-      principal: auditPrincipal(req.principal),
-      tool: f.label,
-      argsHash: f.argsHash,
-      ...fields,
-      ...labels,
-    } as Parameters<AuditLog['append']>[0])
+    return this.#deps.audit?.append(
+      {
+        executionId: req.executionId,
+        ...(traceId ? { traceId } : {}),
+        principal: auditPrincipal(req.principal),
+        tool: f.label,
+        argsHash: f.argsHash,
+        ...fields,
+        ...labels,
+      } as Parameters<AuditLog['append']>[0],
+      options,
+    )
   }
 
   #policyInput(f: Flight) {

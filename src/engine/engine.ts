@@ -617,14 +617,19 @@ export class Engine {
       if (options.inboundToken) this.#deps.redactor?.add(options.inboundToken)
       try {
         const traceId = currentTraceId(parent)
-        await this.#deps.audit?.append({
-          type: 'execution.start',
-          executionId,
-          principal: auditPrincipal(principal),
-          codeHash,
-          ...(prior === undefined ? {} : { status: 'resumed' }),
-          ...(traceId ? { traceId } : {}),
-        })
+        // Written, not synced: nothing leaves the sandbox before the next durable record (a
+        // call's decision or the execution's end), whose sync covers this one.
+        await this.#deps.audit?.append(
+          {
+            type: 'execution.start',
+            executionId,
+            principal: auditPrincipal(principal),
+            codeHash,
+            ...(prior === undefined ? {} : { status: 'resumed' }),
+            ...(traceId ? { traceId } : {}),
+          },
+          { durable: false },
+        )
         // A server that was down at start may be up now: give it a short chance to join.
         await within(gen.catalog.refreshStale(), STALE_WAIT_MS)
         const tools = this.listTools(principal, gen)

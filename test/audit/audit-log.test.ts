@@ -179,6 +179,89 @@ describe('AuditLog.append', () => {
     }
   })
 
+  it('resolves a non-durable append once written, with no sync; the next durable one syncs both', async () => {
+    const log = await AuditLog.open({ file, fsync: true })
+    const proto = await fileHandlePrototype()
+    const synced: number[] = []
+    const original = proto.datasync
+    const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
+      await original.call(this)
+      synced.push(readLines(file).length)
+    })
+    try {
+      const start = await log.append(
+        { type: 'execution.start', executionId: 'e1' },
+        { durable: false },
+      )
+      expect(start.seq).toBe(1)
+      expect(readLines(file)).toHaveLength(1)
+      expect(synced).toEqual([])
+      await log.append(decision(1))
+      expect(synced).toEqual([2])
+    } finally {
+      spy.mockRestore()
+      await log.close()
+    }
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 2 })
+  })
+
+  it('resolves the non-durable appends of a group before its sync ends, the durable ones after', async () => {
+    const log = await AuditLog.open({ file, fsync: true })
+    const proto = await fileHandlePrototype()
+    const original = proto.datasync
+    let entered: () => void = () => undefined
+    const inSync = new Promise<void>((resolve) => {
+      entered = resolve
+    })
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
+      entered()
+      await gate
+      await original.call(this)
+    })
+    try {
+      let durableDone = false
+      const durable = log.append(decision(1)).then((r) => {
+        durableDone = true
+        return r
+      })
+      const written = log.append(decision(2), { durable: false })
+      await inSync
+      expect((await written).seq).toBe(2)
+      expect(durableDone).toBe(false)
+      release()
+      expect((await durable).seq).toBe(1)
+      expect(spy).toHaveBeenCalledTimes(1)
+    } finally {
+      spy.mockRestore()
+      await log.close()
+    }
+  })
+
+  it('fails the durable appends after a non-durable one when the sync covering both fails', async () => {
+    const log = await AuditLog.open({ file, fsync: true })
+    const proto = await fileHandlePrototype()
+    const spy = vi.spyOn(proto, 'datasync').mockRejectedValueOnce(new Error('EIO: disk gone'))
+    try {
+      expect((await log.append(decision(1), { durable: false })).seq).toBe(1)
+      const message = `cannot write the audit log ${file}; refusing further records`
+      await expect(log.append(decision(2))).rejects.toMatchObject({
+        code: 'AUDIT_UNAVAILABLE',
+        message,
+      })
+      await expect(log.append(decision(3), { durable: false })).rejects.toMatchObject({
+        code: 'AUDIT_UNAVAILABLE',
+        message,
+      })
+    } finally {
+      spy.mockRestore()
+      await log.close()
+    }
+  })
+
   it('gives concurrent callers consecutive seqs in call order', async () => {
     const log = await AuditLog.open({ file, fsync: false })
     try {

@@ -9,11 +9,12 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { hashArgs } from '../../src/audit/index.js'
 import { createLock, writeLock } from '../../src/registry/index.js'
 import { Upstream } from '../../src/upstream/index.js'
@@ -256,6 +257,41 @@ return out`
     const mine = readAudit(auditFile).slice(from)
     expect(mine.map((r) => r.type)).toEqual(['execution.start', 'call.decision', 'execution.end'])
     expect(mine[2]).toMatchObject({ status: 'error', code: 'TOOL_DENIED' })
+  })
+
+  it('syncs only the records that announce an effect: one call costs two fdatasyncs, not four', async () => {
+    const from = readAudit(auditFile).length
+    // node:fs/promises does not export FileHandle: take its prototype from a handle.
+    const probe = await open(auditFile, 'r')
+    const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> }
+    await probe.close()
+    const original = proto.datasync
+    // The lines in the file when each sync of this execution completed; the head file's own
+    // sync (once a second, on a timer) is not the execution's and is left out.
+    const synced: number[] = []
+    const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
+      const fromHead = new Error().stack?.includes('writeHead') === true
+      await original.call(this)
+      if (!fromHead) synced.push(readAudit(auditFile).length - from)
+    })
+    try {
+      const out = await rt.engine.execute(
+        rt.principal(),
+        'return await tools.rec.read_item({ id: "sync-count" })',
+      )
+      expect(out.ok).toBe(true)
+    } finally {
+      spy.mockRestore()
+    }
+    const mine = readAudit(auditFile).slice(from)
+    expect(mine.map((r) => r.type)).toEqual([
+      'execution.start',
+      'call.decision',
+      'call.result',
+      'execution.end',
+    ])
+    // The decision's sync also covers the start; the end's covers the result.
+    expect(synced).toEqual([2, 4])
   })
 })
 
