@@ -9,7 +9,8 @@
  * opened once and reused) or 2026-07-28 stateless (SDK 2.x client pinned to it), times the
  * rate-limit store, in-process or Redis (a real `redis-server`; skipped with the reason when
  * there is none). Beside them, the same tool called directly: an SDK 1.x client over stdio to
- * the same fixture, no gateway (DESIGN.md §6: added p50 ≤ 5 ms vs calling the tool directly).
+ * the same fixture, no gateway (issue 14: added p50 ≤ 2 ms vs calling the tool directly; DESIGN.md
+ * §6 said 5 ms).
  *
  * - **latency**: one client per combination, one execution at a time; rounds interleave the
  *   combinations and the direct call with the order rotated, so machine noise hits all alike.
@@ -27,7 +28,8 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -252,6 +254,35 @@ function saturation(r, cores) {
 const SATURATED = 0.85
 const pct = (x) => `${(x * 100).toFixed(0)}%`
 
+/**
+ * What one fdatasync costs where the gateways keep their audit (the OS temp folder): a 400-byte
+ * append then `FileHandle.datasync()`, as the audit log does, `n` times. Milliseconds.
+ */
+async function fdatasyncCost(n) {
+  const dir = mkdtempSync(join(os.tmpdir(), 'sluice-fsync-'))
+  const handle = await open(join(dir, 'probe.jsonl'), 'a')
+  const line = Buffer.from(`${'x'.repeat(399)}\n`)
+  const ms = []
+  try {
+    for (let i = 0; i < n; i++) {
+      writeSync(handle.fd, line)
+      const start = performance.now()
+      await handle.datasync()
+      ms.push(performance.now() - start)
+    }
+  } finally {
+    await handle.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const s = summarize(ms)
+  return {
+    what: 'append 400 B + FileHandle.datasync() in the OS temp folder',
+    n,
+    p50: s.p50,
+    p99: s.p99,
+  }
+}
+
 export async function run({ quick, progress }) {
   if (!existsSync(MAIN))
     throw new SkipError(`${MAIN} is missing (run \`npm run build\` at the repository root)`)
@@ -270,7 +301,7 @@ export async function run({ quick, progress }) {
       perPrincipal: { executionsPerMinute: EXECUTIONS_PER_MINUTE },
     },
     sandbox: 'defaults (workers min(2, cores), up to maxConcurrentExecutions)',
-    audit: 'fsync per record',
+    audit: 'fsync before each effect (call decision, execution end)',
     clients: {
       session: `@modelcontextprotocol/sdk ${versionOf('@modelcontextprotocol/sdk')}`,
       stateless: `@modelcontextprotocol/client ${versionOf('@modelcontextprotocol/client')}`,
@@ -333,6 +364,8 @@ export async function run({ quick, progress }) {
         details.requestsPerExecution[r.id] = (r.counter.requests - sent.get(r.id)) / rounds
     }
 
+    details.fdatasync = await fdatasyncCost(quick ? 100 : 400)
+
     const directStats = summarize(samples.get('direct'))
     metrics.push({
       label: 'direct: get-sum over stdio, SDK 1.x client, no gateway (baseline)',
@@ -374,9 +407,9 @@ export async function run({ quick, progress }) {
     for (const [combo, ms] of added) {
       metrics.push({
         label: `added p50 vs direct, ${PROTOCOLS[combo.protocol]}, ${STORES[combo.store]}`,
-        value: fmtMs(ms),
-        target: '≤ 5 ms',
-        met: ms <= 5,
+        value: `${fmtMs(ms)} (incl. the audit's 2 fdatasyncs, ${fmtMs(details.fdatasync.p50)} each at p50 here)`,
+        target: '≤ 2 ms',
+        met: ms <= 2,
       })
     }
     for (const [combo, r] of loops) {

@@ -98,9 +98,12 @@ const API_KEY_RUN = 15
 /**
  * The kinds of `mask` that may match somewhere in `text`:
  * - email: an `@`;
- * - phone: 9 digits in groups separated by at most two of `[ .()/-]`, or a `+` and 8;
- * - card: 13 digits in one cluster; ssn: 9 digits and two joins in one (a cluster: digits joined
- *   by single spaces or dashes, as `\d{3}(?:[ -]?\d){10}` and `\d{3}[ -]\d{2}[ -]\d{4}` need);
+ * - phone: 9 digits in groups separated by at most two of `[ .()/-]`, with a separator between
+ *   two of them (no national form is a bare run), or a `+` and 8;
+ * - card: 13 digits in one cluster that no word character touches (findCards skips a cluster
+ *   glued to a word: a digest, a UUID, an IBAN); ssn: 9 digits and two joins in one (a cluster:
+ *   digits joined by single spaces or dashes, as `\d{3}(?:[ -]?\d){10}` and
+ *   `\d{3}[ -]\d{2}[ -]\d{4}` need);
  * - iban: two capitals then two digits (`DE89`);
  * - ip: 4 digits and 3 dots (IPv4), or 3 colons or a `::` (IPv6: eight groups, or fewer
  *   around `::`, so a time of day is none);
@@ -128,16 +131,23 @@ export function scanText(text: string, mask: KindMask): number {
   let apiKeySeed = false
   let dashes = 0
   let maxDashes = 0
-  // A card or SSN cluster: its digits and joins, and whether the last character joins it.
+  // A card or SSN cluster: its digits and joins, and whether the last character joins it;
+  // whether a word character touches it (then it is part of a code, never a card).
   let cluster = 0
   let joins = 0
-  let maxCluster = 0
+  let clusterGlued = false
+  let cardSeed = false
   let ssnSeed = false
   let joined = false
-  // A phone cluster: its digits, and the separators since its last digit (past the gap: none).
+  // A phone cluster: its digits, the separators since its last digit (past the gap: none), and
+  // whether it has had a separator between digits (every national form has one).
   let phone = 0
   let gap = PHONE_GAP + 1
+  let phoneSeparated = false
+  let phoneSeed = false
   let maxPhone = 0
+  // Whether the previous character is a word character (`[A-Za-z_]`; a digit is tracked apart).
+  let word = false
   let previousDigit = false
   let digitRun = 0
   let run = 0
@@ -147,13 +157,26 @@ export function scanText(text: string, mask: KindMask): number {
     const c = text.charCodeAt(i)
     const k = c < 128 ? CLASS[c]! : highClass(c)
     if ((k & LETTER) !== 0) {
-      // Past a letter nothing is joined, no phone group goes on, no dash run either.
-      run++
-      if ((k & NOT_HEX) !== 0) runNotHex = true
+      // Past a letter nothing is joined, no phone group goes on, no dash run either. The rest
+      // of the letters are read in a loop of their own: most characters are letters, and all
+      // they change is the token run.
+      let notHex = k & NOT_HEX
+      let end = i + 1
+      for (; end < text.length; end++) {
+        const d = text.charCodeAt(end)
+        const l = d < 128 ? CLASS[d]! : 0
+        if ((l & LETTER) === 0) break
+        notHex |= l
+      }
+      run += end - i
+      if ((notHex & NOT_HEX) !== 0) runNotHex = true
       if (run >= API_KEY_RUN && runNotHex) apiKeySeed = true
+      if (previousDigit) clusterGlued = true
       previousDigit = joined = false
+      word = true
       gap = PHONE_GAP + 1
       dashes = 0
+      i = end - 1
       continue
     }
     if ((k & TOKEN) !== 0) {
@@ -172,18 +195,31 @@ export function scanText(text: string, mask: KindMask): number {
           ibanSeed = true
       } else {
         digitRun = 1
-        if (!joined) cluster = joins = 0
-        if (gap > PHONE_GAP) phone = 0
+        if (!joined) {
+          if (cluster >= CARD_CLUSTER_DIGITS && !clusterGlued) cardSeed = true
+          cluster = joins = 0
+          clusterGlued = word
+        }
+        if (gap > PHONE_GAP) {
+          phone = 0
+          phoneSeparated = false
+        } else if (phone > 0) phoneSeparated = true
       }
-      if (++cluster > maxCluster) maxCluster = cluster
+      cluster++
       if (cluster >= SSN_CLUSTER_DIGITS && joins >= SSN_CLUSTER_JOINS) ssnSeed = true
       if (++phone > maxPhone) maxPhone = phone
+      if (phone >= PHONE_DIGITS && phoneSeparated) phoneSeed = true
       gap = 0
       previousDigit = true
       joined = false
+      word = false
       dashes = 0
       continue
     }
+    // `_` and `J` are the word characters that are not a LETTER.
+    const wordChar = c === 95 || c === 74
+    if (wordChar && previousDigit) clusterGlued = true
+    word = wordChar
     joined = previousDigit && (k & JOIN) !== 0
     if (joined) joins++
     gap = (k & PHONE_SEP) !== 0 ? gap + 1 : PHONE_GAP + 1
@@ -207,11 +243,11 @@ export function scanText(text: string, mask: KindMask): number {
     else if (c === 74 && text.charCodeAt(i - 1) === 121 && text.charCodeAt(i - 2) === 101)
       jwtSeed = true // e y J
   }
+  if (cluster >= CARD_CLUSTER_DIGITS && !clusterGlued) cardSeed = true
   let may = 0
   if (at) may |= KIND_BIT.email
-  if (maxPhone >= PHONE_DIGITS || (plus && maxPhone >= PHONE_DIGITS_WITH_PLUS))
-    may |= KIND_BIT.phone
-  if (maxCluster >= CARD_CLUSTER_DIGITS) may |= KIND_BIT.card
+  if (phoneSeed || (plus && maxPhone >= PHONE_DIGITS_WITH_PLUS)) may |= KIND_BIT.phone
+  if (cardSeed) may |= KIND_BIT.card
   if (ibanSeed) may |= KIND_BIT.iban
   if (ssnSeed) may |= KIND_BIT.ssn
   if ((digits >= 4 && dots >= 3) || colons >= 3 || doubleColon) may |= KIND_BIT.ip

@@ -249,9 +249,11 @@ function walk(value: Json, visit: (text: string) => void, cards = false): void {
   } else if (Array.isArray(value)) {
     for (const item of value) walk(item, visit, cards)
   } else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
+    // Keys, not entries: no pair array per property.
+    const record = value as Record<string, Json>
+    for (const key of Object.keys(record)) {
       visit(key)
-      walk(item as Json, visit, cards)
+      walk(record[key]!, visit, cards)
     }
   }
 }

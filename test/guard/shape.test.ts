@@ -81,6 +81,7 @@ describe('possibleKinds() at each bound', () => {
     ['phone: groups apart by two separators at most', '(415) 555-2671', '(415)  555-2671', 'phone'],
     ['phone: groups apart by separators only', '030/123456', '030x123456', 'phone'],
     ['phone: a + and 8 digits', '+49 30 1234', '+49 30 123', 'phone'],
+    ['phone: a separator between groups, without +', 'call 030 123456', 'call 030123456', 'phone'],
     ['card: 13 digits in one cluster', '4222 2222 22222', '4222 2222 2222 x2', 'card'],
     [
       'card: a cluster joins by one space or dash only',
@@ -88,6 +89,14 @@ describe('possibleKinds() at each bound', () => {
       '4222  2222 22222',
       'card',
     ],
+    [
+      'card: no word character just before the cluster',
+      'ref 4222222222222',
+      'ref_4222222222222',
+      'card',
+    ],
+    ['card: no letter just before the cluster', 'id 4222222222222', 'id4222222222222', 'card'],
+    ['card: no word character just after the cluster', '4222222222222 J', '4222222222222J', 'card'],
     ['ssn: 9 digits in one cluster', '123-45-6789', '123-45-678', 'ssn'],
     ['ssn: two joins in the cluster', '123-45-6789', '123-456789', 'ssn'],
     ['iban: two capitals, two digits', 'GB82', 'Gb82', 'iban'],
@@ -117,6 +126,9 @@ describe('possibleKinds() at each bound', () => {
       'v1.2.3',
       '00fb8673-8b42-4835-a84f-3e32248c1e89',
       'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      // Digests whose digit runs are as long as a card or a phone number.
+      'e7767958e291588fccb7ce724e9cf7579079249188229b46b154be8828c5f948',
+      '99bf4fac9d2f89263ddbaf9bf739cd3878247720',
     ])
       expect({ text, kinds: kindsOf(possibleKinds(text)) }).toEqual({ text, kinds: [] })
   })
