@@ -157,26 +157,15 @@ export function scanText(text: string, mask: KindMask): number {
     const c = text.charCodeAt(i)
     const k = c < 128 ? CLASS[c]! : highClass(c)
     if ((k & LETTER) !== 0) {
-      // Past a letter nothing is joined, no phone group goes on, no dash run either. The rest
-      // of the letters are read in a loop of their own: most characters are letters, and all
-      // they change is the token run.
-      let notHex = k & NOT_HEX
-      let end = i + 1
-      for (; end < text.length; end++) {
-        const d = text.charCodeAt(end)
-        const l = d < 128 ? CLASS[d]! : 0
-        if ((l & LETTER) === 0) break
-        notHex |= l
-      }
-      run += end - i
-      if ((notHex & NOT_HEX) !== 0) runNotHex = true
+      // Past a letter nothing is joined, no phone group goes on, no dash run either.
+      run++
+      if ((k & NOT_HEX) !== 0) runNotHex = true
       if (run >= API_KEY_RUN && runNotHex) apiKeySeed = true
       if (previousDigit) clusterGlued = true
       previousDigit = joined = false
       word = true
       gap = PHONE_GAP + 1
       dashes = 0
-      i = end - 1
       continue
     }
     if ((k & TOKEN) !== 0) {
