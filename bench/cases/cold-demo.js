@@ -3,7 +3,7 @@
  * wall time from `spawn(node dist/src/main.js serve --config <demo copy> --port 0)` to the answer
  * of the first `execute_code`. On the clock, in order: Node's start; importing the CLI and the
  * gateway; loading and checking the config, the demo policy and the lock; opening the audit log
- * (fsync per record, as the demo ships); the sandbox pool (default workers) with its warm-up;
+ * (fsync on, as the demo ships); the sandbox pool (default workers) with its warm-up;
  * starting the three demo upstreams (memory, filesystem, everything: each a `node` process over
  * stdio) through `initialize` and their tool listing; listening on HTTP; then this client's
  * `initialize` + `notifications/initialized` (one session, 2025-11-25, a JWT verified on each

@@ -106,7 +106,11 @@ export async function run({ quick, progress }) {
     }
     const rows = [
       { id: 'in-process upstream, audit without fsync', rt: plain, local: true },
-      { id: 'in-process upstream, audit with fsync per record', rt: durable, local: true },
+      {
+        id: 'in-process upstream, audit with fsync (each decision and end synced)',
+        rt: durable,
+        local: true,
+      },
       { id: 'stdio upstream (fixture process), audit without fsync', rt: plain, local: false },
     ].map((r) => ({ ...r, many: [], none: [] }))
     for (const r of rows) {

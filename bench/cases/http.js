@@ -2,7 +2,7 @@
  * Case `http`: one `execute_code` with one inner call through real `sluice serve` processes
  * (the built CLI), from the client's side: HTTP on 127.0.0.1, a bearer JWT (ES256, JWKS file)
  * verified on every request, a CEL policy evaluated on the call's arguments, the audit log
- * (fsync per record, the default), a per-principal rate limit so the store is consulted on
+ * (fsync on, the default: each decision and execution end synced), a per-principal rate limit so the store is consulted on
  * every execution, and one cheap stdio upstream (the `store` fixture's `get-sum`).
  *
  * Four combinations: the protocol, 2025-11-25 with a session (SDK 1.x client, the session
