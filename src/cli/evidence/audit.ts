@@ -169,7 +169,7 @@ export function integrityDomain(audit: AuditFacts): Control[] {
             ? `segment ${s.files.at(-1)}: ${s.records} records, verifies`
             : `segment ${s.files.at(-1)} DOES NOT verify: ${s.error}`,
         ),
-        `fsync per record: ${audit.fsync ? 'on' : 'off (a crash may lose the newest records)'}`,
+        `fsync before each effect (decisions, execution ends): ${audit.fsync ? 'on' : 'off (a crash may lose the newest records)'}`,
         `signed checkpoints: ${audit.checkpointEvery ? `every ${audit.checkpointEvery} records` : 'off'}`,
       ],
     },
