@@ -5,62 +5,23 @@
  * @module
  */
 import { AuditLog } from '../audit/index.js'
-import { createGrantBroker, createRedactor, loadOrCreateGatewayKey } from '../auth/index.js'
-import {
-  declaredLabels,
-  effectiveExporter,
-  isSecretHeader,
-  readSecretRef,
-  readVaultKey,
-  type Config,
-  type ServerConfig,
-} from '../config/index.js'
+import { createGrantBroker, loadOrCreateGatewayKey } from '../auth/index.js'
+import { effectiveExporter, readVaultKey, type Config } from '../config/index.js'
 import { startTelemetry } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
 import { StoreVault, type Vault } from '../guard/index.js'
-import {
-  allowAllPolicy,
-  loadPolicies,
-  type LoadPolicyOptions,
-  type PolicySet,
-} from '../policy/index.js'
+import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
 import { readLock, type LockFile } from '../registry/index.js'
 import { SandboxPool } from '../sandbox/index.js'
-import { UpstreamSet } from '../upstream/index.js'
 import { MemoryStore, RedisStore, type SharedStore } from '../store/index.js'
 import { configureAttributes, metrics } from '../telemetry/index.js'
+import { stderrLog, type LogFn } from './log.js'
+import { policyOptionsFor } from './reload.js'
+import { startUpstreams, type StartedUpstreams } from './upstreams.js'
 
-/** Least time given to an upstream to start and answer `initialize`. */
-export const CONNECT_TIMEOUT_MS = 15_000
-
-export type LogFn = (
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void
-
-/** Operator log as JSON lines on stderr (stdout belongs to results and to the stdio transport). */
-export const stderrLog: LogFn = (level, message, fields) => {
-  process.stderr.write(
-    `${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...fields })}\n`,
-  )
-}
-
-/**
- * The session-level headers of a url server with a static grant: its initialize, listing and
- * notification stream carry the same operator secret its calls do (a server that checks its API
- * key on every request could not even be listed otherwise). Per-principal grants stay per call.
- */
-export function staticSessionHeaders(
-  server: ServerConfig,
-  baseDir: string,
-): (() => Record<string, string>) | undefined {
-  const grant = server.credentials
-  if (grant?.grant !== 'static' || !('url' in server)) return undefined
-  return () => ({
-    [grant.header]: `${grant.prefix ?? ''}${readSecretRef(grant.valueFrom, baseDir)}`,
-  })
-}
+export type { LogFn } from './log.js'
+export { stderrLog } from './log.js'
+export { CONNECT_TIMEOUT_MS, staticSessionHeaders } from './upstreams.js'
 
 /** Starts span export as the config (or the standard OTEL_* variables) says. */
 export async function startTelemetryFor(config: Config) {
@@ -87,6 +48,11 @@ export interface ComposeOptions {
   allowAllWithoutPolicies: boolean
   /** Policies and lock already loaded and checked (`sluice serve`, which reloads them later). */
   loaded?: { policy: PolicySet; lock?: LockFile }
+  /**
+   * The config's upstreams, started already (`startUpstreams`, before the command imported this
+   * module). The runtime owns them from here: `close()` closes them, and so does a failed start.
+   */
+  upstreams?: StartedUpstreams
 }
 
 /**
@@ -141,17 +107,19 @@ function openVault(
 export async function compose(config: Config, options: ComposeOptions): Promise<Runtime> {
   const log = options.log ?? stderrLog
   configureAttributes({ captureContent: config.telemetry.captureContent })
-  const policy = options.loaded?.policy ?? loadPolicySet(config, options, log)
-  const lock = options.loaded
-    ? options.loaded.lock
-    : config.lock
-      ? await readLock(
-          config.lock.file,
-          config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {},
-        )
-      : undefined
   const closers: Array<() => Promise<void>> = []
+  const given = options.upstreams
+  if (given) closers.push(() => given.close())
   try {
+    const policy = options.loaded?.policy ?? loadPolicySet(config, options, log)
+    const lock = options.loaded
+      ? options.loaded.lock
+      : config.lock
+        ? await readLock(
+            config.lock.file,
+            config.lock.publicKeyFile ? { publicKeyFile: config.lock.publicKeyFile } : {},
+          )
+        : undefined
     const audit = config.audit
       ? await AuditLog.open({
           file: config.audit.file,
@@ -207,84 +175,12 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
       await started?.close()
     })
     let engine: Engine | undefined
-    const redactor = createRedactor()
-    const upstreams = new UpstreamSet(config.servers, {
-      callTimeoutMs: config.limits.callTimeoutMs,
-      // Crashes, failed connects and recycled sessions reach the operator log; a server's stderr
-      // tail may echo a secret it was given, so every string passes the redactor first.
-      logger: {
-        warn: (fields, message) =>
-          log(
-            'warn',
-            message,
-            Object.fromEntries(
-              Object.entries(fields).map(([k, v]) => [
-                k,
-                typeof v === 'string' ? redactor.redact(v) : v,
-              ]),
-            ),
-          ),
-      },
-      onToolsChanged: (server: string) => void engine?.refresh(server),
-      // Starting a server (npx, a cold Node process) can take longer than one call may.
-      perServer: (server) => {
-        const sessionHeaders = staticSessionHeaders(config.servers[server]!, config.baseDir)
-        return {
-          connectTimeoutMs: Math.max(
-            CONNECT_TIMEOUT_MS,
-            config.servers[server]?.timeoutMs ?? config.limits.callTimeoutMs,
-          ),
-          ...(sessionHeaders ? { sessionHeaders } : {}),
-        }
-      },
-    })
-    closers.push(() => upstreams.close())
-    // Register static secrets up front: another upstream (or an error) may echo one before the
-    // grant is ever used.
-    for (const [name, server] of Object.entries(config.servers)) {
-      // A secret header's value came from the environment (`Bearer ${TOKEN}`): the same applies.
-      for (const [header, value] of Object.entries('headers' in server ? server.headers : {})) {
-        if (!isSecretHeader(header)) continue
-        redactor.add(value)
-        const scheme = /^\s*[A-Za-z][A-Za-z0-9-]*\s+(\S.*)$/.exec(value)
-        if (scheme?.[1] !== undefined) redactor.add(scheme[1])
-      }
-      if (server.credentials?.grant === 'env') {
-        for (const [variable, ref] of Object.entries(server.credentials.env)) {
-          try {
-            redactor.add(readSecretRef(ref, config.baseDir))
-          } catch (cause) {
-            log(
-              'warn',
-              `server ${name}: secret ${variable} unavailable; the server will not start until it is set`,
-              { error: cause instanceof Error ? cause.message : String(cause) },
-            )
-          }
-        }
-        continue
-      }
-      if (server.credentials?.grant !== 'static') continue
-      try {
-        const value = readSecretRef(server.credentials.valueFrom, config.baseDir)
-        redactor.add(value)
-        if (server.credentials.prefix) redactor.add(`${server.credentials.prefix}${value}`)
-      } catch (cause) {
-        log(
-          'warn',
-          `server ${name}: static credential unavailable; calls will fail until it is set`,
-          {
-            error: cause instanceof Error ? cause.message : String(cause),
-          },
-        )
-      }
-    }
-    // Connect now, once every secret is registered: each server's process starts while the
-    // sandbox pool warms up. A failure here is what the catalogue's first listing reports.
-    for (const name of upstreams.names())
-      void upstreams
-        .get(name)
-        ?.connect()
-        .catch(() => undefined)
+    // Started before the pool by the caller, or now: each server's process starts while the
+    // sandbox pool warms up.
+    const early = given ?? startUpstreams(config, log)
+    if (given === undefined) closers.push(() => early.close())
+    const { upstreams, redactor } = early
+    early.onToolsChanged((server) => void engine?.refresh(server))
     const needsGrants = Object.values(config.servers).some((s) => s.credentials !== undefined)
     const grants = needsGrants
       ? createGrantBroker({
@@ -372,11 +268,6 @@ function wrapSync(release: () => unknown): () => Promise<void> {
   return async () => {
     release()
   }
-}
-
-/** Policies are checked against the config that uses them: a label it never declares is a typo. */
-export function policyOptionsFor(config: Config): LoadPolicyOptions {
-  return { labels: { declared: declaredLabels(config), configFile: config.file ?? '<inline>' } }
 }
 
 function loadPolicySet(config: Config, options: ComposeOptions, log: LogFn): PolicySet {

@@ -38,7 +38,7 @@ import {
 } from '../registry/index.js'
 import type { ToolDefinition } from '../types.js'
 import { UpstreamSet } from '../upstream/index.js'
-import { CONNECT_TIMEOUT_MS, staticSessionHeaders } from './compose.js'
+import { CONNECT_TIMEOUT_MS, staticSessionHeaders } from './upstreams.js'
 import { usage, type Command } from './index.js'
 
 function lockPath(config: Config, out: string | undefined): string {

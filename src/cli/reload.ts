@@ -21,13 +21,18 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { canonicalJson } from '../canonical-json.js'
-import { loadConfig, type Config } from '../config/index.js'
+import { declaredLabels, loadConfig, type Config } from '../config/index.js'
 import { SluiceError } from '../errors.js'
 import { createTokenVerifier, type TokenVerifier } from '../auth/index.js'
-import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
+import {
+  allowAllPolicy,
+  loadPolicies,
+  type LoadPolicyOptions,
+  type PolicySet,
+} from '../policy/index.js'
 import { readLock, type LockFile } from '../registry/index.js'
 import { metrics } from '../telemetry/index.js'
-import { policyOptionsFor, type LogFn } from './compose.js'
+import type { LogFn } from './log.js'
 
 /** A config and what it references, each loaded and checked. */
 export interface Checked {
@@ -48,12 +53,21 @@ export interface Checked {
  */
 const RELOADABLE = ['policies', 'lock', 'limits', 'shutdown'] as const
 
+/** Policies are checked against the config that uses them: a label it never declares is a typo. */
+export function policyOptionsFor(config: Config): LoadPolicyOptions {
+  return { labels: { declared: declaredLabels(config), configFile: config.file ?? '<inline>' } }
+}
+
 /** Loads `file` with everything it references. Throws SluiceError naming the file and the reason. */
 export async function loadChecked(
   file: string,
-  options: { requirePolicies?: boolean } = {},
+  options: {
+    requirePolicies?: boolean
+    /** `file` loaded already (`loadConfig(file)`): its references are checked, not it again. */
+    config?: Config
+  } = {},
 ): Promise<Checked> {
-  const config = loadConfig(file)
+  const config = options.config ?? loadConfig(file)
   const files = [config.file ?? resolve(file), ...referencedFiles(config)]
   const hasPolicies = config.policies !== undefined && config.policies.length > 0
   if (!hasPolicies && options.requirePolicies === true) {

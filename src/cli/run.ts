@@ -5,10 +5,10 @@
  * @module
  */
 import { readFile } from 'node:fs/promises'
-import { localPrincipal } from '../auth/index.js'
 import { loadConfig } from '../config/index.js'
-import { compose, startTelemetryFor } from './compose.js'
 import { usage, type Command } from './index.js'
+import { stderrLog } from './log.js'
+import { startUpstreams, type StartedUpstreams } from './upstreams.js'
 
 async function readSource(path: string): Promise<string> {
   if (path === '-') {
@@ -41,20 +41,31 @@ export const runCommand: Command = {
     if (positionals.length !== 1) throw usage('expected exactly one FILE (or - for standard input)')
     const config = loadConfig(values.config as string | undefined)
     const code = await readSource(positionals[0]!)
-    const telemetry = await startTelemetryFor(config)
+    // The servers boot while the engine and the sandbox load (as in `sluice serve`).
+    const upstreams = startUpstreams(config, stderrLog)
     try {
-      const runtime = await compose(config, { allowAllWithoutPolicies: true })
+      const [{ localPrincipal }, { compose, startTelemetryFor }] = await Promise.all([
+        import('../auth/index.js'),
+        import('./compose.js'),
+      ])
+      const telemetry = await startTelemetryFor(config)
       try {
-        const principal = localPrincipal(config.identity?.local)
-        const result = await runtime.engine.execute(principal, code)
-        process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
-        return result.ok ? 0 : 1
+        const runtime = await compose(config, { allowAllWithoutPolicies: true, upstreams })
+        try {
+          const principal = localPrincipal(config.identity?.local)
+          const result = await runtime.engine.execute(principal, code)
+          process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
+          return result.ok ? 0 : 1
+        } finally {
+          await runtime.close()
+        }
       } finally {
-        await runtime.close()
+        // Flushes the spans of this one execution before the process exits.
+        await telemetry.shutdown().catch(() => undefined)
       }
     } finally {
-      // Flushes the spans of this one execution before the process exits.
-      await telemetry.shutdown().catch(() => undefined)
+      // The runtime closed them already, unless it never started; closing again is a no-op.
+      await upstreams.close().catch(() => undefined)
     }
   },
 }

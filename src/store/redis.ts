@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { createClient } from '@redis/client'
+import type { createClient } from '@redis/client'
 import { SluiceError } from '../errors.js'
 import { BUCKET_IDLE_MS, type HoldAnswer, type RateAnswer, type SharedStore } from './store.js'
 
@@ -90,7 +90,9 @@ type Client = ReturnType<typeof createClient>
 
 export class RedisStore implements SharedStore {
   readonly kind = 'redis'
-  readonly #client: Client
+  /** Made on `connect()`: the client library is loaded only by a gateway that uses Redis. */
+  #client: Client | undefined
+  readonly #options: RedisStoreOptions
   readonly #prefix: string
   readonly #timeoutMs: number
   readonly #url: string
@@ -102,11 +104,28 @@ export class RedisStore implements SharedStore {
   readonly #onError: ((err: Error) => void) | undefined
 
   constructor(options: RedisStoreOptions) {
+    this.#options = options
     this.#prefix = options.keyPrefix ?? 'sluice:'
     this.#timeoutMs = options.commandTimeoutMs ?? 1000
     this.#url = redactUrl(options.url)
     this.#onError = options.onError
-    this.#client = createClient({
+  }
+
+  /** Connects (once); the CLI awaits it at start so a wrong URL fails before serving. */
+  connect(): Promise<unknown> {
+    this.#connecting ??= this.#open().catch((err: unknown) => {
+      this.#connecting = undefined
+      throw this.#unavailable(err)
+    })
+    return this.#connecting
+  }
+
+  async #open(): Promise<void> {
+    // Loaded here, not at the top: @redis/client is ≈500 CommonJS files (≈70 ms of every
+    // process start), and most gateways keep their state in-process.
+    const { createClient } = await import('@redis/client')
+    const options = this.#options
+    const client: Client = createClient({
       url: options.url,
       disableOfflineQueue: true,
       socket: {
@@ -117,19 +136,12 @@ export class RedisStore implements SharedStore {
           this.#everReady ? Math.min(2000, 50 * 2 ** Math.min(retries, 6)) : cause,
       },
     })
-    this.#client.on('error', (err: Error) => options.onError?.(err))
-    this.#client.on('ready', () => {
+    client.on('error', (err: Error) => options.onError?.(err))
+    client.on('ready', () => {
       this.#everReady = true
     })
-  }
-
-  /** Connects (once); the CLI awaits it at start so a wrong URL fails before serving. */
-  connect(): Promise<unknown> {
-    this.#connecting ??= this.#client.connect().catch((err: unknown) => {
-      this.#connecting = undefined
-      throw this.#unavailable(err)
-    })
-    return this.#connecting
+    this.#client = client
+    await client.connect()
   }
 
   async takeToken(key: string, perMinute: number, take: boolean): Promise<RateAnswer> {
@@ -233,6 +245,7 @@ export class RedisStore implements SharedStore {
   #openSubscriber(): Promise<Client> {
     this.#subscribing ??= (async () => {
       // The duplicate reconnects on its own and subscribes again to what it had.
+      if (this.#client === undefined) throw this.#unavailable(new Error('not connected'))
       const subscriber = this.#client.duplicate()
       subscriber.on('error', (err: Error) => this.#onError?.(err))
       this.#subscriber = subscriber
@@ -250,9 +263,10 @@ export class RedisStore implements SharedStore {
 
   async #command(args: string[]): Promise<unknown> {
     // Reconnecting (the client does it on its own): fail now rather than queue behind it.
-    if (!this.#client.isReady) throw this.#unavailable(new Error('not connected'))
+    const client = this.#client
+    if (client?.isReady !== true) throw this.#unavailable(new Error('not connected'))
     try {
-      return await this.#client.sendCommand(args, {
+      return await client.sendCommand(args, {
         timeout: this.#timeoutMs,
         rejectInFlight: true,
       })

@@ -290,6 +290,8 @@ export class Upstream {
   readonly #headers = new AsyncLocalStorage<Readonly<Record<string, string>>>()
   #session: Session | undefined
   #connecting: Promise<Session> | undefined
+  /** The session `#connecting` is making, before its `initialize` is answered. */
+  #opening: Session | undefined
   #sessionSeq = 0
   /** Listeners of the calls that asked for progress, by the token sent upstream. */
   readonly #progress = new Map<string, (progress: UpstreamProgress) => void>()
@@ -470,9 +472,13 @@ export class Upstream {
     this.#closed = true
     const connecting = this.#connecting
     const session = this.#session
+    const opening = this.#opening
     this.#session = undefined
     try {
       if (session !== undefined) await this.#closeSession(session)
+      // A server still starting is stopped now, not waited for: one that never answers
+      // `initialize` would hold the close (a failed start, a drain) for connectTimeoutMs.
+      if (opening !== undefined) await this.#closeSession(opening)
     } finally {
       if (connecting !== undefined) {
         const late = await connecting.catch(() => undefined)
@@ -721,11 +727,19 @@ export class Upstream {
     client.onclose = () => this.#onClosed(session)
     client.onerror = (error) => this.#onError(session, error)
     const connectTimeoutMs = this.#options.connectTimeoutMs ?? this.timeoutMs
+    this.#opening = session
     try {
       await client.connect(transport, { timeout: connectTimeoutMs })
     } catch (error) {
       session.dead = true
       await this.#closeSession(session)
+      if (this.#closed) {
+        // close() stopped it while it started: nothing failed, so nothing to report or back off.
+        throw new SluiceError('UPSTREAM_UNAVAILABLE', `upstream ${this.name} is closed`, {
+          cause: error,
+          details: { server: this.name },
+        })
+      }
       let reason =
         error instanceof McpError && error.code === -32001
           ? `no answer to initialize within ${connectTimeoutMs} ms`
@@ -756,6 +770,8 @@ export class Upstream {
           details: { server: this.name },
         },
       )
+    } finally {
+      if (this.#opening === session) this.#opening = undefined
     }
     if (this.#closed || session.dead) {
       await this.#closeSession(session)

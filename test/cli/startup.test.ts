@@ -6,13 +6,14 @@
  * description and an example.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oneLine } from '../../src/cli/index.js'
+import { CONNECT_TIMEOUT_MS } from '../../src/cli/upstreams.js'
 import { ROOT } from '../helpers/runtime.js'
 
 const MAIN = join(ROOT, 'dist', 'src', 'main.js')
@@ -104,6 +105,56 @@ describe('a config that does not load', () => {
       `sluice stdio: POLICY_INVALID: invalid policy ${policy}: rules[0].when (id "x"): does not parse: Unexpected token: EOF at line 1, column 13\n`,
     )
   })
+})
+
+describe('a start that fails after the servers were spawned', () => {
+  /** Processes whose command line holds `marker` (Linux /proc). */
+  function running(marker: string): number[] {
+    return readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker)
+        } catch {
+          return false // gone meanwhile
+        }
+      })
+      .map(Number)
+  }
+
+  // The servers start before the policies are checked (they boot while the gateway loads). A
+  // server that never answers `initialize` and ignores the end of its stdin must still be
+  // stopped, at once rather than after the connect timeout, and no process may outlive sluice.
+  it.each(['stdio', 'serve', 'run'])(
+    '%s: a policy that does not parse stops it with one line, exit 2, and no server left',
+    (command) => {
+      const marker = `sluice-startup-mute-${command}-${process.pid}`
+      const policy = write(
+        'bad-policy-mute.yaml',
+        'rules:\n  - id: x\n    effect: allow\n    when: "tool.name =="\n',
+      )
+      const file = write(
+        `mute-${command}.yaml`,
+        [
+          'servers:',
+          '  mute:',
+          `    command: ${JSON.stringify(process.execPath)}`,
+          `    args: ['-e', 'setInterval(() => {}, 1000)', '${marker}']`,
+          `policies: [${policy}]`,
+          '',
+        ].join('\n'),
+      )
+      const args = { stdio: [], serve: ['--insecure-dev', '--port', '0'], run: ['-'] }[command]!
+      const started = Date.now()
+      const out = sluice([command, '--config', file, ...args])
+      expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS)
+      expect(out.status).toBe(2)
+      expect(out.stderr).toBe(
+        `sluice ${command}: POLICY_INVALID: invalid policy ${policy}: rules[0].when (id "x"): does not parse: Unexpected token: EOF at line 1, column 13\n`,
+      )
+      expect(running(marker)).toEqual([])
+    },
+  )
 })
 
 describe('oneLine', () => {

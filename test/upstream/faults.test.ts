@@ -291,6 +291,35 @@ describe('Upstream that cannot start', () => {
   })
 })
 
+describe('Upstream closed while its server starts', () => {
+  it('stops a server that never answers initialize at once, and reports no failure', async () => {
+    const warnings: string[] = []
+    // Ignores the end of its stdin too: only a signal stops it.
+    const upstream = new Upstream(
+      'mute',
+      { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], env: {} },
+      {
+        callTimeoutMs: 5_000,
+        connectTimeoutMs: 60_000,
+        clientInfo,
+        logger: { warn: (_fields, message) => warnings.push(message) },
+      },
+    )
+    const connecting = failure(upstream.connect())
+    await eventually(() => upstream.health().state === 'connecting')
+    const started = Date.now()
+    await upstream.close()
+    // The SDK gives a child 2 s after the end of its stdin before SIGTERM; never the 60 s.
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(await connecting).toMatchObject({
+      code: 'UPSTREAM_UNAVAILABLE',
+      message: 'upstream mute is closed',
+    })
+    expect(warnings).toEqual([])
+    expect(upstream.health().state).toBe('closed')
+  })
+})
+
 describe('Upstream tools/list_changed', () => {
   it('calls onToolsChanged and the next listTools shows the new definition', async () => {
     let changes = 0
