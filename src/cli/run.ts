@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { loadConfig } from '../config/index.js'
 import { usage, type Command } from './index.js'
 import { stderrLog } from './log.js'
-import { startUpstreams, type StartedUpstreams } from './upstreams.js'
+import { startUpstreams } from './upstreams.js'
 
 async function readSource(path: string): Promise<string> {
   if (path === '-') {
