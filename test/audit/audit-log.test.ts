@@ -59,6 +59,33 @@ async function fileHandlePrototype(): Promise<{ datasync(): Promise<void> }> {
   return Object.getPrototypeOf(handle) as { datasync(): Promise<void> }
 }
 
+/**
+ * Holds the first fdatasync from now on open until `release()`; `entered` resolves once it
+ * started. `synced` gets the line count of the file as each sync completes. Restore `spy` after.
+ */
+async function holdFirstSync() {
+  const proto = await fileHandlePrototype()
+  const original = proto.datasync
+  const synced: number[] = []
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let started: () => void = () => undefined
+  const entered = new Promise<void>((resolve) => {
+    started = resolve
+  })
+  const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
+    if (synced.length === 0) {
+      started()
+      await gate
+    }
+    await original.call(this)
+    synced.push(readLines(file).length)
+  })
+  return { entered, release, synced, spy }
+}
+
 describe('AuditLog.append', () => {
   it('writes one chained JSON line per record and resolves only once the line is in the file', async () => {
     const log = await AuditLog.open({ file, fsync: true, now: steppingClock() })
@@ -109,27 +136,9 @@ describe('AuditLog.append', () => {
 
   it('commits concurrent appends as a group: one write and one fdatasync, then all resolve', async () => {
     const log = await AuditLog.open({ file, fsync: true })
-    const proto = await fileHandlePrototype()
     // Each sync records how many lines the file held when it completed; the first one is held
     // open until the test has appended more, to show that arrivals meanwhile form the next group.
-    const synced: number[] = []
-    const original = proto.datasync
-    let entered: () => void = () => undefined
-    const inFirstSync = new Promise<void>((resolve) => {
-      entered = resolve
-    })
-    let release: () => void = () => undefined
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
-      if (synced.length === 0) {
-        entered()
-        await gate
-      }
-      await original.call(this)
-      synced.push(readLines(file).length)
-    })
+    const { entered: inFirstSync, release, synced, spy } = await holdFirstSync()
     try {
       const check = (p: Promise<{ seq: number }>) =>
         p.then((r) => {
@@ -207,21 +216,7 @@ describe('AuditLog.append', () => {
 
   it('resolves the non-durable appends of a group before its sync ends, the durable ones after', async () => {
     const log = await AuditLog.open({ file, fsync: true })
-    const proto = await fileHandlePrototype()
-    const original = proto.datasync
-    let entered: () => void = () => undefined
-    const inSync = new Promise<void>((resolve) => {
-      entered = resolve
-    })
-    let release: () => void = () => undefined
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const spy = vi.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown) {
-      entered()
-      await gate
-      await original.call(this)
-    })
+    const { entered: inSync, release, spy } = await holdFirstSync()
     try {
       let durableDone = false
       const durable = log.append(decision(1)).then((r) => {
