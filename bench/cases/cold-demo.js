@@ -18,11 +18,16 @@
  * by an SDK client, each to its `tools/list` answered, as the gateway needs them before it
  * listens), which no change to sluice can make faster.
  *
+ * At the "listening" line the case also reads, from `/proc` (Linux; the rows are left out
+ * elsewhere), the CPU time the gateway process has used (all its threads: main, sandbox workers,
+ * V8 and libuv helpers) and its upstream processes together: on a machine of C cores, their sum
+ * over C is a floor for the wall time to listening, whatever runs in parallel.
+ *
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -50,6 +55,7 @@ export async function run({ quick, progress }) {
     const n = quick ? 3 : 10
     await coldStart(MAIN, demo) // not counted: the page cache, as after any first start
     const phases = { total: [], listening: [], session: [], execute: [] }
+    const cpu = { gateway: [], upstreams: [] }
     const empty = []
     const upstreamsAlone = []
     for (let i = 0; i < n; i++) {
@@ -59,6 +65,10 @@ export async function run({ quick, progress }) {
       upstreamsAlone.push(await upstreamsOnly(demo))
       const r = await coldStart(MAIN, demo)
       for (const k of Object.keys(phases)) phases[k].push(r[k])
+      if (r.cpu !== undefined) {
+        cpu.gateway.push(r.cpu.gatewayMs)
+        cpu.upstreams.push(r.cpu.upstreamsMs)
+      }
       progress(`${i + 1}/${n}`)
     }
     const s = summarize(phases.total)
@@ -73,6 +83,22 @@ export async function run({ quick, progress }) {
         { label: '  spawn → "listening" on stderr', stats: summarize(phases.listening) },
         { label: '  → session open (initialize + initialized)', stats: summarize(phases.session) },
         { label: '  → execute_code answered (2 inner calls)', stats: summarize(phases.execute) },
+        ...(cpu.gateway.length === n
+          ? [
+              {
+                label: '  CPU used by "listening": the gateway process, all threads',
+                stats: summarize(cpu.gateway),
+              },
+              {
+                label: '  CPU used by "listening": its 3 upstream processes together',
+                stats: summarize(cpu.upstreams),
+              },
+              {
+                label: `  floor from that CPU: (gateway + upstreams) / ${CORES} cores`,
+                stats: summarize(cpu.gateway.map((g, i) => (g + cpu.upstreams[i]) / CORES)),
+              },
+            ]
+          : []),
         {
           label: 'the 3 demo upstreams alone, in parallel: spawn → last tools/list (floor)',
           stats: summarize(upstreamsAlone),
@@ -81,6 +107,7 @@ export async function run({ quick, progress }) {
       ],
       details: {
         config: 'examples/demo/sluice.yaml (copied; JWKS, audit and memory file in a temp folder)',
+        cpuClockTicksMs: CLOCK_TICK_MS,
         code: CODE,
       },
     }
@@ -158,6 +185,39 @@ export async function upstreamsOnly({ servers, env }) {
   }
 }
 
+const CORES = availableParallelism()
+
+/** `/proc/<pid>/stat` counts CPU in clock ticks: 100 per second on Linux (USER_HZ). */
+const CLOCK_TICK_MS = 10
+
+/** utime + stime of one process (all its threads), ms; undefined without `/proc`. */
+function cpuMs(pid) {
+  try {
+    // Fields after the command name (which may hold spaces, so split after its ')').
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU used so far by `pid` and, together, by its child processes; undefined without `/proc`. */
+function cpuAt(pid) {
+  const gatewayMs = cpuMs(pid)
+  if (gatewayMs === undefined) return undefined
+  let upstreamsMs = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const ppid = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]
+      if (Number(ppid) === pid) upstreamsMs += cpuMs(Number(entry)) ?? 0
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return { gatewayMs, upstreamsMs }
+}
+
 function cli(main, args) {
   const r = spawnSync(process.execPath, [main, ...args], { cwd: ROOT, encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`sluice ${args.join(' ')}: ${r.stderr}`)
@@ -190,6 +250,7 @@ export async function coldStart(main, { configFile, env, token }) {
       child.once('exit', (code) => reject(new Error(`serve exited (${code}):\n${stderr}`)))
     })
     const listening = performance.now()
+    const cpu = cpuAt(child.pid)
     const session = await new Session(url, token).open()
     const opened = performance.now()
     const out = await session.execute(CODE)
@@ -201,6 +262,7 @@ export async function coldStart(main, { configFile, env, token }) {
       listening: listening - start,
       session: opened - listening,
       execute: done - opened,
+      ...(cpu === undefined ? {} : { cpu }),
     }
   } finally {
     child.kill('SIGTERM')
