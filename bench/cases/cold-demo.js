@@ -190,11 +190,15 @@ const CORES = availableParallelism()
 /** `/proc/<pid>/stat` counts CPU in clock ticks: 100 per second on Linux (USER_HZ). */
 const CLOCK_TICK_MS = 10
 
-/** utime + stime of one process (all its threads), ms; undefined without `/proc`. */
+/** The fields of `/proc/<pid>/stat` after the command name (which may hold spaces). */
+function statFields(pid) {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+}
+
+/** utime + stime of one process (all its threads), ms; undefined once it is gone. */
 function cpuMs(pid) {
   try {
-    // Fields after the command name (which may hold spaces, so split after its ')').
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    const fields = statFields(pid)
     return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS
   } catch {
     return undefined
@@ -209,8 +213,7 @@ function cpuAt(pid) {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      const ppid = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]
-      if (Number(ppid) === pid) upstreamsMs += cpuMs(Number(entry)) ?? 0
+      if (Number(statFields(entry)[1]) === pid) upstreamsMs += cpuMs(entry) ?? 0
     } catch {
       // Gone meanwhile.
     }

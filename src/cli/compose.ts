@@ -7,7 +7,7 @@
 import { AuditLog } from '../audit/index.js'
 import { createGrantBroker, loadOrCreateGatewayKey } from '../auth/index.js'
 import { effectiveExporter, readVaultKey, type Config } from '../config/index.js'
-import { startTelemetry } from '../telemetry/sdk.js'
+import { startTelemetry, type TelemetryHandle } from '../telemetry/sdk.js'
 import { Engine } from '../engine/index.js'
 import { StoreVault, type Vault } from '../guard/index.js'
 import { allowAllPolicy, loadPolicies, type PolicySet } from '../policy/index.js'
@@ -24,7 +24,7 @@ export { stderrLog } from './log.js'
 export { CONNECT_TIMEOUT_MS, staticSessionHeaders } from './upstreams.js'
 
 /** Starts span export as the config (or the standard OTEL_* variables) says. */
-export async function startTelemetryFor(config: Config) {
+async function startTelemetryFor(config: Config) {
   return startTelemetry({
     serviceName: config.telemetry.serviceName,
     exporter: effectiveExporter(config.telemetry),
@@ -108,8 +108,6 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
   const log = options.log ?? stderrLog
   configureAttributes({ captureContent: config.telemetry.captureContent })
   const closers: Array<() => Promise<void>> = []
-  const given = options.upstreams
-  if (given) closers.push(() => given.close())
   try {
     const policy = options.loaded?.policy ?? loadPolicySet(config, options, log)
     const lock = options.loaded
@@ -177,8 +175,8 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     let engine: Engine | undefined
     // Started before the pool by the caller, or now: each server's process starts while the
     // sandbox pool warms up.
-    const early = given ?? startUpstreams(config, log)
-    if (given === undefined) closers.push(() => early.close())
+    const early = options.upstreams ?? startUpstreams(config, log)
+    closers.push(() => early.close())
     const { upstreams, redactor } = early
     early.onToolsChanged((server) => void engine?.refresh(server))
     const needsGrants = Object.values(config.servers).some((s) => s.credentials !== undefined)
@@ -260,6 +258,26 @@ export async function compose(config: Config, options: ComposeOptions): Promise<
     return runtime
   } catch (cause) {
     for (const close of closers.reverse()) await close().catch(() => undefined)
+    // Given upstreams are closed even when the start failed before their closer was pushed.
+    await options.upstreams?.close().catch(() => undefined)
+    throw cause
+  }
+}
+
+/**
+ * Starts span export (`startTelemetryFor`), then composes the runtime; when the compose fails,
+ * the telemetry is shut down again. The caller closes both: the runtime first, so its last spans
+ * are exported.
+ */
+export async function startRuntime(
+  config: Config,
+  options: ComposeOptions,
+): Promise<{ runtime: Runtime; telemetry: TelemetryHandle }> {
+  const telemetry = await startTelemetryFor(config)
+  try {
+    return { runtime: await compose(config, options), telemetry }
+  } catch (cause) {
+    await telemetry.shutdown().catch(() => undefined)
     throw cause
   }
 }

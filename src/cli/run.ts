@@ -43,29 +43,27 @@ export const runCommand: Command = {
     const code = await readSource(positionals[0]!)
     // The servers boot while the engine and the sandbox load (as in `sluice serve`).
     const upstreams = startUpstreams(config, stderrLog)
+    const [{ localPrincipal }, { runtime, telemetry }] = await upstreams.closeOnFailure(
+      async () => {
+        const [auth, { startRuntime }] = await Promise.all([
+          import('../auth/index.js'),
+          import('./compose.js'),
+        ])
+        return [
+          auth,
+          await startRuntime(config, { allowAllWithoutPolicies: true, upstreams }),
+        ] as const
+      },
+    )
     try {
-      const [{ localPrincipal }, { compose, startTelemetryFor }] = await Promise.all([
-        import('../auth/index.js'),
-        import('./compose.js'),
-      ])
-      const telemetry = await startTelemetryFor(config)
-      try {
-        const runtime = await compose(config, { allowAllWithoutPolicies: true, upstreams })
-        try {
-          const principal = localPrincipal(config.identity?.local)
-          const result = await runtime.engine.execute(principal, code)
-          process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
-          return result.ok ? 0 : 1
-        } finally {
-          await runtime.close()
-        }
-      } finally {
-        // Flushes the spans of this one execution before the process exits.
-        await telemetry.shutdown().catch(() => undefined)
-      }
+      const principal = localPrincipal(config.identity?.local)
+      const result = await runtime.engine.execute(principal, code)
+      process.stdout.write(`${JSON.stringify(result, null, values.pretty ? 2 : undefined)}\n`)
+      return result.ok ? 0 : 1
     } finally {
-      // The runtime closed them already, unless it never started; closing again is a no-op.
-      await upstreams.close().catch(() => undefined)
+      await runtime.close()
+      // Flushes the spans of this one execution before the process exits.
+      await telemetry.shutdown().catch(() => undefined)
     }
   },
 }

@@ -62,13 +62,8 @@ function requireServeSections(config: Config, insecureDev: boolean): void {
  * starts is listed and checked against the lock before any call reaches it, exactly as before;
  * when the config's references (policies, lock, JWKS) fail their check, the servers are stopped.
  */
-async function loadServing(upstreams: StartedUpstreams): Promise<typeof import('./serving.js')> {
-  try {
-    return await import('./serving.js')
-  } catch (cause) {
-    await upstreams.close().catch(() => undefined)
-    throw cause
-  }
+function loadServing(upstreams: StartedUpstreams): Promise<typeof import('./serving.js')> {
+  return upstreams.closeOnFailure(() => import('./serving.js'))
 }
 
 export const serveCommand: Command = {

@@ -10,11 +10,10 @@ import { createTokenVerifier, metadataWarnings } from '../auth/index.js'
 import type { Config } from '../config/index.js'
 import { buildApp, listen, startStdio } from '../gateway/index.js'
 import { renderPrometheus } from '../telemetry/index.js'
-import type { TelemetryHandle } from '../telemetry/sdk.js'
-import { compose, startTelemetryFor, type Runtime } from './compose.js'
+import { startRuntime } from './compose.js'
 import { applyHeapGrowth } from './heap.js'
 import { stderrLog } from './log.js'
-import { ConfigReloader, loadChecked, type Checked } from './reload.js'
+import { ConfigReloader, loadChecked } from './reload.js'
 import type { StartedUpstreams } from './upstreams.js'
 
 /** What `sluice serve` was asked for on its command line, checked. */
@@ -97,32 +96,24 @@ export async function serveHttp(
   flags: ServeFlags,
   upstreams: StartedUpstreams,
 ): Promise<number> {
-  let runtime: Runtime
-  let telemetry: TelemetryHandle | undefined
-  let checked: Checked | undefined
-  try {
+  const { checked, runtime, telemetry } = await upstreams.closeOnFailure(async () => {
     // Everything the config references, checked; a reload later checks the same way.
-    checked =
+    const checked =
       flags.file === undefined
         ? undefined
         : await loadChecked(flags.file, { requirePolicies: !flags.insecureDev, config })
     if (config.identity)
       for (const warning of metadataWarnings(config.identity)) stderrLog('warn', warning)
     applyHeapGrowth(config.gateway.heapGrowthPercent)
-    telemetry = await startTelemetryFor(config)
-    runtime = await compose(config, {
+    const started = await startRuntime(config, {
       allowAllWithoutPolicies: flags.insecureDev,
       upstreams,
       ...(checked
         ? { loaded: { policy: checked.policy, ...(checked.lock ? { lock: checked.lock } : {}) } }
         : {}),
     })
-  } catch (cause) {
-    // compose closed them already if it got that far; closing again is a no-op.
-    await upstreams.close().catch(() => undefined)
-    await telemetry?.shutdown().catch(() => undefined)
-    throw cause
-  }
+    return { checked, ...started }
+  })
   const { file, host, port } = flags
   // Reloads swap the verifier behind this one (new issuer keys), and the engine's generation.
   let verifier =
@@ -188,16 +179,9 @@ export async function serveHttp(
  * `upstreams`, as `serveHttp` does.
  */
 export async function serveStdio(config: Config, upstreams: StartedUpstreams): Promise<number> {
-  let runtime: Runtime
-  let telemetry: TelemetryHandle | undefined
-  try {
-    telemetry = await startTelemetryFor(config)
-    runtime = await compose(config, { allowAllWithoutPolicies: true, upstreams })
-  } catch (cause) {
-    await upstreams.close().catch(() => undefined)
-    await telemetry?.shutdown().catch(() => undefined)
-    throw cause
-  }
+  const { runtime, telemetry } = await upstreams.closeOnFailure(() =>
+    startRuntime(config, { allowAllWithoutPolicies: true, upstreams }),
+  )
   try {
     const server = await startStdio({ config, engine: runtime.engine })
     await Promise.race([server.closed, untilSignal()])

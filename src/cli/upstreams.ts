@@ -39,6 +39,8 @@ export interface StartedUpstreams {
   onToolsChanged(listener: (server: string) => void): void
   /** Closes every upstream; a second call waits for the first (whoever owns them may call it). */
   close(): Promise<void>
+  /** Runs `work`; when it fails (a start that does not come up), closes the upstreams first. */
+  closeOnFailure<T>(work: () => Promise<T>): Promise<T>
 }
 
 /**
@@ -87,13 +89,22 @@ export function startUpstreams(config: Config, log: LogFn): StartedUpstreams {
       ?.connect()
       .catch(() => undefined)
   let closing: Promise<void> | undefined
+  const close = () => (closing ??= upstreams.close())
   return {
     upstreams,
     redactor,
     onToolsChanged: (listener) => {
       toolsChanged = listener
     },
-    close: () => (closing ??= upstreams.close()),
+    close,
+    async closeOnFailure(work) {
+      try {
+        return await work()
+      } catch (cause) {
+        await close().catch(() => undefined)
+        throw cause
+      }
+    },
   }
 }
 

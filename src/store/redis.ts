@@ -101,14 +101,12 @@ export class RedisStore implements SharedStore {
   /** A second connection for SUBSCRIBE (which takes a connection over), opened on first use. */
   #subscriber: Client | undefined
   #subscribing: Promise<Client> | undefined
-  readonly #onError: ((err: Error) => void) | undefined
 
   constructor(options: RedisStoreOptions) {
     this.#options = options
     this.#prefix = options.keyPrefix ?? 'sluice:'
     this.#timeoutMs = options.commandTimeoutMs ?? 1000
     this.#url = redactUrl(options.url)
-    this.#onError = options.onError
   }
 
   /** Connects (once); the CLI awaits it at start so a wrong URL fails before serving. */
@@ -247,7 +245,7 @@ export class RedisStore implements SharedStore {
       // The duplicate reconnects on its own and subscribes again to what it had.
       if (this.#client === undefined) throw this.#unavailable(new Error('not connected'))
       const subscriber = this.#client.duplicate()
-      subscriber.on('error', (err: Error) => this.#onError?.(err))
+      subscriber.on('error', (err: Error) => this.#options.onError?.(err))
       this.#subscriber = subscriber
       try {
         await subscriber.connect()
